@@ -1,0 +1,45 @@
+/// A set of equally sized grayscale images (or patches), row-major, one image per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Images {
+    /// Pixel values, `len() == n * height * width`.
+    pub pixels: Vec<f32>,
+    /// Image height in pixels.
+    pub height: usize,
+    /// Image width in pixels.
+    pub width: usize,
+    /// Class labels, when the dataset has them (MNIST digits).
+    pub labels: Option<Vec<u8>>,
+}
+
+impl Images {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / self.dim().max(1)
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pixels per image, `D = height * width`.
+    pub fn dim(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let d = self.dim();
+        &self.pixels[i * d..(i + 1) * d]
+    }
+
+    /// The first `n` images (all of them when `n` is larger).
+    pub fn truncated(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.pixels.truncate(n * self.dim());
+        if let Some(labels) = self.labels.as_mut() {
+            labels.truncate(n);
+        }
+        self
+    }
+}

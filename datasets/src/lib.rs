@@ -1,0 +1,26 @@
+//! Datasets of the write-up: MNIST digits (IDX files) and BSDS300 natural-image patches.
+//!
+//! Everything here returns plain host buffers (`Vec<f32>`, row-major, one sample per row);
+//! the models and the training driver decide where the numbers go next.
+//!
+//! Data live under one *data root*:
+//!
+//! ```text
+//! <root>/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
+//! <root>/bsds300/{train,test}/*.jpg
+//! ```
+//!
+//! The repository ships a small root at `data/sample` (a few thousand digits, a handful of
+//! BSDS images); the full sets are found through `--data-dir` or [`DATA_DIR_ENV`].
+
+mod bsds;
+mod error;
+mod images;
+mod mnist;
+mod root;
+
+pub use bsds::{BsdsImages, PatchSampler, PatchSpec};
+pub use error::DataError;
+pub use images::Images;
+pub use mnist::{Mnist, MnistSplit, read_idx_images, read_idx_labels};
+pub use root::{DATA_DIR_ENV, SAMPLE_DATA_DIR, resolve_data_root};

@@ -1,0 +1,321 @@
+//! The convolutional GMM: zero-mean stationary Gaussians on the P×P torus, diagonal in the
+//! 2-D Fourier domain (models.md §1).
+
+use crate::mixture::{Encoded, Init, MStepReport, Mixture, SufficientStats, to_host_f64};
+use crate::{ModelError, SpectralLayout};
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::seq::index::sample;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_floor() -> f64 {
+    1e-6
+}
+
+/// Hyper-parameters of a [`ConvGmm`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvGmmConfig {
+    /// Number of components K.
+    pub n_components: usize,
+    /// Leave the DC bin out (required for zero-meaned data, whose DC is identically 0).
+    #[serde(default = "default_true")]
+    pub exclude_dc: bool,
+    /// Lower bound on every power-spectrum value `S_c(k)`.
+    #[serde(default = "default_floor")]
+    pub spectrum_floor: f64,
+}
+
+impl ConvGmmConfig {
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.n_components == 0 {
+            return Err(ModelError::InvalidConfig {
+                field: "n_components",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.spectrum_floor.is_finite() && self.spectrum_floor > 0.0) {
+            return Err(ModelError::InvalidConfig {
+                field: "spectrum_floor",
+                reason: format!("must be a positive number, got {}", self.spectrum_floor),
+            });
+        }
+        Ok(())
+    }
+
+    /// A layer for P×P images with flat spectra (`S = 1`) and uniform weights; EM's
+    /// initialisation then sets real starting values.
+    pub fn init(&self, size: usize, device: &Device) -> Result<ConvGmm, ModelError> {
+        self.validate()?;
+        if size == 0 || (size == 1 && self.exclude_dc) {
+            return Err(ModelError::InvalidConfig {
+                field: "exclude_dc",
+                reason: format!("a {size}x{size} image without DC has no frequency left"),
+            });
+        }
+        let layout = SpectralLayout::new(size, self.exclude_dc);
+        let k = self.n_components;
+        let spectrum = vec![1.0; k * layout.n_bins()];
+        let weights = vec![1.0 / k as f64; k];
+        Ok(ConvGmm::from_parts(
+            layout,
+            &spectrum,
+            &weights,
+            self.spectrum_floor,
+            device,
+        ))
+    }
+}
+
+/// A convolutional GMM.
+///
+/// Component c is `N(0, C_c)` with `C_c` circulant; in the Fourier domain (models.md §1)
+///
+/// ```text
+/// log N(x | 0, C_c) = -(D'/2) log 2π - ½ Σ_b w_b log S_c(k_b) - (1/(2D)) Σ_b w_b |X(k_b)|² / S_c(k_b)
+/// ```
+///
+/// over the unique bins `b` of the [`SpectralLayout`]. The "filter" of the component is
+/// `f_c` with `|F_c(k)|² = 1/S_c(k)`. The E-step on the precomputed periodograms `|X_n(k_b)|²`
+/// is one matrix product.
+///
+/// # Shapes
+/// - `power_spectrum`: `[K, B]`; `log_weights`: `[K]`; encoded input: `[N, B]`.
+#[derive(Module, Debug)]
+pub struct ConvGmm {
+    /// `S_c(k_b)`, the power spectrum of each component on the unique bins, `[K, B]`.
+    pub power_spectrum: Param<Tensor<2>>,
+    /// `log π_c`, `[K]`.
+    pub log_weights: Param<Tensor<1>>,
+    /// Which bins the model covers, with their symmetry weights.
+    #[module(skip)]
+    pub layout: SpectralLayout,
+    /// Floor applied to every `S_c(k)` in the M-step.
+    #[module(skip)]
+    pub spectrum_floor: f64,
+}
+
+impl ConvGmm {
+    /// Builds a layer from host parameters (`spectrum`: `[K, B]` row-major, `weights`: `[K]`).
+    pub fn from_parts(
+        layout: SpectralLayout,
+        spectrum: &[f64],
+        weights: &[f64],
+        spectrum_floor: f64,
+        device: &Device,
+    ) -> Self {
+        let k = weights.len();
+        let b = layout.n_bins();
+        assert_eq!(spectrum.len(), k * b, "spectrum must be [K, B]");
+        let s: Vec<f32> = spectrum
+            .iter()
+            .map(|&v| v.max(spectrum_floor) as f32)
+            .collect();
+        let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
+        Self {
+            power_spectrum: Param::from_data(TensorData::new(s, [k, b]), device),
+            log_weights: Param::from_data(TensorData::new(lw, [k]), device),
+            layout,
+            spectrum_floor,
+        }
+    }
+
+    /// The power spectra on the host, `[K][B]`.
+    pub fn spectra_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
+        let b = self.layout.n_bins();
+        let flat = to_host_f64(self.power_spectrum.val())?;
+        Ok(flat.chunks(b).map(<[f64]>::to_vec).collect())
+    }
+
+    /// The mixing weights `π_c` on the host.
+    pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
+        Ok(to_host_f64(self.log_weights.val())?
+            .into_iter()
+            .map(f64::exp)
+            .collect())
+    }
+
+    fn device(&self) -> Device {
+        self.power_spectrum.val().device()
+    }
+}
+
+/// Sufficient statistics of the convolutional GMM: `N_c = Σ_n r[n,c]` and
+/// `T_c(k_b) = Σ_n r[n,c] |X_n(k_b)|²`.
+#[derive(Debug, Clone)]
+pub struct ConvStats {
+    /// `N_c`, `[K]`.
+    pub resp_sum: Tensor<1>,
+    /// `T_c(k_b)`, `[K, B]`.
+    pub power_sum: Tensor<2>,
+}
+
+impl SufficientStats for ConvStats {
+    fn merge(self, other: Self) -> Self {
+        Self {
+            resp_sum: self.resp_sum + other.resp_sum,
+            power_sum: self.power_sum + other.power_sum,
+        }
+    }
+}
+
+impl Mixture for ConvGmm {
+    type Stats = ConvStats;
+
+    fn n_components(&self) -> usize {
+        self.log_weights.val().dims()[0]
+    }
+
+    fn encoded_width(&self) -> usize {
+        self.layout.n_bins()
+    }
+
+    /// The periodograms `|X_n(k_b)|²` (rustfft, once per dataset).
+    fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let d = self.layout.pixels();
+        if samples.len() % d != 0 {
+            return Err(ModelError::InputShape {
+                expected: d,
+                got: samples.len(),
+            });
+        }
+        if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                what: format!("pixel value {} in sample {}", samples[i], i / d),
+                hint: "clean the input data".into(),
+            });
+        }
+        Ok(self.layout.power(samples))
+    }
+
+    /// `x · A + c`, with `A[b, c] = -w_b / (2 D S_c(k_b))` and
+    /// `c_c = -(D'/2) log 2π - ½ Σ_b w_b log S_c(k_b)`.
+    fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
+        let device = x.device();
+        let d = self.layout.pixels() as f64;
+        let w: Vec<f32> = self.layout.weights().iter().map(|&w| w as f32).collect();
+        let w = Tensor::<1>::from_data(TensorData::new(w, [self.layout.n_bins()]), &device)
+            .unsqueeze_dim::<2>(0);
+        let s = self.power_spectrum.val();
+        let a = (w.clone() / s.clone()).transpose() * (-0.5 / d);
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        let constant = (w * s.log()).sum_dim(1).transpose() * (-0.5)
+            - 0.5 * self.layout.covered_dims() as f64 * log_2pi;
+        x.matmul(a) + constant
+    }
+
+    fn log_weights(&self) -> Tensor<1> {
+        self.log_weights.val()
+    }
+
+    fn zero_stats(&self) -> ConvStats {
+        let device = self.device();
+        let k = self.n_components();
+        ConvStats {
+            resp_sum: Tensor::zeros([k], &device),
+            power_sum: Tensor::zeros([k, self.layout.n_bins()], &device),
+        }
+    }
+
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> ConvStats {
+        ConvStats {
+            resp_sum: resp.clone().sum_dim(0).squeeze_dim(0),
+            power_sum: resp.transpose().matmul(x),
+        }
+    }
+
+    /// `S_c(k) = T_c(k) / (D · N_c)`, floored; `π_c = N_c / N`. Computed on the host in f64
+    /// (K·B numbers). A component with `N_c` below `1e-10 · N` keeps its spectrum.
+    fn m_step(self, stats: ConvStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
+        let nk = to_host_f64(stats.resp_sum)?;
+        let t = to_host_f64(stats.power_sum)?;
+        if nk.iter().chain(&t).any(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                what: "sufficient statistics in the M-step".into(),
+                hint: "the input holds NaN/inf or overflowing values; check the data or raise \
+                       spectrum_floor"
+                    .into(),
+            });
+        }
+        let b = self.layout.n_bins();
+        let d = self.layout.pixels() as f64;
+        let mut spectrum = self.spectra_host()?.concat();
+        let mut report = MStepReport::default();
+        for (c, &nc) in nk.iter().enumerate() {
+            if nc <= 1e-10 * n as f64 {
+                report.emptied.push(c);
+                continue;
+            }
+            for j in 0..b {
+                spectrum[c * b + j] = (t[c * b + j] / (d * nc)).max(self.spectrum_floor);
+            }
+        }
+        let weights: Vec<f64> = nk.iter().map(|&nc| nc / n as f64).collect();
+        let device = self.device();
+        let layer = Self::from_parts(
+            self.layout,
+            &spectrum,
+            &weights,
+            self.spectrum_floor,
+            &device,
+        );
+        Ok((layer, report))
+    }
+
+    /// [`Init::Samples`]: K distinct random samples; component c starts at
+    /// `S_c = ½ |X_n|²/D + ½ S̄`, with `S̄` the mean periodogram of all the data.
+    fn initialize(
+        self,
+        data: &Encoded,
+        init: Init,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, ModelError> {
+        match init {
+            Init::RandomResponsibilities => {
+                crate::mixture::init_random_responsibilities(self, data, rng)
+            }
+            Init::Samples => {
+                let k = self.n_components();
+                if data.n < k {
+                    return Err(ModelError::InvalidConfig {
+                        field: "n_components",
+                        reason: format!("{k} components need at least {k} samples, got {}", data.n),
+                    });
+                }
+                let b = self.layout.n_bins();
+                let d = self.layout.pixels() as f64;
+                let mut mean = vec![0.0; b];
+                for x in &data.batches {
+                    for (m, v) in mean.iter_mut().zip(to_host_f64(x.clone().sum_dim(0))?) {
+                        *m += v / (data.n as f64 * d);
+                    }
+                }
+                let mut picks = sample(rng, data.n, k).into_vec();
+                picks.sort_unstable();
+                let mut spectrum = Vec::with_capacity(k * b);
+                for &i in &picks {
+                    let rows = data.batches[0].dims()[0];
+                    let row = data.batches[i / rows].clone().narrow(0, i % rows, 1);
+                    for (v, m) in to_host_f64(row)?.into_iter().zip(&mean) {
+                        spectrum.push(0.5 * v / d + 0.5 * m);
+                    }
+                }
+                let weights = vec![1.0 / k as f64; k];
+                let device = self.device();
+                Ok(Self::from_parts(
+                    self.layout,
+                    &spectrum,
+                    &weights,
+                    self.spectrum_floor,
+                    &device,
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Backends by cargo feature, devices by name at run time.
+
+use crate::ModelError;
+use burn::tensor::Device;
+
+/// The device used when none is named: the CPU backend this build prefers.
+#[cfg(feature = "flex")]
+pub const DEFAULT_DEVICE: &str = "flex";
+/// The device used when none is named: the CPU backend this build prefers.
+#[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+pub const DEFAULT_DEVICE: &str = "ndarray";
+/// The device used when none is named: the CPU backend this build prefers.
+#[cfg(all(not(feature = "flex"), not(feature = "ndarray")))]
+pub const DEFAULT_DEVICE: &str = "wgpu";
+
+/// Names of the devices compiled into this build (`flex`, `ndarray`, `wgpu`).
+pub fn compiled_devices() -> Vec<&'static str> {
+    let mut names = Vec::new();
+    if cfg!(feature = "flex") {
+        names.push("flex");
+    }
+    if cfg!(feature = "ndarray") {
+        names.push("ndarray");
+    }
+    if cfg!(feature = "wgpu") {
+        names.push("wgpu");
+    }
+    names
+}
+
+/// The Burn device of that name: `cpu` (the default CPU backend), `flex`, `ndarray`, `wgpu`.
+pub fn device_from_name(name: &str) -> Result<Device, ModelError> {
+    let name = if name == "cpu" { DEFAULT_DEVICE } else { name };
+    match name {
+        #[cfg(feature = "flex")]
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)] // measured against flex; kept as an opt-in peer
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        other => Err(ModelError::Device {
+            name: other.to_string(),
+            available: compiled_devices().join(", "),
+            hint: "rebuild with `--features <name>` (e.g. `cargo run --release --features wgpu`) \
+                   or pick one of those"
+                .into(),
+        }),
+    }
+}

@@ -1,0 +1,23 @@
+//! The layers of the zoo: Gaussian mixtures as Burn modules with EM hooks.
+//!
+//! Every family implements [`Mixture`], the hooks that the one EM driver (in `gmm-training`)
+//! calls, in the spirit of scikit-learn's `BaseMixture`: per-component log-likelihoods, log
+//! weights, sufficient statistics accumulated batch by batch, and an M-step.
+
+mod conv;
+mod device;
+mod error;
+mod mixture;
+pub mod spectral;
+
+pub use conv::{ConvGmm, ConvGmmConfig, ConvStats};
+pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name};
+pub use error::ModelError;
+pub use mixture::{
+    Encoded, Init, MStepReport, Mixture, SufficientStats, init_random_responsibilities,
+    log_sum_exp, to_host_f64,
+};
+pub use spectral::SpectralLayout;
+
+/// Burn's tensor and device types, re-exported so that callers need not name `burn` paths.
+pub use burn::tensor::{Device, Tensor, TensorData};

@@ -1,0 +1,161 @@
+//! The hooks every mixture family implements, and the plumbing they share.
+
+use crate::ModelError;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// How a layer's parameters are first set, before EM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Seeded: K distinct random samples, each blended with the whole data's statistics.
+    Samples,
+    /// Seeded: random responsibilities (uniform rows, normalised), then one M-step.
+    RandomResponsibilities,
+}
+
+/// Data already encoded for one layer (e.g. periodograms for the convolutional GMM), held on
+/// the device in row batches so that no step ever materialises N×K×D numbers.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// Row batches, each `[n_b, F]`.
+    pub batches: Vec<Tensor<2>>,
+    /// Total rows N.
+    pub n: usize,
+    /// Width F of a row.
+    pub width: usize,
+}
+
+impl Encoded {
+    /// Uploads host rows `[n, width]` in batches of `batch_size` rows.
+    pub fn from_rows(rows: &[f32], width: usize, batch_size: usize, device: &Device) -> Self {
+        assert!(width > 0 && batch_size > 0 && rows.len() % width == 0);
+        let n = rows.len() / width;
+        let batches = rows
+            .chunks(batch_size * width)
+            .map(|c| {
+                Tensor::from_data(
+                    TensorData::new(c.to_vec(), [c.len() / width, width]),
+                    device,
+                )
+            })
+            .collect();
+        Self { batches, n, width }
+    }
+}
+
+/// What an M-step did besides updating parameters, for the log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MStepReport {
+    /// Components whose responsibility mass was (numerically) zero; they kept their previous
+    /// parameters and carry a vanishing weight.
+    pub emptied: Vec<usize>,
+}
+
+/// Sufficient statistics: summable over batches (and devices).
+pub trait SufficientStats: Sized {
+    /// Adds another batch's statistics.
+    fn merge(self, other: Self) -> Self;
+}
+
+/// The hooks of one mixture family. The EM driver owns the loop; a family only says how to
+/// score, what to accumulate and how to re-estimate (scikit-learn's `_estimate_log_prob`,
+/// `_estimate_log_weights`, `_m_step`, `_initialize`).
+pub trait Mixture: Module + Sized {
+    /// What one E-step pass accumulates.
+    type Stats: SufficientStats;
+
+    /// Number of components K.
+    fn n_components(&self) -> usize;
+
+    /// Width of one encoded row.
+    fn encoded_width(&self) -> usize;
+
+    /// Encodes raw samples (`[N, D]`, row-major, host) into the rows the E-step consumes.
+    /// Done once per dataset; it depends on the layer's shape only, not on its parameters.
+    fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError>;
+
+    /// `log N(x_n | c)` for every row and component.
+    ///
+    /// # Shapes
+    /// - `x`: `[N, F]` encoded rows; result: `[N, K]`.
+    fn log_prob(&self, x: Tensor<2>) -> Tensor<2>;
+
+    /// `log π_c`, `[K]`.
+    fn log_weights(&self) -> Tensor<1>;
+
+    /// Statistics of nothing (the start of an E-step pass).
+    fn zero_stats(&self) -> Self::Stats;
+
+    /// Statistics of one batch given its responsibilities `r[n, c]` (`[N, K]`).
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Self::Stats;
+
+    /// Re-estimates the parameters from the statistics of the whole data.
+    fn m_step(self, stats: Self::Stats, n: usize) -> Result<(Self, MStepReport), ModelError>;
+
+    /// Sets the starting parameters. The default handles
+    /// [`Init::RandomResponsibilities`]; families override it for [`Init::Samples`].
+    fn initialize(
+        self,
+        data: &Encoded,
+        init: Init,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, ModelError> {
+        let _ = init;
+        init_random_responsibilities(self, data, rng)
+    }
+
+    /// `log π_c + log N(x_n | c)`, `[N, K]`.
+    fn weighted_log_prob(&self, x: Tensor<2>) -> Tensor<2> {
+        self.log_prob(x) + self.log_weights().unsqueeze_dim(0)
+    }
+
+    /// `log p(x_n) = logsumexp_c (log π_c + log N(x_n | c))`, `[N]`.
+    fn score_samples(&self, x: Tensor<2>) -> Tensor<1> {
+        log_sum_exp(self.weighted_log_prob(x)).squeeze_dim(1)
+    }
+}
+
+/// Row-wise `log Σ_c exp(a[n, c])`, computed stably around the row maximum.
+///
+/// # Shapes
+/// - `a`: `[N, K]`; result: `[N, 1]`.
+pub fn log_sum_exp(a: Tensor<2>) -> Tensor<2> {
+    let max = a.clone().max_dim(1);
+    (a - max.clone()).exp().sum_dim(1).log() + max
+}
+
+/// Random responsibilities (rows of uniform draws, normalised) followed by one M-step.
+pub fn init_random_responsibilities<M: Mixture>(
+    layer: M,
+    data: &Encoded,
+    rng: &mut ChaCha8Rng,
+) -> Result<M, ModelError> {
+    let k = layer.n_components();
+    let mut stats = layer.zero_stats();
+    for x in &data.batches {
+        let rows = x.dims()[0];
+        let mut r: Vec<f32> = (0..rows * k).map(|_| rng.random::<f32>() + 1e-3).collect();
+        for row in r.chunks_mut(k) {
+            let s: f32 = row.iter().sum();
+            row.iter_mut().for_each(|v| *v /= s);
+        }
+        let resp = Tensor::from_data(TensorData::new(r, [rows, k]), &x.device());
+        stats = stats.merge(layer.batch_stats(x.clone(), resp));
+    }
+    Ok(layer.m_step(stats, data.n)?.0)
+}
+
+/// Reads a float tensor back to the host as f64.
+pub fn to_host_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ModelError> {
+    let data = t
+        .try_into_data()
+        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+    let v: Vec<f32> = data
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+    Ok(v.into_iter().map(f64::from).collect())
+}

@@ -1,0 +1,209 @@
+//! The 2-D Fourier bookkeeping of the convolutional GMM.
+//!
+//! For a real P×P image the DFT is Hermitian, `X(-k) = conj X(k)`, so `|X(k)|²` and every
+//! even spectrum `S(k) = S(-k)` are determined by one bin of each conjugate pair. A
+//! [`SpectralLayout`] lists those unique bins with their weight: 2 for a bin that stands for a
+//! pair, 1 for a self-conjugate bin (DC, and the Nyquist bins `(0,P/2)`, `(P/2,0)`,
+//! `(P/2,P/2)` when P is even). Every sum over all D frequencies then becomes a weighted sum
+//! over the unique bins, which is what the layer computes:
+//!
+//! ```text
+//! Σ_k f(k) = Σ_b w_b f(k_b)      for every even f.
+//! ```
+
+use rustfft::{FftPlanner, num_complex::Complex};
+
+/// The unique frequency bins of a P×P real image, and their weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpectralLayout {
+    size: usize,
+    exclude_dc: bool,
+    /// `(k1, k2)` of each unique bin, in row-major order of the full grid.
+    bins: Vec<(usize, usize)>,
+    /// 1 for a self-conjugate bin, 2 for a conjugate pair.
+    weights: Vec<f64>,
+}
+
+impl SpectralLayout {
+    /// The layout for P×P images; with `exclude_dc` the DC bin (always 0 for zero-meaned
+    /// data) is left out, so the density covers `D' = D - 1` dimensions.
+    pub fn new(size: usize, exclude_dc: bool) -> Self {
+        let mut bins = Vec::new();
+        let mut weights = Vec::new();
+        for k1 in 0..size {
+            for k2 in 0..size {
+                let conj = ((size - k1) % size, (size - k2) % size);
+                if (k1, k2) > conj || (exclude_dc && (k1, k2) == (0, 0)) {
+                    continue;
+                }
+                bins.push((k1, k2));
+                weights.push(if (k1, k2) == conj { 1.0 } else { 2.0 });
+            }
+        }
+        Self {
+            size,
+            exclude_dc,
+            bins,
+            weights,
+        }
+    }
+
+    /// Image side P.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Pixels per image, D = P².
+    pub fn pixels(&self) -> usize {
+        self.size * self.size
+    }
+
+    /// Whether the DC bin is left out.
+    pub fn excludes_dc(&self) -> bool {
+        self.exclude_dc
+    }
+
+    /// Number of unique bins B (the width of the E-step's matrix product).
+    pub fn n_bins(&self) -> usize {
+        self.bins.len()
+    }
+
+    /// Dimensions the density covers: `D' = Σ_b w_b` (D, or D - 1 without DC).
+    pub fn covered_dims(&self) -> usize {
+        self.weights.iter().sum::<f64>() as usize
+    }
+
+    /// The weight `w_b` of each unique bin.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// The `(k1, k2)` frequency of each unique bin.
+    pub fn bins(&self) -> &[(usize, usize)] {
+        &self.bins
+    }
+
+    /// The periodogram of each image on the unique bins: `|X_n(k_b)|²`, with the
+    /// unnormalised DFT `X(k) = Σ_n x(n) exp(-2πi⟨k,n⟩/P)`.
+    ///
+    /// # Shapes
+    /// - `images`: `[N, P·P]` row-major; result: `[N, B]` row-major.
+    pub fn power(&self, images: &[f32]) -> Vec<f32> {
+        self.power_as(images, |v| v as f32)
+    }
+
+    /// [`power`](Self::power) kept in f64, for reference computations.
+    pub fn power_f64(&self, images: &[f32]) -> Vec<f64> {
+        self.power_as(images, |v| v)
+    }
+
+    fn power_as<T: Copy + Default>(&self, images: &[f32], cast: fn(f64) -> T) -> Vec<T> {
+        let p = self.size;
+        let d = p * p;
+        assert_eq!(images.len() % d, 0, "image buffer is not a multiple of P*P");
+        let n = images.len() / d;
+        let b = self.n_bins();
+        let mut out = vec![T::default(); n * b];
+        let fft = FftPlanner::<f64>::new().plan_fft_forward(p);
+        let chunk = 1024usize;
+        let mut buf = vec![Complex::new(0.0, 0.0); chunk * d];
+        let mut scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+        let mut tbuf = vec![Complex::new(0.0, 0.0); d];
+        for start in (0..n).step_by(chunk) {
+            let m = chunk.min(n - start);
+            let buf = &mut buf[..m * d];
+            for (z, &v) in buf.iter_mut().zip(&images[start * d..(start + m) * d]) {
+                *z = Complex::new(v as f64, 0.0);
+            }
+            // Rows, then columns (by transposing each image and transforming rows again).
+            fft.process_with_scratch(buf, &mut scratch);
+            for img in buf.chunks_exact_mut(d) {
+                for r in 0..p {
+                    for c in 0..p {
+                        tbuf[c * p + r] = img[r * p + c];
+                    }
+                }
+                img.copy_from_slice(&tbuf);
+            }
+            fft.process_with_scratch(buf, &mut scratch);
+            // `img` now holds X transposed: X(k1, k2) at [k2 * p + k1].
+            for (i, img) in buf.chunks_exact(d).enumerate() {
+                let row = &mut out[(start + i) * b..(start + i + 1) * b];
+                for (o, &(k1, k2)) in row.iter_mut().zip(&self.bins) {
+                    *o = cast(img[k2 * p + k1].norm_sqr());
+                }
+            }
+        }
+        out
+    }
+
+    /// Spreads a spectrum on the unique bins to the full P×P grid (row-major, `[k1][k2]`),
+    /// using `S(-k) = S(k)`; the DC bin of a layout without DC is set to `dc_fill`.
+    pub fn to_full_grid(&self, spectrum: &[f64], dc_fill: f64) -> Vec<f64> {
+        let p = self.size;
+        let mut grid = vec![dc_fill; p * p];
+        for (&(k1, k2), &s) in self.bins.iter().zip(spectrum) {
+            grid[k1 * p + k2] = s;
+            grid[((p - k1) % p) * p + (p - k2) % p] = s;
+        }
+        grid
+    }
+
+    /// The log-density of one image under a zero-mean stationary Gaussian, in f64, straight
+    /// from models.md §1 (the reference the Burn path is tested against):
+    ///
+    /// ```text
+    /// log N(x | 0, C) = -(D'/2) log 2π - ½ Σ_b w_b log S(k_b) - (1/(2D)) Σ_b w_b |X(k_b)|² / S(k_b)
+    /// ```
+    pub fn log_density_f64(&self, image: &[f32], spectrum: &[f64]) -> f64 {
+        let power = self.power_f64(image);
+        let d = self.pixels() as f64;
+        let mut acc = -(self.covered_dims() as f64) / 2.0 * (2.0 * std::f64::consts::PI).ln();
+        for ((&w, &s), &x2) in self.weights.iter().zip(spectrum).zip(&power) {
+            acc -= 0.5 * w * (s.ln() + x2 / (d * s));
+        }
+        acc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_cover_every_frequency_once() {
+        for p in 1..=9 {
+            for exclude_dc in [false, true] {
+                let layout = SpectralLayout::new(p, exclude_dc);
+                let expect = p * p - usize::from(exclude_dc);
+                assert_eq!(
+                    layout.covered_dims(),
+                    expect,
+                    "P={p} exclude_dc={exclude_dc}"
+                );
+                let self_conj = layout.weights().iter().filter(|&&w| w == 1.0).count();
+                let nyquist = if p % 2 == 0 { 4 } else { 1 };
+                assert_eq!(self_conj + usize::from(exclude_dc), nyquist, "P={p}");
+            }
+        }
+    }
+
+    #[test]
+    fn parseval_holds_on_the_unique_bins() {
+        // Σ_k |X(k)|² = D Σ_n x(n)²
+        let p = 6;
+        let x: Vec<f32> = (0..p * p)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0)
+            .collect();
+        let layout = SpectralLayout::new(p, false);
+        let power = layout.power(&x);
+        let lhs: f64 = layout
+            .weights()
+            .iter()
+            .zip(&power)
+            .map(|(w, &v)| w * v as f64)
+            .sum();
+        let rhs: f64 = (p * p) as f64 * x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+        assert!((lhs - rhs).abs() < 1e-9 * rhs, "{lhs} vs {rhs}");
+    }
+}

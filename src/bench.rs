@@ -1,0 +1,163 @@
+//! `gmmzoo bench`: seconds per EM iteration of a config, and the E-step product on every
+//! compiled CPU backend, measured side by side in one run (medians, and ratios to a peer).
+
+use crate::datasets::resolve_data_root;
+use crate::models::{Device, Mixture, Tensor, TensorData, compiled_devices, device_from_name};
+use crate::training::config::Split;
+use crate::training::data::load_split;
+use crate::training::em::{e_step, fit};
+use crate::training::run::encode;
+use crate::training::{Layer, Progress, RunConfig};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `gmmzoo bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The config whose EM is timed
+    #[arg(default_value = "configs/bsds16.toml")]
+    pub config: PathBuf,
+    /// Data root [default: $GMM_ZOO_DATA, else data/sample]
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// EM iterations to run [default: the config's max_iter]
+    #[arg(long)]
+    pub iters: Option<usize>,
+    /// Devices to compare, comma-separated [default: every compiled CPU backend]
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
+    /// Repetitions of the E-step product microbenchmark
+    #[arg(long, default_value_t = 7)]
+    pub reps: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+fn sync(t: Tensor<2>) -> Result<f64> {
+    let v = crate::models::to_host_f64(t.sum())?;
+    Ok(v[0])
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let mut config = RunConfig::load(&args.config)?;
+    if let Some(iters) = args.iters {
+        config.em.max_iter = iters;
+    }
+    config.em.tol = 0.0;
+    let root = resolve_data_root(args.data_dir.as_deref());
+    let devices: Vec<String> = if args.devices.is_empty() {
+        compiled_devices()
+            .into_iter()
+            .filter(|d| *d != "wgpu")
+            .map(String::from)
+            .collect()
+    } else {
+        args.devices.clone()
+    };
+    println!(
+        "bench: {} ({} iterations), data root {}",
+        args.config.display(),
+        config.em.max_iter,
+        root.display()
+    );
+
+    let t = Instant::now();
+    let train =
+        load_split(&config.data, &root, Split::Train, config.seed).context("loading the data")?;
+    let sampling = t.elapsed().as_secs_f64();
+    println!(
+        "data: {} samples of {}x{} in {sampling:.2} s",
+        train.len(),
+        train.height,
+        train.width
+    );
+
+    let mut products: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut product_inputs = Vec::new();
+    for name in &devices {
+        let device = device_from_name(name)?;
+        let Layer::Conv(layer) = config.model.init(train.height, &device)?;
+        let t = Instant::now();
+        let enc = encode(&layer, &train, config.em.batch_size, &device)?;
+        sync(enc.batches[0].clone())?;
+        let fft = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let (layer, report) = fit(layer, &enc, &config.em, config.seed, &Progress::quiet())?;
+        let fit_s = t.elapsed().as_secs_f64();
+        let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
+        let last = report
+            .iterations
+            .last()
+            .map_or(f64::NAN, |r| r.log_likelihood);
+        println!(
+            "{name:>8}: EM median {:.4} s/iter (min {:.4}, max {:.4}) over {} iterations; init {:.3} s; \
+             FFT+upload {fft:.3} s; whole run (sampling + FFT + EM) {:.2} s; last log-likelihood {last:.4} nats/sample",
+            median(per_iter.clone()),
+            per_iter.iter().copied().fold(f64::INFINITY, f64::min),
+            per_iter.iter().copied().fold(0.0, f64::max),
+            per_iter.len(),
+            report.init_seconds,
+            sampling + fft + fit_s,
+        );
+        // One more E-step pass, timed alone.
+        let t = Instant::now();
+        let _ = e_step(&layer, &enc)?;
+        println!(
+            "{name:>8}: one E-step pass (both products, log-sum-exp) {:.4} s",
+            t.elapsed().as_secs_f64()
+        );
+        product_inputs.push((
+            name.clone(),
+            device,
+            enc.batches[0].clone(),
+            layer.n_components(),
+        ));
+        products.push((name.clone(), Vec::new()));
+    }
+
+    // The E-step's matrix product, interleaved across backends so that noise hits all alike.
+    for _ in 0..args.reps {
+        for ((_, device, x, k), (_, times)) in product_inputs.iter().zip(products.iter_mut()) {
+            let a = product_matrix(x.dims()[1], *k, device);
+            let t = Instant::now();
+            sync(x.clone().matmul(a))?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    if let Some((_, x, ..)) = product_inputs.first().map(|(n, _, x, k)| (n, x, k)) {
+        let [rows, b] = x.dims();
+        let k = product_inputs[0].3;
+        let base = median(products[0].1.clone());
+        for (name, times) in &products {
+            let m = median(times.clone());
+            println!(
+                "{name:>8}: E-step product [{rows}x{b}]·[{b}x{k}] median {:.5} s over {} reps ({:.1} GFLOP/s, {:.2}x the time of {})",
+                m,
+                times.len(),
+                2.0 * (rows * b * k) as f64 / m / 1e9,
+                m / base,
+                products[0].0
+            );
+        }
+    }
+    Ok(())
+}
+
+fn product_matrix(b: usize, k: usize, device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = (0..b * k)
+        .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
+        .collect();
+    Tensor::from_data(TensorData::new(v, [b, k]), device)
+}

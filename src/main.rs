@@ -1,0 +1,136 @@
+//! `gmmzoo`: the command line over the gmm-zoo library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use gmm_zoo::datasets::resolve_data_root;
+use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
+use gmm_zoo::training::config::Split;
+use gmm_zoo::training::{Progress, RunConfig, RunOptions, evaluate_run, train_run};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "gmmzoo",
+    version,
+    about = "Deep and convolutional Gaussian mixture models on Burn"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Data root holding mnist/ and bsds300/ [default: $GMM_ZOO_DATA, else data/sample]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Device: cpu (this build's default CPU backend), flex, ndarray or wgpu, as compiled in
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    device: String,
+    /// Only errors and the final summary
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the model a config describes; writes a run folder
+    Train {
+        /// The run config (TOML), e.g. configs/quickstart.toml
+        config: PathBuf,
+        /// Run folder [default: runs/<name>]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Score a trained run folder on a split
+    Eval {
+        /// The run folder (holds config.toml, model.toml, model.bpk)
+        run: PathBuf,
+        /// Which split to score
+        #[arg(long, value_enum, default_value = "test")]
+        split: SplitArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Time EM on a config, and the E-step product on every compiled CPU backend
+    Bench(gmm_zoo::bench::BenchArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SplitArg {
+    Train,
+    Test,
+}
+
+fn options(common: &Common, out_dir: PathBuf) -> Result<RunOptions> {
+    let device = device_from_name(&common.device)?;
+    Ok(RunOptions {
+        data_root: resolve_data_root(common.data_dir.as_deref()),
+        out_dir,
+        device,
+        device_name: common.device.clone(),
+        progress: if common.quiet {
+            Progress::quiet()
+        } else {
+            Progress::stderr()
+        },
+    })
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train {
+            config,
+            out,
+            common,
+        } => {
+            let cfg = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            let opts = options(&common, out)?;
+            let outcome =
+                train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
+            let m = &outcome.metrics;
+            println!(
+                "{}: train {:.4} nats/sample ({:.4} bits/pixel), test {:.4} nats/sample ({:.4} bits/pixel), {} EM iterations, {:.1} s; run folder {}",
+                m.name,
+                m.train.nats_per_sample,
+                m.train.bits_per_pixel,
+                m.test.nats_per_sample,
+                m.test.bits_per_pixel,
+                m.iterations.len(),
+                m.timings.total,
+                opts.out_dir.display()
+            );
+        }
+        Command::Eval { run, split, common } => {
+            let opts = options(&common, run.clone())?;
+            let split = match split {
+                SplitArg::Train => Split::Train,
+                SplitArg::Test => Split::Test,
+            };
+            let score = evaluate_run(&run, split, &opts)
+                .with_context(|| format!("evaluating {}", run.display()))?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "run": run.display().to_string(),
+                    "split": split.to_string(),
+                    "n": score.n,
+                    "nats_per_sample": score.nats_per_sample,
+                    "bits_per_pixel": score.bits_per_pixel,
+                })
+            );
+        }
+        Command::Bench(args) => gmm_zoo::bench::run(&args)?,
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! Run configs: one TOML file says which data, which layer, which EM settings.
+
+use crate::{EmConfig, LayerConfig, TrainError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+fn default_min_std() -> f32 {
+    0.04
+}
+
+/// Which data a run trains and tests on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dataset", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DataConfig {
+    /// MNIST digits, 28×28, pixels in `[0, 1]`, no other processing.
+    Mnist {
+        /// Training digits to use (the first ones); all of them when absent.
+        n_train: Option<usize>,
+        /// Test digits to use (the first ones); all of them when absent.
+        n_test: Option<usize>,
+    },
+    /// Random P×P patches of the BSDS300 images (models.md §6).
+    Bsds {
+        /// Patch side P.
+        patch_size: usize,
+        /// Patches drawn from the training images.
+        n_train: usize,
+        /// Patches drawn from the test images.
+        n_test: usize,
+        /// Patches whose standard deviation is below this are redrawn.
+        #[serde(default = "default_min_std")]
+        min_std: f32,
+    },
+}
+
+impl DataConfig {
+    /// Short name of the dataset.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataConfig::Mnist { .. } => "mnist",
+            DataConfig::Bsds { .. } => "bsds",
+        }
+    }
+
+    /// Whether every sample has its mean removed (so a convolutional layer must drop DC).
+    pub fn zero_meaned(&self) -> bool {
+        matches!(self, DataConfig::Bsds { .. })
+    }
+}
+
+/// Which split a picture or a score is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// The training split.
+    Train,
+    /// The test split.
+    Test,
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        })
+    }
+}
+
+fn default_top() -> usize {
+    10
+}
+
+/// What pictures a run draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Samples shown per component in the component grid.
+    #[serde(default = "default_top")]
+    pub top_samples: usize,
+    /// Split the top samples come from; MNIST defaults to test (as in the write-up), BSDS to
+    /// train.
+    #[serde(default)]
+    pub top_from: Option<Split>,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            top_samples: default_top(),
+            top_from: None,
+        }
+    }
+}
+
+/// One run: data, layer, EM, outputs, seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Name of the run (its default folder is `runs/<name>`).
+    pub name: String,
+    /// Seed of every random choice (patch sampling, initialisation).
+    #[serde(default)]
+    pub seed: u64,
+    /// The data.
+    pub data: DataConfig,
+    /// The layer.
+    pub model: LayerConfig,
+    /// EM settings.
+    pub em: EmConfig,
+    /// Pictures.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+impl RunConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Config {
+            path: path.into(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text).map_err(|reason| TrainError::Config {
+            path: path.into(),
+            reason,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that TOML's types cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return Err(format!(
+                "name '{}' must be a non-empty folder name",
+                self.name
+            ));
+        }
+        match &self.data {
+            DataConfig::Bsds {
+                patch_size,
+                n_train,
+                n_test,
+                min_std,
+            } => {
+                if *patch_size < 2 {
+                    return Err(format!(
+                        "data.patch_size must be at least 2, got {patch_size}"
+                    ));
+                }
+                if *n_train == 0 || *n_test == 0 {
+                    return Err("data.n_train and data.n_test must be at least 1".into());
+                }
+                if !(min_std.is_finite() && *min_std >= 0.0) {
+                    return Err(format!(
+                        "data.min_std must be a non-negative number, got {min_std}"
+                    ));
+                }
+            }
+            DataConfig::Mnist { n_train, n_test } => {
+                if *n_train == Some(0) || *n_test == Some(0) {
+                    return Err("data.n_train and data.n_test must be at least 1".into());
+                }
+            }
+        }
+        self.model
+            .validate_for(&self.data)
+            .map_err(|e| format!("model.{e}"))?;
+        self.em.validate().map_err(|e| format!("em.{e}"))?;
+        if self.output.top_samples == 0 {
+            return Err("output.top_samples must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The split whose samples fill the component grid.
+    pub fn top_split(&self) -> Split {
+        self.output.top_from.unwrap_or(match self.data {
+            DataConfig::Mnist { .. } => Split::Test,
+            DataConfig::Bsds { .. } => Split::Train,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! The layer families a config can name, as one enum (deep stacks will hold a list of them).
+
+use crate::{DataConfig, TrainError, fsio};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use gmm_models::{ConvGmm, ConvGmmConfig, Device, ModelError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A layer's hyper-parameters, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerConfig {
+    /// The convolutional GMM (models.md §1).
+    Conv(ConvGmmConfig),
+}
+
+impl LayerConfig {
+    /// Checks the layer's own fields and that it fits the data.
+    pub fn validate_for(&self, data: &DataConfig) -> Result<(), ModelError> {
+        match self {
+            LayerConfig::Conv(c) => {
+                c.validate()?;
+                if data.zero_meaned() && !c.exclude_dc {
+                    return Err(ModelError::InvalidConfig {
+                        field: "exclude_dc",
+                        reason: "must be true for zero-meaned patches: their DC bin is \
+                                 identically 0 and the density would be degenerate"
+                            .into(),
+                    });
+                }
+                if !data.zero_meaned() && c.exclude_dc {
+                    return Err(ModelError::InvalidConfig {
+                        field: "exclude_dc",
+                        reason: format!(
+                            "must be false for {} (not zero-meaned): without DC the image mean \
+                             is not modelled and the log-likelihood is not a density of the data",
+                            data.name()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A fresh layer for images of side `size`.
+    pub fn init(&self, size: usize, device: &Device) -> Result<Layer, ModelError> {
+        match self {
+            LayerConfig::Conv(c) => Ok(Layer::Conv(c.init(size, device)?)),
+        }
+    }
+}
+
+/// A trained or fresh layer of any family.
+#[derive(Debug, Clone)]
+pub enum Layer {
+    /// A convolutional GMM.
+    Conv(ConvGmm),
+}
+
+/// What `model.toml` in a run folder holds: enough to rebuild the layer before loading its
+/// parameters from `model.bpk`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedLayer {
+    /// Side of the square images the layer models.
+    pub image_size: usize,
+    /// The layer's hyper-parameters.
+    #[serde(flatten)]
+    pub config: LayerConfig,
+}
+
+impl SavedLayer {
+    /// Writes `model.toml` and `model.bpk` (Burn's burnpack record) into `dir`, atomically.
+    pub fn save(&self, layer: &Layer, dir: &Path) -> Result<(), TrainError> {
+        let toml_path = dir.join("model.toml");
+        let text = toml::to_string(self).map_err(|e| TrainError::file(&toml_path, e))?;
+        let bpk = dir.join("model.bpk");
+        let bytes = match layer {
+            Layer::Conv(m) => m.clone().into_record().into_bytes(),
+        }
+        .map_err(|e| TrainError::file(&bpk, format!("cannot encode the record: {e:?}")))?;
+        fsio::write_atomic(&bpk, &bytes)?;
+        fsio::write_atomic(&toml_path, text.as_bytes())
+    }
+
+    /// Rebuilds the layer saved in `dir` on `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<(Self, Layer), TrainError> {
+        let toml_path = dir.join("model.toml");
+        let text = String::from_utf8(fsio::read(&toml_path)?)
+            .map_err(|_| TrainError::file(&toml_path, "not UTF-8 text"))?;
+        let saved: SavedLayer = toml::from_str(&text)
+            .map_err(|e| TrainError::file(&toml_path, e.to_string().trim()))?;
+        let bpk = dir.join("model.bpk");
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(fsio::read(&bpk)?))
+            .map_err(|e| TrainError::file(&bpk, format!("not a valid Burn record: {e:?}")))?;
+        let layer =
+            match saved.config.init(saved.image_size, device)? {
+                Layer::Conv(m) => Layer::Conv(m.try_load_record(record).map_err(|e| {
+                    TrainError::file(&bpk, format!("does not fit model.toml: {e:?}"))
+                })?),
+            };
+        Ok((saved, layer))
+    }
+}

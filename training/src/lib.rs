@@ -1,0 +1,22 @@
+//! Training: the one EM driver, run configs, run folders (model, metrics, pictures).
+//!
+//! Dependencies flow one way: the binary → this crate → `gmm-models`, `gmm-datasets`.
+
+pub mod config;
+pub mod data;
+pub mod em;
+mod error;
+pub mod fsio;
+pub mod layer;
+pub mod metrics;
+pub mod pictures;
+pub mod progress;
+pub mod run;
+pub mod top;
+
+pub use config::{DataConfig, OutputConfig, RunConfig};
+pub use em::{EmConfig, FitReport, IterationRecord, fit};
+pub use error::TrainError;
+pub use layer::{Layer, LayerConfig, SavedLayer};
+pub use progress::Progress;
+pub use run::{RunOptions, RunOutcome, evaluate_run, train_run};

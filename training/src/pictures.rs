@@ -1,0 +1,235 @@
+//! The pictures of the write-up (models.md §5): component grids with the filter's power
+//! spectrum, and the training curve.
+
+use gmm_datasets::Images;
+use image::{Rgb, RgbImage};
+
+const GAP: u32 = 2;
+const BACKGROUND: Rgb<u8> = Rgb([40, 40, 48]);
+const SEPARATOR: Rgb<u8> = Rgb([200, 60, 60]);
+
+/// How sample tiles map pixel values to gray levels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TileScale {
+    /// Each tile stretched to its own min..max (zero-meaned patches).
+    PerTile,
+    /// A fixed range, e.g. `[0, 1]` for MNIST.
+    Fixed(f32, f32),
+}
+
+/// The component grid: one row per component, its top samples (best first), then — when
+/// given — the filter's power spectrum `1/S_c(k)` on the full P×P grid (DC in the centre, log
+/// scale, normalised per row). Rows without samples stay visible, empty.
+///
+/// `filter_spectra[c]` is `1/S_c(k)` in `[k1][k2]` order, as from
+/// [`SpectralLayout::to_full_grid`](gmm_models::SpectralLayout::to_full_grid).
+pub fn component_grid(
+    images: &Images,
+    top: &[Vec<usize>],
+    columns: usize,
+    filter_spectra: Option<&[Vec<f64>]>,
+    scale: TileScale,
+) -> RgbImage {
+    let (h, w) = (images.height as u32, images.width as u32);
+    let zoom = (48 / h.max(w)).max(1);
+    let (th, tw) = (h * zoom, w * zoom);
+    let extra = u32::from(filter_spectra.is_some());
+    let width = (columns as u32 + extra) * (tw + GAP) + GAP + extra * 2 * GAP;
+    let height = top.len() as u32 * (th + GAP) + GAP;
+    let mut canvas = RgbImage::from_pixel(width, height, BACKGROUND);
+    for (row, samples) in top.iter().enumerate() {
+        let y0 = GAP + row as u32 * (th + GAP);
+        for (col, &idx) in samples.iter().take(columns).enumerate() {
+            let tile = images.image(idx);
+            let (lo, hi) = match scale {
+                TileScale::Fixed(lo, hi) => (lo, hi),
+                TileScale::PerTile => min_max(tile.iter().copied()),
+            };
+            let x0 = GAP + col as u32 * (tw + GAP);
+            draw_tile(&mut canvas, x0, y0, w, h, zoom, |i| gray(tile[i], lo, hi));
+        }
+        if let Some(spectra) = filter_spectra {
+            let x0 = GAP + columns as u32 * (tw + GAP) + 2 * GAP;
+            for y in y0..y0 + th {
+                canvas.put_pixel(x0 - 2 * GAP, y, SEPARATOR);
+            }
+            let shifted = fftshift_log(&spectra[row], images.height);
+            let (lo, hi) = min_max(shifted.iter().copied());
+            draw_tile(&mut canvas, x0, y0, w, h, zoom, |i| {
+                gray(shifted[i], lo, hi)
+            });
+        }
+    }
+    canvas
+}
+
+/// `log(v)` of a P×P spectrum, rolled so that DC sits at the centre `(P/2, P/2)`.
+/// Non-positive entries (an excluded DC bin) take the smallest finite value.
+fn fftshift_log(grid: &[f64], p: usize) -> Vec<f32> {
+    let logs: Vec<f64> = grid
+        .iter()
+        .map(|&v| if v > 0.0 { v.ln() } else { f64::NAN })
+        .collect();
+    let floor = logs
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let mut out = vec![0f32; p * p];
+    for k1 in 0..p {
+        for k2 in 0..p {
+            let v = logs[k1 * p + k2];
+            let (r, c) = ((k1 + p / 2) % p, (k2 + p / 2) % p);
+            out[r * p + c] = if v.is_finite() {
+                v as f32
+            } else {
+                floor as f32
+            };
+        }
+    }
+    out
+}
+
+fn min_max(values: impl Iterator<Item = f32>) -> (f32, f32) {
+    values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+fn gray(v: f32, lo: f32, hi: f32) -> u8 {
+    let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+    (t.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+fn draw_tile(
+    canvas: &mut RgbImage,
+    x0: u32,
+    y0: u32,
+    w: u32,
+    h: u32,
+    zoom: u32,
+    level: impl Fn(usize) -> u8,
+) {
+    for r in 0..h {
+        for c in 0..w {
+            let g = level((r * w + c) as usize);
+            for dy in 0..zoom {
+                for dx in 0..zoom {
+                    canvas.put_pixel(x0 + c * zoom + dx, y0 + r * zoom + dy, Rgb([g, g, g]));
+                }
+            }
+        }
+    }
+}
+
+/// The training curve as an SVG line chart: mean log-likelihood per sample against EM
+/// iteration, with labelled axes.
+pub fn curve_svg(values: &[f64], title: &str) -> String {
+    let (w, h, left, right, top, bottom) = (640.0, 400.0, 90.0, 20.0, 40.0, 50.0);
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        (lo - 1.0, hi + 1.0)
+    };
+    let n = values.len().max(2) as f64;
+    let px = |i: usize| left + (w - left - right) * i as f64 / (n - 1.0);
+    let py = |v: f64| top + (h - top - bottom) * (hi - v) / (hi - lo);
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| format!("{:.1},{:.1}", px(i), py(v)))
+        .collect();
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}</text>\n\
+         <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">EM iteration</text>\n\
+         <text x=\"16\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">log-likelihood (nats/sample)</text>\n",
+        w / 2.0,
+        escape(title),
+        h - bottom,
+        w - right,
+        h - bottom,
+        h - bottom,
+        (left + w - right) / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0,
+    );
+    for t in 0..=4 {
+        let v = lo + (hi - lo) * t as f64 / 4.0;
+        svg += &format!(
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>\n<line x1=\"{}\" y1=\"{:.1}\" x2=\"{left}\" y2=\"{:.1}\" stroke=\"black\"/>\n",
+            left - 6.0,
+            py(v) + 4.0,
+            left - 4.0,
+            py(v),
+            py(v)
+        );
+    }
+    for i in [
+        0,
+        values.len().saturating_sub(1) / 2,
+        values.len().saturating_sub(1),
+    ] {
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            px(i),
+            h - bottom + 16.0,
+            i + 1
+        );
+    }
+    svg += &format!(
+        "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\" points=\"{}\"/>\n</svg>\n",
+        points.join(" ")
+    );
+    svg
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fftshift_puts_dc_in_the_centre() {
+        let p = 4;
+        let mut grid = vec![1.0; p * p];
+        grid[0] = 100.0; // DC
+        let out = fftshift_log(&grid, p);
+        assert_eq!(out[2 * p + 2], 100f64.ln() as f32);
+        assert_eq!(out.iter().filter(|&&v| v == 0.0).count(), p * p - 1);
+    }
+
+    #[test]
+    fn empty_rows_stay_in_the_grid() {
+        let images = Images {
+            pixels: vec![0.5; 3 * 16],
+            height: 4,
+            width: 4,
+            labels: None,
+        };
+        let top = vec![vec![0, 1], vec![], vec![2]];
+        let img = component_grid(&images, &top, 10, None, TileScale::Fixed(0.0, 1.0));
+        let zoom = 12;
+        assert_eq!(img.height(), 3 * (4 * zoom + GAP) + GAP);
+        // The empty row's first cell is background, the first row's is the sample's gray.
+        assert_eq!(
+            *img.get_pixel(GAP + 1, GAP + (4 * zoom + GAP) + 1),
+            BACKGROUND
+        );
+        assert_eq!(*img.get_pixel(GAP + 1, GAP + 1), Rgb([128, 128, 128]));
+    }
+}

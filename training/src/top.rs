@@ -1,0 +1,45 @@
+//! The samples that a component explains best: the write-up's "top samples".
+
+use gmm_models::{Encoded, Mixture, ModelError, to_host_f64};
+
+/// For each component, up to `k` samples whose most probable component it is, best first.
+///
+/// Samples are ranked by their log posterior `log r[n,c]`, computed in f64 on the host (in
+/// f32 many posteriors are exactly 1), ties broken by the log-likelihood `log N(x_n | c)`.
+/// A component that is no sample's most probable one gets an empty list (its row stays
+/// visible, empty, in the pictures).
+pub fn top_samples<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+    k: usize,
+) -> Result<Vec<Vec<usize>>, ModelError> {
+    let n_comp = layer.n_components();
+    let log_w = to_host_f64(layer.log_weights())?;
+    // (log posterior, log-likelihood, sample index), kept sorted best first.
+    let mut best: Vec<Vec<(f64, f64, usize)>> = vec![Vec::new(); n_comp];
+    let mut offset = 0;
+    for x in &data.batches {
+        let rows = x.dims()[0];
+        let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
+        for (i, row) in weighted.chunks(n_comp).enumerate() {
+            let (c, &top) = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .expect("at least one component");
+            let lse = top + row.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
+            let entry = (top - lse, top - log_w[c], offset + i);
+            let list = &mut best[c];
+            let pos = list.partition_point(|e| (e.0, e.1) >= (entry.0, entry.1));
+            if pos < k {
+                list.insert(pos, entry);
+                list.truncate(k);
+            }
+        }
+        offset += rows;
+    }
+    Ok(best
+        .into_iter()
+        .map(|l| l.into_iter().map(|e| e.2).collect())
+        .collect())
+}

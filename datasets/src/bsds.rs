@@ -78,8 +78,13 @@ fn load_gray(path: &Path) -> Result<GrayImage, DataError> {
         .map_err(|e| bad(e.to_string()))?
         .to_luma32f();
     let (width, height) = (img.width() as usize, img.height() as usize);
+    // The f32 luma weights can overshoot 1 by an ulp; the write-up's range is [0, 1].
     Ok(GrayImage {
-        pixels: img.into_raw(),
+        pixels: img
+            .into_raw()
+            .into_iter()
+            .map(|v| v.clamp(0.0, 1.0))
+            .collect(),
         height,
         width,
     })

@@ -141,6 +141,22 @@ impl ConvGmm {
             .collect())
     }
 
+    /// The E-step as an affine map of the periodograms: `log N(x_n | c) = (x · A)[n,c] + c_c`
+    /// with `A[b, c] = -w_b / (2 D S_c(k_b))` (`[B, K]`) and
+    /// `c_c = -(D'/2) log 2π - ½ Σ_b w_b log S_c(k_b)` (`[1, K]`).
+    fn affine(&self, device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let d = self.layout.pixels() as f64;
+        let w: Vec<f32> = self.layout.weights().iter().map(|&w| w as f32).collect();
+        let w = Tensor::<1>::from_data(TensorData::new(w, [self.layout.n_bins()]), device)
+            .unsqueeze_dim::<2>(0);
+        let s = self.power_spectrum.val();
+        let a = (w.clone() / s.clone()).transpose() * (-0.5 / d);
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        let constant = (w * s.log()).sum_dim(1).transpose() * (-0.5)
+            - 0.5 * self.layout.covered_dims() as f64 * log_2pi;
+        (a, constant)
+    }
+
     fn device(&self) -> Device {
         self.power_spectrum.val().device()
     }
@@ -194,20 +210,16 @@ impl Mixture for ConvGmm {
         Ok(self.layout.power(samples))
     }
 
-    /// `x · A + c`, with `A[b, c] = -w_b / (2 D S_c(k_b))` and
-    /// `c_c = -(D'/2) log 2π - ½ Σ_b w_b log S_c(k_b)`.
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
-        let device = x.device();
-        let d = self.layout.pixels() as f64;
-        let w: Vec<f32> = self.layout.weights().iter().map(|&w| w as f32).collect();
-        let w = Tensor::<1>::from_data(TensorData::new(w, [self.layout.n_bins()]), &device)
-            .unsqueeze_dim::<2>(0);
-        let s = self.power_spectrum.val();
-        let a = (w.clone() / s.clone()).transpose() * (-0.5 / d);
-        let log_2pi = (2.0 * std::f64::consts::PI).ln();
-        let constant = (w * s.log()).sum_dim(1).transpose() * (-0.5)
-            - 0.5 * self.layout.covered_dims() as f64 * log_2pi;
+        let (a, constant) = self.affine(&x.device());
         x.matmul(a) + constant
+    }
+
+    /// As [`log_prob`](Self::log_prob), with `log π_c` folded into the `[1, K]` constant
+    /// rather than added to the `[N, K]` product.
+    fn weighted_log_prob(&self, x: Tensor<2>) -> Tensor<2> {
+        let (a, constant) = self.affine(&x.device());
+        x.matmul(a) + (constant + self.log_weights.val().unsqueeze_dim(0))
     }
 
     fn log_weights(&self) -> Tensor<1> {

@@ -15,7 +15,7 @@ pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name};
 pub use error::ModelError;
 pub use mixture::{
     Encoded, Init, MStepReport, Mixture, SufficientStats, init_random_responsibilities,
-    log_sum_exp, to_host_f64,
+    log_sum_exp, responsibilities, to_host_f64,
 };
 pub use spectral::SpectralLayout;
 

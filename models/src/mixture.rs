@@ -127,6 +127,19 @@ pub fn log_sum_exp(a: Tensor<2>) -> Tensor<2> {
     (a - max.clone()).exp().sum_dim(1).log() + max
 }
 
+/// Responsibilities and log-normaliser of weighted log-probabilities, sharing one `exp`:
+/// `r[n,c] = exp(a[n,c] - m_n) / Σ_c' exp(a[n,c'] - m_n)`, `log p(x_n) = m_n + log Σ_c' exp(a[n,c'] - m_n)`
+/// with `m_n = max_c a[n,c]`.
+///
+/// # Shapes
+/// - `weighted`: `[N, K]`; result: (`[N, K]`, `[N, 1]`).
+pub fn responsibilities(weighted: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    let max = weighted.clone().max_dim(1);
+    let e = (weighted - max.clone()).exp();
+    let sum = e.clone().sum_dim(1);
+    (e / sum.clone(), sum.log() + max)
+}
+
 /// Random responsibilities (rows of uniform draws, normalised) followed by one M-step.
 pub fn init_random_responsibilities<M: Mixture>(
     layer: M,

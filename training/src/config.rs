@@ -8,43 +8,88 @@ fn default_min_std() -> f32 {
     0.04
 }
 
-/// Which data a run trains and tests on.
+/// MNIST digits, 28×28, pixels in `[0, 1]`, no other processing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "dataset", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct MnistData {
+    /// Training digits to use (the first ones); all of them when absent.
+    pub n_train: Option<usize>,
+    /// Test digits to use (the first ones); all of them when absent.
+    pub n_test: Option<usize>,
+}
+
+/// Random P×P patches of the BSDS300 images (models.md §6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BsdsData {
+    /// Patch side P.
+    pub patch_size: usize,
+    /// Patches drawn from the training images.
+    pub n_train: usize,
+    /// Patches drawn from the test images.
+    pub n_test: usize,
+    /// Patches whose standard deviation is below this are redrawn.
+    #[serde(default = "default_min_std")]
+    pub min_std: f32,
+}
+
+/// Which data a run trains and tests on, tagged by `dataset`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "dataset", rename_all = "snake_case")]
 pub enum DataConfig {
-    /// MNIST digits, 28×28, pixels in `[0, 1]`, no other processing.
-    Mnist {
-        /// Training digits to use (the first ones); all of them when absent.
-        n_train: Option<usize>,
-        /// Test digits to use (the first ones); all of them when absent.
-        n_test: Option<usize>,
-    },
-    /// Random P×P patches of the BSDS300 images (models.md §6).
-    Bsds {
-        /// Patch side P.
-        patch_size: usize,
-        /// Patches drawn from the training images.
-        n_train: usize,
-        /// Patches drawn from the test images.
-        n_test: usize,
-        /// Patches whose standard deviation is below this are redrawn.
-        #[serde(default = "default_min_std")]
-        min_std: f32,
-    },
+    /// MNIST digits.
+    Mnist(MnistData),
+    /// BSDS300 patches.
+    Bsds(BsdsData),
+}
+
+impl<'de> Deserialize<'de> for DataConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (tag, table) = split_tag::<D::Error>(toml::Table::deserialize(d)?, "dataset")?;
+        match tag.as_str() {
+            "mnist" => from_table(table).map(DataConfig::Mnist),
+            "bsds" => from_table(table).map(DataConfig::Bsds),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown dataset `{other}`, expected `mnist` or `bsds`"
+            ))),
+        }
+    }
+}
+
+/// Takes the tag out of an internally tagged table. (serde's derived internally tagged enums
+/// buffer their content and lose the key of an error; going through a table keeps it.)
+pub(crate) fn split_tag<E: serde::de::Error>(
+    mut table: toml::Table,
+    tag: &str,
+) -> Result<(String, toml::Table), E> {
+    match table.remove(tag) {
+        Some(toml::Value::String(s)) => Ok((s, table)),
+        Some(v) => Err(E::custom(format!("`{tag}` must be a string, got {v}"))),
+        None => Err(E::custom(format!("missing field `{tag}`"))),
+    }
+}
+
+/// Deserializes a table into `T`, keeping the name of the offending key in the message.
+pub(crate) fn from_table<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    table: toml::Table,
+) -> Result<T, E> {
+    table
+        .try_into()
+        .map_err(|e: toml::de::Error| E::custom(e.to_string().trim().replace('\n', " ")))
 }
 
 impl DataConfig {
     /// Short name of the dataset.
     pub fn name(&self) -> &'static str {
         match self {
-            DataConfig::Mnist { .. } => "mnist",
-            DataConfig::Bsds { .. } => "bsds",
+            DataConfig::Mnist(_) => "mnist",
+            DataConfig::Bsds(_) => "bsds",
         }
     }
 
     /// Whether every sample has its mean removed (so a convolutional layer must drop DC).
     pub fn zero_meaned(&self) -> bool {
-        matches!(self, DataConfig::Bsds { .. })
+        matches!(self, DataConfig::Bsds(_))
     }
 }
 
@@ -142,12 +187,12 @@ impl RunConfig {
             ));
         }
         match &self.data {
-            DataConfig::Bsds {
+            DataConfig::Bsds(BsdsData {
                 patch_size,
                 n_train,
                 n_test,
                 min_std,
-            } => {
+            }) => {
                 if *patch_size < 2 {
                     return Err(format!(
                         "data.patch_size must be at least 2, got {patch_size}"
@@ -162,7 +207,7 @@ impl RunConfig {
                     ));
                 }
             }
-            DataConfig::Mnist { n_train, n_test } => {
+            DataConfig::Mnist(MnistData { n_train, n_test }) => {
                 if *n_train == Some(0) || *n_test == Some(0) {
                     return Err("data.n_train and data.n_test must be at least 1".into());
                 }
@@ -181,8 +226,8 @@ impl RunConfig {
     /// The split whose samples fill the component grid.
     pub fn top_split(&self) -> Split {
         self.output.top_from.unwrap_or(match self.data {
-            DataConfig::Mnist { .. } => Split::Test,
-            DataConfig::Bsds { .. } => Split::Train,
+            DataConfig::Mnist(_) => Split::Test,
+            DataConfig::Bsds(_) => Split::Train,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! Loading a run's data from a data root.
 
 use crate::TrainError;
-use crate::config::{DataConfig, Split};
+use crate::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_datasets::{BsdsImages, DataError, Images, Mnist, MnistSplit, PatchSampler, PatchSpec};
 use std::path::Path;
 
@@ -14,7 +14,7 @@ pub fn load_split(
     seed: u64,
 ) -> Result<Images, TrainError> {
     match *config {
-        DataConfig::Mnist { n_train, n_test } => {
+        DataConfig::Mnist(MnistData { n_train, n_test }) => {
             let (which, n) = match split {
                 Split::Train => (MnistSplit::Train, n_train),
                 Split::Test => (MnistSplit::Test, n_test),
@@ -32,12 +32,12 @@ pub fn load_split(
                 None => Ok(set),
             }
         }
-        DataConfig::Bsds {
+        DataConfig::Bsds(BsdsData {
             patch_size,
             n_train,
             n_test,
             min_std,
-        } => {
+        }) => {
             let (folder, count, offset) = match split {
                 Split::Train => ("train", n_train, 1),
                 Split::Test => ("test", n_test, 2),

@@ -2,7 +2,7 @@
 //! test) and nothing family-specific, like scikit-learn's `BaseMixture.fit`.
 
 use crate::progress::Progress;
-use gmm_models::{Encoded, Init, Mixture, ModelError, SufficientStats, Tensor, log_sum_exp};
+use gmm_models::{Encoded, Init, Mixture, ModelError, SufficientStats, Tensor, responsibilities};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -102,9 +102,7 @@ pub fn e_step<M: Mixture>(layer: &M, data: &Encoded) -> Result<EStep<M::Stats>, 
     let mut stats = layer.zero_stats();
     let mut ll: Option<Tensor<1>> = None;
     for x in &data.batches {
-        let weighted = layer.weighted_log_prob(x.clone());
-        let log_norm = log_sum_exp(weighted.clone());
-        let resp = (weighted - log_norm.clone()).exp();
+        let (resp, log_norm) = responsibilities(layer.weighted_log_prob(x.clone()));
         let batch_ll = log_norm.sum_dim(0).squeeze_dim(0);
         ll = Some(match ll {
             Some(acc) => acc + batch_ll,

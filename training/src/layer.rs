@@ -1,5 +1,6 @@
 //! The layer families a config can name, as one enum (deep stacks will hold a list of them).
 
+use crate::config::{from_table, split_tag};
 use crate::{DataConfig, TrainError, fsio};
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -9,11 +10,23 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// A layer's hyper-parameters, tagged by `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LayerConfig {
     /// The convolutional GMM (models.md §1).
     Conv(ConvGmmConfig),
+}
+
+impl<'de> Deserialize<'de> for LayerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (tag, table) = split_tag::<D::Error>(toml::Table::deserialize(d)?, "kind")?;
+        match tag.as_str() {
+            "conv" => from_table(table).map(LayerConfig::Conv),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown layer kind `{other}`, expected `conv`"
+            ))),
+        }
+    }
 }
 
 impl LayerConfig {

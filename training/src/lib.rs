@@ -14,7 +14,7 @@ pub mod progress;
 pub mod run;
 pub mod top;
 
-pub use config::{DataConfig, OutputConfig, RunConfig};
+pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};
 pub use em::{EmConfig, FitReport, IterationRecord, fit};
 pub use error::TrainError;
 pub use layer::{Layer, LayerConfig, SavedLayer};

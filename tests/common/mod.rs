@@ -1,0 +1,62 @@
+//! Shared test helpers: seeds, data roots, a dense f64 Gaussian oracle.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// Seed of every random choice in the tests.
+pub const SEED: u64 = 20261127;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shipped sample data root.
+pub fn sample_root() -> PathBuf {
+    repo().join("data/sample")
+}
+
+/// The full data root when present: `$GMM_ZOO_DATA`, else `../shared/data` beside the clone.
+pub fn full_root() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("GMM_ZOO_DATA").map(PathBuf::from),
+        Some(repo().join("../shared/data")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("mnist").is_dir() && p.join("bsds300").is_dir())
+}
+
+/// Lower-triangular Cholesky factor of a dense SPD matrix (row-major n×n), in f64.
+pub fn cholesky(a: &[f64], n: usize) -> Vec<f64> {
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = a[i * n + i] - s;
+                assert!(d > 0.0, "matrix not positive definite at {i}");
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    l
+}
+
+/// `log N(y | 0, Σ)` by a dense Cholesky factorisation: the oracle.
+pub fn dense_normal_log_density(y: &[f64], sigma: &[f64]) -> f64 {
+    let n = y.len();
+    let l = cholesky(sigma, n);
+    // Solve L z = y.
+    let mut z = vec![0.0; n];
+    for i in 0..n {
+        let s: f64 = (0..i).map(|k| l[i * n + k] * z[k]).sum();
+        z[i] = (y[i] - s) / l[i * n + i];
+    }
+    let maha: f64 = z.iter().map(|v| v * v).sum();
+    let log_det: f64 = 2.0 * (0..n).map(|i| l[i * n + i].ln()).sum::<f64>();
+    -0.5 * (n as f64 * (2.0 * std::f64::consts::PI).ln() + log_det + maha)
+}

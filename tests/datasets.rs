@@ -1,0 +1,165 @@
+//! The dataset readers: the shipped sample, the full sets when present, and clear errors on
+//! broken files.
+
+mod common;
+
+use common::{full_root, sample_root};
+use gmm_zoo::datasets::{BsdsImages, Mnist, MnistSplit, read_idx_images, read_idx_labels};
+use std::io::Write;
+
+#[test]
+fn shipped_mnist_sample_loads_with_labels() {
+    let mnist = Mnist::new(&sample_root());
+    let train = mnist.load(MnistSplit::Train).unwrap();
+    let test = mnist.load(MnistSplit::Test).unwrap();
+    assert_eq!((train.len(), train.height, train.width), (2000, 28, 28));
+    assert_eq!(test.len(), 500);
+    let labels = train.labels.as_ref().unwrap();
+    assert!(labels.iter().all(|&l| l < 10));
+    assert_eq!(
+        labels[..5],
+        [5, 0, 4, 1, 9],
+        "the first MNIST training labels"
+    );
+    assert!(train.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    assert!(
+        train.pixels.iter().any(|&v| v == 1.0),
+        "pixels are scaled by 255"
+    );
+}
+
+#[test]
+fn full_data_has_the_standard_sizes_when_present() {
+    let Some(root) = full_root() else {
+        eprintln!("full data not present (set GMM_ZOO_DATA); checked on the shipped sample only");
+        return;
+    };
+    let mnist = Mnist::new(&root);
+    assert_eq!(mnist.load(MnistSplit::Train).unwrap().len(), 60000);
+    assert_eq!(mnist.load(MnistSplit::Test).unwrap().len(), 10000);
+    assert_eq!(BsdsImages::load(&root, "train").unwrap().images.len(), 200);
+    assert_eq!(BsdsImages::load(&root, "test").unwrap().images.len(), 100);
+}
+
+#[test]
+fn shipped_bsds_sample_is_grayscale_in_unit_range() {
+    let set = BsdsImages::load(&sample_root(), "train").unwrap();
+    assert_eq!(set.images.len(), 6);
+    for im in &set.images {
+        assert_eq!(im.pixels.len(), im.height * im.width);
+        assert!(
+            im.height >= 321 && im.width >= 321,
+            "BSDS images are 481x321 or 321x481"
+        );
+        assert!(im.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
+    }
+}
+
+fn idx_images(n: u32, rows: u32, cols: u32, payload: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for w in [0x803, n, rows, cols] {
+        bytes.extend_from_slice(&u32::to_be_bytes(w));
+    }
+    bytes.extend(std::iter::repeat_n(7u8, payload));
+    bytes
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+    path
+}
+
+#[test]
+fn raw_and_gzipped_idx_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = idx_images(3, 2, 2, 12);
+    let a = read_idx_images(&write(&dir, "raw", &raw)).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    let b = read_idx_images(&write(&dir, "gz", &gz.finish().unwrap())).unwrap();
+    assert_eq!(a, b);
+    assert_eq!((a.len(), a.height, a.width), (3, 2, 2));
+}
+
+#[test]
+fn broken_idx_files_get_errors_that_name_the_file_and_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "wrong-magic",
+            {
+                let mut b = idx_images(1, 2, 2, 4);
+                b[3] = 0x01;
+                b
+            },
+            "magic number 0x00000801",
+        ),
+        ("truncated", idx_images(10, 28, 28, 100), "truncated"),
+        ("too-long", idx_images(1, 2, 2, 9), "need 4 bytes"),
+        ("empty-dims", idx_images(1, 0, 28, 0), "empty"),
+        (
+            "short-header",
+            vec![0, 0, 8],
+            "shorter than its 16-byte header",
+        ),
+        (
+            "corrupt-gzip",
+            vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6],
+            "corrupt gzip",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = write(&dir, name, &bytes);
+        let err = read_idx_images(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(name),
+            "{name}: the error should name the file: {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{name}: expected '{needle}' in: {err}"
+        );
+    }
+    let labels_as_images = write(&dir, "labels", &idx_images(1, 2, 2, 4));
+    let err = read_idx_labels(&labels_as_images).unwrap_err().to_string();
+    assert!(
+        err.contains("magic number 0x00000803, expected 0x00000801"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_data_says_where_to_put_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Mnist::new(dir.path())
+        .load(MnistSplit::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("--data-dir"),
+        "{err}"
+    );
+    let err = BsdsImages::load(dir.path(), "train")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bsds300") && err.contains("GMM_ZOO_DATA"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_non_image_file_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("bsds300/train");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("broken.jpg"), b"this is not a jpeg").unwrap();
+    let err = BsdsImages::load(dir.path(), "train")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("broken.jpg"), "{err}");
+}

@@ -1,0 +1,196 @@
+//! The EM driver on real data: monotone log-likelihood, exact repeatability, the closed-form
+//! M-step, and save/load.
+
+mod common;
+
+use common::{SEED, full_root, sample_root};
+use gmm_zoo::datasets::Images;
+use gmm_zoo::models::{ConvGmmConfig, DEFAULT_DEVICE, Device, Init, Mixture, device_from_name};
+use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
+use gmm_zoo::training::data::load_split;
+use gmm_zoo::training::em::mean_log_likelihood;
+use gmm_zoo::training::run::encode;
+use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, SavedLayer, fit};
+use std::path::Path;
+
+fn device() -> Device {
+    device_from_name(DEFAULT_DEVICE).unwrap()
+}
+
+fn bsds(root: &Path, size: usize, n: usize, split: Split) -> Images {
+    let data = DataConfig::Bsds(BsdsData {
+        patch_size: size,
+        n_train: n,
+        n_test: n,
+        min_std: 0.04,
+    });
+    load_split(&data, root, split, SEED).unwrap()
+}
+
+fn em(max_iter: usize, init: Init) -> EmConfig {
+    EmConfig {
+        max_iter,
+        tol: 0.0,
+        batch_size: 1000,
+        init,
+    }
+}
+
+fn conv(k: usize, exclude_dc: bool) -> ConvGmmConfig {
+    ConvGmmConfig {
+        n_components: k,
+        exclude_dc,
+        spectrum_floor: 1e-6,
+    }
+}
+
+/// EM never decreases the training log-likelihood. The E-step sums in f32, so a "decrease"
+/// below `1e-6 · |log-likelihood|` (≈ 1e-4 nats at 100 nats/sample) is rounding, not EM.
+fn assert_monotone(lls: &[f64], what: &str) {
+    for (t, w) in lls.windows(2).enumerate() {
+        let tol = 1e-6 * w[0].abs();
+        assert!(
+            w[1] >= w[0] - tol,
+            "{what}: log-likelihood fell at iteration {}: {} -> {}",
+            t + 2,
+            w[0],
+            w[1]
+        );
+    }
+    assert!(
+        lls.last().unwrap() > lls.first().unwrap(),
+        "{what}: EM made no progress: {lls:?}"
+    );
+}
+
+fn fit_patches(root: &Path, size: usize, n: usize, k: usize, iters: usize, init: Init) -> Vec<f64> {
+    let images = bsds(root, size, n, Split::Train);
+    let layer = conv(k, true).init(size, &device()).unwrap();
+    let enc = encode(&layer, &images, 1000, &device()).unwrap();
+    let (_, report) = fit(layer, &enc, &em(iters, init), SEED, &Progress::quiet()).unwrap();
+    report.lower_bounds()
+}
+
+#[test]
+fn log_likelihood_is_monotone_on_sample_patches() {
+    for init in [Init::Samples, Init::RandomResponsibilities] {
+        let lls = fit_patches(&sample_root(), 8, 5000, 12, 25, init);
+        assert_monotone(&lls, &format!("8x8 sample patches, init {init:?}"));
+    }
+}
+
+#[test]
+fn log_likelihood_is_monotone_on_sample_mnist() {
+    let data = DataConfig::Mnist(MnistData {
+        n_train: Some(1500),
+        n_test: None,
+    });
+    let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
+    let layer = conv(8, false).init(28, &device()).unwrap();
+    let enc = encode(&layer, &images, 512, &device()).unwrap();
+    let (_, report) = fit(
+        layer,
+        &enc,
+        &em(15, Init::Samples),
+        SEED,
+        &Progress::quiet(),
+    )
+    .unwrap();
+    assert_monotone(&report.lower_bounds(), "sample MNIST");
+}
+
+#[test]
+fn log_likelihood_is_monotone_on_full_bsds_when_present() {
+    let Some(root) = full_root() else {
+        eprintln!("full data not present (set GMM_ZOO_DATA); checked on the shipped sample only");
+        return;
+    };
+    let lls = fit_patches(&root, 16, 20000, 16, 15, Init::Samples);
+    assert_monotone(&lls, "16x16 full BSDS patches");
+}
+
+#[test]
+fn same_seed_same_model_other_seed_other_model() {
+    let images = bsds(&sample_root(), 8, 3000, Split::Train);
+    let run = |seed: u64| {
+        let layer = conv(6, true).init(8, &device()).unwrap();
+        let enc = encode(&layer, &images, 1000, &device()).unwrap();
+        let (layer, report) =
+            fit(layer, &enc, &em(5, Init::Samples), seed, &Progress::quiet()).unwrap();
+        (layer.spectra_host().unwrap(), report.lower_bounds())
+    };
+    let (a, lla) = run(1);
+    let (b, llb) = run(1);
+    let (c, _) = run(2);
+    assert_eq!(a, b, "same seed must give the same spectra");
+    assert_eq!(lla, llb, "same seed must give the same log-likelihoods");
+    assert_ne!(a, c, "another seed should start elsewhere");
+}
+
+/// With one component the M-step has a closed form: `S(k) = mean_n |X_n(k)|² / D`, and the
+/// next E-step's log-likelihood is the f64 reference density averaged over the data.
+#[test]
+fn one_component_m_step_is_the_mean_periodogram() {
+    let images = bsds(&sample_root(), 6, 2000, Split::Train);
+    let layer = conv(1, true).init(6, &device()).unwrap();
+    let layout = layer.layout.clone();
+    let enc = encode(&layer, &images, 700, &device()).unwrap();
+    let (layer, report) = fit(
+        layer,
+        &enc,
+        &em(2, Init::RandomResponsibilities),
+        SEED,
+        &Progress::quiet(),
+    )
+    .unwrap();
+    let power = layout.power_f64(&images.pixels);
+    let b = layout.n_bins();
+    let n = images.len();
+    let expected: Vec<f64> = (0..b)
+        .map(|j| (0..n).map(|i| power[i * b + j]).sum::<f64>() / (n as f64 * 36.0))
+        .collect();
+    let got = &layer.spectra_host().unwrap()[0];
+    for (j, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert!((g - e).abs() <= 2e-5 * e, "bin {j}: {g} vs {e}");
+    }
+    let reference: f64 = (0..n)
+        .map(|i| layout.log_density_f64(images.image(i), &expected))
+        .sum::<f64>()
+        / n as f64;
+    let ll2 = report.lower_bounds()[1];
+    assert!(
+        (ll2 - reference).abs() < 1e-3,
+        "E-step {ll2} vs f64 reference {reference}"
+    );
+    let score = mean_log_likelihood(&layer, &enc).unwrap();
+    assert!(
+        (score - reference).abs() < 1e-3,
+        "score {score} vs f64 reference {reference}"
+    );
+}
+
+#[test]
+fn saved_model_scores_identically_after_loading() {
+    let images = bsds(&sample_root(), 8, 3000, Split::Test);
+    let config = LayerConfig::Conv(conv(5, true));
+    let Layer::Conv(layer) = config.init(8, &device()).unwrap();
+    let enc = encode(&layer, &images, 1000, &device()).unwrap();
+    let (layer, _) = fit(layer, &enc, &em(4, Init::Samples), SEED, &Progress::quiet()).unwrap();
+    let before = gmm_zoo::models::to_host_f64(layer.score_samples(enc.batches[0].clone())).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    SavedLayer {
+        image_size: 8,
+        config,
+    }
+    .save(&Layer::Conv(layer), dir.path())
+    .unwrap();
+    let (saved, loaded) = SavedLayer::load(dir.path(), &device()).unwrap();
+    assert_eq!(saved.image_size, 8);
+    let Layer::Conv(loaded) = loaded;
+    let after = gmm_zoo::models::to_host_f64(loaded.score_samples(enc.batches[0].clone())).unwrap();
+    assert_eq!(
+        before, after,
+        "scores must be bit-identical after a save/load round trip"
+    );
+}

@@ -86,46 +86,32 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
     let mut products: Vec<(String, Vec<f64>)> = Vec::new();
     let mut product_inputs = Vec::new();
+    let shape = [train.height, train.width];
     for name in &devices {
         let device = device_from_name(name)?;
-        let Layer::Conv(layer) = config.model.init(train.height, &device)?;
-        let t = Instant::now();
-        let enc = encode(&layer, &train, config.em.batch_size, &device)?;
-        sync(enc.batches[0].clone())?;
-        let fft = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let (layer, report) = fit(layer, &enc, &config.em, config.seed, &Progress::quiet())?;
-        let fit_s = t.elapsed().as_secs_f64();
-        let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
-        let last = report
-            .iterations
-            .last()
-            .map_or(f64::NAN, |r| r.log_likelihood);
-        println!(
-            "{name:>8}: EM median {:.4} s/iter (min {:.4}, max {:.4}) over {} iterations; init {:.3} s; \
-             FFT+upload {fft:.3} s; whole run (sampling + FFT + EM) {:.2} s; last log-likelihood {last:.4} nats/sample",
-            median(per_iter.clone()),
-            per_iter.iter().copied().fold(f64::INFINITY, f64::min),
-            per_iter.iter().copied().fold(0.0, f64::max),
-            per_iter.len(),
-            report.init_seconds,
-            sampling + fft + fit_s,
-        );
-        // One more E-step pass, timed alone.
-        let t = Instant::now();
-        let _ = e_step(&layer, &enc)?;
-        println!(
-            "{name:>8}: one E-step pass (both products, log-sum-exp) {:.4} s",
-            t.elapsed().as_secs_f64()
-        );
-        product_inputs.push((
-            name.clone(),
-            device,
-            enc.batches[0].clone(),
-            layer.n_components(),
-        ));
+        let n = train.len() as f64;
+        let (x, k) = match config.model.init(shape, &device)? {
+            Layer::Conv(layer) => {
+                let flops = 2.0 * n * (layer.layout.n_bins() * layer.n_components()) as f64;
+                bench_layer(name, layer, &train, &config, sampling, flops, &device)?
+            }
+            Layer::Full(layer) => {
+                let (k, d) = (layer.n_components() as f64, layer.dim() as f64);
+                bench_layer(
+                    name,
+                    layer,
+                    &train,
+                    &config,
+                    sampling,
+                    2.0 * n * k * d * d,
+                    &device,
+                )?
+            }
+        };
+        product_inputs.push((name.clone(), device, x, k));
         products.push((name.clone(), Vec::new()));
     }
+    println!("peak resident memory of this process: {}", peak_rss());
 
     // The E-step's matrix product, interleaved across backends so that noise hits all alike.
     for _ in 0..args.reps {
@@ -136,23 +122,78 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    if let Some((_, x, ..)) = product_inputs.first().map(|(n, _, x, k)| (n, x, k)) {
+    if let Some((_, _, x, k)) = product_inputs.first() {
         let [rows, b] = x.dims();
-        let k = product_inputs[0].3;
-        let base = median(products[0].1.clone());
+        let (peer, base) = (&products[0].0, median(products[0].1.clone()));
         for (name, times) in &products {
             let m = median(times.clone());
             println!(
-                "{name:>8}: E-step product [{rows}x{b}]·[{b}x{k}] median {:.5} s over {} reps ({:.1} GFLOP/s, {:.2}x the time of {})",
-                m,
+                "{name:>8}: E-step product [{rows}x{b}]·[{b}x{k}] median {m:.5} s over {} reps \
+                 ({:.1} GFLOP/s, {:.2}x the time of {peer})",
                 times.len(),
                 2.0 * (rows * b * k) as f64 / m / 1e9,
                 m / base,
-                products[0].0
             );
         }
     }
     Ok(())
+}
+
+/// Times EM on one device: per-iteration seconds (median, min, max), one E-step pass alone
+/// with the GFLOP/s of its main product (`estep_flops`), and the whole run.
+fn bench_layer<M: Mixture>(
+    name: &str,
+    layer: M,
+    train: &crate::datasets::Images,
+    config: &RunConfig,
+    sampling: f64,
+    estep_flops: f64,
+    device: &Device,
+) -> Result<(Tensor<2>, usize)> {
+    let t = Instant::now();
+    let enc = encode(&layer, train, config.em.batch_size, device)?;
+    sync(enc.batches[0].clone())?;
+    let fft = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (layer, report) = fit(layer, &enc, &config.em, config.seed, &Progress::quiet())?;
+    let fit_s = t.elapsed().as_secs_f64();
+    let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
+    let last = report
+        .iterations
+        .last()
+        .map_or(f64::NAN, |r| r.log_likelihood);
+    println!(
+        "{name:>8}: EM median {:.4} s/iter (min {:.4}, max {:.4}) over {} iterations; init {:.3} s; \
+         encode+upload {fft:.3} s; whole run (data + encode + init + EM) {:.2} s; last log-likelihood \
+         {last:.4} nats/sample",
+        median(per_iter.clone()),
+        per_iter.iter().copied().fold(f64::INFINITY, f64::min),
+        per_iter.iter().copied().fold(0.0, f64::max),
+        per_iter.len(),
+        report.init_seconds,
+        sampling + fft + fit_s,
+    );
+    let t = Instant::now();
+    let _ = e_step(&layer, &enc)?;
+    let e = t.elapsed().as_secs_f64();
+    println!(
+        "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP)",
+        estep_flops / e / 1e9,
+        estep_flops / 1e9
+    );
+    Ok((enc.batches[0].clone(), layer.n_components()))
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), or "unknown".
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn product_matrix(b: usize, k: usize, device: &Device) -> Tensor<2> {

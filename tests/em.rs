@@ -5,7 +5,10 @@ mod common;
 
 use common::{SEED, full_root, sample_root};
 use gmm_zoo::datasets::Images;
-use gmm_zoo::models::{ConvGmmConfig, DEFAULT_DEVICE, Device, Init, Mixture, device_from_name};
+use gmm_zoo::models::{
+    ConvGmmConfig, DEFAULT_DEVICE, Device, EmptyPolicy, FullGmmConfig, Init, Mixture,
+    device_from_name,
+};
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::mean_log_likelihood;
@@ -169,28 +172,61 @@ fn one_component_m_step_is_the_mean_periodogram() {
     );
 }
 
+/// Both families: a saved and reloaded layer scores the same data bit-identically.
 #[test]
 fn saved_model_scores_identically_after_loading() {
     let images = bsds(&sample_root(), 8, 3000, Split::Test);
-    let config = LayerConfig::Conv(conv(5, true));
-    let Layer::Conv(layer) = config.init(8, &device()).unwrap();
-    let enc = encode(&layer, &images, 1000, &device()).unwrap();
-    let (layer, _) = fit(layer, &enc, &em(4, Init::Samples), SEED, &Progress::quiet()).unwrap();
-    let before = gmm_zoo::models::to_host_f64(layer.score_samples(enc.batches[0].clone())).unwrap();
-
-    let dir = tempfile::tempdir().unwrap();
-    SavedLayer {
-        image_size: 8,
-        config,
+    let configs = [
+        LayerConfig::Conv(conv(5, true)),
+        LayerConfig::Full(FullGmmConfig {
+            n_components: 3,
+            zero_mean: false,
+            reg_covar: 1e-4,
+            empty_components: EmptyPolicy::Keep,
+        }),
+    ];
+    for config in configs {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, k) = match config.init([8, 8], &device()).unwrap() {
+            Layer::Conv(m) => trained_scores(m, &images, dir.path(), &config),
+            Layer::Full(m) => trained_scores(m, &images, dir.path(), &config),
+        };
+        let (saved, loaded) = SavedLayer::load(dir.path(), &device()).unwrap();
+        assert_eq!((saved.input_shape, saved.trained_components), ([8, 8], k));
+        let after = match loaded {
+            Layer::Conv(m) => scores(&m, &images),
+            Layer::Full(m) => scores(&m, &images),
+        };
+        assert_eq!(
+            before, after,
+            "{config:?}: scores must be bit-identical after a save/load round trip"
+        );
     }
-    .save(&Layer::Conv(layer), dir.path())
-    .unwrap();
-    let (saved, loaded) = SavedLayer::load(dir.path(), &device()).unwrap();
-    assert_eq!(saved.image_size, 8);
-    let Layer::Conv(loaded) = loaded;
-    let after = gmm_zoo::models::to_host_f64(loaded.score_samples(enc.batches[0].clone())).unwrap();
-    assert_eq!(
-        before, after,
-        "scores must be bit-identical after a save/load round trip"
-    );
+}
+
+fn scores<M: Mixture>(layer: &M, images: &Images) -> Vec<f64> {
+    let enc = encode(layer, images, 1000, &device()).unwrap();
+    gmm_zoo::models::to_host_f64(layer.score_samples(enc.batches[0].clone())).unwrap()
+}
+
+fn trained_scores<M: Mixture>(
+    layer: M,
+    images: &Images,
+    dir: &Path,
+    config: &LayerConfig,
+) -> (Vec<f64>, usize)
+where
+    Layer: From<M>,
+{
+    let enc = encode(&layer, images, 1000, &device()).unwrap();
+    let (layer, _) = fit(layer, &enc, &em(4, Init::Samples), SEED, &Progress::quiet()).unwrap();
+    let before = scores(&layer, images);
+    let k = layer.n_components();
+    let saved = SavedLayer {
+        input_shape: [8, 8],
+        trained_components: k,
+        config: config.clone(),
+    };
+    saved.save(&Layer::from(layer), dir).unwrap();
+    (before, k)
 }

@@ -289,6 +289,12 @@ impl Mixture for ConvGmm {
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
         match init {
+            Init::Kmeans => Err(ModelError::InvalidConfig {
+                field: "init",
+                reason: "\"kmeans\" is for full-covariance layers; the convolutional GMM takes \
+                         \"samples\" or \"random_responsibilities\""
+                    .into(),
+            }),
             Init::RandomResponsibilities => {
                 crate::mixture::init_random_responsibilities(self, data, rng)
             }

@@ -25,6 +25,18 @@ pub enum ModelError {
         /// What to change.
         hint: String,
     },
+    /// A covariance that is not positive definite even after regularisation.
+    #[error(
+        "the covariance of component {component} is not positive definite (pivot {pivot}); {hint}"
+    )]
+    NotPositiveDefinite {
+        /// The component.
+        component: usize,
+        /// The first non-positive pivot of its Cholesky factorisation.
+        pivot: usize,
+        /// What to change.
+        hint: String,
+    },
     /// A device or backend name that is unknown or not compiled in.
     #[error("device '{name}' is not available in this build (compiled in: {available}); {hint}")]
     Device {

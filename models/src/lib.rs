@@ -7,12 +7,15 @@
 mod conv;
 mod device;
 mod error;
+mod full;
+pub mod linalg;
 mod mixture;
 pub mod spectral;
 
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats};
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name};
 pub use error::ModelError;
+pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, FullStats, RESP_FLOOR};
 pub use mixture::{
     Encoded, Init, MStepReport, Mixture, SufficientStats, init_random_responsibilities,
     log_sum_exp, responsibilities, to_host_f64,

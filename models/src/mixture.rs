@@ -14,6 +14,9 @@ pub enum Init {
     Samples,
     /// Seeded: random responsibilities (uniform rows, normalised), then one M-step.
     RandomResponsibilities,
+    /// Seeded k-means++ centres, each sample assigned to the nearest, then one M-step
+    /// (full-covariance layers).
+    Kmeans,
 }
 
 /// Data already encoded for one layer (e.g. periodograms for the convolutional GMM), held on
@@ -43,6 +46,24 @@ impl Encoded {
             })
             .collect();
         Self { batches, n, width }
+    }
+}
+
+impl Encoded {
+    /// All rows back on the host, `[n, width]` row-major (for initialisations that need them).
+    pub fn host_rows(&self) -> Result<Vec<f32>, ModelError> {
+        let mut rows = Vec::with_capacity(self.n * self.width);
+        for b in &self.batches {
+            let v = b
+                .clone()
+                .try_into_data()
+                .map_err(|e| ModelError::Readback(format!("{e:?}")))?
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+            rows.extend(v);
+        }
+        Ok(rows)
     }
 }
 

@@ -196,12 +196,12 @@ mod tests {
             .map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0)
             .collect();
         let layout = SpectralLayout::new(p, false);
-        let power = layout.power(&x);
+        let power = layout.power_f64(&x);
         let lhs: f64 = layout
             .weights()
             .iter()
             .zip(&power)
-            .map(|(w, &v)| w * v as f64)
+            .map(|(w, v)| w * v)
             .sum();
         let rhs: f64 = (p * p) as f64 * x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
         assert!((lhs - rhs).abs() < 1e-9 * rhs, "{lhs} vs {rhs}");

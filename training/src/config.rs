@@ -217,6 +217,15 @@ impl RunConfig {
             .validate_for(&self.data)
             .map_err(|e| format!("model.{e}"))?;
         self.em.validate().map_err(|e| format!("em.{e}"))?;
+        if matches!(self.model, crate::LayerConfig::Conv(_))
+            && self.em.init == gmm_models::Init::Kmeans
+        {
+            return Err(
+                "em.init = \"kmeans\" is for full-covariance layers; the convolutional \
+                        GMM takes \"samples\" or \"random_responsibilities\""
+                    .into(),
+            );
+        }
         if self.output.top_samples == 0 {
             return Err("output.top_samples must be at least 1".into());
         }

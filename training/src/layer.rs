@@ -5,7 +5,7 @@ use crate::{DataConfig, TrainError, fsio};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use gmm_models::{ConvGmm, ConvGmmConfig, Device, ModelError};
+use gmm_models::{ConvGmm, ConvGmmConfig, Device, FullGmm, FullGmmConfig, ModelError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -15,6 +15,8 @@ use std::path::Path;
 pub enum LayerConfig {
     /// The convolutional GMM (models.md §1).
     Conv(ConvGmmConfig),
+    /// The full-covariance GMM (models.md §2).
+    Full(FullGmmConfig),
 }
 
 impl<'de> Deserialize<'de> for LayerConfig {
@@ -22,8 +24,9 @@ impl<'de> Deserialize<'de> for LayerConfig {
         let (tag, table) = split_tag::<D::Error>(toml::Table::deserialize(d)?, "kind")?;
         match tag.as_str() {
             "conv" => from_table(table).map(LayerConfig::Conv),
+            "full" => from_table(table).map(LayerConfig::Full),
             other => Err(serde::de::Error::custom(format!(
-                "unknown layer kind `{other}`, expected `conv`"
+                "unknown layer kind `{other}`, expected `conv` or `full`"
             ))),
         }
     }
@@ -55,13 +58,26 @@ impl LayerConfig {
                 }
                 Ok(())
             }
+            LayerConfig::Full(c) => c.validate(),
         }
     }
 
-    /// A fresh layer for images of side `size`.
-    pub fn init(&self, size: usize, device: &Device) -> Result<Layer, ModelError> {
+    /// A fresh layer for inputs of shape `[height, width]` (a feature vector is `[1, d]`).
+    pub fn init(&self, shape: [usize; 2], device: &Device) -> Result<Layer, ModelError> {
         match self {
-            LayerConfig::Conv(c) => Ok(Layer::Conv(c.init(size, device)?)),
+            LayerConfig::Conv(c) => {
+                if shape[0] != shape[1] {
+                    return Err(ModelError::InvalidConfig {
+                        field: "kind",
+                        reason: format!(
+                            "the convolutional GMM needs square images, got {}x{}",
+                            shape[0], shape[1]
+                        ),
+                    });
+                }
+                Ok(Layer::Conv(c.init(shape[0], device)?))
+            }
+            LayerConfig::Full(c) => Ok(Layer::Full(c.init(shape[0] * shape[1], device)?)),
         }
     }
 }
@@ -71,14 +87,30 @@ impl LayerConfig {
 pub enum Layer {
     /// A convolutional GMM.
     Conv(ConvGmm),
+    /// A full-covariance GMM.
+    Full(FullGmm),
+}
+
+impl From<ConvGmm> for Layer {
+    fn from(m: ConvGmm) -> Self {
+        Layer::Conv(m)
+    }
+}
+
+impl From<FullGmm> for Layer {
+    fn from(m: FullGmm) -> Self {
+        Layer::Full(m)
+    }
 }
 
 /// What `model.toml` in a run folder holds: enough to rebuild the layer before loading its
 /// parameters from `model.bpk`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedLayer {
-    /// Side of the square images the layer models.
-    pub image_size: usize,
+    /// `[height, width]` of the inputs the layer models.
+    pub input_shape: [usize; 2],
+    /// Components after training (pruning can leave fewer than configured).
+    pub trained_components: usize,
     /// The layer's hyper-parameters.
     #[serde(flatten)]
     pub config: LayerConfig,
@@ -92,6 +124,7 @@ impl SavedLayer {
         let bpk = dir.join("model.bpk");
         let bytes = match layer {
             Layer::Conv(m) => m.clone().into_record().into_bytes(),
+            Layer::Full(m) => m.clone().into_record().into_bytes(),
         }
         .map_err(|e| TrainError::file(&bpk, format!("cannot encode the record: {e:?}")))?;
         fsio::write_atomic(&bpk, &bytes)?;
@@ -108,12 +141,16 @@ impl SavedLayer {
         let bpk = dir.join("model.bpk");
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(fsio::read(&bpk)?))
             .map_err(|e| TrainError::file(&bpk, format!("not a valid Burn record: {e:?}")))?;
-        let layer =
-            match saved.config.init(saved.image_size, device)? {
-                Layer::Conv(m) => Layer::Conv(m.try_load_record(record).map_err(|e| {
-                    TrainError::file(&bpk, format!("does not fit model.toml: {e:?}"))
-                })?),
-            };
+        let mut config = saved.config.clone();
+        match &mut config {
+            LayerConfig::Conv(c) => c.n_components = saved.trained_components,
+            LayerConfig::Full(c) => c.n_components = saved.trained_components,
+        }
+        let misfit = |e| TrainError::file(&bpk, format!("does not fit model.toml: {e:?}"));
+        let layer = match config.init(saved.input_shape, device)? {
+            Layer::Conv(m) => Layer::Conv(m.try_load_record(record).map_err(misfit)?),
+            Layer::Full(m) => Layer::Full(m.try_load_record(record).map_err(misfit)?),
+        };
         Ok((saved, layer))
     }
 }

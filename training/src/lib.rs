@@ -7,6 +7,7 @@ pub mod data;
 pub mod em;
 mod error;
 pub mod fsio;
+pub mod inspect;
 pub mod layer;
 pub mod metrics;
 pub mod pictures;

@@ -7,6 +7,7 @@ use image::{Rgb, RgbImage};
 const GAP: u32 = 2;
 const BACKGROUND: Rgb<u8> = Rgb([40, 40, 48]);
 const SEPARATOR: Rgb<u8> = Rgb([200, 60, 60]);
+const EMPTY_MARK: Rgb<u8> = Rgb([150, 50, 50]);
 
 /// How sample tiles map pixel values to gray levels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,49 +19,75 @@ pub enum TileScale {
 }
 
 /// The component grid: one row per component, its top samples (best first), then — when
-/// given — the filter's power spectrum `1/S_c(k)` on the full P×P grid (DC in the centre, log
-/// scale, normalised per row). Rows without samples stay visible, empty.
-///
-/// `filter_spectra[c]` is `1/S_c(k)` in `[k1][k2]` order, as from
-/// [`SpectralLayout::to_full_grid`](gmm_models::SpectralLayout::to_full_grid).
+/// given — one extra tile per component (the filter's power spectrum of a convolutional
+/// component, the mean of a full one), after a red separator. Rows without samples stay
+/// visible, empty, marked with a red cross in their first cell.
 pub fn component_grid(
     images: &Images,
     top: &[Vec<usize>],
     columns: usize,
-    filter_spectra: Option<&[Vec<f64>]>,
+    extra: Option<(&[Vec<f32>], TileScale)>,
     scale: TileScale,
 ) -> RgbImage {
     let (h, w) = (images.height as u32, images.width as u32);
     let zoom = (48 / h.max(w)).max(1);
     let (th, tw) = (h * zoom, w * zoom);
-    let extra = u32::from(filter_spectra.is_some());
-    let width = (columns as u32 + extra) * (tw + GAP) + GAP + extra * 2 * GAP;
+    let n_extra = u32::from(extra.is_some());
+    let width = (columns as u32 + n_extra) * (tw + GAP) + GAP + n_extra * 2 * GAP;
     let height = top.len() as u32 * (th + GAP) + GAP;
     let mut canvas = RgbImage::from_pixel(width, height, BACKGROUND);
     for (row, samples) in top.iter().enumerate() {
         let y0 = GAP + row as u32 * (th + GAP);
-        for (col, &idx) in samples.iter().take(columns).enumerate() {
-            let tile = images.image(idx);
-            let (lo, hi) = match scale {
-                TileScale::Fixed(lo, hi) => (lo, hi),
-                TileScale::PerTile => min_max(tile.iter().copied()),
-            };
-            let x0 = GAP + col as u32 * (tw + GAP);
-            draw_tile(&mut canvas, x0, y0, w, h, zoom, |i| gray(tile[i], lo, hi));
+        if samples.is_empty() {
+            // A component that explains no sample: its row stays, marked with a cross.
+            for t in 0..tw.min(th) {
+                canvas.put_pixel(GAP + t, y0 + t, EMPTY_MARK);
+                canvas.put_pixel(GAP + tw.min(th) - 1 - t, y0 + t, EMPTY_MARK);
+            }
         }
-        if let Some(spectra) = filter_spectra {
+        for (col, &idx) in samples.iter().take(columns).enumerate() {
+            let x0 = GAP + col as u32 * (tw + GAP);
+            draw_tile(&mut canvas, x0, y0, w, h, zoom, images.image(idx), scale);
+        }
+        if let Some((tiles, extra_scale)) = extra {
             let x0 = GAP + columns as u32 * (tw + GAP) + 2 * GAP;
             for y in y0..y0 + th {
                 canvas.put_pixel(x0 - 2 * GAP, y, SEPARATOR);
             }
-            let shifted = fftshift_log(&spectra[row], images.height);
-            let (lo, hi) = min_max(shifted.iter().copied());
-            draw_tile(&mut canvas, x0, y0, w, h, zoom, |i| {
-                gray(shifted[i], lo, hi)
-            });
+            draw_tile(&mut canvas, x0, y0, w, h, zoom, &tiles[row], extra_scale);
         }
     }
     canvas
+}
+
+/// Tiles of the input's shape in rows of `per_row` (e.g. the means of a full GMM).
+pub fn tile_sheet(
+    tiles: &[Vec<f32>],
+    height: usize,
+    width: usize,
+    per_row: usize,
+    scale: TileScale,
+) -> RgbImage {
+    let pixels = tiles.concat();
+    let images = Images {
+        pixels,
+        height,
+        width,
+        labels: None,
+    };
+    let rows: Vec<Vec<usize>> = (0..tiles.len())
+        .collect::<Vec<_>>()
+        .chunks(per_row.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    component_grid(&images, &rows, per_row, None, scale)
+}
+
+/// The picture of a filter's power spectrum: `log` of the P×P grid `[k1][k2]`, rolled so that
+/// DC sits at the centre `(P/2, P/2)`. Non-positive entries (an excluded DC bin) take the
+/// smallest value, so they show dark.
+pub fn filter_spectrum_tile(grid: &[f64], p: usize) -> Vec<f32> {
+    fftshift_log(grid, p)
 }
 
 /// `log(v)` of a P×P spectrum, rolled so that DC sits at the centre `(P/2, P/2)`.
@@ -101,6 +128,7 @@ fn gray(v: f32, lo: f32, hi: f32) -> u8 {
     (t.clamp(0.0, 1.0) * 255.0).round() as u8
 }
 
+#[allow(clippy::too_many_arguments)]
 fn draw_tile(
     canvas: &mut RgbImage,
     x0: u32,
@@ -108,11 +136,16 @@ fn draw_tile(
     w: u32,
     h: u32,
     zoom: u32,
-    level: impl Fn(usize) -> u8,
+    tile: &[f32],
+    scale: TileScale,
 ) {
+    let (lo, hi) = match scale {
+        TileScale::Fixed(lo, hi) => (lo, hi),
+        TileScale::PerTile => min_max(tile.iter().copied()),
+    };
     for r in 0..h {
         for c in 0..w {
-            let g = level((r * w + c) as usize);
+            let g = gray(tile[(r * w + c) as usize], lo, hi);
             for dy in 0..zoom {
                 for dx in 0..zoom {
                     canvas.put_pixel(x0 + c * zoom + dx, y0 + r * zoom + dy, Rgb([g, g, g]));
@@ -225,9 +258,12 @@ mod tests {
         let img = component_grid(&images, &top, 10, None, TileScale::Fixed(0.0, 1.0));
         let zoom = 12;
         assert_eq!(img.height(), 3 * (4 * zoom + GAP) + GAP);
-        // The empty row's first cell is background, the first row's is the sample's gray.
+        // The empty row's first cell is marked, its second is background; the first row's
+        // first cell is the sample's gray.
+        let y_empty = GAP + (4 * zoom + GAP);
+        assert_eq!(*img.get_pixel(GAP + 1, y_empty + 1), EMPTY_MARK);
         assert_eq!(
-            *img.get_pixel(GAP + 1, GAP + (4 * zoom + GAP) + 1),
+            *img.get_pixel(GAP + 4 * zoom + GAP + 1, y_empty + 1),
             BACKGROUND
         );
         assert_eq!(*img.get_pixel(GAP + 1, GAP + 1), Rgb([128, 128, 128]));

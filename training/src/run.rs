@@ -3,12 +3,13 @@
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
 use crate::em::{fit, mean_log_likelihood};
+use crate::inspect::Inspect;
 use crate::metrics::{Metrics, Score, Timings};
-use crate::pictures::{TileScale, component_grid, curve_svg};
+use crate::pictures::{TileScale, component_grid, curve_svg, tile_sheet};
 use crate::top::top_samples;
-use crate::{Layer, Progress, SavedLayer, TrainError, fsio};
+use crate::{FitReport, Layer, Progress, SavedLayer, TrainError, fsio};
 use gmm_datasets::Images;
-use gmm_models::{ConvGmm, Device, Encoded, Mixture};
+use gmm_models::{Device, Encoded, Mixture};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -52,6 +53,12 @@ pub fn encode<M: Mixture>(
     ))
 }
 
+/// The data of a run, loaded once.
+struct RunData {
+    train: Images,
+    test: Images,
+}
+
 /// Trains the run a config describes and writes its folder.
 pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, TrainError> {
     let start = Instant::now();
@@ -67,87 +74,39 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
         config.data.name(),
         opts.data_root.display()
     ));
-    let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
-    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let data = RunData {
+        train: load_split(&config.data, &opts.data_root, Split::Train, config.seed)?,
+        test: load_split(&config.data, &opts.data_root, Split::Test, config.seed)?,
+    };
     timings.data = t.elapsed().as_secs_f64();
     progress.log(&format!(
         "{} train and {} test samples of {}x{} ({:.2} s)",
-        train.len(),
-        test.len(),
-        train.height,
-        train.width,
+        data.train.len(),
+        data.test.len(),
+        data.train.height,
+        data.train.width,
         timings.data
     ));
-    let size = square_side(&train)?;
-
-    let layer = match config.model.init(size, &opts.device)? {
-        Layer::Conv(m) => m,
+    let shape = [data.train.height, data.train.width];
+    let (layer, mut metrics) = match config.model.init(shape, &opts.device)? {
+        Layer::Conv(m) => train_layer(m, config, opts, &data, timings)
+            .map(|(m, metrics)| (Layer::Conv(m), metrics))?,
+        Layer::Full(m) => train_layer(m, config, opts, &data, timings)
+            .map(|(m, metrics)| (Layer::Full(m), metrics))?,
     };
-    let t = Instant::now();
-    let train_enc = encode(&layer, &train, config.em.batch_size, &opts.device)?;
-    let test_enc = encode(&layer, &test, config.em.batch_size, &opts.device)?;
-    timings.encode = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (layer, report) = fit(layer, &train_enc, &config.em, config.seed, progress)?;
-    timings.fit = t.elapsed().as_secs_f64();
-
-    let t = Instant::now();
-    let pixels = train.dim();
-    let train_score = Score::new(
-        mean_log_likelihood(&layer, &train_enc)?,
-        pixels,
-        train.len(),
-    );
-    let test_score = Score::new(mean_log_likelihood(&layer, &test_enc)?, pixels, test.len());
-    timings.eval = t.elapsed().as_secs_f64();
-    progress.log(&format!(
-        "final: train {:.4} nats/sample ({:.4} bits/pixel), test {:.4} nats/sample ({:.4} bits/pixel)",
-        train_score.nats_per_sample,
-        train_score.bits_per_pixel,
-        test_score.nats_per_sample,
-        test_score.bits_per_pixel
-    ));
-
-    let t = Instant::now();
-    let (top_images, top_enc) = match config.top_split() {
-        Split::Train => (&train, &train_enc),
-        Split::Test => (&test, &test_enc),
-    };
-    write_pictures(
-        &layer,
-        config,
-        top_images,
-        top_enc,
-        &report.lower_bounds(),
-        &opts.out_dir,
-    )?;
-    let out_layer = Layer::Conv(layer);
-    SavedLayer {
-        image_size: size,
+    let saved = SavedLayer {
+        input_shape: shape,
+        trained_components: metrics.n_components,
         config: config.model.clone(),
-    }
-    .save(&out_layer, &opts.out_dir)?;
+    };
+    saved.save(&layer, &opts.out_dir)?;
     let config_path = opts.out_dir.join("config.toml");
     let config_text = toml::to_string(config).map_err(|e| TrainError::file(&config_path, e))?;
     fsio::write_atomic(&config_path, config_text.as_bytes())?;
-    timings.outputs = t.elapsed().as_secs_f64();
-    timings.total = start.elapsed().as_secs_f64();
-
-    let Layer::Conv(ref trained) = out_layer;
-    let metrics = Metrics {
-        name: config.name.clone(),
-        dataset: config.data.name().into(),
-        device: opts.device_name.clone(),
-        pixels,
-        n_components: trained.n_components(),
-        iterations: report.iterations,
-        converged: report.converged,
-        train: train_score,
-        test: test_score,
-        weights: trained.weights_host()?,
-        timings,
-    };
+    metrics.timings.outputs += t.elapsed().as_secs_f64();
+    metrics.timings.total = start.elapsed().as_secs_f64();
     let metrics_path = opts.out_dir.join("metrics.json");
     let json =
         serde_json::to_string_pretty(&metrics).map_err(|e| TrainError::file(&metrics_path, e))?;
@@ -157,63 +116,108 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
         opts.out_dir.display(),
         metrics.timings.total
     ));
-    Ok(RunOutcome {
-        metrics,
-        layer: out_layer,
-    })
+    Ok(RunOutcome { metrics, layer })
 }
 
-/// `components.png` (top samples and filter spectra) and `curve.svg`.
-fn write_pictures(
-    layer: &ConvGmm,
+/// Encode, fit, score and draw one layer of any family.
+fn train_layer<M: Inspect>(
+    layer: M,
+    config: &RunConfig,
+    opts: &RunOptions,
+    data: &RunData,
+    mut timings: Timings,
+) -> Result<(M, Metrics), TrainError> {
+    let progress = &opts.progress;
+    let t = Instant::now();
+    let train_enc = encode(&layer, &data.train, config.em.batch_size, &opts.device)?;
+    let test_enc = encode(&layer, &data.test, config.em.batch_size, &opts.device)?;
+    timings.encode = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let (layer, report) = fit(layer, &train_enc, &config.em, config.seed, progress)?;
+    timings.fit = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let pixels = data.train.dim();
+    let train = Score::new(
+        mean_log_likelihood(&layer, &train_enc)?,
+        pixels,
+        data.train.len(),
+    );
+    let test = Score::new(
+        mean_log_likelihood(&layer, &test_enc)?,
+        pixels,
+        data.test.len(),
+    );
+    timings.eval = t.elapsed().as_secs_f64();
+    progress.log(&format!(
+        "final: train {:.4} nats/sample ({:.4} bits/pixel), test {:.4} nats/sample ({:.4} bits/pixel)",
+        train.nats_per_sample, train.bits_per_pixel, test.nats_per_sample, test.bits_per_pixel
+    ));
+
+    let t = Instant::now();
+    let (images, encoded) = match config.top_split() {
+        Split::Train => (&data.train, &train_enc),
+        Split::Test => (&data.test, &test_enc),
+    };
+    write_pictures(&layer, config, images, encoded, &report, &opts.out_dir)?;
+    timings.outputs = t.elapsed().as_secs_f64();
+
+    let metrics = Metrics {
+        name: config.name.clone(),
+        dataset: config.data.name().into(),
+        device: opts.device_name.clone(),
+        pixels,
+        n_components: layer.n_components(),
+        iterations: report.iterations,
+        converged: report.converged,
+        train,
+        test,
+        weights: layer.weights()?,
+        timings,
+    };
+    Ok((layer, metrics))
+}
+
+/// `components.png` (top samples and the family's extra column), the family's own pictures
+/// (`means.png`), and `curve.svg`.
+fn write_pictures<M: Inspect>(
+    layer: &M,
     config: &RunConfig,
     images: &Images,
     encoded: &Encoded,
-    lower_bounds: &[f64],
+    report: &FitReport,
     dir: &Path,
 ) -> Result<(), TrainError> {
     let top = top_samples(layer, encoded, config.output.top_samples)?;
-    let filters: Vec<Vec<f64>> = layer
-        .spectra_host()?
-        .iter()
-        .map(|s| {
-            let inv: Vec<f64> = s.iter().map(|v| 1.0 / v).collect();
-            layer.layout.to_full_grid(&inv, 0.0)
-        })
-        .collect();
     let scale = if config.data.zero_meaned() {
         TileScale::PerTile
     } else {
         TileScale::Fixed(0.0, 1.0)
     };
-    let grid = component_grid(
-        images,
-        &top,
-        config.output.top_samples,
-        Some(&filters),
-        scale,
-    );
-    let png_path = dir.join("components.png");
-    let mut png = Vec::new();
-    grid.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| TrainError::file(&png_path, e))?;
-    fsio::write_atomic(&png_path, &png)?;
+    let extra = layer.extra_column(scale)?;
+    let extra = extra.as_ref().map(|(tiles, s)| (tiles.as_slice(), *s));
+    let grid = component_grid(images, &top, config.output.top_samples, extra, scale);
+    write_png(&grid, &dir.join("components.png"))?;
+    if let Some((name, tiles)) = layer.own_pictures()? {
+        write_png(
+            &tile_sheet(&tiles, images.height, images.width, 8, scale),
+            &dir.join(name),
+        )?;
+    }
     let title = format!("{}: EM training log-likelihood", config.name);
     fsio::write_atomic(
         &dir.join("curve.svg"),
-        curve_svg(lower_bounds, &title).as_bytes(),
+        curve_svg(&report.lower_bounds(), &title).as_bytes(),
     )
 }
 
-fn square_side(images: &Images) -> Result<usize, TrainError> {
-    if images.height != images.width {
-        return Err(gmm_datasets::DataError::Request(format!(
-            "the convolutional GMM needs square images, got {}x{}",
-            images.height, images.width
-        ))
-        .into());
-    }
-    Ok(images.height)
+fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| TrainError::file(path, e))?;
+    fsio::write_atomic(path, &png)
 }
 
 /// Scores a trained run folder on one split: mean log-likelihood (nats/sample, bits/pixel).
@@ -221,11 +225,13 @@ pub fn evaluate_run(run_dir: &Path, split: Split, opts: &RunOptions) -> Result<S
     let config = RunConfig::load(&run_dir.join("config.toml"))?;
     let (_, layer) = SavedLayer::load(run_dir, &opts.device)?;
     let images = load_split(&config.data, &opts.data_root, split, config.seed)?;
-    let Layer::Conv(layer) = layer;
-    let enc = encode(&layer, &images, config.em.batch_size, &opts.device)?;
-    Ok(Score::new(
-        mean_log_likelihood(&layer, &enc)?,
-        images.dim(),
-        images.len(),
-    ))
+    let mean = match &layer {
+        Layer::Conv(m) => {
+            mean_log_likelihood(m, &encode(m, &images, config.em.batch_size, &opts.device)?)?
+        }
+        Layer::Full(m) => {
+            mean_log_likelihood(m, &encode(m, &images, config.em.batch_size, &opts.device)?)?
+        }
+    };
+    Ok(Score::new(mean, images.dim(), images.len()))
 }

@@ -1,0 +1,539 @@
+//! The full-covariance GMM (models.md §2), computed through Cholesky factors.
+
+use crate::mixture::{Encoded, Init, MStepReport, Mixture, SufficientStats, to_host_f64};
+use crate::{ModelError, linalg};
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// What happens to a component that ends an E-step with no responsibility mass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyPolicy {
+    /// Keep its previous mean and covariance, with a vanishing weight.
+    #[default]
+    Keep,
+    /// Remove it (K shrinks), renormalising the remaining weights.
+    Prune,
+}
+
+fn default_reg() -> f64 {
+    1e-6
+}
+
+/// Hyper-parameters of a [`FullGmm`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullGmmConfig {
+    /// Number of components K.
+    pub n_components: usize,
+    /// Fix every mean at 0 (used on standardised layer-1 features).
+    #[serde(default)]
+    pub zero_mean: bool,
+    /// Added to the diagonal of every covariance (scikit-learn's `reg_covar`).
+    #[serde(default = "default_reg")]
+    pub reg_covar: f64,
+    /// Keep or prune components that empty.
+    #[serde(default)]
+    pub empty_components: EmptyPolicy,
+}
+
+impl FullGmmConfig {
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.n_components == 0 {
+            return Err(ModelError::InvalidConfig {
+                field: "n_components",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.reg_covar.is_finite() && self.reg_covar > 0.0) {
+            return Err(ModelError::InvalidConfig {
+                field: "reg_covar",
+                reason: format!("must be a positive number, got {}", self.reg_covar),
+            });
+        }
+        Ok(())
+    }
+
+    /// A layer over `dim`-dimensional rows: zero means, identity covariances, uniform weights;
+    /// EM's initialisation then sets real starting values.
+    pub fn init(&self, dim: usize, device: &Device) -> Result<FullGmm, ModelError> {
+        self.validate()?;
+        if dim == 0 {
+            return Err(ModelError::InvalidConfig {
+                field: "input",
+                reason: "has no dimensions".into(),
+            });
+        }
+        let k = self.n_components;
+        let mut eye = vec![0.0; k * dim * dim];
+        for c in 0..k {
+            for i in 0..dim {
+                eye[c * dim * dim + i * dim + i] = 1.0;
+            }
+        }
+        Ok(FullGmm::from_parts(
+            &vec![0.0; k * dim],
+            &eye,
+            &vec![1.0 / k as f64; k],
+            self,
+            device,
+        ))
+    }
+}
+
+/// A Gaussian mixture with full covariances:
+///
+/// ```text
+/// log N(x | μ_c, Σ_c) = -(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²,   Σ_c⁻¹ = U_c U_cᵀ
+/// ```
+///
+/// `U_c` is the upper-triangular precision Cholesky factor (scikit-learn's
+/// `precisions_cholesky_`): the log-determinant comes from its diagonal and the Mahalanobis
+/// distance from one matrix product, so no inverse or determinant is ever formed.
+///
+/// # Shapes
+/// - `means`: `[K, D]`; `precision_cholesky`: `[K, D, D]`; `log_weights`: `[K]`; input `[N, D]`.
+#[derive(Module, Debug)]
+pub struct FullGmm {
+    /// `μ_c`, `[K, D]` (zeros with `zero_mean`).
+    pub means: Param<Tensor<2>>,
+    /// `U_c`, `[K, D, D]`, upper triangular with `Σ_c⁻¹ = U_c U_cᵀ`.
+    pub precision_cholesky: Param<Tensor<3>>,
+    /// `log π_c`, `[K]`.
+    pub log_weights: Param<Tensor<1>>,
+    /// Whether the means are fixed at 0.
+    #[module(skip)]
+    pub zero_mean: bool,
+    /// Added to the diagonal of every covariance in the M-step.
+    #[module(skip)]
+    pub reg_covar: f64,
+    /// Keep or prune components that empty.
+    #[module(skip)]
+    pub empty_components: EmptyPolicy,
+}
+
+/// Responsibilities below this count as zero in the sufficient statistics, so that each
+/// component's second moment is accumulated over the rows it actually explains (on MNIST
+/// almost every posterior is 0 or 1, and this divides the M-step's work by about K). The
+/// mass left out is below `N · 1e-8`, under f32 resolution for any component holding a sample.
+pub const RESP_FLOOR: f32 = 1e-8;
+
+/// Column-block width of the triangular E-step product (see [`FullGmm::log_prob`]).
+pub const TRIANGLE_BLOCK: usize = 128;
+
+/// `[start, end)` column blocks of width about [`TRIANGLE_BLOCK`] covering `0..d`.
+fn triangle_blocks(d: usize) -> Vec<(usize, usize)> {
+    let m = d.div_ceil(TRIANGLE_BLOCK).max(1);
+    (0..m)
+        .map(|j| (j * d / m, (j + 1) * d / m))
+        .filter(|(s, e)| e > s)
+        .collect()
+}
+
+impl FullGmm {
+    /// Builds a layer from host parameters: `means` `[K, D]`, `precision_cholesky`
+    /// `[K, D, D]`, `weights` `[K]`, all row-major.
+    pub fn from_parts(
+        means: &[f64],
+        precision_cholesky: &[f64],
+        weights: &[f64],
+        config: &FullGmmConfig,
+        device: &Device,
+    ) -> Self {
+        let k = weights.len();
+        let d = means.len() / k.max(1);
+        assert_eq!(
+            precision_cholesky.len(),
+            k * d * d,
+            "precision_cholesky must be [K, D, D]"
+        );
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
+        Self {
+            means: Param::from_data(TensorData::new(f(means), [k, d]), device),
+            precision_cholesky: Param::from_data(
+                TensorData::new(f(precision_cholesky), [k, d, d]),
+                device,
+            ),
+            log_weights: Param::from_data(TensorData::new(lw, [k]), device),
+            zero_mean: config.zero_mean,
+            reg_covar: config.reg_covar,
+            empty_components: config.empty_components,
+        }
+    }
+
+    /// Input dimension D.
+    pub fn dim(&self) -> usize {
+        self.means.val().dims()[1]
+    }
+
+    /// The means on the host, `[K][D]`.
+    pub fn means_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
+        let d = self.dim();
+        Ok(to_host_f64(self.means.val())?
+            .chunks(d)
+            .map(<[f64]>::to_vec)
+            .collect())
+    }
+
+    /// The covariances on the host, `[K][D·D]`: `Σ_c = (U_c U_cᵀ)⁻¹ = U_c⁻ᵀ U_c⁻¹`.
+    pub fn covariances_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
+        let d = self.dim();
+        let u = to_host_f64(self.precision_cholesky.val())?;
+        Ok(u.chunks(d * d)
+            .map(|uc| linalg::covariance_from_precision_cholesky(uc, d))
+            .collect())
+    }
+
+    /// The mixing weights `π_c` on the host.
+    pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
+        Ok(to_host_f64(self.log_weights.val())?
+            .into_iter()
+            .map(f64::exp)
+            .collect())
+    }
+
+    fn config(&self) -> FullGmmConfig {
+        FullGmmConfig {
+            n_components: self.n_components(),
+            zero_mean: self.zero_mean,
+            reg_covar: self.reg_covar,
+            empty_components: self.empty_components,
+        }
+    }
+
+    fn device(&self) -> Device {
+        self.means.val().device()
+    }
+
+    /// `Σ_i log U_c[i,i]` (half the log-determinant of `Σ_c⁻¹`), `[1, K]`.
+    fn half_log_det(&self) -> Tensor<2> {
+        let [k, d, _] = self.precision_cholesky.val().dims();
+        let idx: Vec<i64> = (0..d).map(|i| (i * (d + 1)) as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [d]), &self.device());
+        self.precision_cholesky
+            .val()
+            .reshape([k, d * d])
+            .select(1, idx)
+            .log()
+            .sum_dim(1)
+            .transpose()
+    }
+}
+
+/// Sufficient statistics of the full GMM over the rows each component explains (see
+/// [`RESP_FLOOR`]): `N_c = Σ_n r[n,c]`, `Σ_n r[n,c] x_n` and `Σ_n r[n,c] x_n x_nᵀ`.
+#[derive(Debug, Clone)]
+pub struct FullStats {
+    /// `N_c`, accumulated in f64 on the host.
+    pub resp_sum: Vec<f64>,
+    /// Per component: `(Σ r x, Σ r x xᵀ)` as `[D]` and `[D, D]`, or `None` if no row.
+    pub moments: Vec<Option<(Tensor<1>, Tensor<2>)>>,
+}
+
+impl SufficientStats for FullStats {
+    fn merge(self, other: Self) -> Self {
+        let resp_sum = self
+            .resp_sum
+            .iter()
+            .zip(&other.resp_sum)
+            .map(|(a, b)| a + b)
+            .collect();
+        let moments = self
+            .moments
+            .into_iter()
+            .zip(other.moments)
+            .map(|pair| match pair {
+                (Some((a1, a2)), Some((b1, b2))) => Some((a1 + b1, a2 + b2)),
+                (a, None) => a,
+                (None, b) => b,
+            })
+            .collect();
+        Self { resp_sum, moments }
+    }
+}
+
+impl Mixture for FullGmm {
+    type Stats = FullStats;
+
+    fn n_components(&self) -> usize {
+        self.log_weights.val().dims()[0]
+    }
+
+    fn encoded_width(&self) -> usize {
+        self.dim()
+    }
+
+    /// Rows are used as they are (after a finiteness check).
+    fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let d = self.dim();
+        if samples.len() % d != 0 {
+            return Err(ModelError::InputShape {
+                expected: d,
+                got: samples.len(),
+            });
+        }
+        if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                what: format!("value {} in sample {}", samples[i], i / d),
+                hint: "clean the input data".into(),
+            });
+        }
+        Ok(samples.to_vec())
+    }
+
+    /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`. The product runs component
+    /// by component over the whole batch, and block column by block column of the triangular
+    /// `U_c`: block `J` of `xᵀU_c` needs only the rows of `U_c` above the block's end, so about
+    /// `(m+1)/(2m)` of a dense product's work is done with `m` blocks.
+    fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
+        let [_, d] = x.dims();
+        let u = self.precision_cholesky.val();
+        let k = u.dims()[0];
+        let means = (!self.zero_mean).then(|| self.means.val());
+        let blocks = triangle_blocks(d);
+        let columns = (0..k)
+            .map(|c| {
+                let uc = u.clone().narrow(0, c, 1).reshape([d, d]);
+                let mu = means.as_ref().map(|m| m.clone().narrow(0, c, 1));
+                blocks
+                    .iter()
+                    .map(|&(start, end)| {
+                        let ub = uc.clone().narrow(0, 0, end).narrow(1, start, end - start);
+                        let mut y = x.clone().narrow(1, 0, end).matmul(ub.clone());
+                        if let Some(mu) = &mu {
+                            y = y - mu.clone().narrow(1, 0, end).matmul(ub);
+                        }
+                        (y.clone() * y).sum_dim(1)
+                    })
+                    .reduce(|a, b| a + b)
+                    .expect("at least one block")
+            })
+            .collect();
+        let maha = Tensor::cat(columns, 1);
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        maha * (-0.5) + (self.half_log_det() - 0.5 * d as f64 * log_2pi)
+    }
+
+    fn log_weights(&self) -> Tensor<1> {
+        self.log_weights.val()
+    }
+
+    fn zero_stats(&self) -> FullStats {
+        let k = self.n_components();
+        FullStats {
+            resp_sum: vec![0.0; k],
+            moments: vec![None; k],
+        }
+    }
+
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> FullStats {
+        let [n, _] = x.dims();
+        let k = self.n_components();
+        let device = x.device();
+        let r: Vec<f32> = resp
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("responsibilities are f32");
+        let mut resp_sum = vec![0.0; k];
+        let mut moments = Vec::with_capacity(k);
+        for c in 0..k {
+            let rows: Vec<usize> = (0..n).filter(|&i| r[i * k + c] >= RESP_FLOOR).collect();
+            if rows.is_empty() {
+                moments.push(None);
+                continue;
+            }
+            let w: Vec<f32> = rows.iter().map(|&i| r[i * k + c]).collect();
+            resp_sum[c] = w.iter().map(|&v| v as f64).sum();
+            let m = rows.len();
+            let xs = if m == n {
+                x.clone()
+            } else {
+                let idx: Vec<i64> = rows.iter().map(|&i| i as i64).collect();
+                x.clone().select(
+                    0,
+                    Tensor::<1, Int>::from_data(TensorData::new(idx, [m]), &device),
+                )
+            };
+            let w = Tensor::<1>::from_data(TensorData::new(w, [m]), &device).unsqueeze_dim::<2>(1);
+            let xw = xs.clone() * w;
+            let first = xw.clone().sum_dim(0).squeeze_dim(0);
+            let second = xw.transpose().matmul(xs);
+            moments.push(Some((first, second)));
+        }
+        FullStats { resp_sum, moments }
+    }
+
+    /// `μ_c = Σ r x / N_c`, `Σ_c = Σ r x xᵀ / N_c - μ_c μ_cᵀ + reg_covar·I`, `π_c = N_c / N`,
+    /// then `U_c` from the Cholesky factor of `Σ_c` (host, f64).
+    fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
+        let d = self.dim();
+        let k = self.n_components();
+        let mut report = MStepReport::default();
+        let (mut old_means, mut old_u) = (None, None);
+        let mut means = Vec::with_capacity(k * d);
+        let mut precs = Vec::with_capacity(k * d * d);
+        let mut weights = Vec::with_capacity(k);
+        for (c, (nc, moments)) in stats.resp_sum.iter().zip(stats.moments).enumerate() {
+            let Some((first, second)) = moments.filter(|_| *nc > 1e-10 * n as f64) else {
+                report.emptied.push(c);
+                if self.empty_components == EmptyPolicy::Keep {
+                    let om = old_means.get_or_insert(to_host_f64(self.means.val())?);
+                    let ou = old_u.get_or_insert(to_host_f64(self.precision_cholesky.val())?);
+                    means.extend_from_slice(&om[c * d..(c + 1) * d]);
+                    precs.extend_from_slice(&ou[c * d * d..(c + 1) * d * d]);
+                    weights.push(nc / n as f64);
+                }
+                continue;
+            };
+            let first = to_host_f64(first)?;
+            let second = to_host_f64(second)?;
+            if first.iter().chain(&second).any(|v| !v.is_finite()) {
+                return Err(ModelError::NonFinite {
+                    what: format!("sufficient statistics of component {c}"),
+                    hint: "the input holds NaN/inf or overflowing values; scale the data".into(),
+                });
+            }
+            let mu: Vec<f64> = if self.zero_mean {
+                vec![0.0; d]
+            } else {
+                first.iter().map(|v| v / nc).collect()
+            };
+            let mut cov = vec![0.0; d * d];
+            for i in 0..d {
+                for j in 0..=i {
+                    // Symmetrise from the lower triangle of Σ r x xᵀ.
+                    let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - mu[i] * mu[j];
+                    cov[i * d + j] = s;
+                    cov[j * d + i] = s;
+                }
+                cov[i * d + i] += self.reg_covar;
+            }
+            let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
+                ModelError::NotPositiveDefinite {
+                    component: c,
+                    pivot,
+                    hint: "increase reg_covar, decrease n_components, or scale the input data"
+                        .into(),
+                }
+            })?;
+            means.extend(mu);
+            precs.extend(u);
+            weights.push(nc / n as f64);
+        }
+        if weights.is_empty() {
+            return Err(ModelError::NonFinite {
+                what: "mixture: every component emptied".into(),
+                hint: "check the data, or use fewer components".into(),
+            });
+        }
+        let total: f64 = weights.iter().sum();
+        weights.iter_mut().for_each(|w| *w /= total);
+        let mut config = self.config();
+        config.n_components = weights.len();
+        let layer = Self::from_parts(&means, &precs, &weights, &config, &self.device());
+        Ok((layer, report))
+    }
+
+    /// [`Init::Kmeans`]: seeded k-means++ centres, every row assigned to its nearest centre,
+    /// then one M-step; [`Init::Samples`]: K distinct random rows as centres, the same way;
+    /// [`Init::RandomResponsibilities`]: the shared default.
+    fn initialize(
+        self,
+        data: &Encoded,
+        init: Init,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, ModelError> {
+        let k = self.n_components();
+        if data.n < k {
+            return Err(ModelError::InvalidConfig {
+                field: "n_components",
+                reason: format!("{k} components need at least {k} samples, got {}", data.n),
+            });
+        }
+        let centres = match init {
+            Init::RandomResponsibilities => {
+                return crate::mixture::init_random_responsibilities(self, data, rng);
+            }
+            Init::Samples => {
+                let rows = data.host_rows()?;
+                let picks = rand::seq::index::sample(rng, data.n, k).into_vec();
+                picks
+                    .iter()
+                    .flat_map(|&i| rows[i * data.width..(i + 1) * data.width].to_vec())
+                    .collect()
+            }
+            Init::Kmeans => kmeans_plus_plus(&data.host_rows()?, data.width, k, rng),
+        };
+        let mut stats = self.zero_stats();
+        for x in &data.batches {
+            let resp = nearest_centre_responsibilities(x, &centres, k);
+            stats = stats.merge(self.batch_stats(x.clone(), resp));
+        }
+        Ok(self.m_step(stats, data.n)?.0)
+    }
+}
+
+/// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly, each next one
+/// with probability proportional to the squared distance to the nearest centre so far.
+fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let n = rows.len() / d;
+    let dist = |i: usize, c: &[f32]| -> f64 {
+        rows[i * d..(i + 1) * d]
+            .iter()
+            .zip(c)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum()
+    };
+    let mut centres: Vec<f32> = Vec::with_capacity(k * d);
+    let first = rng.random_range(0..n);
+    centres.extend_from_slice(&rows[first * d..(first + 1) * d]);
+    let mut nearest: Vec<f64> = (0..n).map(|i| dist(i, &centres[..d])).collect();
+    for _ in 1..k {
+        let total: f64 = nearest.iter().sum();
+        let pick = if total > 0.0 {
+            let mut t = rng.random::<f64>() * total;
+            nearest
+                .iter()
+                .position(|&v| {
+                    t -= v;
+                    t < 0.0
+                })
+                .unwrap_or(n - 1)
+        } else {
+            rng.random_range(0..n)
+        };
+        let c = rows[pick * d..(pick + 1) * d].to_vec();
+        for (i, v) in nearest.iter_mut().enumerate() {
+            *v = v.min(dist(i, &c));
+        }
+        centres.extend(c);
+    }
+    centres
+}
+
+/// One-hot responsibilities of the nearest centre (squared Euclidean distance), `[n, K]`.
+fn nearest_centre_responsibilities(x: &Tensor<2>, centres: &[f32], k: usize) -> Tensor<2> {
+    let [n, d] = x.dims();
+    let device = x.device();
+    let c = Tensor::<2>::from_data(TensorData::new(centres.to_vec(), [k, d]), &device);
+    // ‖x - c‖² = ‖x‖² - 2 x·c + ‖c‖²; the ‖x‖² term does not change the argmin.
+    let score =
+        x.clone().matmul(c.clone().transpose()) * (-2.0) + (c.clone() * c).sum_dim(1).transpose();
+    let nearest: Vec<i64> = score
+        .argmin(1)
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("argmin gives integers");
+    let mut onehot = vec![0f32; n * k];
+    for (i, &c) in nearest.iter().enumerate() {
+        onehot[i * k + c as usize] = 1.0;
+    }
+    Tensor::from_data(TensorData::new(onehot, [n, k]), &device)
+}

@@ -51,11 +51,14 @@ fn sync(t: Tensor<2>) -> Result<f64> {
 
 /// Runs the benchmark and prints its figures.
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let mut config = RunConfig::load(&args.config)?;
+    let config = RunConfig::load(&args.config)?;
+    // The first layer of the config (a stack's bottom layer), timed alone.
+    let mut first = config.stack().swap_remove(0);
     if let Some(iters) = args.iters {
-        config.em.max_iter = iters;
+        first.em.max_iter = iters;
     }
-    config.em.tol = 0.0;
+    first.em.tol = 0.0;
+    first.em.annealing = None;
     let root = resolve_data_root(args.data_dir.as_deref());
     let devices: Vec<String> = if args.devices.is_empty() {
         compiled_devices()
@@ -69,7 +72,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     println!(
         "bench: {} ({} iterations), data root {}",
         args.config.display(),
-        config.em.max_iter,
+        first.em.max_iter,
         root.display()
     );
 
@@ -90,18 +93,29 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for name in &devices {
         let device = device_from_name(name)?;
         let n = train.len() as f64;
-        let (x, k) = match config.model.init(shape, &device)? {
+        let (x, k) = match first.layer.init(shape, &device)? {
             Layer::Conv(layer) => {
                 let flops = 2.0 * n * (layer.layout.n_bins() * layer.n_components()) as f64;
-                bench_layer(name, layer, &train, &config, sampling, flops, &device)?
+                bench_layer(
+                    name,
+                    layer,
+                    &train,
+                    &first.em,
+                    config.seed,
+                    sampling,
+                    flops,
+                    &device,
+                )?
             }
+            Layer::Prob(_) => anyhow::bail!("bench times a first layer: conv or full"),
             Layer::Full(layer) => {
                 let (k, d) = (layer.n_components() as f64, layer.dim() as f64);
                 bench_layer(
                     name,
                     layer,
                     &train,
-                    &config,
+                    &first.em,
+                    config.seed,
                     sampling,
                     2.0 * n * k * d * d,
                     &device,
@@ -141,21 +155,23 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 /// Times EM on one device: per-iteration seconds (median, min, max), one E-step pass alone
 /// with the GFLOP/s of its main product (`estep_flops`), and the whole run.
+#[allow(clippy::too_many_arguments)]
 fn bench_layer<M: Mixture>(
     name: &str,
     layer: M,
     train: &crate::datasets::Images,
-    config: &RunConfig,
+    em: &crate::training::EmConfig,
+    seed: u64,
     sampling: f64,
     estep_flops: f64,
     device: &Device,
 ) -> Result<(Tensor<2>, usize)> {
     let t = Instant::now();
-    let enc = encode(&layer, train, config.em.batch_size, device)?;
+    let enc = encode(&layer, train, em.batch_size, device)?;
     sync(enc.batches[0].clone())?;
     let fft = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let (layer, report) = fit(layer, &enc, &config.em, config.seed, &Progress::quiet())?;
+    let (layer, report) = fit(layer, &enc, em, seed, &Progress::quiet())?;
     let fit_s = t.elapsed().as_secs_f64();
     let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
     let last = report
@@ -174,7 +190,7 @@ fn bench_layer<M: Mixture>(
         sampling + fft + fit_s,
     );
     let t = Instant::now();
-    let _ = e_step(&layer, &enc)?;
+    let _ = e_step(&layer, &enc, 1.0)?;
     let e = t.elapsed().as_secs_f64();
     println!(
         "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP)",

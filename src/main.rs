@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
 use gmm_zoo::training::config::Split;
+use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::{Progress, RunConfig, RunOptions, evaluate_run, train_run};
 use std::path::PathBuf;
 
@@ -98,16 +99,30 @@ fn run(cli: Cli) -> Result<()> {
             let opts = options(&common, out)?;
             let outcome =
                 train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
-            let m = &outcome.metrics;
+            for m in &outcome.metrics {
+                let what = match outcome.metrics.len() {
+                    1 => m.name.clone(),
+                    _ => format!("{} layer {}", m.name, m.layer),
+                };
+                let quality = match (m.purity, m.nmi) {
+                    (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
+                    _ => String::new(),
+                };
+                println!(
+                    "{what}: train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample \
+                     ({:.4} bits/dim), {} of {} components alive{quality}, {} EM iterations",
+                    m.train.nats_per_sample,
+                    m.train.bits_per_pixel,
+                    m.test.nats_per_sample,
+                    m.test.bits_per_pixel,
+                    m.n_components,
+                    m.configured_components,
+                    m.iterations.len(),
+                );
+            }
             println!(
-                "{}: train {:.4} nats/sample ({:.4} bits/pixel), test {:.4} nats/sample ({:.4} bits/pixel), {} EM iterations, {:.1} s; run folder {}",
-                m.name,
-                m.train.nats_per_sample,
-                m.train.bits_per_pixel,
-                m.test.nats_per_sample,
-                m.test.bits_per_pixel,
-                m.iterations.len(),
-                m.timings.total,
+                "{:.1} s in all; run folder {}",
+                outcome.total_seconds,
                 opts.out_dir.display()
             );
         }
@@ -117,18 +132,23 @@ fn run(cli: Cli) -> Result<()> {
                 SplitArg::Train => Split::Train,
                 SplitArg::Test => Split::Test,
             };
-            let score = evaluate_run(&run, split, &opts)
+            let scores = evaluate_run(&run, split, &opts)
                 .with_context(|| format!("evaluating {}", run.display()))?;
-            println!(
-                "{}",
+            let json = |s: &Score| {
                 serde_json::json!({
-                    "run": run.display().to_string(),
-                    "split": split.to_string(),
-                    "n": score.n,
-                    "nats_per_sample": score.nats_per_sample,
-                    "bits_per_pixel": score.bits_per_pixel,
+                    "n": s.n,
+                    "nats_per_sample": s.nats_per_sample,
+                    "bits_per_pixel": s.bits_per_pixel,
                 })
-            );
+            };
+            // The first layer's score on the data, and every layer's when there are several.
+            let mut out = json(&scores[0]);
+            out["run"] = run.display().to_string().into();
+            out["split"] = split.to_string().into();
+            if scores.len() > 1 {
+                out["layers"] = scores.iter().map(json).collect();
+            }
+            println!("{out}");
         }
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
     }

@@ -11,7 +11,6 @@ use gmm_zoo::models::{
 use gmm_zoo::training::config::{BsdsData, DataConfig, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::e_step;
-use gmm_zoo::training::run::encode;
 use gmm_zoo::training::{EmConfig, Progress, fit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -151,10 +150,9 @@ fn patches(n: usize) -> Encoded {
 
 fn em(max_iter: usize, init: Init) -> EmConfig {
     EmConfig {
-        max_iter,
-        tol: 0.0,
         batch_size: 2048,
         init,
+        ..EmConfig::iterations(max_iter)
     }
 }
 
@@ -286,7 +284,7 @@ fn an_empty_component_is_reported_kept_or_pruned_never_nan() {
         let mut cfg = config(2, false, 1e-6);
         cfg.empty_components = policy;
         let layer = FullGmm::from_parts(&far, &precs, &[0.5, 0.5], &cfg, &device());
-        let estep = e_step(&layer, &data).unwrap();
+        let estep = e_step(&layer, &data, 1.0).unwrap();
         let (layer, report) = layer.m_step(estep.stats, data.n).unwrap();
         assert_eq!(report.emptied, vec![1], "{policy:?}");
         let expected_k = if policy == EmptyPolicy::Keep { 2 } else { 1 };

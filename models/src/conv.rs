@@ -1,7 +1,10 @@
 //! The convolutional GMM: zero-mean stationary Gaussians on the P×P torus, diagonal in the
 //! 2-D Fourier domain (models.md §1).
 
-use crate::mixture::{Encoded, Init, MStepReport, Mixture, SufficientStats, to_host_f64};
+use crate::mixture::{
+    Encoded, Init, MStepReport, Mixture, SufficientStats, renormalised_log_weights, select_rows,
+    to_host_f64,
+};
 use crate::{ModelError, SpectralLayout};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -278,6 +281,19 @@ impl Mixture for ConvGmm {
             &device,
         );
         Ok((layer, report))
+    }
+
+    fn prune(self, keep: &[usize]) -> Result<Self, ModelError> {
+        let log_w = renormalised_log_weights(&to_host_f64(self.log_weights.val())?, keep);
+        let device = self.device();
+        let spectrum = select_rows(self.power_spectrum.val(), keep);
+        let lw: Vec<f32> = log_w.iter().map(|&v| v as f32).collect();
+        Ok(Self {
+            power_spectrum: Param::from_tensor(spectrum),
+            log_weights: Param::from_data(TensorData::new(lw, [keep.len()]), &device),
+            layout: self.layout,
+            spectrum_floor: self.spectrum_floor,
+        })
     }
 
     /// [`Init::Samples`]: K distinct random samples; component c starts at

@@ -1,6 +1,9 @@
 //! The full-covariance GMM (models.md §2), computed through Cholesky factors.
 
-use crate::mixture::{Encoded, Init, MStepReport, Mixture, SufficientStats, to_host_f64};
+use crate::mixture::{
+    Encoded, Init, MStepReport, Mixture, SufficientStats, renormalised_log_weights, select_rows,
+    to_host_f64,
+};
 use crate::{ModelError, linalg};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -438,6 +441,23 @@ impl Mixture for FullGmm {
         config.n_components = weights.len();
         let layer = Self::from_parts(&means, &precs, &weights, &config, &self.device());
         Ok((layer, report))
+    }
+
+    fn prune(self, keep: &[usize]) -> Result<Self, ModelError> {
+        let log_w = renormalised_log_weights(&to_host_f64(self.log_weights.val())?, keep);
+        let device = self.device();
+        let lw: Vec<f32> = log_w.iter().map(|&v| v as f32).collect();
+        Ok(Self {
+            means: Param::from_tensor(select_rows(self.means.val(), keep)),
+            precision_cholesky: Param::from_tensor(select_rows(
+                self.precision_cholesky.val(),
+                keep,
+            )),
+            log_weights: Param::from_data(TensorData::new(lw, [keep.len()]), &device),
+            zero_mean: self.zero_mean,
+            reg_covar: self.reg_covar,
+            empty_components: self.empty_components,
+        })
     }
 
     /// [`Init::Kmeans`]: seeded k-means++ centres, every row assigned to its nearest centre,

@@ -10,6 +10,7 @@ mod error;
 mod full;
 pub mod linalg;
 mod mixture;
+mod prob;
 pub mod spectral;
 
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats};
@@ -18,8 +19,9 @@ pub use error::ModelError;
 pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, FullStats, RESP_FLOOR};
 pub use mixture::{
     Encoded, Init, MStepReport, Mixture, SufficientStats, init_random_responsibilities,
-    log_sum_exp, responsibilities, to_host_f64,
+    log_sum_exp, renormalised_log_weights, responsibilities, select_rows, to_host_f64,
 };
+pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use spectral::SpectralLayout;
 
 /// Burn's tensor and device types, re-exported so that callers need not name `burn` paths.

@@ -116,6 +116,10 @@ pub trait Mixture: Module + Sized {
     /// Re-estimates the parameters from the statistics of the whole data.
     fn m_step(self, stats: Self::Stats, n: usize) -> Result<(Self, MStepReport), ModelError>;
 
+    /// Keeps only the components in `keep` (in that order), with their weights renormalised
+    /// to sum to 1.
+    fn prune(self, keep: &[usize]) -> Result<Self, ModelError>;
+
     /// Sets the starting parameters. The default handles
     /// [`Init::RandomResponsibilities`]; families override it for [`Init::Samples`].
     fn initialize(
@@ -180,6 +184,22 @@ pub fn init_random_responsibilities<M: Mixture>(
         stats = stats.merge(layer.batch_stats(x.clone(), resp));
     }
     Ok(layer.m_step(stats, data.n)?.0)
+}
+
+/// `log π` of the kept components, renormalised: `log π_c - log Σ_{c' kept} π_c'`.
+pub fn renormalised_log_weights(log_weights: &[f64], keep: &[usize]) -> Vec<f64> {
+    let kept: Vec<f64> = keep.iter().map(|&c| log_weights[c]).collect();
+    let max = kept.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let log_total = max + kept.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+    kept.iter().map(|v| v - log_total).collect()
+}
+
+/// The rows `keep` of a tensor's first dimension.
+pub fn select_rows<const D: usize>(t: Tensor<D>, keep: &[usize]) -> Tensor<D> {
+    let idx: Vec<i64> = keep.iter().map(|&i| i as i64).collect();
+    let idx =
+        Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [keep.len()]), &t.device());
+    t.select(0, idx)
 }
 
 /// Reads a float tensor back to the host as f64.

@@ -1,6 +1,6 @@
 //! Run configs: one TOML file says which data, which layer, which EM settings.
 
-use crate::{EmConfig, LayerConfig, TrainError};
+use crate::{EmConfig, LayerConfig, StackLayer, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -149,10 +149,15 @@ pub struct RunConfig {
     pub seed: u64,
     /// The data.
     pub data: DataConfig,
-    /// The layer.
-    pub model: LayerConfig,
-    /// EM settings.
-    pub em: EmConfig,
+    /// The layer of a single-layer run (with `em`); a stack uses `layers` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<LayerConfig>,
+    /// EM settings of a single-layer run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub em: Option<EmConfig>,
+    /// The layers of a deep stack, bottom up, trained greedily.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<StackLayer>,
     /// Pictures.
     #[serde(default)]
     pub output: OutputConfig,
@@ -213,23 +218,47 @@ impl RunConfig {
                 }
             }
         }
-        self.model
-            .validate_for(&self.data)
-            .map_err(|e| format!("model.{e}"))?;
-        self.em.validate().map_err(|e| format!("em.{e}"))?;
-        if matches!(self.model, crate::LayerConfig::Conv(_))
-            && self.em.init == gmm_models::Init::Kmeans
-        {
-            return Err(
-                "em.init = \"kmeans\" is for full-covariance layers; the convolutional \
-                        GMM takes \"samples\" or \"random_responsibilities\""
-                    .into(),
-            );
+        let stack = match (&self.model, &self.em, self.layers.is_empty()) {
+            (Some(_), Some(_), true) | (None, None, false) => self.stack(),
+            _ => {
+                return Err(
+                    "give either [model] and [em] (one layer) or [[layers]] (a stack), \
+                            not both and not half of one"
+                        .into(),
+                );
+            }
+        };
+        let single = self.layers.is_empty();
+        for (i, layer) in stack.iter().enumerate() {
+            let at = |key: &str| {
+                if single {
+                    key.to_string()
+                } else {
+                    format!("layers[{i}].{key}")
+                }
+            };
+            let below = i.checked_sub(1).map(|j| &stack[j]);
+            layer
+                .validate(&self.data, below)
+                .map_err(|(key, e)| format!("{}: {e}", at(key)))?;
         }
         if self.output.top_samples == 0 {
             return Err("output.top_samples must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The layers to train, bottom up: `[model]` + `[em]` is a stack of one.
+    pub fn stack(&self) -> Vec<StackLayer> {
+        match (&self.model, &self.em) {
+            (Some(model), Some(em)) => vec![StackLayer {
+                layer: model.clone(),
+                input: None,
+                em: em.clone(),
+                reuse: None,
+            }],
+            _ => self.layers.clone(),
+        }
     }
 
     /// The split whose samples fill the component grid.

@@ -1,8 +1,13 @@
 //! The one EM driver. It owns the loop (initialise → E-step → M-step → lower bound → `tol`
-//! test) and nothing family-specific, like scikit-learn's `BaseMixture.fit`.
+//! test, with optional deterministic annealing and pruning) and nothing family-specific, like
+//! scikit-learn's `BaseMixture.fit`.
 
+use crate::TrainError;
 use crate::progress::Progress;
-use gmm_models::{Encoded, Init, Mixture, ModelError, SufficientStats, Tensor, responsibilities};
+use gmm_models::{
+    Encoded, Init, Mixture, ModelError, SufficientStats, Tensor, log_sum_exp, responsibilities,
+    to_host_f64,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -16,11 +21,42 @@ fn default_init() -> Init {
     Init::Samples
 }
 
-/// The EM settings of one run.
+fn default_growth() -> f64 {
+    1.5
+}
+
+fn default_stage_iter() -> usize {
+    30
+}
+
+fn default_stage_tol() -> f64 {
+    1e-3
+}
+
+/// Deterministic annealing EM (Ueda & Nakano 1998): responsibilities `∝ (π_c N(x|c))^β`, β
+/// rising from `beta0` by `growth` per stage, EM at each stage until its objective settles,
+/// then ordinary EM at β = 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Annealing {
+    /// The first inverse temperature, in (0, 1].
+    pub beta0: f64,
+    /// Factor by which β grows from one stage to the next (> 1).
+    #[serde(default = "default_growth")]
+    pub growth: f64,
+    /// Most EM iterations at one β < 1.
+    #[serde(default = "default_stage_iter")]
+    pub stage_max_iter: usize,
+    /// A stage ends when its objective (nats/sample) changes by less than this.
+    #[serde(default = "default_stage_tol")]
+    pub stage_tol: f64,
+}
+
+/// The EM settings of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmConfig {
-    /// Maximum number of EM iterations.
+    /// Maximum number of EM iterations at β = 1.
     pub max_iter: usize,
     /// Stop when the mean log-likelihood per sample changes by less than this (nats);
     /// 0 runs all `max_iter` iterations.
@@ -32,9 +68,27 @@ pub struct EmConfig {
     /// How the parameters are first set.
     #[serde(default = "default_init")]
     pub init: Init,
+    /// Deterministic annealing before ordinary EM.
+    #[serde(default)]
+    pub annealing: Option<Annealing>,
+    /// Components whose weight falls below this after an M-step are removed.
+    #[serde(default)]
+    pub prune_below: Option<f64>,
 }
 
 impl EmConfig {
+    /// Plain EM: `max_iter` iterations, no early stop, default batches and initialisation.
+    pub fn iterations(max_iter: usize) -> Self {
+        Self {
+            max_iter,
+            tol: 0.0,
+            batch_size: default_batch(),
+            init: default_init(),
+            annealing: None,
+            prune_below: None,
+        }
+    }
+
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |field, reason: &str| {
@@ -52,30 +106,77 @@ impl EmConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1");
         }
+        if let Some(a) = &self.annealing {
+            if !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
+                return bad("annealing.beta0", "must be in (0, 1]");
+            }
+            if !(a.growth.is_finite() && a.growth > 1.0) {
+                return bad("annealing.growth", "must be greater than 1");
+            }
+            if a.stage_max_iter == 0 {
+                return bad("annealing.stage_max_iter", "must be at least 1");
+            }
+            if !(a.stage_tol.is_finite() && a.stage_tol >= 0.0) {
+                return bad("annealing.stage_tol", "must be a non-negative number");
+            }
+        }
+        if let Some(p) = self.prune_below {
+            if !(p.is_finite() && p > 0.0 && p < 1.0) {
+                return bad("prune_below", "must be in (0, 1)");
+            }
+        }
         Ok(())
+    }
+
+    /// The stages of the schedule: `(β, most iterations, tol)`, ending with β = 1.
+    pub fn stages(&self) -> Vec<(f64, usize, f64)> {
+        let mut stages = Vec::new();
+        if let Some(a) = &self.annealing {
+            let mut beta = a.beta0;
+            while beta < 1.0 {
+                stages.push((beta, a.stage_max_iter, a.stage_tol));
+                beta *= a.growth;
+            }
+        }
+        stages.push((1.0, self.max_iter, self.tol));
+        stages
     }
 }
 
 /// One EM iteration, as the log and the metrics file record it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterationRecord {
-    /// 1-based iteration number.
+    /// 1-based iteration number (over all stages).
     pub iter: usize,
+    /// Inverse temperature of the iteration (1 for ordinary EM).
+    #[serde(default = "one")]
+    pub beta: f64,
     /// Mean log-likelihood per sample of the parameters this iteration started from (nats).
     pub log_likelihood: f64,
+    /// The annealed objective `(1/β) mean_n log Σ_c (π_c N(x_n|c))^β` that EM at this β
+    /// increases; equal to `log_likelihood` at β = 1.
+    pub objective: f64,
     /// Wall time of the iteration (E-step and M-step), seconds.
     pub seconds: f64,
     /// Components that emptied in this iteration's M-step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emptied: Vec<usize>,
+    /// Components removed after this iteration's M-step (numbered as before the removal),
+    /// with their weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<(usize, f64)>,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// What a fit did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FitReport {
     /// Every iteration, in order (`lower_bounds` in scikit-learn's terms).
     pub iterations: Vec<IterationRecord>,
-    /// Whether `tol` stopped the loop before `max_iter`.
+    /// Whether `tol` stopped the loop at β = 1 before `max_iter`.
     pub converged: bool,
     /// Seconds spent initialising.
     pub init_seconds: f64,
@@ -88,43 +189,68 @@ impl FitReport {
     }
 }
 
-/// Result of one E-step pass: the log-likelihood and the statistics for the M-step.
+/// Result of one E-step pass: the log-likelihood, the annealed objective and the statistics.
 pub struct EStep<S> {
     /// `Σ_n log p(x_n)`.
     pub log_likelihood_sum: f64,
+    /// `Σ_n (1/β) log Σ_c (π_c N(x_n|c))^β`.
+    pub objective_sum: f64,
     /// Sufficient statistics of the whole data.
     pub stats: S,
 }
 
-/// One pass over the data: responsibilities `r[n,c] = exp(log π_c + log N(x_n|c) - log p(x_n))`
-/// batch by batch, statistics accumulated, responsibilities dropped.
-pub fn e_step<M: Mixture>(layer: &M, data: &Encoded) -> Result<EStep<M::Stats>, ModelError> {
+fn add(acc: Option<Tensor<1>>, t: Tensor<1>) -> Option<Tensor<1>> {
+    Some(match acc {
+        Some(a) => a + t,
+        None => t,
+    })
+}
+
+/// One pass over the data at inverse temperature `beta`: responsibilities
+/// `r[n,c] ∝ exp(β (log π_c + log N(x_n|c)))` batch by batch, statistics accumulated,
+/// responsibilities dropped.
+pub fn e_step<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+    beta: f64,
+) -> Result<EStep<M::Stats>, ModelError> {
     let mut stats = layer.zero_stats();
-    let mut ll: Option<Tensor<1>> = None;
+    let (mut objective, mut ll): (Option<Tensor<1>>, Option<Tensor<1>>) = (None, None);
     for x in &data.batches {
-        let (resp, log_norm) = responsibilities(layer.weighted_log_prob(x.clone()));
-        let batch_ll = log_norm.sum_dim(0).squeeze_dim(0);
-        ll = Some(match ll {
-            Some(acc) => acc + batch_ll,
-            None => batch_ll,
-        });
+        let weighted = layer.weighted_log_prob(x.clone());
+        let tempered = if beta == 1.0 {
+            weighted.clone()
+        } else {
+            weighted.clone() * beta
+        };
+        let (resp, log_norm) = responsibilities(tempered);
+        let batch_objective = log_norm.sum_dim(0).squeeze_dim(0);
+        if beta != 1.0 {
+            ll = add(ll, log_sum_exp(weighted).sum_dim(0).squeeze_dim(0));
+        }
+        objective = add(objective, batch_objective);
         stats = stats.merge(layer.batch_stats(x.clone(), resp));
     }
-    let ll = ll.ok_or_else(|| ModelError::InvalidConfig {
+    let objective = objective.ok_or_else(|| ModelError::InvalidConfig {
         field: "data",
         reason: "no samples to fit".into(),
     })?;
-    let log_likelihood_sum = gmm_models::to_host_f64(ll)?[0];
-    if !log_likelihood_sum.is_finite() {
+    let objective_sum = to_host_f64(objective)?[0] / beta;
+    let log_likelihood_sum = match ll {
+        Some(t) => to_host_f64(t)?[0],
+        None => objective_sum,
+    };
+    if !log_likelihood_sum.is_finite() || !objective_sum.is_finite() {
         return Err(ModelError::NonFinite {
             what: "log-likelihood in the E-step".into(),
-            hint: "a component may have collapsed; raise the variance floor or use fewer \
-                   components"
+            hint: "a component may have collapsed; raise the variance floor (spectrum_floor, \
+                   reg_covar) or use fewer components"
                 .into(),
         });
     }
     Ok(EStep {
         log_likelihood_sum,
+        objective_sum,
         stats,
     })
 }
@@ -133,18 +259,29 @@ pub fn e_step<M: Mixture>(layer: &M, data: &Encoded) -> Result<EStep<M::Stats>, 
 pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64, ModelError> {
     let mut total: Option<Tensor<1>> = None;
     for x in &data.batches {
-        let s = layer.score_samples(x.clone()).sum_dim(0);
-        total = Some(match total {
-            Some(t) => t + s,
-            None => s,
-        });
+        total = add(total, layer.score_samples(x.clone()).sum_dim(0));
     }
     let total = total
-        .map(gmm_models::to_host_f64)
+        .map(to_host_f64)
         .transpose()?
         .map_or(f64::NAN, |v| v[0]);
     Ok(total / data.n as f64)
 }
+
+/// Where a fit starts: fresh (seeded initialisation) or from a checkpoint's report.
+pub enum Start {
+    /// Initialise with this seed.
+    Fresh {
+        /// The seed of the initialisation.
+        seed: u64,
+    },
+    /// Continue after these iterations (the layer holds the parameters they ended with).
+    Resume(FitReport),
+}
+
+/// Called after every iteration with the layer and the report so far; an error stops the fit
+/// (a checkpoint writer, a Ctrl-C handler).
+pub type AfterIteration<'a, M> = dyn FnMut(&M, &FitReport) -> Result<(), TrainError> + 'a;
 
 /// Fits `layer` to `data` by EM: seeded initialisation, then at most `max_iter` iterations.
 pub fn fit<M: Mixture>(
@@ -153,51 +290,161 @@ pub fn fit<M: Mixture>(
     config: &EmConfig,
     seed: u64,
     progress: &Progress,
-) -> Result<(M, FitReport), ModelError> {
+) -> Result<(M, FitReport), TrainError> {
+    fit_with(
+        layer,
+        data,
+        config,
+        Start::Fresh { seed },
+        progress,
+        &mut |_, _| Ok(()),
+    )
+}
+
+/// [`fit`] with a start (fresh or resumed) and a hook after every iteration.
+pub fn fit_with<M: Mixture>(
+    layer: M,
+    data: &Encoded,
+    config: &EmConfig,
+    start: Start,
+    progress: &Progress,
+    after_iteration: &mut AfterIteration<'_, M>,
+) -> Result<(M, FitReport), TrainError> {
     config.validate()?;
-    let start = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut layer = layer.initialize(data, config.init, &mut rng)?;
-    let init_seconds = start.elapsed().as_secs_f64();
-    let bar = progress.bar(config.max_iter as u64, "EM");
-    let mut iterations: Vec<IterationRecord> = Vec::new();
-    let mut converged = false;
-    for iter in 1..=config.max_iter {
-        let t0 = Instant::now();
-        let estep = e_step(&layer, data)?;
-        let (next, report) = layer.m_step(estep.stats, data.n)?;
-        layer = next;
-        let ll = estep.log_likelihood_sum / data.n as f64;
-        let change = iterations.last().map(|r| ll - r.log_likelihood);
-        let record = IterationRecord {
-            iter,
-            log_likelihood: ll,
-            seconds: t0.elapsed().as_secs_f64(),
-            emptied: report.emptied,
-        };
-        for c in &record.emptied {
-            progress.log(&format!("iter {iter}: component {c} has no responsibility mass; kept its previous parameters"));
+    let (mut layer, mut report) = match start {
+        Start::Fresh { seed } => {
+            let t = Instant::now();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let layer = layer.initialize(data, config.init, &mut rng)?;
+            (
+                layer,
+                FitReport {
+                    init_seconds: t.elapsed().as_secs_f64(),
+                    ..FitReport::default()
+                },
+            )
         }
-        progress.log(&format!(
-            "iter {iter:>4}/{}  log-likelihood {ll:>12.4} nats/sample  change {}  {:.3} s",
-            config.max_iter,
-            change.map_or("-".to_string(), |c| format!("{c:+.3e}")),
-            record.seconds
-        ));
-        bar.inc(1);
-        iterations.push(record);
-        if change.is_some_and(|c| c.abs() < config.tol) {
-            converged = true;
-            break;
+        Start::Resume(report) => (layer, report),
+    };
+    let stages = config.stages();
+    let total: usize = stages.iter().map(|s| s.1).sum();
+    let bar = progress.bar(total as u64, "EM");
+    bar.inc(report.iterations.len() as u64);
+    for (stage, &(beta, max_iter, tol)) in stages.iter().enumerate() {
+        // On resume, the iterations already recorded at this β count towards the stage.
+        let done: Vec<&IterationRecord> = report
+            .iterations
+            .iter()
+            .filter(|r| r.beta == beta)
+            .collect();
+        let settled = done
+            .windows(2)
+            .last()
+            .is_some_and(|w| (w[1].objective - w[0].objective).abs() < tol);
+        let later_started = report.iterations.last().is_some_and(|r| r.beta > beta);
+        if done.len() >= max_iter || settled || later_started {
+            if stage + 1 == stages.len() && settled {
+                report.converged = true;
+            }
+            continue;
+        }
+        for _ in done.len()..max_iter {
+            let t0 = Instant::now();
+            let iter = report.iterations.len() + 1;
+            let estep = e_step(&layer, data, beta)?;
+            let (next, m_report) = layer.m_step(estep.stats, data.n)?;
+            layer = next;
+            let mut pruned = Vec::new();
+            if let Some(threshold) = config.prune_below {
+                (layer, pruned) = prune_weak(layer, threshold)?;
+            }
+            let n = data.n as f64;
+            let record = IterationRecord {
+                iter,
+                beta,
+                log_likelihood: estep.log_likelihood_sum / n,
+                objective: estep.objective_sum / n,
+                seconds: t0.elapsed().as_secs_f64(),
+                emptied: m_report.emptied,
+                pruned,
+            };
+            log_iteration(progress, &record, report.iterations.last(), total);
+            let change = report
+                .iterations
+                .last()
+                .filter(|r| r.beta == beta)
+                .map(|r| record.objective - r.objective);
+            report.iterations.push(record);
+            bar.inc(1);
+            let stop = change.is_some_and(|c| c.abs() < tol);
+            if stop && stage + 1 == stages.len() {
+                report.converged = true;
+            }
+            after_iteration(&layer, &report)?;
+            if stop {
+                break;
+            }
         }
     }
     bar.finish_and_clear();
-    Ok((
-        layer,
-        FitReport {
-            iterations,
-            converged,
-            init_seconds,
-        },
-    ))
+    Ok((layer, report))
+}
+
+/// Removes every component whose weight is below `threshold` (unless that would remove them
+/// all), renormalising the rest; returns the removed `(component, weight)` pairs.
+pub fn prune_weak<M: Mixture>(
+    layer: M,
+    threshold: f64,
+) -> Result<(M, Vec<(usize, f64)>), ModelError> {
+    let weights: Vec<f64> = to_host_f64(layer.log_weights())?
+        .into_iter()
+        .map(f64::exp)
+        .collect();
+    let keep: Vec<usize> = (0..weights.len())
+        .filter(|&c| weights[c] >= threshold)
+        .collect();
+    if keep.is_empty() || keep.len() == weights.len() {
+        return Ok((layer, Vec::new()));
+    }
+    let removed = (0..weights.len())
+        .filter(|c| !keep.contains(c))
+        .map(|c| (c, weights[c]))
+        .collect();
+    Ok((layer.prune(&keep)?, removed))
+}
+
+fn log_iteration(
+    progress: &Progress,
+    r: &IterationRecord,
+    previous: Option<&IterationRecord>,
+    total: usize,
+) {
+    for c in &r.emptied {
+        progress.log(&format!(
+            "iter {}: component {c} has no responsibility mass; kept its previous parameters \
+             (or pruned, as configured)",
+            r.iter
+        ));
+    }
+    for (c, w) in &r.pruned {
+        progress.log(&format!(
+            "iter {}: pruned component {c} (weight {w:.3e} below prune_below)",
+            r.iter
+        ));
+    }
+    let change = previous
+        .filter(|p| p.beta == r.beta)
+        .map(|p| r.objective - p.objective);
+    let beta = if r.beta < 1.0 {
+        format!("  beta {:.4}  objective {:.4}", r.beta, r.objective)
+    } else {
+        String::new()
+    };
+    progress.log(&format!(
+        "iter {:>4}/{total}  log-likelihood {:>12.4} nats/sample  change {}{beta}  {:.3} s",
+        r.iter,
+        r.log_likelihood,
+        change.map_or("-".to_string(), |c| format!("{c:+.3e}")),
+        r.seconds
+    ));
 }

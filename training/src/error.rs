@@ -17,6 +17,16 @@ pub enum TrainError {
     /// A layer refused its input or parameters.
     #[error(transparent)]
     Model(#[from] gmm_models::ModelError),
+    /// Training was interrupted (Ctrl-C) after a checkpoint was written.
+    #[error(
+        "interrupted after iteration {iteration}; checkpoint written to {checkpoint}; continue with --resume"
+    )]
+    Interrupted {
+        /// The last finished iteration.
+        iteration: usize,
+        /// The checkpoint file.
+        checkpoint: PathBuf,
+    },
     /// Reading or writing a run file failed.
     #[error("{path}: {reason}")]
     File {

@@ -1,7 +1,7 @@
 //! What each layer family shows in its pictures, behind one trait.
 
 use crate::pictures::{TileScale, filter_spectrum_tile};
-use gmm_models::{ConvGmm, FullGmm, Mixture, ModelError};
+use gmm_models::{ConvGmm, FullGmm, Mixture, ModelError, ProbGmm};
 
 /// A layer's view for the pictures and the metrics.
 pub trait Inspect: Mixture {
@@ -70,4 +70,15 @@ fn mean_tiles(layer: &FullGmm) -> Result<Vec<Vec<f32>>, ModelError> {
         .into_iter()
         .map(|m| m.into_iter().map(|v| v as f32).collect())
         .collect())
+}
+
+impl Inspect for ProbGmm {
+    /// Its means live in simplex coordinates, not in the image's shape: no extra column.
+    fn extra_column(&self, _: TileScale) -> Result<Option<(Vec<Vec<f32>>, TileScale)>, ModelError> {
+        Ok(None)
+    }
+
+    fn weights(&self) -> Result<Vec<f64>, ModelError> {
+        self.gaussian.weights_host()
+    }
 }

@@ -36,24 +36,39 @@ pub struct Timings {
     pub fit: f64,
     /// Train and test scores.
     pub eval: f64,
-    /// Pictures and files.
+    /// Pictures, features for the next layer, and files.
     pub outputs: f64,
     /// The whole run.
     pub total: f64,
 }
 
-/// Everything a run measured.
+/// Everything a run (or one layer of a stack) measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Run name.
     pub name: String,
+    /// Position in the stack (0 for the first layer or a single-layer run).
+    #[serde(default)]
+    pub layer: usize,
+    /// Layer family (`conv`, `full`, `prob`).
+    #[serde(default)]
+    pub kind: String,
+    /// The feature this layer took from the layer below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<crate::Feature>,
+    /// The run folder whose trained layer was reused instead of training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<std::path::PathBuf>,
     /// Dataset name.
     pub dataset: String,
     /// Device the run used.
     pub device: String,
-    /// Pixels per sample D.
+    /// Values per input sample D (pixels for images, K of the layer below for features).
     pub pixels: usize,
-    /// Components K.
+    /// Components configured.
+    #[serde(default)]
+    pub configured_components: usize,
+    /// Components alive after training (K; fewer than configured after pruning).
     pub n_components: usize,
     /// Every EM iteration: log-likelihood (nats/sample) of the parameters it started from,
     /// seconds, emptied components.
@@ -66,6 +81,26 @@ pub struct Metrics {
     pub test: Score,
     /// Mixing weights `π_c`.
     pub weights: Vec<f64>,
+    /// Purity of the MAP assignments against the labels of the picture split (MNIST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purity: Option<f64>,
+    /// Normalised mutual information (arithmetic) of the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nmi: Option<f64>,
+    /// Components that are the MAP assignment of at least one sample of the picture split.
+    #[serde(default)]
+    pub used_components: usize,
     /// Wall times.
     pub timings: Timings,
+}
+
+/// The metrics of a deep stack: one entry per layer, bottom up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackMetrics {
+    /// Run name.
+    pub name: String,
+    /// Every layer's metrics.
+    pub layers: Vec<Metrics>,
+    /// Wall time of the whole run, seconds.
+    pub total_seconds: f64,
 }

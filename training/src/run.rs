@@ -1,13 +1,16 @@
-//! A whole run: data → layer → EM → scores → run folder (model, config, metrics, pictures).
+//! A whole run: data → layers (greedily, bottom up) → EM → scores → run folder (model,
+//! config, metrics, pictures per layer).
 
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
-use crate::em::{fit, mean_log_likelihood};
+use crate::em::{FitReport, fit, mean_log_likelihood};
+use crate::features::Feature;
 use crate::inspect::Inspect;
-use crate::metrics::{Metrics, Score, Timings};
+use crate::labels::{nmi, purity};
+use crate::metrics::{Metrics, Score, StackMetrics, Timings};
 use crate::pictures::{TileScale, component_grid, curve_svg, tile_sheet};
-use crate::top::top_samples;
-use crate::{FitReport, Layer, Progress, SavedLayer, TrainError, fsio};
+use crate::top::explain;
+use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError, fsio};
 use gmm_datasets::Images;
 use gmm_models::{Device, Encoded, Mixture};
 use std::path::{Path, PathBuf};
@@ -31,185 +34,368 @@ pub struct RunOptions {
 /// What a finished run hands back.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
-    /// The metrics also written to `metrics.json`.
-    pub metrics: Metrics,
-    /// The trained layer.
-    pub layer: Layer,
+    /// The metrics of every layer, bottom up (also written to the run folder).
+    pub metrics: Vec<Metrics>,
+    /// The trained layers, bottom up.
+    pub layers: Vec<Layer>,
+    /// Wall time of the whole run, seconds.
+    pub total_seconds: f64,
 }
 
-/// Encodes samples for `layer` and uploads them in batches.
-pub fn encode<M: Mixture>(
+/// Encodes rows (`[N, D]` host values) for `layer` and uploads them in batches.
+pub fn encode_rows<M: Mixture>(
     layer: &M,
-    images: &Images,
+    rows: &[f32],
     batch_size: usize,
     device: &Device,
 ) -> Result<Encoded, TrainError> {
-    let rows = layer.encode(&images.pixels)?;
+    let encoded = layer.encode(rows)?;
     Ok(Encoded::from_rows(
-        &rows,
+        &encoded,
         layer.encoded_width(),
         batch_size,
         device,
     ))
 }
 
-/// The data of a run, loaded once.
-struct RunData {
-    train: Images,
-    test: Images,
+/// Encodes images for `layer` and uploads them in batches.
+pub fn encode<M: Mixture>(
+    layer: &M,
+    images: &Images,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Encoded, TrainError> {
+    encode_rows(layer, &images.pixels, batch_size, device)
 }
 
-/// Trains the run a config describes and writes its folder.
+/// The folder of layer `i` of a stack of `n` (the run folder itself for a single layer).
+pub fn layer_dir(run: &Path, i: usize, n: usize) -> PathBuf {
+    if n == 1 {
+        run.to_path_buf()
+    } else {
+        run.join(format!("layer{i}"))
+    }
+}
+
+/// One layer's inputs: rows for train and test, and their shape.
+struct Inputs {
+    train: Vec<f32>,
+    test: Vec<f32>,
+    shape: [usize; 2],
+}
+
+/// Everything a layer's training needs to know about the run.
+struct LayerJob<'a> {
+    config: &'a RunConfig,
+    spec: &'a StackLayer,
+    index: usize,
+    dir: PathBuf,
+    opts: &'a RunOptions,
+    train_images: &'a Images,
+    test_images: &'a Images,
+    inputs: &'a Inputs,
+    next_feature: Option<Feature>,
+}
+
+/// What training one layer produced.
+struct LayerResult<M> {
+    layer: M,
+    metrics: Metrics,
+    next: Option<Inputs>,
+}
+
+/// Trains the run a config describes — one layer, or a stack bottom up — and writes its folder.
 pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, TrainError> {
     let start = Instant::now();
-    let mut timings = Timings::default();
     let progress = &opts.progress;
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| {
-        TrainError::file(&opts.out_dir, format!("cannot create the run folder: {e}"))
-    })?;
-
+    create_dir(&opts.out_dir)?;
     let t = Instant::now();
     progress.log(&format!(
         "loading {} data from {}",
         config.data.name(),
         opts.data_root.display()
     ));
-    let data = RunData {
-        train: load_split(&config.data, &opts.data_root, Split::Train, config.seed)?,
-        test: load_split(&config.data, &opts.data_root, Split::Test, config.seed)?,
-    };
-    timings.data = t.elapsed().as_secs_f64();
+    let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
+    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let data_seconds = t.elapsed().as_secs_f64();
     progress.log(&format!(
-        "{} train and {} test samples of {}x{} ({:.2} s)",
-        data.train.len(),
-        data.test.len(),
-        data.train.height,
-        data.train.width,
-        timings.data
+        "{} train and {} test samples of {}x{} ({data_seconds:.2} s)",
+        train.len(),
+        test.len(),
+        train.height,
+        train.width,
     ));
-    let shape = [data.train.height, data.train.width];
-    let (layer, mut metrics) = match config.model.init(shape, &opts.device)? {
-        Layer::Conv(m) => train_layer(m, config, opts, &data, timings)
-            .map(|(m, metrics)| (Layer::Conv(m), metrics))?,
-        Layer::Full(m) => train_layer(m, config, opts, &data, timings)
-            .map(|(m, metrics)| (Layer::Full(m), metrics))?,
+    let stack = config.stack();
+    let mut inputs = Inputs {
+        train: train.pixels.clone(),
+        test: test.pixels.clone(),
+        shape: [train.height, train.width],
     };
-
-    let t = Instant::now();
-    let saved = SavedLayer {
-        input_shape: shape,
-        trained_components: metrics.n_components,
-        config: config.model.clone(),
-    };
-    saved.save(&layer, &opts.out_dir)?;
+    let (mut all_metrics, mut layers) = (Vec::new(), Vec::new());
+    for (index, spec) in stack.iter().enumerate() {
+        let dir = layer_dir(&opts.out_dir, index, stack.len());
+        create_dir(&dir)?;
+        if stack.len() > 1 {
+            progress.log(&format!(
+                "layer {index}: {} with {} components{}",
+                spec.layer.kind(),
+                spec.layer.n_components(),
+                spec.input.map_or(String::new(), |f| format!(" on {f:?}"))
+            ));
+        }
+        let job = LayerJob {
+            config,
+            spec,
+            index,
+            dir: dir.clone(),
+            opts,
+            train_images: &train,
+            test_images: &test,
+            inputs: &inputs,
+            next_feature: stack.get(index + 1).and_then(|s| s.input),
+        };
+        let layer = match &spec.reuse {
+            Some(from) => reused_layer(from, spec, inputs.shape, &opts.device)?,
+            None => spec.layer.init(inputs.shape, &opts.device)?,
+        };
+        let (layer, mut metrics, next) = match layer {
+            Layer::Conv(m) => unpack(train_layer(m, &job, data_seconds)?),
+            Layer::Full(m) => unpack(train_layer(m, &job, data_seconds)?),
+            Layer::Prob(m) => unpack(train_layer(m, &job, data_seconds)?),
+        };
+        let t = Instant::now();
+        let saved = SavedLayer {
+            input_shape: inputs.shape,
+            trained_components: metrics.n_components,
+            config: spec.layer.clone(),
+        };
+        saved.save(&layer, &dir)?;
+        metrics.timings.outputs += t.elapsed().as_secs_f64();
+        metrics.timings.total = metrics.timings.data
+            + metrics.timings.encode
+            + metrics.timings.fit
+            + metrics.timings.eval
+            + metrics.timings.outputs;
+        write_json(&dir.join("metrics.json"), &metrics)?;
+        all_metrics.push(metrics);
+        layers.push(layer);
+        if let Some(next) = next {
+            inputs = next;
+        }
+    }
     let config_path = opts.out_dir.join("config.toml");
-    let config_text = toml::to_string(config).map_err(|e| TrainError::file(&config_path, e))?;
-    fsio::write_atomic(&config_path, config_text.as_bytes())?;
-    metrics.timings.outputs += t.elapsed().as_secs_f64();
-    metrics.timings.total = start.elapsed().as_secs_f64();
-    let metrics_path = opts.out_dir.join("metrics.json");
-    let json =
-        serde_json::to_string_pretty(&metrics).map_err(|e| TrainError::file(&metrics_path, e))?;
-    fsio::write_atomic(&metrics_path, json.as_bytes())?;
+    let text = toml::to_string(config).map_err(|e| TrainError::file(&config_path, e))?;
+    fsio::write_atomic(&config_path, text.as_bytes())?;
+    let total_seconds = start.elapsed().as_secs_f64();
+    if stack.len() > 1 {
+        let summary = StackMetrics {
+            name: config.name.clone(),
+            layers: all_metrics.clone(),
+            total_seconds,
+        };
+        write_json(&opts.out_dir.join("metrics.json"), &summary)?;
+    } else if let Some(m) = all_metrics.first_mut() {
+        m.timings.total = total_seconds;
+        write_json(&opts.out_dir.join("metrics.json"), m)?;
+    }
     progress.log(&format!(
-        "wrote {} ({:.1} s in all)",
-        opts.out_dir.display(),
-        metrics.timings.total
+        "wrote {} ({total_seconds:.1} s in all)",
+        opts.out_dir.display()
     ));
-    Ok(RunOutcome { metrics, layer })
+    Ok(RunOutcome {
+        metrics: all_metrics,
+        layers,
+        total_seconds,
+    })
 }
 
-/// Encode, fit, score and draw one layer of any family.
+fn unpack<M: Into<Layer>>(r: LayerResult<M>) -> (Layer, Metrics, Option<Inputs>) {
+    (r.layer.into(), r.metrics, r.next)
+}
+
+fn create_dir(dir: &Path) -> Result<(), TrainError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| TrainError::file(dir, format!("cannot create the folder: {e}")))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| TrainError::file(path, e))?;
+    fsio::write_atomic(path, json.as_bytes())
+}
+
+/// A trained layer from an earlier run, checked against what this stack expects there.
+fn reused_layer(
+    from: &Path,
+    spec: &StackLayer,
+    shape: [usize; 2],
+    device: &Device,
+) -> Result<Layer, TrainError> {
+    let (saved, layer) = SavedLayer::load(from, device)?;
+    if saved.input_shape != shape || saved.config.kind() != spec.layer.kind() {
+        return Err(TrainError::file(
+            &from.join("model.toml"),
+            format!(
+                "cannot be reused here: it is a {} layer over inputs of shape {:?}, this layer is a {} \
+                 over {:?}",
+                saved.config.kind(),
+                saved.input_shape,
+                spec.layer.kind(),
+                shape
+            ),
+        ));
+    }
+    Ok(layer)
+}
+
+/// Encode, fit (unless reused), score, draw, and compute the next layer's features.
 fn train_layer<M: Inspect>(
     layer: M,
-    config: &RunConfig,
-    opts: &RunOptions,
-    data: &RunData,
-    mut timings: Timings,
-) -> Result<(M, Metrics), TrainError> {
+    job: &LayerJob<'_>,
+    data_seconds: f64,
+) -> Result<LayerResult<M>, TrainError> {
+    let (config, spec, opts) = (job.config, job.spec, job.opts);
     let progress = &opts.progress;
+    let mut timings = Timings {
+        data: if job.index == 0 { data_seconds } else { 0.0 },
+        ..Timings::default()
+    };
     let t = Instant::now();
-    let train_enc = encode(&layer, &data.train, config.em.batch_size, &opts.device)?;
-    let test_enc = encode(&layer, &data.test, config.em.batch_size, &opts.device)?;
+    let batch = spec.em.batch_size;
+    let train_enc = encode_rows(&layer, &job.inputs.train, batch, &opts.device)?;
+    let test_enc = encode_rows(&layer, &job.inputs.test, batch, &opts.device)?;
     timings.encode = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (layer, report) = fit(layer, &train_enc, &config.em, config.seed, progress)?;
+    let (layer, report) = match &spec.reuse {
+        Some(from) => {
+            progress.log(&format!("reusing the trained layer of {}", from.display()));
+            (layer, FitReport::default())
+        }
+        None => fit(
+            layer,
+            &train_enc,
+            &spec.em,
+            config.seed.wrapping_add(job.index as u64),
+            progress,
+        )?,
+    };
     timings.fit = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let pixels = data.train.dim();
-    let train = Score::new(
-        mean_log_likelihood(&layer, &train_enc)?,
-        pixels,
-        data.train.len(),
-    );
-    let test = Score::new(
-        mean_log_likelihood(&layer, &test_enc)?,
-        pixels,
-        data.test.len(),
-    );
+    let dims = job.inputs.shape[0] * job.inputs.shape[1];
+    let n_train = train_enc.n;
+    let train = Score::new(mean_log_likelihood(&layer, &train_enc)?, dims, n_train);
+    let test = Score::new(mean_log_likelihood(&layer, &test_enc)?, dims, test_enc.n);
     timings.eval = t.elapsed().as_secs_f64();
     progress.log(&format!(
-        "final: train {:.4} nats/sample ({:.4} bits/pixel), test {:.4} nats/sample ({:.4} bits/pixel)",
+        "final: train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample ({:.4} bits/dim)",
         train.nats_per_sample, train.bits_per_pixel, test.nats_per_sample, test.bits_per_pixel
     ));
 
     let t = Instant::now();
     let (images, encoded) = match config.top_split() {
-        Split::Train => (&data.train, &train_enc),
-        Split::Test => (&data.test, &test_enc),
+        Split::Train => (job.train_images, &train_enc),
+        Split::Test => (job.test_images, &test_enc),
     };
-    write_pictures(&layer, config, images, encoded, &report, &opts.out_dir)?;
+    let (top, assignment) = explain(&layer, encoded, config.output.top_samples)?;
+    let scale = if config.data.zero_meaned() {
+        TileScale::PerTile
+    } else {
+        TileScale::Fixed(0.0, 1.0)
+    };
+    write_pictures(&layer, job, images, &top, scale, &report)?;
+    let (purity_v, nmi_v) = match &images.labels {
+        Some(labels) => (
+            Some(purity(&assignment, labels)),
+            Some(nmi(&assignment, labels)),
+        ),
+        None => (None, None),
+    };
+    let mut used = vec![false; layer.n_components()];
+    assignment.iter().for_each(|&c| used[c] = true);
+    let next = match job.next_feature {
+        Some(feature) => Some(Inputs {
+            train: feature.compute(&layer, &train_enc)?,
+            test: feature.compute(&layer, &test_enc)?,
+            shape: [1, layer.n_components()],
+        }),
+        None => None,
+    };
     timings.outputs = t.elapsed().as_secs_f64();
+    if let (Some(p), Some(n)) = (purity_v, nmi_v) {
+        progress.log(&format!(
+            "components vs labels ({} split): purity {p:.4}, NMI {n:.4}",
+            config.top_split()
+        ));
+    }
 
     let metrics = Metrics {
         name: config.name.clone(),
+        layer: job.index,
+        kind: spec.layer.kind().into(),
+        input: spec.input,
+        reused_from: spec.reuse.clone(),
         dataset: config.data.name().into(),
         device: opts.device_name.clone(),
-        pixels,
+        pixels: dims,
+        configured_components: spec.layer.n_components(),
         n_components: layer.n_components(),
         iterations: report.iterations,
         converged: report.converged,
         train,
         test,
         weights: layer.weights()?,
+        purity: purity_v,
+        nmi: nmi_v,
+        used_components: used.iter().filter(|&&u| u).count(),
         timings,
     };
-    Ok((layer, metrics))
+    Ok(LayerResult {
+        layer,
+        metrics,
+        next,
+    })
 }
 
-/// `components.png` (top samples and the family's extra column), the family's own pictures
-/// (`means.png`), and `curve.svg`.
+/// `components.png` (top samples and, for a first layer, the family's extra column), the
+/// family's own pictures (`means.png`), and `curve.svg`, in the layer's folder.
 fn write_pictures<M: Inspect>(
     layer: &M,
-    config: &RunConfig,
+    job: &LayerJob<'_>,
     images: &Images,
-    encoded: &Encoded,
+    top: &[Vec<usize>],
+    scale: TileScale,
     report: &FitReport,
-    dir: &Path,
 ) -> Result<(), TrainError> {
-    let top = top_samples(layer, encoded, config.output.top_samples)?;
-    let scale = if config.data.zero_meaned() {
-        TileScale::PerTile
+    let columns = job.config.output.top_samples;
+    let on_images = job.index == 0;
+    let extra = if on_images {
+        layer.extra_column(scale)?
     } else {
-        TileScale::Fixed(0.0, 1.0)
+        None
     };
-    let extra = layer.extra_column(scale)?;
     let extra = extra.as_ref().map(|(tiles, s)| (tiles.as_slice(), *s));
-    let grid = component_grid(images, &top, config.output.top_samples, extra, scale);
-    write_png(&grid, &dir.join("components.png"))?;
-    if let Some((name, tiles)) = layer.own_pictures()? {
+    write_png(
+        &component_grid(images, top, columns, extra, scale),
+        &job.dir.join("components.png"),
+    )?;
+    if let (true, Some((name, tiles))) = (on_images, layer.own_pictures()?) {
         write_png(
             &tile_sheet(&tiles, images.height, images.width, 8, scale),
-            &dir.join(name),
+            &job.dir.join(name),
         )?;
     }
-    let title = format!("{}: EM training log-likelihood", config.name);
-    fsio::write_atomic(
-        &dir.join("curve.svg"),
-        curve_svg(&report.lower_bounds(), &title).as_bytes(),
-    )
+    if !report.iterations.is_empty() {
+        let title = format!(
+            "{} layer {}: EM training log-likelihood",
+            job.config.name, job.index
+        );
+        fsio::write_atomic(
+            &job.dir.join("curve.svg"),
+            curve_svg(&report.lower_bounds(), &title).as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
@@ -220,18 +406,44 @@ fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
     fsio::write_atomic(path, &png)
 }
 
-/// Scores a trained run folder on one split: mean log-likelihood (nats/sample, bits/pixel).
-pub fn evaluate_run(run_dir: &Path, split: Split, opts: &RunOptions) -> Result<Score, TrainError> {
+/// Scores a trained run folder on one split, layer by layer (each layer on the features of
+/// the one below): mean log-likelihood in nats per sample and bits per dimension.
+pub fn evaluate_run(
+    run_dir: &Path,
+    split: Split,
+    opts: &RunOptions,
+) -> Result<Vec<Score>, TrainError> {
     let config = RunConfig::load(&run_dir.join("config.toml"))?;
-    let (_, layer) = SavedLayer::load(run_dir, &opts.device)?;
     let images = load_split(&config.data, &opts.data_root, split, config.seed)?;
-    let mean = match &layer {
-        Layer::Conv(m) => {
-            mean_log_likelihood(m, &encode(m, &images, config.em.batch_size, &opts.device)?)?
+    let stack = config.stack();
+    let mut rows = images.pixels.clone();
+    let mut scores = Vec::new();
+    for (i, spec) in stack.iter().enumerate() {
+        let (saved, layer) = SavedLayer::load(&layer_dir(run_dir, i, stack.len()), &opts.device)?;
+        let dims = saved.input_shape[0] * saved.input_shape[1];
+        let next = stack.get(i + 1).and_then(|s| s.input);
+        let (mean, next_rows) = match &layer {
+            Layer::Conv(m) => score_layer(m, &rows, spec, next, opts)?,
+            Layer::Full(m) => score_layer(m, &rows, spec, next, opts)?,
+            Layer::Prob(m) => score_layer(m, &rows, spec, next, opts)?,
+        };
+        scores.push(Score::new(mean, dims, rows.len() / dims));
+        if let Some(r) = next_rows {
+            rows = r;
         }
-        Layer::Full(m) => {
-            mean_log_likelihood(m, &encode(m, &images, config.em.batch_size, &opts.device)?)?
-        }
-    };
-    Ok(Score::new(mean, images.dim(), images.len()))
+    }
+    Ok(scores)
+}
+
+fn score_layer<M: Mixture>(
+    layer: &M,
+    rows: &[f32],
+    spec: &StackLayer,
+    next: Option<Feature>,
+    opts: &RunOptions,
+) -> Result<(f64, Option<Vec<f32>>), TrainError> {
+    let enc = encode_rows(layer, rows, spec.em.batch_size, &opts.device)?;
+    let mean = mean_log_likelihood(layer, &enc)?;
+    let next_rows = next.map(|f| f.compute(layer, &enc)).transpose()?;
+    Ok((mean, next_rows))
 }

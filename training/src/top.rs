@@ -13,10 +13,20 @@ pub fn top_samples<M: Mixture>(
     data: &Encoded,
     k: usize,
 ) -> Result<Vec<Vec<usize>>, ModelError> {
+    Ok(explain(layer, data, k)?.0)
+}
+
+/// [`top_samples`], and every sample's most probable component (its MAP assignment).
+pub fn explain<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+    k: usize,
+) -> Result<(Vec<Vec<usize>>, Vec<usize>), ModelError> {
     let n_comp = layer.n_components();
     let log_w = to_host_f64(layer.log_weights())?;
     // (log posterior, log-likelihood, sample index), kept sorted best first.
     let mut best: Vec<Vec<(f64, f64, usize)>> = vec![Vec::new(); n_comp];
+    let mut assignment = Vec::with_capacity(data.n);
     let mut offset = 0;
     for x in &data.batches {
         let rows = x.dims()[0];
@@ -27,6 +37,7 @@ pub fn top_samples<M: Mixture>(
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .expect("at least one component");
+            assignment.push(c);
             let lse = top + row.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
             let entry = (top - lse, top - log_w[c], offset + i);
             let list = &mut best[c];
@@ -38,8 +49,9 @@ pub fn top_samples<M: Mixture>(
         }
         offset += rows;
     }
-    Ok(best
+    let top = best
         .into_iter()
         .map(|l| l.into_iter().map(|e| e.2).collect())
-        .collect())
+        .collect();
+    Ok((top, assignment))
 }

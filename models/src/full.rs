@@ -213,6 +213,19 @@ impl FullGmm {
         self.means.val().device()
     }
 
+    /// The same layer with other means (`[K, D]` row-major); zero-mean layers keep 0.
+    fn with_means(self, means: &[f32]) -> Self {
+        if self.zero_mean {
+            return self;
+        }
+        let [k, d] = self.means.val().dims();
+        let device = self.device();
+        Self {
+            means: Param::from_data(TensorData::new(means.to_vec(), [k, d]), &device),
+            ..self
+        }
+    }
+
     /// `Σ_i log U_c[i,i]` (half the log-determinant of `Σ_c⁻¹`), `[1, K]`.
     fn half_log_det(&self) -> Tensor<2> {
         let [k, d, _] = self.precision_cholesky.val().dims();
@@ -229,12 +242,17 @@ impl FullGmm {
 }
 
 /// Sufficient statistics of the full GMM over the rows each component explains (see
-/// [`RESP_FLOOR`]): `N_c = Σ_n r[n,c]`, `Σ_n r[n,c] x_n` and `Σ_n r[n,c] x_n x_nᵀ`.
+/// [`RESP_FLOOR`]): `N_c = Σ_n r[n,c]`, and the first and second moments about the
+/// component's current mean `m_c` (0 for zero-mean layers), `Σ_n r[n,c] (x_n - m_c)` and
+/// `Σ_n r[n,c] (x_n - m_c)(x_n - m_c)ᵀ`. Shifting by `m_c` keeps the f32 sums free of the
+/// cancellation that raw moments suffer on data far from the origin (raw log-likelihood
+/// features sit near −600).
 #[derive(Debug, Clone)]
 pub struct FullStats {
     /// `N_c`, accumulated in f64 on the host.
     pub resp_sum: Vec<f64>,
-    /// Per component: `(Σ r x, Σ r x xᵀ)` as `[D]` and `[D, D]`, or `None` if no row.
+    /// Per component: `(Σ r (x - m), Σ r (x - m)(x - m)ᵀ)` as `[D]` and `[D, D]`, or `None`
+    /// if no row.
     pub moments: Vec<Option<(Tensor<1>, Tensor<2>)>>,
 }
 
@@ -345,6 +363,7 @@ impl Mixture for FullGmm {
             .expect("responsibilities are f32");
         let mut resp_sum = vec![0.0; k];
         let mut moments = Vec::with_capacity(k);
+        let shift = (!self.zero_mean).then(|| self.means.val());
         for c in 0..k {
             let rows: Vec<usize> = (0..n).filter(|&i| r[i * k + c] >= RESP_FLOOR).collect();
             if rows.is_empty() {
@@ -363,6 +382,10 @@ impl Mixture for FullGmm {
                     Tensor::<1, Int>::from_data(TensorData::new(idx, [m]), &device),
                 )
             };
+            let xs = match &shift {
+                Some(means) => xs - means.clone().narrow(0, c, 1),
+                None => xs,
+            };
             let w = Tensor::<1>::from_data(TensorData::new(w, [m]), &device).unsqueeze_dim::<2>(1);
             let xw = xs.clone() * w;
             let first = xw.clone().sum_dim(0).squeeze_dim(0);
@@ -372,8 +395,10 @@ impl Mixture for FullGmm {
         FullStats { resp_sum, moments }
     }
 
-    /// `μ_c = Σ r x / N_c`, `Σ_c = Σ r x xᵀ / N_c - μ_c μ_cᵀ + reg_covar·I`, `π_c = N_c / N`,
-    /// then `U_c` from the Cholesky factor of `Σ_c` (host, f64).
+    /// With `d_c = Σ r (x - m_c) / N_c`: `μ_c = m_c + d_c`,
+    /// `Σ_c = Σ r (x - m_c)(x - m_c)ᵀ / N_c - d_c d_cᵀ + reg_covar·I`, `π_c = N_c / N`, then `U_c`
+    /// from the Cholesky factor of `Σ_c` (host, f64). `self` must be the layer whose
+    /// [`batch_stats`](Mixture::batch_stats) made `stats` (its means are the shifts).
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
         let d = self.dim();
         let k = self.n_components();
@@ -402,16 +427,27 @@ impl Mixture for FullGmm {
                     hint: "the input holds NaN/inf or overflowing values; scale the data".into(),
                 });
             }
-            let mu: Vec<f64> = if self.zero_mean {
-                vec![0.0; d]
-            } else {
-                first.iter().map(|v| v / nc).collect()
+            let shift = match self.zero_mean {
+                true => vec![0.0; d],
+                false => old_means.get_or_insert(to_host_f64(self.means.val())?)
+                    [c * d..(c + 1) * d]
+                    .to_vec(),
+            };
+            let delta: Vec<f64> = first.iter().map(|v| v / nc).collect();
+            let mu: Vec<f64> = match self.zero_mean {
+                true => vec![0.0; d],
+                false => shift.iter().zip(&delta).map(|(m, e)| m + e).collect(),
             };
             let mut cov = vec![0.0; d * d];
             for i in 0..d {
                 for j in 0..=i {
-                    // Symmetrise from the lower triangle of Σ r x xᵀ.
-                    let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - mu[i] * mu[j];
+                    // Symmetrised; a zero-mean component's covariance is its raw second moment.
+                    let centre = if self.zero_mean {
+                        0.0
+                    } else {
+                        delta[i] * delta[j]
+                    };
+                    let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
                     cov[i * d + j] = s;
                     cov[j * d + i] = s;
                 }
@@ -478,7 +514,15 @@ impl Mixture for FullGmm {
         }
         let centres = match init {
             Init::RandomResponsibilities => {
-                return crate::mixture::init_random_responsibilities(self, data, rng);
+                // Moments are taken about the current means: start them at the data's mean.
+                let mut mean = vec![0f32; data.width];
+                for x in &data.batches {
+                    for (m, v) in mean.iter_mut().zip(to_host_f64(x.clone().sum_dim(0))?) {
+                        *m += (v / data.n as f64) as f32;
+                    }
+                }
+                let layer = self.with_means(&mean.repeat(k));
+                return crate::mixture::init_random_responsibilities(layer, data, rng);
             }
             Init::Samples => {
                 let rows = data.host_rows()?;
@@ -490,12 +534,14 @@ impl Mixture for FullGmm {
             }
             Init::Kmeans => kmeans_plus_plus(&data.host_rows()?, data.width, k, rng),
         };
-        let mut stats = self.zero_stats();
+        // Moments are taken about the current means: start them at the centres.
+        let layer = self.with_means(&centres);
+        let mut stats = layer.zero_stats();
         for x in &data.batches {
             let resp = nearest_centre_responsibilities(x, &centres, k);
-            stats = stats.merge(self.batch_stats(x.clone(), resp));
+            stats = stats.merge(layer.batch_stats(x.clone(), resp));
         }
-        Ok(self.m_step(stats, data.n)?.0)
+        Ok(layer.m_step(stats, data.n)?.0)
     }
 }
 

@@ -61,11 +61,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     first.em.annealing = None;
     let root = resolve_data_root(args.data_dir.as_deref());
     let devices: Vec<String> = if args.devices.is_empty() {
-        compiled_devices()
-            .into_iter()
-            .filter(|d| *d != "wgpu")
-            .map(String::from)
-            .collect()
+        compiled_devices().into_iter().filter(|d| *d != "wgpu").map(String::from).collect()
     } else {
         args.devices.clone()
     };
@@ -96,16 +92,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let (x, k) = match first.layer.init(shape, &device)? {
             Layer::Conv(layer) => {
                 let flops = 2.0 * n * (layer.layout.n_bins() * layer.n_components()) as f64;
-                bench_layer(
-                    name,
-                    layer,
-                    &train,
-                    &first.em,
-                    config.seed,
-                    sampling,
-                    flops,
-                    &device,
-                )?
+                bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
             }
             Layer::Prob(_) => anyhow::bail!("bench times a first layer: conv or full"),
             Layer::Full(layer) => {
@@ -174,10 +161,7 @@ fn bench_layer<M: Mixture>(
     let (layer, report) = fit(layer, &enc, em, seed, &Progress::quiet())?;
     let fit_s = t.elapsed().as_secs_f64();
     let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
-    let last = report
-        .iterations
-        .last()
-        .map_or(f64::NAN, |r| r.log_likelihood);
+    let last = report.iterations.last().map_or(f64::NAN, |r| r.log_likelihood);
     println!(
         "{name:>8}: EM median {:.4} s/iter (min {:.4}, max {:.4}) over {} iterations; init {:.3} s; \
          encode+upload {fft:.3} s; whole run (data + encode + init + EM) {:.2} s; last log-likelihood \
@@ -205,16 +189,12 @@ fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l[6..].trim().to_string())
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
 }
 
 fn product_matrix(b: usize, k: usize, device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = (0..b * k)
-        .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
-        .collect();
+    let v: Vec<f32> = (0..b * k).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect();
     Tensor::from_data(TensorData::new(v, [b, k]), device)
 }

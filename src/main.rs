@@ -6,7 +6,9 @@ use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::metrics::Score;
-use gmm_zoo::training::{Progress, RunConfig, RunOptions, evaluate_run, train_run};
+use gmm_zoo::training::{
+    Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
+};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -42,6 +44,9 @@ enum Command {
         /// Run folder [default: runs/<name>]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Continue from the run folder's checkpoint (after Ctrl-C, a crash or a kill)
+        #[arg(long)]
+        resume: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -72,31 +77,34 @@ fn options(common: &Common, out_dir: PathBuf) -> Result<RunOptions> {
         out_dir,
         device,
         device_name: common.device.clone(),
-        progress: if common.quiet {
-            Progress::quiet()
-        } else {
-            Progress::stderr()
-        },
+        progress: if common.quiet { Progress::quiet() } else { Progress::stderr() },
+        resume: false,
     })
 }
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
+        let interrupted = e.chain().any(|c| {
+            matches!(c.downcast_ref::<TrainError>(), Some(TrainError::Interrupted { .. }))
+        });
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(if interrupted { 130 } else { 1 });
     }
 }
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train {
-            config,
-            out,
-            common,
-        } => {
+        Command::Train { config, out, resume, common } => {
             let cfg = RunConfig::load(&config)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let opts = options(&common, out)?;
+            let opts = RunOptions { resume, ..options(&common, out)? };
+            // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
+            let _ = ctrlc::set_handler(|| {
+                if checkpoint::request_stop() {
+                    std::process::exit(130);
+                }
+                eprintln!("stopping after this EM iteration (Ctrl-C again to quit at once)");
+            });
             let outcome =
                 train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
             for m in &outcome.metrics {

@@ -44,56 +44,33 @@ max_iter = 5
 fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let run = gmmzoo(&[
-        "train",
-        "configs/quickstart.toml",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let run =
+        gmmzoo(&["train", "configs/quickstart.toml", "--out", out.to_str().unwrap(), "--quiet"]);
     assert!(run.status.success(), "train failed: {}", stderr(&run));
-    for file in [
-        "config.toml",
-        "model.toml",
-        "model.bpk",
-        "metrics.json",
-        "components.png",
-        "curve.svg",
-    ] {
-        assert!(
-            out.join(file).is_file(),
-            "{file} missing from the run folder"
-        );
+    for file in
+        ["config.toml", "model.toml", "model.bpk", "metrics.json", "components.png", "curve.svg"]
+    {
+        assert!(out.join(file).is_file(), "{file} missing from the run folder");
     }
     let metrics: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
     let iterations = metrics["iterations"].as_array().unwrap();
     assert_eq!(iterations.len(), 30);
     let k = metrics["n_components"].as_u64().unwrap() as usize;
-    let weights: Vec<f64> = metrics["weights"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_f64().unwrap())
-        .collect();
+    let weights: Vec<f64> =
+        metrics["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
     assert_eq!(weights.len(), k);
     assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-5);
 
     let png = image::open(out.join("components.png")).unwrap();
-    assert!(
-        png.height() > png.width(),
-        "one row per component (16 rows, 11 columns)"
-    );
+    assert!(png.height() > png.width(), "one row per component (16 rows, 11 columns)");
 
     let eval = gmmzoo(&["eval", out.to_str().unwrap(), "--split", "test"]);
     assert!(eval.status.success(), "eval failed: {}", stderr(&eval));
     let score: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     let recorded = metrics["test"]["nats_per_sample"].as_f64().unwrap();
     let got = score["nats_per_sample"].as_f64().unwrap();
-    assert!(
-        (got - recorded).abs() < 1e-9,
-        "eval {got} vs recorded {recorded}"
-    );
+    assert!((got - recorded).abs() < 1e-9, "eval {got} vs recorded {recorded}");
     let bpp = score["bits_per_pixel"].as_f64().unwrap();
     assert!((bpp + got / (64.0 * std::f64::consts::LN_2)).abs() < 1e-12);
 }
@@ -123,29 +100,18 @@ fn bad_input_fails_cleanly_with_a_message_that_names_the_culprit() {
             vec!["zero-k.toml", "n_components"],
         ),
         (
-            vec![write_config(
-                d,
-                "neg-iter.toml",
-                &GOOD.replace("max_iter = 5", "max_iter = -5"),
-            )],
+            vec![write_config(d, "neg-iter.toml", &GOOD.replace("max_iter = 5", "max_iter = -5"))],
             vec!["neg-iter.toml", "max_iter"],
         ),
         (
-            vec![write_config(
-                d,
-                "zero-iter.toml",
-                &GOOD.replace("max_iter = 5", "max_iter = 0"),
-            )],
+            vec![write_config(d, "zero-iter.toml", &GOOD.replace("max_iter = 5", "max_iter = 0"))],
             vec!["zero-iter.toml", "max_iter"],
         ),
         (
             vec![write_config(
                 d,
                 "floor.toml",
-                &GOOD.replace(
-                    "n_components = 4",
-                    "n_components = 4\nspectrum_floor = -1.0",
-                ),
+                &GOOD.replace("n_components = 4", "n_components = 4\nspectrum_floor = -1.0"),
             )],
             vec!["floor.toml", "spectrum_floor"],
         ),
@@ -181,16 +147,9 @@ fn bad_input_fails_cleanly_with_a_message_that_names_the_culprit() {
             )],
             vec!["patch size 600", "larger than every image"],
         ),
+        (vec!["configs/does-not-exist.toml".into()], vec!["does-not-exist.toml"]),
         (
-            vec!["configs/does-not-exist.toml".into()],
-            vec!["does-not-exist.toml"],
-        ),
-        (
-            vec![
-                write_config(d, "ok.toml", GOOD),
-                "--device".into(),
-                "tpu".into(),
-            ],
+            vec![write_config(d, "ok.toml", GOOD), "--device".into(), "tpu".into()],
             vec!["device 'tpu'", "compiled in"],
         ),
         (
@@ -225,16 +184,10 @@ fn bad_input_fails_cleanly_with_a_message_that_names_the_culprit() {
         assert!(!run.status.success(), "{args:?} should fail");
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
         for needle in needles {
-            assert!(
-                err.contains(needle),
-                "{args:?}: expected '{needle}' in: {err}"
-            );
+            assert!(err.contains(needle), "{args:?}: expected '{needle}' in: {err}");
         }
     }
-    assert!(
-        !Path::new(out).join("model.bpk").exists(),
-        "no model is written by a failed run"
-    );
+    assert!(!Path::new(out).join("model.bpk").exists(), "no model is written by a failed run");
 }
 
 #[test]
@@ -243,8 +196,5 @@ fn eval_of_a_folder_without_a_model_is_a_clear_error() {
     let run = gmmzoo(&["eval", dir.path().to_str().unwrap()]);
     assert!(!run.status.success());
     let err = stderr(&run);
-    assert!(
-        err.contains("config.toml") && err.contains("cannot read"),
-        "{err}"
-    );
+    assert!(err.contains("config.toml") && err.contains("cannot read"), "{err}");
 }

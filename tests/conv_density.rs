@@ -17,10 +17,7 @@ fn circulant(spectrum_full: &[f64], p: usize) -> Vec<f64> {
     let mut c = vec![0.0; d * d];
     for n in 0..d {
         for m in 0..d {
-            let (dr, dc) = (
-                (n / p) as f64 - (m / p) as f64,
-                (n % p) as f64 - (m % p) as f64,
-            );
+            let (dr, dc) = ((n / p) as f64 - (m / p) as f64, (n % p) as f64 - (m % p) as f64);
             let mut acc = 0.0;
             for k1 in 0..p {
                 for k2 in 0..p {
@@ -58,9 +55,7 @@ fn dense_log_density(x: &[f32], spectrum_full: &[f64], p: usize, exclude_dc: boo
     }
     let u = helmert(d);
     let m = d - 1;
-    let y: Vec<f64> = (0..m)
-        .map(|j| (0..d).map(|i| u[i * m + j] * x[i]).sum())
-        .collect();
+    let y: Vec<f64> = (0..m).map(|j| (0..d).map(|i| u[i * m + j] * x[i]).sum()).collect();
     let mut cu = vec![0.0; d * m];
     for i in 0..d {
         for j in 0..m {
@@ -82,9 +77,7 @@ fn random_case(
     rng: &mut ChaCha8Rng,
 ) -> (SpectralLayout, Vec<f64>, Vec<f32>) {
     let layout = SpectralLayout::new(p, exclude_dc);
-    let spectrum: Vec<f64> = (0..layout.n_bins())
-        .map(|_| rng.random_range(0.05..3.0))
-        .collect();
+    let spectrum: Vec<f64> = (0..layout.n_bins()).map(|_| rng.random_range(0.05..3.0)).collect();
     let mut x: Vec<f32> = (0..p * p).map(|_| rng.random_range(-1.0..1.0)).collect();
     if exclude_dc {
         let mean = x.iter().sum::<f32>() / x.len() as f32;
@@ -122,9 +115,7 @@ fn burn_layer_matches_dense_circulant_gaussian_within_f32_tolerance() {
     for p in [4, 5] {
         for exclude_dc in [false, true] {
             // Three components, three samples: every pair checked.
-            let cases: Vec<_> = (0..3)
-                .map(|_| random_case(p, exclude_dc, &mut rng))
-                .collect();
+            let cases: Vec<_> = (0..3).map(|_| random_case(p, exclude_dc, &mut rng)).collect();
             let layout = cases[0].0.clone();
             let spectra: Vec<f64> = cases.iter().flat_map(|c| c.1.clone()).collect();
             let layer =

@@ -16,16 +16,9 @@ fn shipped_mnist_sample_loads_with_labels() {
     assert_eq!(test.len(), 500);
     let labels = train.labels.as_ref().unwrap();
     assert!(labels.iter().all(|&l| l < 10));
-    assert_eq!(
-        labels[..5],
-        [5, 0, 4, 1, 9],
-        "the first MNIST training labels"
-    );
+    assert_eq!(labels[..5], [5, 0, 4, 1, 9], "the first MNIST training labels");
     assert!(train.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
-    assert!(
-        train.pixels.iter().any(|&v| v == 1.0),
-        "pixels are scaled by 255"
-    );
+    assert!(train.pixels.iter().any(|&v| v == 1.0), "pixels are scaled by 255");
 }
 
 #[test]
@@ -47,10 +40,7 @@ fn shipped_bsds_sample_is_grayscale_in_unit_range() {
     assert_eq!(set.images.len(), 6);
     for im in &set.images {
         assert_eq!(im.pixels.len(), im.height * im.width);
-        assert!(
-            im.height >= 321 && im.width >= 321,
-            "BSDS images are 481x321 or 321x481"
-        );
+        assert!(im.height >= 321 && im.width >= 321, "BSDS images are 481x321 or 321x481");
         assert!(im.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
     }
 }
@@ -66,10 +56,7 @@ fn idx_images(n: u32, rows: u32, cols: u32, payload: usize) -> Vec<u8> {
 
 fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.path().join(name);
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(bytes)
-        .unwrap();
+    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
     path
 }
 
@@ -101,55 +88,27 @@ fn broken_idx_files_get_errors_that_name_the_file_and_the_fault() {
         ("truncated", idx_images(10, 28, 28, 100), "truncated"),
         ("too-long", idx_images(1, 2, 2, 9), "need 4 bytes"),
         ("empty-dims", idx_images(1, 0, 28, 0), "empty"),
-        (
-            "short-header",
-            vec![0, 0, 8],
-            "shorter than its 16-byte header",
-        ),
-        (
-            "corrupt-gzip",
-            vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6],
-            "corrupt gzip",
-        ),
+        ("short-header", vec![0, 0, 8], "shorter than its 16-byte header"),
+        ("corrupt-gzip", vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6], "corrupt gzip"),
     ];
     for (name, bytes, needle) in cases {
         let path = write(&dir, name, &bytes);
         let err = read_idx_images(&path).unwrap_err().to_string();
-        assert!(
-            err.contains(name),
-            "{name}: the error should name the file: {err}"
-        );
-        assert!(
-            err.contains(needle),
-            "{name}: expected '{needle}' in: {err}"
-        );
+        assert!(err.contains(name), "{name}: the error should name the file: {err}");
+        assert!(err.contains(needle), "{name}: expected '{needle}' in: {err}");
     }
     let labels_as_images = write(&dir, "labels", &idx_images(1, 2, 2, 4));
     let err = read_idx_labels(&labels_as_images).unwrap_err().to_string();
-    assert!(
-        err.contains("magic number 0x00000803, expected 0x00000801"),
-        "{err}"
-    );
+    assert!(err.contains("magic number 0x00000803, expected 0x00000801"), "{err}");
 }
 
 #[test]
 fn missing_data_says_where_to_put_it() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Mnist::new(dir.path())
-        .load(MnistSplit::Train)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("train-images-idx3-ubyte") && err.contains("--data-dir"),
-        "{err}"
-    );
-    let err = BsdsImages::load(dir.path(), "train")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("bsds300") && err.contains("GMM_ZOO_DATA"),
-        "{err}"
-    );
+    let err = Mnist::new(dir.path()).load(MnistSplit::Train).unwrap_err().to_string();
+    assert!(err.contains("train-images-idx3-ubyte") && err.contains("--data-dir"), "{err}");
+    let err = BsdsImages::load(dir.path(), "train").unwrap_err().to_string();
+    assert!(err.contains("bsds300") && err.contains("GMM_ZOO_DATA"), "{err}");
 }
 
 #[test]
@@ -158,8 +117,6 @@ fn a_non_image_file_is_named_in_the_error() {
     let folder = dir.path().join("bsds300/train");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("broken.jpg"), b"this is not a jpeg").unwrap();
-    let err = BsdsImages::load(dir.path(), "train")
-        .unwrap_err()
-        .to_string();
+    let err = BsdsImages::load(dir.path(), "train").unwrap_err().to_string();
     assert!(err.contains("broken.jpg"), "{err}");
 }

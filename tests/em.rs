@@ -21,29 +21,17 @@ fn device() -> Device {
 }
 
 fn bsds(root: &Path, size: usize, n: usize, split: Split) -> Images {
-    let data = DataConfig::Bsds(BsdsData {
-        patch_size: size,
-        n_train: n,
-        n_test: n,
-        min_std: 0.04,
-    });
+    let data =
+        DataConfig::Bsds(BsdsData { patch_size: size, n_train: n, n_test: n, min_std: 0.04 });
     load_split(&data, root, split, SEED).unwrap()
 }
 
 fn em(max_iter: usize, init: Init) -> EmConfig {
-    EmConfig {
-        batch_size: 1000,
-        init,
-        ..EmConfig::iterations(max_iter)
-    }
+    EmConfig { batch_size: 1000, init, ..EmConfig::iterations(max_iter) }
 }
 
 fn conv(k: usize, exclude_dc: bool) -> ConvGmmConfig {
-    ConvGmmConfig {
-        n_components: k,
-        exclude_dc,
-        spectrum_floor: 1e-6,
-    }
+    ConvGmmConfig { n_components: k, exclude_dc, spectrum_floor: 1e-6 }
 }
 
 /// EM never decreases the training log-likelihood. The E-step sums in f32, so a "decrease"
@@ -59,10 +47,7 @@ fn assert_monotone(lls: &[f64], what: &str) {
             w[1]
         );
     }
-    assert!(
-        lls.last().unwrap() > lls.first().unwrap(),
-        "{what}: EM made no progress: {lls:?}"
-    );
+    assert!(lls.last().unwrap() > lls.first().unwrap(), "{what}: EM made no progress: {lls:?}");
 }
 
 fn fit_patches(root: &Path, size: usize, n: usize, k: usize, iters: usize, init: Init) -> Vec<f64> {
@@ -83,21 +68,11 @@ fn log_likelihood_is_monotone_on_sample_patches() {
 
 #[test]
 fn log_likelihood_is_monotone_on_sample_mnist() {
-    let data = DataConfig::Mnist(MnistData {
-        n_train: Some(1500),
-        n_test: None,
-    });
+    let data = DataConfig::Mnist(MnistData { n_train: Some(1500), n_test: None });
     let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
     let layer = conv(8, false).init(28, &device()).unwrap();
     let enc = encode(&layer, &images, 512, &device()).unwrap();
-    let (_, report) = fit(
-        layer,
-        &enc,
-        &em(15, Init::Samples),
-        SEED,
-        &Progress::quiet(),
-    )
-    .unwrap();
+    let (_, report) = fit(layer, &enc, &em(15, Init::Samples), SEED, &Progress::quiet()).unwrap();
     assert_monotone(&report.lower_bounds(), "sample MNIST");
 }
 
@@ -137,38 +112,23 @@ fn one_component_m_step_is_the_mean_periodogram() {
     let layer = conv(1, true).init(6, &device()).unwrap();
     let layout = layer.layout.clone();
     let enc = encode(&layer, &images, 700, &device()).unwrap();
-    let (layer, report) = fit(
-        layer,
-        &enc,
-        &em(2, Init::RandomResponsibilities),
-        SEED,
-        &Progress::quiet(),
-    )
-    .unwrap();
+    let (layer, report) =
+        fit(layer, &enc, &em(2, Init::RandomResponsibilities), SEED, &Progress::quiet()).unwrap();
     let power = layout.power_f64(&images.pixels);
     let b = layout.n_bins();
     let n = images.len();
-    let expected: Vec<f64> = (0..b)
-        .map(|j| (0..n).map(|i| power[i * b + j]).sum::<f64>() / (n as f64 * 36.0))
-        .collect();
+    let expected: Vec<f64> =
+        (0..b).map(|j| (0..n).map(|i| power[i * b + j]).sum::<f64>() / (n as f64 * 36.0)).collect();
     let got = &layer.spectra_host().unwrap()[0];
     for (j, (g, e)) in got.iter().zip(&expected).enumerate() {
         assert!((g - e).abs() <= 2e-5 * e, "bin {j}: {g} vs {e}");
     }
-    let reference: f64 = (0..n)
-        .map(|i| layout.log_density_f64(images.image(i), &expected))
-        .sum::<f64>()
-        / n as f64;
+    let reference: f64 =
+        (0..n).map(|i| layout.log_density_f64(images.image(i), &expected)).sum::<f64>() / n as f64;
     let ll2 = report.lower_bounds()[1];
-    assert!(
-        (ll2 - reference).abs() < 1e-3,
-        "E-step {ll2} vs f64 reference {reference}"
-    );
+    assert!((ll2 - reference).abs() < 1e-3, "E-step {ll2} vs f64 reference {reference}");
     let score = mean_log_likelihood(&layer, &enc).unwrap();
-    assert!(
-        (score - reference).abs() < 1e-3,
-        "score {score} vs f64 reference {reference}"
-    );
+    assert!((score - reference).abs() < 1e-3, "score {score} vs f64 reference {reference}");
 }
 
 /// Both families: a saved and reloaded layer scores the same data bit-identically.
@@ -223,11 +183,7 @@ where
     let (layer, _) = fit(layer, &enc, &em(4, Init::Samples), SEED, &Progress::quiet()).unwrap();
     let before = scores(&layer, images);
     let k = layer.n_components();
-    let saved = SavedLayer {
-        input_shape: [8, 8],
-        trained_components: k,
-        config: config.clone(),
-    };
+    let saved = SavedLayer { input_shape: [8, 8], trained_components: k, config: config.clone() };
     saved.save(&Layer::from(layer), dir).unwrap();
     (before, k)
 }

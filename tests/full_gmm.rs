@@ -20,12 +20,7 @@ fn device() -> Device {
 }
 
 fn config(k: usize, zero_mean: bool, reg_covar: f64) -> FullGmmConfig {
-    FullGmmConfig {
-        n_components: k,
-        zero_mean,
-        reg_covar,
-        empty_components: EmptyPolicy::Keep,
-    }
+    FullGmmConfig { n_components: k, zero_mean, reg_covar, empty_components: EmptyPolicy::Keep }
 }
 
 fn random_spd(d: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
@@ -45,9 +40,7 @@ fn random_spd(d: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
 fn naive_log_density(x: &[f64], mu: &[f64], sigma: &[f64]) -> f64 {
     let d = x.len();
     let mut a = sigma.to_vec();
-    let mut inv: Vec<f64> = (0..d * d)
-        .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
-        .collect();
+    let mut inv: Vec<f64> = (0..d * d).map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 }).collect();
     let mut det = 1.0;
     for col in 0..d {
         let piv = (col..d)
@@ -77,13 +70,8 @@ fn naive_log_density(x: &[f64], mu: &[f64], sigma: &[f64]) -> f64 {
         }
     }
     let diff: Vec<f64> = x.iter().zip(mu).map(|(a, b)| a - b).collect();
-    let maha: f64 = (0..d)
-        .map(|i| {
-            (0..d)
-                .map(|j| diff[i] * inv[i * d + j] * diff[j])
-                .sum::<f64>()
-        })
-        .sum();
+    let maha: f64 =
+        (0..d).map(|i| (0..d).map(|j| diff[i] * inv[i * d + j] * diff[j]).sum::<f64>()).sum();
     -0.5 * (d as f64 * (2.0 * std::f64::consts::PI).ln() + det.ln() + maha)
 }
 
@@ -93,19 +81,10 @@ fn log_density_matches_naive_inverse_and_determinant() {
     for zero_mean in [false, true] {
         let (k, d, n) = (3, 5, 7);
         let covs: Vec<Vec<f64>> = (0..k).map(|_| random_spd(d, &mut rng)).collect();
-        let means: Vec<f64> = (0..k * d)
-            .map(|_| {
-                if zero_mean {
-                    0.0
-                } else {
-                    rng.random_range(-2.0..2.0)
-                }
-            })
-            .collect();
-        let precs: Vec<f64> = covs
-            .iter()
-            .flat_map(|c| linalg::precision_cholesky(c, d).unwrap())
-            .collect();
+        let means: Vec<f64> =
+            (0..k * d).map(|_| if zero_mean { 0.0 } else { rng.random_range(-2.0..2.0) }).collect();
+        let precs: Vec<f64> =
+            covs.iter().flat_map(|c| linalg::precision_cholesky(c, d).unwrap()).collect();
         let layer = FullGmm::from_parts(
             &means,
             &precs,
@@ -133,27 +112,14 @@ fn log_density_matches_naive_inverse_and_determinant() {
 /// Real, non-degenerate data: 6×6 BSDS patches (mean removed) without their last pixel, so
 /// that no direction has zero variance (as in the BSDS300 benchmark's 63-dimensional patches).
 fn patches(n: usize) -> Encoded {
-    let data = DataConfig::Bsds(BsdsData {
-        patch_size: 6,
-        n_train: n,
-        n_test: n,
-        min_std: 0.04,
-    });
+    let data = DataConfig::Bsds(BsdsData { patch_size: 6, n_train: n, n_test: n, min_std: 0.04 });
     let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
-    let rows: Vec<f32> = images
-        .pixels
-        .chunks(36)
-        .flat_map(|p| p[..35].to_vec())
-        .collect();
+    let rows: Vec<f32> = images.pixels.chunks(36).flat_map(|p| p[..35].to_vec()).collect();
     Encoded::from_rows(&rows, 35, 2048, &device())
 }
 
 fn em(max_iter: usize, init: Init) -> EmConfig {
-    EmConfig {
-        batch_size: 2048,
-        init,
-        ..EmConfig::iterations(max_iter)
-    }
+    EmConfig { batch_size: 2048, init, ..EmConfig::iterations(max_iter) }
 }
 
 /// EM is monotone for the exact maximum-likelihood M-step; `reg_covar` perturbs that step,
@@ -162,11 +128,9 @@ fn em(max_iter: usize, init: Init) -> EmConfig {
 #[test]
 fn log_likelihood_is_monotone_on_real_patches_and_repeats_exactly() {
     let data = patches(8000);
-    for (zero_mean, init) in [
-        (false, Init::Kmeans),
-        (true, Init::RandomResponsibilities),
-        (false, Init::Samples),
-    ] {
+    for (zero_mean, init) in
+        [(false, Init::Kmeans), (true, Init::RandomResponsibilities), (false, Init::Samples)]
+    {
         let run = || {
             let layer = config(6, zero_mean, 1e-6).init(35, &device()).unwrap();
             let (layer, report) =
@@ -181,10 +145,7 @@ fn log_likelihood_is_monotone_on_real_patches_and_repeats_exactly() {
                 t + 2
             );
         }
-        assert!(
-            lls.last().unwrap() > lls.first().unwrap(),
-            "{init:?}: no progress: {lls:?}"
-        );
+        assert!(lls.last().unwrap() > lls.first().unwrap(), "{init:?}: no progress: {lls:?}");
         let (lls2, means2) = run();
         assert_eq!(lls, lls2, "{init:?}: a seeded run must repeat exactly");
         assert_eq!(means, means2);
@@ -199,10 +160,7 @@ fn em_recovers_a_known_mixture() {
     let true_w = [0.5, 0.3, 0.2];
     let true_mu = [[0.0, 0.0, 0.0], [6.0, 1.0, -2.0], [-4.0, 5.0, 3.0]];
     let true_cov: Vec<Vec<f64>> = (0..3).map(|_| random_spd(d, &mut rng)).collect();
-    let chol: Vec<Vec<f64>> = true_cov
-        .iter()
-        .map(|c| linalg::cholesky(c, d).unwrap())
-        .collect();
+    let chol: Vec<Vec<f64>> = true_cov.iter().map(|c| linalg::cholesky(c, d).unwrap()).collect();
     let n = 30000;
     let mut xs = Vec::with_capacity(n * d);
     for _ in 0..n {
@@ -222,26 +180,14 @@ fn em_recovers_a_known_mixture() {
     }
     let data = Encoded::from_rows(&xs, d, 4096, &device());
     let layer = config(3, false, 1e-6).init(d, &device()).unwrap();
-    let (layer, _) = fit(
-        layer,
-        &data,
-        &em(100, Init::Kmeans),
-        SEED,
-        &Progress::quiet(),
-    )
-    .unwrap();
+    let (layer, _) = fit(layer, &data, &em(100, Init::Kmeans), SEED, &Progress::quiet()).unwrap();
     let means = layer.means_host().unwrap();
     let covs = layer.covariances_host().unwrap();
     let weights = layer.weights_host().unwrap();
     for (c, mu) in true_mu.iter().enumerate() {
-        let found = (0..3)
-            .min_by(|&a, &b| dist(&means[a], mu).total_cmp(&dist(&means[b], mu)))
-            .unwrap();
-        assert!(
-            dist(&means[found], mu) < 0.1,
-            "mean {c}: {:?} vs {mu:?}",
-            means[found]
-        );
+        let found =
+            (0..3).min_by(|&a, &b| dist(&means[a], mu).total_cmp(&dist(&means[b], mu))).unwrap();
+        assert!(dist(&means[found], mu) < 0.1, "mean {c}: {:?} vs {mu:?}", means[found]);
         assert!(
             (weights[found] - true_w[c]).abs() < 0.015,
             "weight {c}: {} vs {}",
@@ -263,20 +209,14 @@ fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
 }
 
 fn dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).powi(2))
-        .sum::<f64>()
-        .sqrt()
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt()
 }
 
 /// A component that no sample reaches: no NaN; kept (or pruned) and reported.
 #[test]
 fn an_empty_component_is_reported_kept_or_pruned_never_nan() {
     let d = 2;
-    let xs: Vec<f32> = (0..200)
-        .map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0)
-        .collect();
+    let xs: Vec<f32> = (0..200).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
     let data = Encoded::from_rows(&xs, d, 64, &device());
     let far = [0.0, 0.0, 1e4, 1e4];
     let precs: Vec<f64> = [1.0, 0.0, 0.0, 1.0, 10.0, 0.0, 0.0, 10.0].to_vec();
@@ -295,10 +235,7 @@ fn an_empty_component_is_reported_kept_or_pruned_never_nan() {
             to_host_f64(layer.log_weights.val()).unwrap(),
         ]
         .concat();
-        assert!(
-            all.iter().all(|v| v.is_finite()),
-            "{policy:?}: non-finite parameter"
-        );
+        assert!(all.iter().all(|v| v.is_finite()), "{policy:?}: non-finite parameter");
         let w = layer.weights_host().unwrap();
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-6);
         if policy == EmptyPolicy::Keep {
@@ -315,18 +252,10 @@ fn an_empty_component_is_reported_kept_or_pruned_never_nan() {
 #[test]
 fn an_indefinite_covariance_is_a_clear_error() {
     let layer = config(1, true, 1e-9).init(2, &device()).unwrap();
-    let second = Tensor::<2>::from_data(
-        TensorData::new(vec![1f32, 2.0, 2.0, 1.0], [2, 2]),
-        &device(),
-    );
+    let second =
+        Tensor::<2>::from_data(TensorData::new(vec![1f32, 2.0, 2.0, 1.0], [2, 2]), &device());
     let first = Tensor::<1>::zeros([2], &device());
-    let stats = FullStats {
-        resp_sum: vec![1.0],
-        moments: vec![Some((first, second))],
-    };
+    let stats = FullStats { resp_sum: vec![1.0], moments: vec![Some((first, second))] };
     let err = layer.m_step(stats, 1).unwrap_err().to_string();
-    assert!(
-        err.contains("component 0") && err.contains("reg_covar"),
-        "{err}"
-    );
+    assert!(err.contains("component 0") && err.contains("reg_covar"), "{err}");
 }

@@ -27,6 +27,7 @@ fn options(out: &Path) -> RunOptions {
         device: device(),
         device_name: DEFAULT_DEVICE.into(),
         progress: Progress::quiet(),
+        resume: false,
     }
 }
 
@@ -118,17 +119,8 @@ fn a_prob_stack_trains_anneals_prunes_and_scores_identically_after_loading() {
     assert_eq!(outcome.metrics.len(), 3);
     for (i, m) in outcome.metrics.iter().enumerate() {
         assert_stages_monotone(&m.iterations, &format!("layer {i}"));
-        for file in [
-            "model.bpk",
-            "model.toml",
-            "metrics.json",
-            "components.png",
-            "curve.svg",
-        ] {
-            assert!(
-                dir.path().join(format!("layer{i}/{file}")).is_file(),
-                "layer{i}/{file}"
-            );
+        for file in ["model.bpk", "model.toml", "metrics.json", "components.png", "curve.svg"] {
+            assert!(dir.path().join(format!("layer{i}/{file}")).is_file(), "layer{i}/{file}");
         }
         let (p, n) = (m.purity.unwrap(), m.nmi.unwrap());
         assert!(
@@ -137,11 +129,7 @@ fn a_prob_stack_trains_anneals_prunes_and_scores_identically_after_loading() {
         );
     }
     // The annealed layer ran stages at β = 0.2, 0.4, 0.8, then 1.
-    let betas: Vec<f64> = outcome.metrics[1]
-        .iterations
-        .iter()
-        .map(|r| r.beta)
-        .collect();
+    let betas: Vec<f64> = outcome.metrics[1].iterations.iter().map(|r| r.beta).collect();
     assert_eq!(betas[0], 0.2);
     assert!(betas.windows(2).all(|w| w[1] >= w[0]));
     assert_eq!(*betas.last().unwrap(), 1.0);
@@ -150,21 +138,13 @@ fn a_prob_stack_trains_anneals_prunes_and_scores_identically_after_loading() {
     let top = &outcome.metrics[2];
     let removed: usize = top.iterations.iter().map(|r| r.pruned.len()).sum();
     assert_eq!(top.n_components, 6 - removed);
-    assert!(
-        top.weights.iter().all(|&w| w >= 0.1 - 1e-6),
-        "{:?}",
-        top.weights
-    );
+    assert!(top.weights.iter().all(|&w| w >= 0.1 - 1e-6), "{:?}", top.weights);
     assert!((top.weights.iter().sum::<f64>() - 1.0).abs() < 1e-5);
 
     // Saved and loaded, the stack scores the test split exactly as recorded, layer by layer.
     let scores = evaluate_run(dir.path(), Split::Test, &options(dir.path())).unwrap();
     for (s, m) in scores.iter().zip(&outcome.metrics) {
-        assert_eq!(
-            s.nats_per_sample, m.test.nats_per_sample,
-            "layer {}",
-            m.layer
-        );
+        assert_eq!(s.nats_per_sample, m.test.nats_per_sample, "layer {}", m.layer);
     }
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap()).unwrap();
@@ -185,14 +165,8 @@ fn a_reused_lower_layer_gives_the_same_stack() {
     );
     let second = tempfile::tempdir().unwrap();
     let b = train_run(&RunConfig::parse(&reused).unwrap(), &options(second.path())).unwrap();
-    assert!(
-        b.metrics[0].iterations.is_empty(),
-        "the reused layer is not retrained"
-    );
-    assert_eq!(
-        b.metrics[0].reused_from.as_deref(),
-        Some(first.path().join("layer0").as_path())
-    );
+    assert!(b.metrics[0].iterations.is_empty(), "the reused layer is not retrained");
+    assert_eq!(b.metrics[0].reused_from.as_deref(), Some(first.path().join("layer0").as_path()));
     let strip = |m: &Metrics| (m.test.nats_per_sample, m.weights.clone(), m.purity);
     assert_eq!(strip(&a.metrics[0]), strip(&b.metrics[0]));
     assert_eq!(strip(&a.metrics[1]), strip(&b.metrics[1]));
@@ -212,13 +186,10 @@ fn patches_layer(k: usize) -> (ConvGmm, Encoded) {
         SEED,
     )
     .unwrap();
-    let layer = gmm_zoo::models::ConvGmmConfig {
-        n_components: k,
-        exclude_dc: true,
-        spectrum_floor: 1e-6,
-    }
-    .init(6, &device())
-    .unwrap();
+    let layer =
+        gmm_zoo::models::ConvGmmConfig { n_components: k, exclude_dc: true, spectrum_floor: 1e-6 }
+            .init(6, &device())
+            .unwrap();
     let enc = gmm_zoo::training::run::encode(&layer, &images, 1000, &device()).unwrap();
     (layer, enc)
 }
@@ -227,17 +198,9 @@ fn patches_layer(k: usize) -> (ConvGmm, Encoded) {
 #[test]
 fn annealing_that_starts_at_one_is_ordinary_em() {
     let (layer, data) = patches_layer(5);
-    let plain = EmConfig {
-        batch_size: 1000,
-        ..EmConfig::iterations(8)
-    };
+    let plain = EmConfig { batch_size: 1000, ..EmConfig::iterations(8) };
     let annealed = EmConfig {
-        annealing: Some(Annealing {
-            beta0: 1.0,
-            growth: 2.0,
-            stage_max_iter: 5,
-            stage_tol: 0.0,
-        }),
+        annealing: Some(Annealing { beta0: 1.0, growth: 2.0, stage_max_iter: 5, stage_tol: 0.0 }),
         ..plain.clone()
     };
     let (a, ra) = fit(layer.clone(), &data, &plain, SEED, &Progress::quiet()).unwrap();
@@ -254,10 +217,7 @@ fn tempered_responsibilities_flatten_as_beta_falls() {
     let (layer, _) = fit(
         layer,
         &data,
-        &EmConfig {
-            batch_size: 1000,
-            ..EmConfig::iterations(5)
-        },
+        &EmConfig { batch_size: 1000, ..EmConfig::iterations(5) },
         SEED,
         &Progress::quiet(),
     )
@@ -267,10 +227,7 @@ fn tempered_responsibilities_flatten_as_beta_falls() {
     let tiny = e_step(&layer, &data, 1e-9).unwrap();
     let nk = to_host_f64(tiny.stats.resp_sum).unwrap();
     for v in &nk {
-        assert!(
-            (v - data.n as f64 / 4.0).abs() < 1e-2 * data.n as f64,
-            "{nk:?}"
-        );
+        assert!((v - data.n as f64 / 4.0).abs() < 1e-2 * data.n as f64, "{nk:?}");
     }
     assert!(
         (tiny.log_likelihood_sum - one.log_likelihood_sum).abs()
@@ -323,14 +280,8 @@ fn impossible_stacks_are_refused_when_the_config_is_read() {
             FULL_STACK.replace("log_likelihood_standardised", "posterior_normalised"),
             "layers[1].input",
         ),
-        (
-            FULL_STACK.replace("input = \"log_likelihood_standardised\"\n", ""),
-            "layers[1].input",
-        ),
-        (
-            FULL_STACK.replace("log_likelihood_standardised", "likelihood"),
-            "input",
-        ),
+        (FULL_STACK.replace("input = \"log_likelihood_standardised\"\n", ""), "layers[1].input"),
+        (FULL_STACK.replace("log_likelihood_standardised", "likelihood"), "input"),
         (
             FULL_STACK.replacen(
                 "[layers.em]\nmax_iter = 15",
@@ -347,14 +298,8 @@ fn impossible_stacks_are_refused_when_the_config_is_read() {
             ),
             "layers[0].input",
         ),
-        (
-            FULL_STACK.replace("zero_mean = true", "zero_mean = true\nfilters = 3"),
-            "filters",
-        ),
-        (
-            FULL_STACK.replace("[layers.em]\nmax_iter = 15\ninit = \"kmeans\"", ""),
-            "em",
-        ),
+        (FULL_STACK.replace("zero_mean = true", "zero_mean = true\nfilters = 3"), "filters"),
+        (FULL_STACK.replace("[layers.em]\nmax_iter = 15\ninit = \"kmeans\"", ""), "em"),
         (
             FULL_STACK.replace("init = \"kmeans\"", "init = \"kmeans\"\nprune_below = 1.5"),
             "prune_below",

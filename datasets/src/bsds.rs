@@ -49,42 +49,23 @@ impl BsdsImages {
             return Err(missing());
         }
         paths.sort();
-        let images = paths
-            .iter()
-            .map(|p| load_gray(p))
-            .collect::<Result<_, _>>()?;
+        let images = paths.iter().map(|p| load_gray(p)).collect::<Result<_, _>>()?;
         Ok(Self { images, dir })
     }
 }
 
 /// Decodes an image file to grayscale in `[0, 1]` (Rec. 709 luma of the sRGB values).
 fn load_gray(path: &Path) -> Result<GrayImage, DataError> {
-    let bad = |reason: String| DataError::BadImage {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| DataError::BadImage { path: path.to_path_buf(), reason };
     let reader = image::ImageReader::open(path)
-        .map_err(|e| DataError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?
+        .map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?
         .with_guessed_format()
-        .map_err(|e| DataError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-    let img = reader
-        .decode()
-        .map_err(|e| bad(e.to_string()))?
-        .to_luma32f();
+        .map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?;
+    let img = reader.decode().map_err(|e| bad(e.to_string()))?.to_luma32f();
     let (width, height) = (img.width() as usize, img.height() as usize);
     // The f32 luma weights can overshoot 1 by an ulp; the write-up's range is [0, 1].
     Ok(GrayImage {
-        pixels: img
-            .into_raw()
-            .into_iter()
-            .map(|v| v.clamp(0.0, 1.0))
-            .collect(),
+        pixels: img.into_raw().into_iter().map(|v| v.clamp(0.0, 1.0)).collect(),
         height,
         width,
     })
@@ -122,12 +103,8 @@ impl<'a> PatchSampler<'a> {
         if p == 0 {
             return Err(DataError::Request("patch size must be at least 1".into()));
         }
-        let usable: Vec<&GrayImage> = self
-            .images
-            .images
-            .iter()
-            .filter(|im| im.height >= p && im.width >= p)
-            .collect();
+        let usable: Vec<&GrayImage> =
+            self.images.images.iter().filter(|im| im.height >= p && im.width >= p).collect();
         if usable.is_empty() {
             return Err(DataError::Request(format!(
                 "patch size {p} is larger than every image in {}",
@@ -165,12 +142,7 @@ impl<'a> PatchSampler<'a> {
                 }
             }
         }
-        Ok(Images {
-            pixels,
-            height: p,
-            width: p,
-            labels: None,
-        })
+        Ok(Images { pixels, height: p, width: p, labels: None })
     }
 }
 
@@ -193,28 +165,14 @@ mod tests {
     use super::*;
 
     fn ramp(h: usize, w: usize) -> BsdsImages {
-        let pixels = (0..h * w)
-            .map(|i| ((i * 7919) % 101) as f32 / 100.0)
-            .collect();
-        BsdsImages {
-            images: vec![GrayImage {
-                pixels,
-                height: h,
-                width: w,
-            }],
-            dir: "mem".into(),
-        }
+        let pixels = (0..h * w).map(|i| ((i * 7919) % 101) as f32 / 100.0).collect();
+        BsdsImages { images: vec![GrayImage { pixels, height: h, width: w }], dir: "mem".into() }
     }
 
     #[test]
     fn patches_are_zero_mean_and_not_flat() {
         let imgs = ramp(40, 50);
-        let spec = PatchSpec {
-            size: 8,
-            count: 500,
-            min_std: 0.04,
-            seed: 3,
-        };
+        let spec = PatchSpec { size: 8, count: 500, min_std: 0.04, seed: 3 };
         let set = PatchSampler::new(&imgs).sample(&spec).unwrap();
         assert_eq!(set.len(), 500);
         for i in 0..set.len() {
@@ -231,39 +189,19 @@ mod tests {
     #[test]
     fn flat_images_are_an_error_not_a_hang() {
         let imgs = BsdsImages {
-            images: vec![GrayImage {
-                pixels: vec![0.5; 400],
-                height: 20,
-                width: 20,
-            }],
+            images: vec![GrayImage { pixels: vec![0.5; 400], height: 20, width: 20 }],
             dir: "flat".into(),
         };
-        let spec = PatchSpec {
-            size: 4,
-            count: 3,
-            min_std: 0.04,
-            seed: 0,
-        };
-        let err = PatchSampler::new(&imgs)
-            .sample(&spec)
-            .unwrap_err()
-            .to_string();
+        let spec = PatchSpec { size: 4, count: 3, min_std: 0.04, seed: 0 };
+        let err = PatchSampler::new(&imgs).sample(&spec).unwrap_err().to_string();
         assert!(err.contains("too flat"), "{err}");
     }
 
     #[test]
     fn oversized_patch_is_an_error() {
         let imgs = ramp(10, 10);
-        let spec = PatchSpec {
-            size: 11,
-            count: 3,
-            min_std: 0.0,
-            seed: 0,
-        };
-        let err = PatchSampler::new(&imgs)
-            .sample(&spec)
-            .unwrap_err()
-            .to_string();
+        let spec = PatchSpec { size: 11, count: 3, min_std: 0.0, seed: 0 };
+        let err = PatchSampler::new(&imgs).sample(&spec).unwrap_err().to_string();
         assert!(err.contains("larger than every image"), "{err}");
     }
 }

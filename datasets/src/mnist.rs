@@ -39,9 +39,7 @@ pub struct Mnist {
 impl Mnist {
     /// MNIST files under `<root>/mnist`.
     pub fn new(root: &Path) -> Self {
-        Self {
-            dir: root.join("mnist"),
-        }
+        Self { dir: root.join("mnist") }
     }
 
     /// Loads one split: images scaled to `[0, 1]` with their labels, no other processing.
@@ -84,19 +82,14 @@ impl Mnist {
 
 /// Reads a whole file, transparently un-gzipping it when it starts with the gzip magic.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| DataError::Io { path: path.to_path_buf(), source };
     let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::BadIdx {
-                path: path.to_path_buf(),
-                reason: format!("corrupt gzip stream ({e})"),
-            })?;
+        GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| DataError::BadIdx {
+            path: path.to_path_buf(),
+            reason: format!("corrupt gzip stream ({e})"),
+        })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -110,10 +103,7 @@ fn parse_idx<'a>(
     magic: u32,
     rank: usize,
 ) -> Result<(Vec<usize>, &'a [u8]), DataError> {
-    let bad = |reason: String| DataError::BadIdx {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| DataError::BadIdx { path: path.to_path_buf(), reason };
     let header = 4 + 4 * rank;
     if bytes.len() < header {
         return Err(bad(format!(
@@ -123,10 +113,7 @@ fn parse_idx<'a>(
     }
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
     if word(0) != magic {
-        return Err(bad(format!(
-            "magic number {:#010x}, expected {magic:#010x}",
-            word(0)
-        )));
+        return Err(bad(format!("magic number {:#010x}, expected {magic:#010x}", word(0))));
     }
     let dims: Vec<usize> = (1..=rank).map(|i| word(i) as usize).collect();
     let expected: usize = dims.iter().product();
@@ -135,11 +122,7 @@ fn parse_idx<'a>(
         return Err(bad(format!(
             "dimensions {dims:?} need {expected} bytes of data, the file has {}{}",
             payload.len(),
-            if payload.len() < expected {
-                " (truncated?)"
-            } else {
-                ""
-            }
+            if payload.len() < expected { " (truncated?)" } else { "" }
         )));
     }
     Ok((dims, payload))

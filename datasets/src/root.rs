@@ -20,7 +20,5 @@ pub fn resolve_data_root(explicit: Option<&Path>) -> PathBuf {
     if local.is_dir() {
         return local;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(SAMPLE_DATA_DIR)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(SAMPLE_DATA_DIR)
 }

@@ -66,13 +66,7 @@ impl ConvGmmConfig {
         let k = self.n_components;
         let spectrum = vec![1.0; k * layout.n_bins()];
         let weights = vec![1.0 / k as f64; k];
-        Ok(ConvGmm::from_parts(
-            layout,
-            &spectrum,
-            &weights,
-            self.spectrum_floor,
-            device,
-        ))
+        Ok(ConvGmm::from_parts(layout, &spectrum, &weights, self.spectrum_floor, device))
     }
 }
 
@@ -116,10 +110,7 @@ impl ConvGmm {
         let k = weights.len();
         let b = layout.n_bins();
         assert_eq!(spectrum.len(), k * b, "spectrum must be [K, B]");
-        let s: Vec<f32> = spectrum
-            .iter()
-            .map(|&v| v.max(spectrum_floor) as f32)
-            .collect();
+        let s: Vec<f32> = spectrum.iter().map(|&v| v.max(spectrum_floor) as f32).collect();
         let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
         Self {
             power_spectrum: Param::from_data(TensorData::new(s, [k, b]), device),
@@ -138,10 +129,7 @@ impl ConvGmm {
 
     /// The mixing weights `π_c` on the host.
     pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
-        Ok(to_host_f64(self.log_weights.val())?
-            .into_iter()
-            .map(f64::exp)
-            .collect())
+        Ok(to_host_f64(self.log_weights.val())?.into_iter().map(f64::exp).collect())
     }
 
     /// The E-step as an affine map of the periodograms: `log N(x_n | c) = (x · A)[n,c] + c_c`
@@ -199,10 +187,7 @@ impl Mixture for ConvGmm {
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
         let d = self.layout.pixels();
         if samples.len() % d != 0 {
-            return Err(ModelError::InputShape {
-                expected: d,
-                got: samples.len(),
-            });
+            return Err(ModelError::InputShape { expected: d, got: samples.len() });
         }
         if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::NonFinite {
@@ -273,13 +258,8 @@ impl Mixture for ConvGmm {
         }
         let weights: Vec<f64> = nk.iter().map(|&nc| nc / n as f64).collect();
         let device = self.device();
-        let layer = Self::from_parts(
-            self.layout,
-            &spectrum,
-            &weights,
-            self.spectrum_floor,
-            &device,
-        );
+        let layer =
+            Self::from_parts(self.layout, &spectrum, &weights, self.spectrum_floor, &device);
         Ok((layer, report))
     }
 
@@ -342,13 +322,7 @@ impl Mixture for ConvGmm {
                 }
                 let weights = vec![1.0 / k as f64; k];
                 let device = self.device();
-                Ok(Self::from_parts(
-                    self.layout,
-                    &spectrum,
-                    &weights,
-                    self.spectrum_floor,
-                    &device,
-                ))
+                Ok(Self::from_parts(self.layout, &spectrum, &weights, self.spectrum_floor, &device))
             }
         }
     }

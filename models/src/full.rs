@@ -78,13 +78,7 @@ impl FullGmmConfig {
                 eye[c * dim * dim + i * dim + i] = 1.0;
             }
         }
-        Ok(FullGmm::from_parts(
-            &vec![0.0; k * dim],
-            &eye,
-            &vec![1.0 / k as f64; k],
-            self,
-            device,
-        ))
+        Ok(FullGmm::from_parts(&vec![0.0; k * dim], &eye, &vec![1.0 / k as f64; k], self, device))
     }
 }
 
@@ -131,10 +125,7 @@ pub const TRIANGLE_BLOCK: usize = 128;
 /// `[start, end)` column blocks of width about [`TRIANGLE_BLOCK`] covering `0..d`.
 fn triangle_blocks(d: usize) -> Vec<(usize, usize)> {
     let m = d.div_ceil(TRIANGLE_BLOCK).max(1);
-    (0..m)
-        .map(|j| (j * d / m, (j + 1) * d / m))
-        .filter(|(s, e)| e > s)
-        .collect()
+    (0..m).map(|j| (j * d / m, (j + 1) * d / m)).filter(|(s, e)| e > s).collect()
 }
 
 impl FullGmm {
@@ -149,11 +140,7 @@ impl FullGmm {
     ) -> Self {
         let k = weights.len();
         let d = means.len() / k.max(1);
-        assert_eq!(
-            precision_cholesky.len(),
-            k * d * d,
-            "precision_cholesky must be [K, D, D]"
-        );
+        assert_eq!(precision_cholesky.len(), k * d * d, "precision_cholesky must be [K, D, D]");
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
         Self {
@@ -177,27 +164,19 @@ impl FullGmm {
     /// The means on the host, `[K][D]`.
     pub fn means_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
         let d = self.dim();
-        Ok(to_host_f64(self.means.val())?
-            .chunks(d)
-            .map(<[f64]>::to_vec)
-            .collect())
+        Ok(to_host_f64(self.means.val())?.chunks(d).map(<[f64]>::to_vec).collect())
     }
 
     /// The covariances on the host, `[K][D·D]`: `Σ_c = (U_c U_cᵀ)⁻¹ = U_c⁻ᵀ U_c⁻¹`.
     pub fn covariances_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
         let d = self.dim();
         let u = to_host_f64(self.precision_cholesky.val())?;
-        Ok(u.chunks(d * d)
-            .map(|uc| linalg::covariance_from_precision_cholesky(uc, d))
-            .collect())
+        Ok(u.chunks(d * d).map(|uc| linalg::covariance_from_precision_cholesky(uc, d)).collect())
     }
 
     /// The mixing weights `π_c` on the host.
     pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
-        Ok(to_host_f64(self.log_weights.val())?
-            .into_iter()
-            .map(f64::exp)
-            .collect())
+        Ok(to_host_f64(self.log_weights.val())?.into_iter().map(f64::exp).collect())
     }
 
     fn config(&self) -> FullGmmConfig {
@@ -220,10 +199,7 @@ impl FullGmm {
         }
         let [k, d] = self.means.val().dims();
         let device = self.device();
-        Self {
-            means: Param::from_data(TensorData::new(means.to_vec(), [k, d]), &device),
-            ..self
-        }
+        Self { means: Param::from_data(TensorData::new(means.to_vec(), [k, d]), &device), ..self }
     }
 
     /// `Σ_i log U_c[i,i]` (half the log-determinant of `Σ_c⁻¹`), `[1, K]`.
@@ -258,12 +234,7 @@ pub struct FullStats {
 
 impl SufficientStats for FullStats {
     fn merge(self, other: Self) -> Self {
-        let resp_sum = self
-            .resp_sum
-            .iter()
-            .zip(&other.resp_sum)
-            .map(|(a, b)| a + b)
-            .collect();
+        let resp_sum = self.resp_sum.iter().zip(&other.resp_sum).map(|(a, b)| a + b).collect();
         let moments = self
             .moments
             .into_iter()
@@ -293,10 +264,7 @@ impl Mixture for FullGmm {
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
         let d = self.dim();
         if samples.len() % d != 0 {
-            return Err(ModelError::InputShape {
-                expected: d,
-                got: samples.len(),
-            });
+            return Err(ModelError::InputShape { expected: d, got: samples.len() });
         }
         if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::NonFinite {
@@ -346,10 +314,7 @@ impl Mixture for FullGmm {
 
     fn zero_stats(&self) -> FullStats {
         let k = self.n_components();
-        FullStats {
-            resp_sum: vec![0.0; k],
-            moments: vec![None; k],
-        }
+        FullStats { resp_sum: vec![0.0; k], moments: vec![None; k] }
     }
 
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> FullStats {
@@ -377,10 +342,7 @@ impl Mixture for FullGmm {
                 x.clone()
             } else {
                 let idx: Vec<i64> = rows.iter().map(|&i| i as i64).collect();
-                x.clone().select(
-                    0,
-                    Tensor::<1, Int>::from_data(TensorData::new(idx, [m]), &device),
-                )
+                x.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [m]), &device))
             };
             let xs = match &shift {
                 Some(means) => xs - means.clone().narrow(0, c, 1),
@@ -442,11 +404,7 @@ impl Mixture for FullGmm {
             for i in 0..d {
                 for j in 0..=i {
                     // Symmetrised; a zero-mean component's covariance is its raw second moment.
-                    let centre = if self.zero_mean {
-                        0.0
-                    } else {
-                        delta[i] * delta[j]
-                    };
+                    let centre = if self.zero_mean { 0.0 } else { delta[i] * delta[j] };
                     let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
                     cov[i * d + j] = s;
                     cov[j * d + i] = s;
@@ -550,11 +508,7 @@ impl Mixture for FullGmm {
 fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let n = rows.len() / d;
     let dist = |i: usize, c: &[f32]| -> f64 {
-        rows[i * d..(i + 1) * d]
-            .iter()
-            .zip(c)
-            .map(|(a, b)| ((a - b) as f64).powi(2))
-            .sum()
+        rows[i * d..(i + 1) * d].iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum()
     };
     let mut centres: Vec<f32> = Vec::with_capacity(k * d);
     let first = rng.random_range(0..n);

@@ -17,15 +17,7 @@ pub fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>, usize> {
         faer::linalg::cholesky::llt::factor::LltError::NonPositivePivot { index } => index,
     })?;
     let l = llt.L();
-    Ok((0..n * n)
-        .map(|k| {
-            if k % n <= k / n {
-                l[(k / n, k % n)]
-            } else {
-                0.0
-            }
-        })
-        .collect())
+    Ok((0..n * n).map(|k| if k % n <= k / n { l[(k / n, k % n)] } else { 0.0 }).collect())
 }
 
 /// The precision Cholesky factor `U = L⁻ᵀ` (upper triangular, row-major) of a covariance
@@ -37,15 +29,7 @@ pub fn precision_cholesky(cov: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     let mut inv = Mat::<f64>::zeros(n, n);
     invert_lower_triangular(inv.as_mut(), lm.as_ref(), Par::Seq);
     // U[i][j] = (L⁻¹)[j][i], upper triangular.
-    Ok((0..n * n)
-        .map(|k| {
-            if k / n <= k % n {
-                inv[(k % n, k / n)]
-            } else {
-                0.0
-            }
-        })
-        .collect())
+    Ok((0..n * n).map(|k| if k / n <= k % n { inv[(k % n, k / n)] } else { 0.0 }).collect())
 }
 
 /// The covariance `Σ = L Lᵀ` from its precision Cholesky factor `U = L⁻ᵀ` (row-major): the
@@ -84,10 +68,7 @@ mod tests {
     }
 
     fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max)
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
     }
 
     #[test]

@@ -39,10 +39,7 @@ impl Encoded {
         let batches = rows
             .chunks(batch_size * width)
             .map(|c| {
-                Tensor::from_data(
-                    TensorData::new(c.to_vec(), [c.len() / width, width]),
-                    device,
-                )
+                Tensor::from_data(TensorData::new(c.to_vec(), [c.len() / width, width]), device)
             })
             .collect();
         Self { batches, n, width }
@@ -204,9 +201,7 @@ pub fn select_rows<const D: usize>(t: Tensor<D>, keep: &[usize]) -> Tensor<D> {
 
 /// Reads a float tensor back to the host as f64.
 pub fn to_host_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ModelError> {
-    let data = t
-        .try_into_data()
-        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+    let data = t.try_into_data().map_err(|e| ModelError::Readback(format!("{e:?}")))?;
     let v: Vec<f32> = data
         .convert::<f32>()
         .try_into_vec::<f32>()

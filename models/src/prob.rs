@@ -49,10 +49,7 @@ impl ProbGmmConfig {
                 reason: format!("probability vectors need at least 2 entries, got {k_in}"),
             });
         }
-        Ok(ProbGmm {
-            gaussian: self.gaussian().init(k_in - 1, device)?,
-            k_in,
-        })
+        Ok(ProbGmm { gaussian: self.gaussian().init(k_in - 1, device)?, k_in })
     }
 }
 
@@ -101,10 +98,7 @@ impl Mixture for ProbGmm {
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
         let k = self.k_in;
         if samples.len() % k != 0 {
-            return Err(ModelError::InputShape {
-                expected: k,
-                got: samples.len(),
-            });
+            return Err(ModelError::InputShape { expected: k, got: samples.len() });
         }
         let v = helmert_basis(k);
         let m = k - 1;
@@ -146,20 +140,11 @@ impl Mixture for ProbGmm {
 
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
         let (gaussian, report) = self.gaussian.m_step(stats, n)?;
-        Ok((
-            Self {
-                gaussian,
-                k_in: self.k_in,
-            },
-            report,
-        ))
+        Ok((Self { gaussian, k_in: self.k_in }, report))
     }
 
     fn prune(self, keep: &[usize]) -> Result<Self, ModelError> {
-        Ok(Self {
-            gaussian: self.gaussian.prune(keep)?,
-            k_in: self.k_in,
-        })
+        Ok(Self { gaussian: self.gaussian.prune(keep)?, k_in: self.k_in })
     }
 
     fn initialize(
@@ -168,10 +153,7 @@ impl Mixture for ProbGmm {
         init: Init,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
-        Ok(Self {
-            gaussian: self.gaussian.initialize(data, init, rng)?,
-            k_in: self.k_in,
-        })
+        Ok(Self { gaussian: self.gaussian.initialize(data, init, rng)?, k_in: self.k_in })
     }
 }
 

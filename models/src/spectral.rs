@@ -40,12 +40,7 @@ impl SpectralLayout {
                 weights.push(if (k1, k2) == conj { 1.0 } else { 2.0 });
             }
         }
-        Self {
-            size,
-            exclude_dc,
-            bins,
-            weights,
-        }
+        Self { size, exclude_dc, bins, weights }
     }
 
     /// Image side P.
@@ -176,11 +171,7 @@ mod tests {
             for exclude_dc in [false, true] {
                 let layout = SpectralLayout::new(p, exclude_dc);
                 let expect = p * p - usize::from(exclude_dc);
-                assert_eq!(
-                    layout.covered_dims(),
-                    expect,
-                    "P={p} exclude_dc={exclude_dc}"
-                );
+                assert_eq!(layout.covered_dims(), expect, "P={p} exclude_dc={exclude_dc}");
                 let self_conj = layout.weights().iter().filter(|&&w| w == 1.0).count();
                 let nyquist = if p % 2 == 0 { 4 } else { 1 };
                 assert_eq!(self_conj + usize::from(exclude_dc), nyquist, "P={p}");
@@ -192,17 +183,10 @@ mod tests {
     fn parseval_holds_on_the_unique_bins() {
         // Σ_k |X(k)|² = D Σ_n x(n)²
         let p = 6;
-        let x: Vec<f32> = (0..p * p)
-            .map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0)
-            .collect();
+        let x: Vec<f32> = (0..p * p).map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0).collect();
         let layout = SpectralLayout::new(p, false);
         let power = layout.power_f64(&x);
-        let lhs: f64 = layout
-            .weights()
-            .iter()
-            .zip(&power)
-            .map(|(w, v)| w * v)
-            .sum();
+        let lhs: f64 = layout.weights().iter().zip(&power).map(|(w, v)| w * v).sum();
         let rhs: f64 = (p * p) as f64 * x.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
         assert!((lhs - rhs).abs() < 1e-9 * rhs, "{lhs} vs {rhs}");
     }

@@ -18,10 +18,8 @@ pub fn sample_root() -> PathBuf {
 
 /// The full data root when present: `$GMM_ZOO_DATA`, else `../shared/data` beside the clone.
 pub fn full_root() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("GMM_ZOO_DATA").map(PathBuf::from),
-        Some(repo().join("../shared/data")),
-    ];
+    let candidates =
+        [std::env::var_os("GMM_ZOO_DATA").map(PathBuf::from), Some(repo().join("../shared/data"))];
     candidates
         .into_iter()
         .flatten()

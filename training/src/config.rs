@@ -1,5 +1,6 @@
 //! Run configs: one TOML file says which data, which layer, which EM settings.
 
+use crate::checkpoint::CheckpointConfig;
 use crate::{EmConfig, LayerConfig, StackLayer, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -131,10 +132,7 @@ pub struct OutputConfig {
 
 impl Default for OutputConfig {
     fn default() -> Self {
-        Self {
-            top_samples: default_top(),
-            top_from: None,
-        }
+        Self { top_samples: default_top(), top_from: None }
     }
 }
 
@@ -161,6 +159,18 @@ pub struct RunConfig {
     /// Pictures.
     #[serde(default)]
     pub output: OutputConfig,
+    /// Checkpoints.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+}
+
+/// The part of a config that determines the trained model (what a checkpoint's fingerprint
+/// covers): not the name, the pictures or the checkpoint interval.
+#[derive(Serialize)]
+struct ModelDefinition<'a> {
+    seed: u64,
+    data: &'a DataConfig,
+    layers: Vec<StackLayer>,
 }
 
 impl RunConfig {
@@ -170,10 +180,7 @@ impl RunConfig {
             path: path.into(),
             reason: format!("cannot read: {e}"),
         })?;
-        Self::parse(&text).map_err(|reason| TrainError::Config {
-            path: path.into(),
-            reason,
-        })
+        Self::parse(&text).map_err(|reason| TrainError::Config { path: path.into(), reason })
     }
 
     /// Parses and validates TOML text.
@@ -186,22 +193,12 @@ impl RunConfig {
     /// Checks values that TOML's types cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
-            return Err(format!(
-                "name '{}' must be a non-empty folder name",
-                self.name
-            ));
+            return Err(format!("name '{}' must be a non-empty folder name", self.name));
         }
         match &self.data {
-            DataConfig::Bsds(BsdsData {
-                patch_size,
-                n_train,
-                n_test,
-                min_std,
-            }) => {
+            DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
                 if *patch_size < 2 {
-                    return Err(format!(
-                        "data.patch_size must be at least 2, got {patch_size}"
-                    ));
+                    return Err(format!("data.patch_size must be at least 2, got {patch_size}"));
                 }
                 if *n_train == 0 || *n_test == 0 {
                     return Err("data.n_train and data.n_test must be at least 1".into());
@@ -221,26 +218,21 @@ impl RunConfig {
         let stack = match (&self.model, &self.em, self.layers.is_empty()) {
             (Some(_), Some(_), true) | (None, None, false) => self.stack(),
             _ => {
-                return Err(
-                    "give either [model] and [em] (one layer) or [[layers]] (a stack), \
+                return Err("give either [model] and [em] (one layer) or [[layers]] (a stack), \
                             not both and not half of one"
-                        .into(),
-                );
+                    .into());
             }
         };
         let single = self.layers.is_empty();
         for (i, layer) in stack.iter().enumerate() {
             let at = |key: &str| {
-                if single {
-                    key.to_string()
-                } else {
-                    format!("layers[{i}].{key}")
-                }
+                if single { key.to_string() } else { format!("layers[{i}].{key}") }
             };
             let below = i.checked_sub(1).map(|j| &stack[j]);
-            layer
-                .validate(&self.data, below)
-                .map_err(|(key, e)| format!("{}: {e}", at(key)))?;
+            layer.validate(&self.data, below).map_err(|(key, e)| format!("{}: {e}", at(key)))?;
+        }
+        if self.checkpoint.every == 0 {
+            return Err("checkpoint.every must be at least 1".into());
         }
         if self.output.top_samples == 0 {
             return Err("output.top_samples must be at least 1".into());
@@ -248,15 +240,18 @@ impl RunConfig {
         Ok(())
     }
 
+    /// Canonical text of the model-relevant part of the config, for fingerprints.
+    pub fn model_definition(&self) -> String {
+        let def = ModelDefinition { seed: self.seed, data: &self.data, layers: self.stack() };
+        toml::to_string(&def).unwrap_or_else(|e| format!("unserialisable config: {e}"))
+    }
+
     /// The layers to train, bottom up: `[model]` + `[em]` is a stack of one.
     pub fn stack(&self) -> Vec<StackLayer> {
         match (&self.model, &self.em) {
-            (Some(model), Some(em)) => vec![StackLayer {
-                layer: model.clone(),
-                input: None,
-                em: em.clone(),
-                reuse: None,
-            }],
+            (Some(model), Some(em)) => {
+                vec![StackLayer { layer: model.clone(), input: None, em: em.clone(), reuse: None }]
+            }
             _ => self.layers.clone(),
         }
     }

@@ -32,23 +32,14 @@ pub fn load_split(
                 None => Ok(set),
             }
         }
-        DataConfig::Bsds(BsdsData {
-            patch_size,
-            n_train,
-            n_test,
-            min_std,
-        }) => {
+        DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
             let (folder, count, offset) = match split {
                 Split::Train => ("train", n_train, 1),
                 Split::Test => ("test", n_test, 2),
             };
             let images = BsdsImages::load(root, folder)?;
-            let spec = PatchSpec {
-                size: patch_size,
-                count,
-                min_std,
-                seed: seed.wrapping_add(offset),
-            };
+            let spec =
+                PatchSpec { size: patch_size, count, min_std, seed: seed.wrapping_add(offset) };
             Ok(PatchSampler::new(&images).sample(&spec)?)
         }
     }

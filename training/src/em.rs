@@ -91,12 +91,8 @@ impl EmConfig {
 
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |field, reason: &str| {
-            Err(ModelError::InvalidConfig {
-                field,
-                reason: reason.into(),
-            })
-        };
+        let bad =
+            |field, reason: &str| Err(ModelError::InvalidConfig { field, reason: reason.into() });
         if self.max_iter == 0 {
             return bad("max_iter", "must be at least 1");
         }
@@ -180,6 +176,20 @@ pub struct FitReport {
     pub converged: bool,
     /// Seconds spent initialising.
     pub init_seconds: f64,
+    /// The random stream after initialisation: its seed and ChaCha8 word position. The EM
+    /// loop itself draws nothing, so a resumed fit is exact without it; it is kept so that
+    /// any later random step can continue the same stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rng: Option<RngState>,
+}
+
+/// Where a seeded ChaCha8 stream stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The seed.
+    pub seed: u64,
+    /// `ChaCha8Rng::get_word_pos`, in decimal (a u128).
+    pub word_pos: String,
 }
 
 impl FitReport {
@@ -218,11 +228,7 @@ pub fn e_step<M: Mixture>(
     let (mut objective, mut ll): (Option<Tensor<1>>, Option<Tensor<1>>) = (None, None);
     for x in &data.batches {
         let weighted = layer.weighted_log_prob(x.clone());
-        let tempered = if beta == 1.0 {
-            weighted.clone()
-        } else {
-            weighted.clone() * beta
-        };
+        let tempered = if beta == 1.0 { weighted.clone() } else { weighted.clone() * beta };
         let (resp, log_norm) = responsibilities(tempered);
         let batch_objective = log_norm.sum_dim(0).squeeze_dim(0);
         if beta != 1.0 {
@@ -248,11 +254,7 @@ pub fn e_step<M: Mixture>(
                 .into(),
         });
     }
-    Ok(EStep {
-        log_likelihood_sum,
-        objective_sum,
-        stats,
-    })
+    Ok(EStep { log_likelihood_sum, objective_sum, stats })
 }
 
 /// Mean `log p(x_n)` over the data, in nats per sample.
@@ -261,10 +263,7 @@ pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64,
     for x in &data.batches {
         total = add(total, layer.score_samples(x.clone()).sum_dim(0));
     }
-    let total = total
-        .map(to_host_f64)
-        .transpose()?
-        .map_or(f64::NAN, |v| v[0]);
+    let total = total.map(to_host_f64).transpose()?.map_or(f64::NAN, |v| v[0]);
     Ok(total / data.n as f64)
 }
 
@@ -291,14 +290,7 @@ pub fn fit<M: Mixture>(
     seed: u64,
     progress: &Progress,
 ) -> Result<(M, FitReport), TrainError> {
-    fit_with(
-        layer,
-        data,
-        config,
-        Start::Fresh { seed },
-        progress,
-        &mut |_, _| Ok(()),
-    )
+    fit_with(layer, data, config, Start::Fresh { seed }, progress, &mut |_, _| Ok(()))
 }
 
 /// [`fit`] with a start (fresh or resumed) and a hook after every iteration.
@@ -316,13 +308,7 @@ pub fn fit_with<M: Mixture>(
             let t = Instant::now();
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let layer = layer.initialize(data, config.init, &mut rng)?;
-            (
-                layer,
-                FitReport {
-                    init_seconds: t.elapsed().as_secs_f64(),
-                    ..FitReport::default()
-                },
-            )
+            (layer, FitReport { init_seconds: t.elapsed().as_secs_f64(), ..FitReport::default() })
         }
         Start::Resume(report) => (layer, report),
     };
@@ -332,15 +318,10 @@ pub fn fit_with<M: Mixture>(
     bar.inc(report.iterations.len() as u64);
     for (stage, &(beta, max_iter, tol)) in stages.iter().enumerate() {
         // On resume, the iterations already recorded at this β count towards the stage.
-        let done: Vec<&IterationRecord> = report
-            .iterations
-            .iter()
-            .filter(|r| r.beta == beta)
-            .collect();
-        let settled = done
-            .windows(2)
-            .last()
-            .is_some_and(|w| (w[1].objective - w[0].objective).abs() < tol);
+        let done: Vec<&IterationRecord> =
+            report.iterations.iter().filter(|r| r.beta == beta).collect();
+        let settled =
+            done.windows(2).last().is_some_and(|w| (w[1].objective - w[0].objective).abs() < tol);
         let later_started = report.iterations.last().is_some_and(|r| r.beta > beta);
         if done.len() >= max_iter || settled || later_started {
             if stage + 1 == stages.len() && settled {
@@ -396,20 +377,13 @@ pub fn prune_weak<M: Mixture>(
     layer: M,
     threshold: f64,
 ) -> Result<(M, Vec<(usize, f64)>), ModelError> {
-    let weights: Vec<f64> = to_host_f64(layer.log_weights())?
-        .into_iter()
-        .map(f64::exp)
-        .collect();
-    let keep: Vec<usize> = (0..weights.len())
-        .filter(|&c| weights[c] >= threshold)
-        .collect();
+    let weights: Vec<f64> = to_host_f64(layer.log_weights())?.into_iter().map(f64::exp).collect();
+    let keep: Vec<usize> = (0..weights.len()).filter(|&c| weights[c] >= threshold).collect();
     if keep.is_empty() || keep.len() == weights.len() {
         return Ok((layer, Vec::new()));
     }
-    let removed = (0..weights.len())
-        .filter(|c| !keep.contains(c))
-        .map(|c| (c, weights[c]))
-        .collect();
+    let removed =
+        (0..weights.len()).filter(|c| !keep.contains(c)).map(|c| (c, weights[c])).collect();
     Ok((layer.prune(&keep)?, removed))
 }
 
@@ -432,9 +406,7 @@ fn log_iteration(
             r.iter
         ));
     }
-    let change = previous
-        .filter(|p| p.beta == r.beta)
-        .map(|p| r.objective - p.objective);
+    let change = previous.filter(|p| p.beta == r.beta).map(|p| r.objective - p.objective);
     let beta = if r.beta < 1.0 {
         format!("  beta {:.4}  objective {:.4}", r.beta, r.objective)
     } else {

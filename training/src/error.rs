@@ -39,9 +39,6 @@ pub enum TrainError {
 
 impl TrainError {
     pub(crate) fn file(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
-        Self::File {
-            path: path.to_path_buf(),
-            reason: reason.to_string(),
-        }
+        Self::File { path: path.to_path_buf(), reason: reason.to_string() }
     }
 }

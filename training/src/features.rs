@@ -88,10 +88,7 @@ mod tests {
         close(&Feature::LogLikelihood.of_row(&ll, &lw), &ll);
         // mean -2, population std sqrt(2/3)
         let s = (2.0f64 / 3.0).sqrt();
-        close(
-            &Feature::LogLikelihoodStandardised.of_row(&ll, &lw),
-            &[1.0 / s, 0.0, -1.0 / s],
-        );
+        close(&Feature::LogLikelihoodStandardised.of_row(&ll, &lw), &[1.0 / s, 0.0, -1.0 / s]);
         // e^-1, e^-2, e^-3 normalised
         let z = (-1f64).exp() + (-2f64).exp() + (-3f64).exp();
         close(
@@ -102,11 +99,7 @@ mod tests {
         let z = 0.5 * (-1f64).exp() + 0.25 * (-2f64).exp() + 0.25 * (-3f64).exp();
         close(
             &Feature::Responsibility.of_row(&ll, &lw),
-            &[
-                0.5 * (-1f64).exp() / z,
-                0.25 * (-2f64).exp() / z,
-                0.25 * (-3f64).exp() / z,
-            ],
+            &[0.5 * (-1f64).exp() / z, 0.25 * (-2f64).exp() / z, 0.25 * (-3f64).exp() / z],
         );
     }
 

@@ -65,11 +65,7 @@ impl Inspect for FullGmm {
 }
 
 fn mean_tiles(layer: &FullGmm) -> Result<Vec<Vec<f32>>, ModelError> {
-    Ok(layer
-        .means_host()?
-        .into_iter()
-        .map(|m| m.into_iter().map(|v| v as f32).collect())
-        .collect())
+    Ok(layer.means_host()?.into_iter().map(|m| m.into_iter().map(|v| v as f32).collect()).collect())
 }
 
 impl Inspect for ProbGmm {

@@ -36,20 +36,11 @@ pub fn nmi(assign: &[usize], labels: &[u8]) -> f64 {
         *pl.entry(l).or_insert(0.0) += v;
     }
     let entropy = |m: Vec<f64>| -m.iter().map(|&v| (v / n) * (v / n).ln()).sum::<f64>();
-    let (hc, hl) = (
-        entropy(pc.values().copied().collect()),
-        entropy(pl.values().copied().collect()),
-    );
-    let mi: f64 = t
-        .iter()
-        .map(|(&(a, l), &v)| (v / n) * (v * n / (pc[&a] * pl[&l])).ln())
-        .sum();
+    let (hc, hl) =
+        (entropy(pc.values().copied().collect()), entropy(pl.values().copied().collect()));
+    let mi: f64 = t.iter().map(|(&(a, l), &v)| (v / n) * (v * n / (pc[&a] * pl[&l])).ln()).sum();
     let denom = 0.5 * (hc + hl);
-    if denom <= 0.0 {
-        1.0
-    } else {
-        (mi / denom).clamp(0.0, 1.0)
-    }
+    if denom <= 0.0 { 1.0 } else { (mi / denom).clamp(0.0, 1.0) }
 }
 
 #[cfg(test)]
@@ -63,10 +54,7 @@ mod tests {
         let labels = [0, 0, 1, 1, 1];
         assert!((purity(&assign, &labels) - 0.8).abs() < 1e-12);
         // p(c) = (3/5, 2/5), p(l) = (2/5, 3/5), joint (2/5, 1/5, 0, 2/5).
-        let (h, j) = (
-            |p: f64| -p * p.ln(),
-            |pj: f64, pa: f64, pb: f64| pj * (pj / (pa * pb)).ln(),
-        );
+        let (h, j) = (|p: f64| -p * p.ln(), |pj: f64, pa: f64, pb: f64| pj * (pj / (pa * pb)).ln());
         let hc = h(0.6) + h(0.4);
         let mi = j(0.4, 0.6, 0.4) + j(0.2, 0.6, 0.6) + j(0.4, 0.4, 0.6);
         assert!((nmi(&assign, &labels) - mi / hc).abs() < 1e-12);

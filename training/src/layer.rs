@@ -81,7 +81,8 @@ impl LayerConfig {
         }
     }
 
-    fn set_n_components(&mut self, k: usize) {
+    /// Sets the number of components (a pruned layer is rebuilt with fewer than configured).
+    pub fn set_n_components(&mut self, k: usize) {
         match self {
             LayerConfig::Conv(c) => c.n_components = k,
             LayerConfig::Full(c) => c.n_components = k,
@@ -220,11 +221,8 @@ impl<'de> Deserialize<'de> for StackLayer {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let mut table = toml::Table::deserialize(d)?;
-        let input = table
-            .remove("input")
-            .map(|v| v.try_into::<Feature>())
-            .transpose()
-            .map_err(|e| {
+        let input =
+            table.remove("input").map(|v| v.try_into::<Feature>()).transpose().map_err(|e| {
                 D::Error::custom(format!(
                     "input: {}; expected log_likelihood, log_likelihood_standardised, \
                  posterior_normalised or responsibility",
@@ -244,12 +242,7 @@ impl<'de> Deserialize<'de> for StackLayer {
         };
         let layer =
             LayerConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
-        Ok(Self {
-            layer,
-            input,
-            em,
-            reuse,
-        })
+        Ok(Self { layer, input, em, reuse })
     }
 }
 
@@ -263,10 +256,7 @@ impl StackLayer {
         let model = |e: ModelError| (self.layer.kind(), e.to_string());
         match (below, self.input) {
             (None, Some(_)) => {
-                return Err((
-                    "input",
-                    "the first layer takes the data; remove `input`".into(),
-                ));
+                return Err(("input", "the first layer takes the data; remove `input`".into()));
             }
             (Some(_), None) => {
                 return Err((
@@ -308,10 +298,7 @@ impl StackLayer {
             _ => {}
         }
         match below {
-            None => self
-                .layer
-                .validate_for(data)
-                .map_err(|e| ("model", e.to_string()))?,
+            None => self.layer.validate_for(data).map_err(|e| ("model", e.to_string()))?,
             Some(_) => match &self.layer {
                 LayerConfig::Full(c) => c.validate().map_err(model)?,
                 LayerConfig::Prob(c) => c.validate().map_err(model)?,

@@ -69,12 +69,7 @@ pub fn tile_sheet(
     scale: TileScale,
 ) -> RgbImage {
     let pixels = tiles.concat();
-    let images = Images {
-        pixels,
-        height,
-        width,
-        labels: None,
-    };
+    let images = Images { pixels, height, width, labels: None };
     let rows: Vec<Vec<usize>> = (0..tiles.len())
         .collect::<Vec<_>>()
         .chunks(per_row.max(1))
@@ -93,34 +88,21 @@ pub fn filter_spectrum_tile(grid: &[f64], p: usize) -> Vec<f32> {
 /// `log(v)` of a P×P spectrum, rolled so that DC sits at the centre `(P/2, P/2)`.
 /// Non-positive entries (an excluded DC bin) take the smallest finite value.
 fn fftshift_log(grid: &[f64], p: usize) -> Vec<f32> {
-    let logs: Vec<f64> = grid
-        .iter()
-        .map(|&v| if v > 0.0 { v.ln() } else { f64::NAN })
-        .collect();
-    let floor = logs
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
+    let logs: Vec<f64> = grid.iter().map(|&v| if v > 0.0 { v.ln() } else { f64::NAN }).collect();
+    let floor = logs.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
     let mut out = vec![0f32; p * p];
     for k1 in 0..p {
         for k2 in 0..p {
             let v = logs[k1 * p + k2];
             let (r, c) = ((k1 + p / 2) % p, (k2 + p / 2) % p);
-            out[r * p + c] = if v.is_finite() {
-                v as f32
-            } else {
-                floor as f32
-            };
+            out[r * p + c] = if v.is_finite() { v as f32 } else { floor as f32 };
         }
     }
     out
 }
 
 fn min_max(values: impl Iterator<Item = f32>) -> (f32, f32) {
-    values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    })
+    values.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
 fn gray(v: f32, lo: f32, hi: f32) -> u8 {
@@ -159,24 +141,14 @@ fn draw_tile(
 /// iteration, with labelled axes.
 pub fn curve_svg(values: &[f64], title: &str) -> String {
     let (w, h, left, right, top, bottom) = (640.0, 400.0, 90.0, 20.0, 40.0, 50.0);
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v), b.max(v))
-        });
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        (lo - 1.0, hi + 1.0)
-    };
+    let (lo, hi) =
+        values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
     let n = values.len().max(2) as f64;
     let px = |i: usize| left + (w - left - right) * i as f64 / (n - 1.0);
     let py = |v: f64| top + (h - top - bottom) * (hi - v) / (hi - lo);
-    let points: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| format!("{:.1},{:.1}", px(i), py(v)))
-        .collect();
+    let points: Vec<String> =
+        values.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", px(i), py(v))).collect();
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
@@ -207,11 +179,7 @@ pub fn curve_svg(values: &[f64], title: &str) -> String {
             py(v)
         );
     }
-    for i in [
-        0,
-        values.len().saturating_sub(1) / 2,
-        values.len().saturating_sub(1),
-    ] {
+    for i in [0, values.len().saturating_sub(1) / 2, values.len().saturating_sub(1)] {
         svg += &format!(
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
             px(i),
@@ -227,9 +195,7 @@ pub fn curve_svg(values: &[f64], title: &str) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 #[cfg(test)]
@@ -248,12 +214,7 @@ mod tests {
 
     #[test]
     fn empty_rows_stay_in_the_grid() {
-        let images = Images {
-            pixels: vec![0.5; 3 * 16],
-            height: 4,
-            width: 4,
-            labels: None,
-        };
+        let images = Images { pixels: vec![0.5; 3 * 16], height: 4, width: 4, labels: None };
         let top = vec![vec![0, 1], vec![], vec![2]];
         let img = component_grid(&images, &top, 10, None, TileScale::Fixed(0.0, 1.0));
         let zoom = 12;
@@ -262,10 +223,7 @@ mod tests {
         // first cell is the sample's gray.
         let y_empty = GAP + (4 * zoom + GAP);
         assert_eq!(*img.get_pixel(GAP + 1, y_empty + 1), EMPTY_MARK);
-        assert_eq!(
-            *img.get_pixel(GAP + 4 * zoom + GAP + 1, y_empty + 1),
-            BACKGROUND
-        );
+        assert_eq!(*img.get_pixel(GAP + 4 * zoom + GAP + 1, y_empty + 1), BACKGROUND);
         assert_eq!(*img.get_pixel(GAP + 1, GAP + 1), Rgb([128, 128, 128]));
     }
 }

@@ -18,19 +18,12 @@ impl Progress {
 
     /// Reports nothing.
     pub fn quiet() -> Self {
-        Self {
-            quiet: true,
-            ..Self::default()
-        }
+        Self { quiet: true, ..Self::default() }
     }
 
     /// A progress bar of `len` steps (hidden when stderr is not a terminal, or when quiet).
     pub fn bar(&self, len: u64, label: &str) -> ProgressBar {
-        let bar = if self.quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(len)
-        };
+        let bar = if self.quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix:>8} [{bar:40}] {pos}/{len} {elapsed_precise} (eta {eta})",
@@ -49,10 +42,7 @@ impl Progress {
             return;
         }
         let guard = self.bar.lock().unwrap_or_else(|e| e.into_inner());
-        match guard
-            .as_ref()
-            .filter(|b| !b.is_finished() && !b.is_hidden())
-        {
+        match guard.as_ref().filter(|b| !b.is_finished() && !b.is_hidden()) {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),
         }

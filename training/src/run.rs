@@ -1,9 +1,10 @@
 //! A whole run: data → layers (greedily, bottom up) → EM → scores → run folder (model,
 //! config, metrics, pictures per layer).
 
+use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
-use crate::em::{FitReport, fit, mean_log_likelihood};
+use crate::em::{FitReport, Start, fit_with, mean_log_likelihood};
 use crate::features::Feature;
 use crate::inspect::Inspect;
 use crate::labels::{nmi, purity};
@@ -11,6 +12,9 @@ use crate::metrics::{Metrics, Score, StackMetrics, Timings};
 use crate::pictures::{TileScale, component_grid, curve_svg, tile_sheet};
 use crate::top::explain;
 use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError, fsio};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use gmm_datasets::Images;
 use gmm_models::{Device, Encoded, Mixture};
 use std::path::{Path, PathBuf};
@@ -29,6 +33,8 @@ pub struct RunOptions {
     pub device_name: String,
     /// Log lines and progress bars.
     pub progress: Progress,
+    /// Continue from the run folder's checkpoint instead of starting afresh.
+    pub resume: bool,
 }
 
 /// What a finished run hands back.
@@ -50,12 +56,7 @@ pub fn encode_rows<M: Mixture>(
     device: &Device,
 ) -> Result<Encoded, TrainError> {
     let encoded = layer.encode(rows)?;
-    Ok(Encoded::from_rows(
-        &encoded,
-        layer.encoded_width(),
-        batch_size,
-        device,
-    ))
+    Ok(Encoded::from_rows(&encoded, layer.encoded_width(), batch_size, device))
 }
 
 /// Encodes images for `layer` and uploads them in batches.
@@ -70,11 +71,7 @@ pub fn encode<M: Mixture>(
 
 /// The folder of layer `i` of a stack of `n` (the run folder itself for a single layer).
 pub fn layer_dir(run: &Path, i: usize, n: usize) -> PathBuf {
-    if n == 1 {
-        run.to_path_buf()
-    } else {
-        run.join(format!("layer{i}"))
-    }
+    if n == 1 { run.to_path_buf() } else { run.join(format!("layer{i}")) }
 }
 
 /// One layer's inputs: rows for train and test, and their shape.
@@ -95,6 +92,20 @@ struct LayerJob<'a> {
     test_images: &'a Images,
     inputs: &'a Inputs,
     next_feature: Option<Feature>,
+    start: LayerStart,
+    fingerprint: &'a Fingerprint,
+}
+
+/// How a layer of a run begins.
+enum LayerStart {
+    /// Initialised and fitted.
+    Fresh,
+    /// Taken as it is from an earlier run's folder.
+    Reused(PathBuf),
+    /// Completed before an interruption: saved in its folder, with this report.
+    Completed(FitReport),
+    /// Interrupted: continued from the checkpoint after these iterations.
+    Resumed(FitReport),
 }
 
 /// What training one layer produced.
@@ -110,11 +121,7 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
     let progress = &opts.progress;
     create_dir(&opts.out_dir)?;
     let t = Instant::now();
-    progress.log(&format!(
-        "loading {} data from {}",
-        config.data.name(),
-        opts.data_root.display()
-    ));
+    progress.log(&format!("loading {} data from {}", config.data.name(), opts.data_root.display()));
     let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
     let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
     let data_seconds = t.elapsed().as_secs_f64();
@@ -125,6 +132,13 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
         train.height,
         train.width,
     ));
+    let fingerprint =
+        Fingerprint::new(&config.model_definition(), [train.height, train.width], &train.pixels);
+    let ckpt_path = checkpoint::path_in(&opts.out_dir);
+    let resume = match opts.resume {
+        true => Some(read_checkpoint(&ckpt_path, &fingerprint)?),
+        false => None,
+    };
     let stack = config.stack();
     let mut inputs = Inputs {
         train: train.pixels.clone(),
@@ -143,6 +157,28 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
                 spec.input.map_or(String::new(), |f| format!(" on {f:?}"))
             ));
         }
+        let resumed_at = resume.as_ref().map(|c| c.meta.layer_index);
+        let (start, layer) = match (&spec.reuse, resumed_at) {
+            (Some(from), _) => (
+                LayerStart::Reused(from.clone()),
+                reused_layer(from, spec, inputs.shape, &opts.device)?,
+            ),
+            (None, Some(at)) if index < at => {
+                let (_, layer) = SavedLayer::load(&dir, &opts.device)?;
+                (LayerStart::Completed(completed_report(&dir)?), layer)
+            }
+            (None, Some(at)) if index == at => {
+                let ckpt = resume.as_ref().expect("resuming");
+                let layer = restore_layer(&ckpt_path, ckpt, spec, inputs.shape, &opts.device)?;
+                progress.log(&format!(
+                    "resuming layer {index} after iteration {} from {}",
+                    ckpt.meta.report.iterations.len(),
+                    ckpt_path.display()
+                ));
+                (LayerStart::Resumed(ckpt.meta.report.clone()), layer)
+            }
+            _ => (LayerStart::Fresh, spec.layer.init(inputs.shape, &opts.device)?),
+        };
         let job = LayerJob {
             config,
             spec,
@@ -153,10 +189,8 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             test_images: &test,
             inputs: &inputs,
             next_feature: stack.get(index + 1).and_then(|s| s.input),
-        };
-        let layer = match &spec.reuse {
-            Some(from) => reused_layer(from, spec, inputs.shape, &opts.device)?,
-            None => spec.layer.init(inputs.shape, &opts.device)?,
+            start,
+            fingerprint: &fingerprint,
         };
         let (layer, mut metrics, next) = match layer {
             Layer::Conv(m) => unpack(train_layer(m, &job, data_seconds)?),
@@ -188,25 +222,20 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
     fsio::write_atomic(&config_path, text.as_bytes())?;
     let total_seconds = start.elapsed().as_secs_f64();
     if stack.len() > 1 {
-        let summary = StackMetrics {
-            name: config.name.clone(),
-            layers: all_metrics.clone(),
-            total_seconds,
-        };
+        let summary =
+            StackMetrics { name: config.name.clone(), layers: all_metrics.clone(), total_seconds };
         write_json(&opts.out_dir.join("metrics.json"), &summary)?;
     } else if let Some(m) = all_metrics.first_mut() {
         m.timings.total = total_seconds;
         write_json(&opts.out_dir.join("metrics.json"), m)?;
     }
-    progress.log(&format!(
-        "wrote {} ({total_seconds:.1} s in all)",
-        opts.out_dir.display()
-    ));
-    Ok(RunOutcome {
-        metrics: all_metrics,
-        layers,
-        total_seconds,
-    })
+    // The run folder is complete: its checkpoint has served.
+    if ckpt_path.exists() {
+        std::fs::remove_file(&ckpt_path)
+            .map_err(|e| TrainError::file(&ckpt_path, format!("cannot remove: {e}")))?;
+    }
+    progress.log(&format!("wrote {} ({total_seconds:.1} s in all)", opts.out_dir.display()));
+    Ok(RunOutcome { metrics: all_metrics, layers, total_seconds })
 }
 
 fn unpack<M: Into<Layer>>(r: LayerResult<M>) -> (Layer, Metrics, Option<Inputs>) {
@@ -255,10 +284,8 @@ fn train_layer<M: Inspect>(
 ) -> Result<LayerResult<M>, TrainError> {
     let (config, spec, opts) = (job.config, job.spec, job.opts);
     let progress = &opts.progress;
-    let mut timings = Timings {
-        data: if job.index == 0 { data_seconds } else { 0.0 },
-        ..Timings::default()
-    };
+    let mut timings =
+        Timings { data: if job.index == 0 { data_seconds } else { 0.0 }, ..Timings::default() };
     let t = Instant::now();
     let batch = spec.em.batch_size;
     let train_enc = encode_rows(&layer, &job.inputs.train, batch, &opts.device)?;
@@ -266,17 +293,47 @@ fn train_layer<M: Inspect>(
     timings.encode = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (layer, report) = match &spec.reuse {
-        Some(from) => {
+    let ckpt_path = checkpoint::path_in(&opts.out_dir);
+    let every = config.checkpoint.every;
+    let mut after_iteration = |layer: &M, report: &FitReport| -> Result<(), TrainError> {
+        let n = report.iterations.len();
+        let stop = checkpoint::stop_requested();
+        if n % every == 0 || stop {
+            let record = layer.clone().into_record().into_bytes().map_err(|e| {
+                TrainError::file(&ckpt_path, format!("cannot encode the record: {e:?}"))
+            })?;
+            let meta = CheckpointMeta {
+                fingerprint: job.fingerprint.clone(),
+                layer_index: job.index,
+                layer_kind: spec.layer.kind().into(),
+                trained_components: layer.n_components(),
+                report: report.clone(),
+            };
+            Checkpoint::write(&ckpt_path, &meta, &record)?;
+        }
+        if stop {
+            return Err(TrainError::Interrupted { iteration: n, checkpoint: ckpt_path.clone() });
+        }
+        Ok(())
+    };
+    let seed = config.seed.wrapping_add(job.index as u64);
+    let (layer, report) = match &job.start {
+        LayerStart::Reused(from) => {
             progress.log(&format!("reusing the trained layer of {}", from.display()));
             (layer, FitReport::default())
         }
-        None => fit(
+        LayerStart::Completed(report) => (layer, report.clone()),
+        LayerStart::Resumed(report) => {
+            let start = Start::Resume(report.clone());
+            fit_with(layer, &train_enc, &spec.em, start, progress, &mut after_iteration)?
+        }
+        LayerStart::Fresh => fit_with(
             layer,
             &train_enc,
             &spec.em,
-            config.seed.wrapping_add(job.index as u64),
+            Start::Fresh { seed },
             progress,
+            &mut after_iteration,
         )?,
     };
     timings.fit = t.elapsed().as_secs_f64();
@@ -298,17 +355,11 @@ fn train_layer<M: Inspect>(
         Split::Test => (job.test_images, &test_enc),
     };
     let (top, assignment) = explain(&layer, encoded, config.output.top_samples)?;
-    let scale = if config.data.zero_meaned() {
-        TileScale::PerTile
-    } else {
-        TileScale::Fixed(0.0, 1.0)
-    };
+    let scale =
+        if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
     write_pictures(&layer, job, images, &top, scale, &report)?;
     let (purity_v, nmi_v) = match &images.labels {
-        Some(labels) => (
-            Some(purity(&assignment, labels)),
-            Some(nmi(&assignment, labels)),
-        ),
+        Some(labels) => (Some(purity(&assignment, labels)), Some(nmi(&assignment, labels))),
         None => (None, None),
     };
     let mut used = vec![false; layer.n_components()];
@@ -350,11 +401,7 @@ fn train_layer<M: Inspect>(
         used_components: used.iter().filter(|&&u| u).count(),
         timings,
     };
-    Ok(LayerResult {
-        layer,
-        metrics,
-        next,
-    })
+    Ok(LayerResult { layer, metrics, next })
 }
 
 /// `components.png` (top samples and, for a first layer, the family's extra column), the
@@ -369,27 +416,17 @@ fn write_pictures<M: Inspect>(
 ) -> Result<(), TrainError> {
     let columns = job.config.output.top_samples;
     let on_images = job.index == 0;
-    let extra = if on_images {
-        layer.extra_column(scale)?
-    } else {
-        None
-    };
+    let extra = if on_images { layer.extra_column(scale)? } else { None };
     let extra = extra.as_ref().map(|(tiles, s)| (tiles.as_slice(), *s));
     write_png(
         &component_grid(images, top, columns, extra, scale),
         &job.dir.join("components.png"),
     )?;
     if let (true, Some((name, tiles))) = (on_images, layer.own_pictures()?) {
-        write_png(
-            &tile_sheet(&tiles, images.height, images.width, 8, scale),
-            &job.dir.join(name),
-        )?;
+        write_png(&tile_sheet(&tiles, images.height, images.width, 8, scale), &job.dir.join(name))?;
     }
     if !report.iterations.is_empty() {
-        let title = format!(
-            "{} layer {}: EM training log-likelihood",
-            job.config.name, job.index
-        );
+        let title = format!("{} layer {}: EM training log-likelihood", job.config.name, job.index);
         fsio::write_atomic(
             &job.dir.join("curve.svg"),
             curve_svg(&report.lower_bounds(), &title).as_bytes(),
@@ -446,4 +483,51 @@ fn score_layer<M: Mixture>(
     let mean = mean_log_likelihood(layer, &enc)?;
     let next_rows = next.map(|f| f.compute(layer, &enc)).transpose()?;
     Ok((mean, next_rows))
+}
+
+/// The run folder's checkpoint, verified against this run.
+fn read_checkpoint(path: &Path, fingerprint: &Fingerprint) -> Result<Checkpoint, TrainError> {
+    if !path.is_file() {
+        return Err(TrainError::file(path, "no checkpoint to resume from; train without --resume"));
+    }
+    let ckpt = Checkpoint::read(path)?;
+    ckpt.check_fingerprint(path, fingerprint)?;
+    Ok(ckpt)
+}
+
+/// The layer being trained when the checkpoint was written, with its parameters.
+fn restore_layer(
+    path: &Path,
+    ckpt: &Checkpoint,
+    spec: &StackLayer,
+    shape: [usize; 2],
+    device: &Device,
+) -> Result<Layer, TrainError> {
+    if ckpt.meta.layer_kind != spec.layer.kind() {
+        return Err(TrainError::file(path, "holds a layer of another kind than the config's"));
+    }
+    let mut config = spec.layer.clone();
+    config.set_n_components(ckpt.meta.trained_components);
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(ckpt.record.clone()))
+        .map_err(|e| TrainError::file(path, format!("holds an unreadable record: {e:?}")))?;
+    let misfit =
+        |e| TrainError::file(path, format!("holds parameters that do not fit the layer: {e:?}"));
+    Ok(match config.init(shape, device)? {
+        Layer::Conv(m) => Layer::Conv(m.try_load_record(record).map_err(misfit)?),
+        Layer::Full(m) => Layer::Full(m.try_load_record(record).map_err(misfit)?),
+        Layer::Prob(m) => Layer::Prob(m.try_load_record(record).map_err(misfit)?),
+    })
+}
+
+/// The report of a layer completed before an interruption, from its `metrics.json`.
+fn completed_report(dir: &Path) -> Result<FitReport, TrainError> {
+    let path = dir.join("metrics.json");
+    let metrics: Metrics = serde_json::from_slice(&fsio::read(&path)?).map_err(|e| {
+        TrainError::file(&path, format!("unreadable metrics of a completed layer: {e}"))
+    })?;
+    Ok(FitReport {
+        iterations: metrics.iterations,
+        converged: metrics.converged,
+        ..FitReport::default()
+    })
 }

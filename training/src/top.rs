@@ -49,9 +49,6 @@ pub fn explain<M: Mixture>(
         }
         offset += rows;
     }
-    let top = best
-        .into_iter()
-        .map(|l| l.into_iter().map(|e| e.2).collect())
-        .collect();
+    let top = best.into_iter().map(|l| l.into_iter().map(|e| e.2).collect()).collect();
     Ok((top, assignment))
 }

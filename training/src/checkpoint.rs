@@ -1,0 +1,179 @@
+//! Checkpoints that resume exactly: everything needed to continue a fit, written atomically,
+//! checked on the way back in.
+//!
+//! File layout (`checkpoint.ckpt` in the run folder), little-endian:
+//!
+//! ```text
+//! "GMMZCKPT" | format version: u32 | meta length: u64 | meta (JSON) | record length: u64 |
+//! record (Burn burnpack bytes of the layer being trained) | xxh3-64 of everything before: u64
+//! ```
+
+use crate::em::FitReport;
+use crate::{TrainError, fsio};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+
+const MAGIC: &[u8; 8] = b"GMMZCKPT";
+/// The checkpoint format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The checkpoint's file name in a run folder.
+pub const FILE_NAME: &str = "checkpoint.ckpt";
+
+fn default_every() -> usize {
+    5
+}
+
+/// How often a run writes a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Write a checkpoint every this many EM iterations (and on Ctrl-C).
+    #[serde(default = "default_every")]
+    pub every: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { every: default_every() }
+    }
+}
+
+/// What identifies the run a checkpoint belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// xxh3-128 of the config's model-relevant part (seed, data, layers), hex.
+    pub config: String,
+    /// xxh3-128 of the training inputs (shape and f32 bytes), hex.
+    pub data: String,
+}
+
+impl Fingerprint {
+    /// Fingerprints a canonical config text and the training pixels.
+    pub fn new(config_text: &str, shape: [usize; 2], pixels: &[f32]) -> Self {
+        let mut bytes = Vec::with_capacity(16 + pixels.len() * 4);
+        bytes.extend_from_slice(&(shape[0] as u64).to_le_bytes());
+        bytes.extend_from_slice(&(shape[1] as u64).to_le_bytes());
+        pixels.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        Self {
+            config: format!("{:032x}", xxh3_128(config_text.as_bytes())),
+            data: format!("{:032x}", xxh3_128(&bytes)),
+        }
+    }
+}
+
+/// Everything in a checkpoint besides the layer's parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// The run it belongs to.
+    pub fingerprint: Fingerprint,
+    /// Which layer of the stack was being trained (0 for a single-layer run); the layers
+    /// below it are complete in their folders.
+    pub layer_index: usize,
+    /// Its family (`conv`, `full`, `prob`).
+    pub layer_kind: String,
+    /// Its components at the time (pruning can lower it).
+    pub trained_components: usize,
+    /// The iterations so far: log-likelihood history, timings, events, and the RNG state.
+    pub report: FitReport,
+}
+
+/// A checkpoint read back and verified.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// Its metadata.
+    pub meta: CheckpointMeta,
+    /// The layer's burnpack record.
+    pub record: Vec<u8>,
+}
+
+fn bad(path: &Path, what: &str) -> TrainError {
+    TrainError::file(path, format!("{what}; the checkpoint is refused and left as it is"))
+}
+
+impl Checkpoint {
+    /// Serialises and writes atomically (temporary file, fsync, rename).
+    pub fn write(path: &Path, meta: &CheckpointMeta, record: &[u8]) -> Result<(), TrainError> {
+        let json = serde_json::to_vec(meta).map_err(|e| TrainError::file(path, e))?;
+        let mut bytes = Vec::with_capacity(36 + json.len() + record.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&json);
+        bytes.extend_from_slice(&(record.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(record);
+        let sum = xxh3_64(&bytes);
+        bytes.extend_from_slice(&sum.to_le_bytes());
+        fsio::write_atomic(path, &bytes)
+    }
+
+    /// Reads and verifies a checkpoint: magic, version, lengths, checksum, metadata.
+    pub fn read(path: &Path) -> Result<Self, TrainError> {
+        let bytes = fsio::read(path)?;
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(bad(path, "is not a gmm-zoo checkpoint (wrong magic bytes)"));
+        }
+        if bytes.len() < 12 + 8 + 8 + 8 {
+            return Err(bad(path, "is truncated"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        if version != FORMAT_VERSION {
+            return Err(bad(
+                path,
+                &format!("has format version {version}; this build reads version {FORMAT_VERSION}"),
+            ));
+        }
+        let body = bytes.len() - 8;
+        let stored = u64::from_le_bytes(bytes[body..].try_into().unwrap());
+        let meta_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+        let rec_at = 20usize.checked_add(meta_len).filter(|&e| e + 8 <= body);
+        let Some(rec_at) = rec_at else {
+            return Err(bad(path, "is truncated (its lengths run past its end)"));
+        };
+        let rec_len = u64::from_le_bytes(bytes[rec_at..rec_at + 8].try_into().unwrap()) as usize;
+        if rec_at + 8 + rec_len != body {
+            return Err(bad(path, "is truncated (its lengths do not add up)"));
+        }
+        if xxh3_64(&bytes[..body]) != stored {
+            return Err(bad(path, "is corrupted (checksum mismatch)"));
+        }
+        let meta: CheckpointMeta = serde_json::from_slice(&bytes[20..20 + meta_len])
+            .map_err(|e| bad(path, &format!("has unreadable metadata ({e})")))?;
+        Ok(Self { meta, record: bytes[rec_at + 8..body].to_vec() })
+    }
+
+    /// Refuses a checkpoint from another config or other data.
+    pub fn check_fingerprint(&self, path: &Path, expected: &Fingerprint) -> Result<(), TrainError> {
+        let which = match (
+            self.meta.fingerprint.config == expected.config,
+            self.meta.fingerprint.data == expected.data,
+        ) {
+            (true, true) => return Ok(()),
+            (false, _) => "a different config (seed, data or layer settings changed)",
+            (true, false) => "different training data",
+        };
+        Err(bad(
+            path,
+            &format!("was written for {which}; restore them, or train afresh without --resume"),
+        ))
+    }
+}
+
+/// The checkpoint path of a run folder.
+pub fn path_in(run: &Path) -> PathBuf {
+    run.join(FILE_NAME)
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks training to stop after the current EM iteration (with a checkpoint); returns whether
+/// a stop had already been asked for.
+pub fn request_stop() -> bool {
+    STOP.swap(true, Ordering::SeqCst)
+}
+
+/// Whether a stop has been asked for.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}

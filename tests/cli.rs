@@ -198,3 +198,78 @@ fn eval_of_a_folder_without_a_model_is_a_clear_error() {
     let err = stderr(&run);
     assert!(err.contains("config.toml") && err.contains("cannot read"), "{err}");
 }
+
+/// Broken data files, through the command line: exit status 1, the file named, no panic.
+#[test]
+fn broken_data_files_fail_cleanly() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mnist = "name = \"m\"\n[data]\ndataset = \"mnist\"\n[model]\nkind = \"conv\"\nn_components = 2\nexclude_dc = false\n[em]\nmax_iter = 2\n";
+    let bsds = GOOD;
+    let header = |magic: u32, dims: &[u32]| -> Vec<u8> {
+        let mut b = magic.to_be_bytes().to_vec();
+        dims.iter().for_each(|v| b.extend_from_slice(&v.to_be_bytes()));
+        b
+    };
+    let gz = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let good_labels = [header(0x801, &[2]), vec![1, 2]].concat();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "magic",
+            [header(0x802, &[2, 28, 28]), vec![0; 2 * 784]].concat(),
+            "magic number 0x00000802",
+        ),
+        ("dims", [header(0x803, &[2, 28, 28]), vec![0; 784]].concat(), "truncated"),
+        ("gzip", vec![0x1f, 0x8b, 8, 0, 9, 9, 9, 9], "corrupt gzip"),
+    ];
+    for (name, images, needle) in cases {
+        let root = d.join(name);
+        std::fs::create_dir_all(root.join("mnist")).unwrap();
+        let images = if name == "gzip" { images } else { gz(&images) };
+        std::fs::write(root.join("mnist/train-images-idx3-ubyte.gz"), images).unwrap();
+        std::fs::write(root.join("mnist/train-labels-idx1-ubyte.gz"), gz(&good_labels)).unwrap();
+        let config = write_config(d, &format!("{name}.toml"), mnist);
+        let run = gmmzoo(&[
+            "train",
+            &config,
+            "--data-dir",
+            root.to_str().unwrap(),
+            "--out",
+            d.join("o").to_str().unwrap(),
+        ]);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("train-images-idx3-ubyte.gz"),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    let root = d.join("bsds");
+    std::fs::create_dir_all(root.join("bsds300/train")).unwrap();
+    std::fs::write(root.join("bsds300/train/12345.jpg"), b"\xff\xd8\xff\xe0 truncated jpeg")
+        .unwrap();
+    let config = write_config(d, "bsds.toml", bsds);
+    let run = gmmzoo(&[
+        "train",
+        &config,
+        "--data-dir",
+        root.to_str().unwrap(),
+        "--out",
+        d.join("o").to_str().unwrap(),
+    ]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("12345.jpg") && !err.contains("panicked"), "{err}");
+    let stack = "name = \"s\"\n[data]\ndataset = \"mnist\"\n[[layers]]\nkind = \"conv\"\nn_components = 2\nexclude_dc = false\n[layers.em]\nmax_iter = 2\n[[layers]]\nkind = \"prob\"\ninput = \"log_likelihood\"\nn_components = 2\n[layers.em]\nmax_iter = 2\n";
+    let config = write_config(d, "stack.toml", stack);
+    let run = gmmzoo(&["train", &config]);
+    let err = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("stack.toml") && err.contains("layers[1].input"), "{err}");
+}

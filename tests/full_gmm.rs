@@ -259,3 +259,24 @@ fn an_indefinite_covariance_is_a_clear_error() {
     let err = layer.m_step(stats, 1).unwrap_err().to_string();
     assert!(err.contains("component 0") && err.contains("reg_covar"), "{err}");
 }
+
+/// NaN or infinite input values are refused with the sample named, never fitted.
+#[test]
+fn non_finite_inputs_are_refused() {
+    let layer = config(2, false, 1e-3).init(3, &device()).unwrap();
+    let err = layer.encode(&[0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0]).unwrap_err().to_string();
+    assert!(err.contains("sample 1") && err.contains("NaN"), "{err}");
+    let prob = gmm_zoo::models::ProbGmmConfig { n_components: 2, reg_covar: 1e-3 }
+        .init(3, &device())
+        .unwrap();
+    let err = prob.encode(&[0.2, 0.3, 0.5, 0.2, f32::INFINITY, 0.0]).unwrap_err().to_string();
+    assert!(err.contains("row 1"), "{err}");
+    let err = prob.encode(&[0.2, 0.3, 0.4]).unwrap_err().to_string();
+    assert!(err.contains("not a probability vector"), "{err}");
+    let conv =
+        gmm_zoo::models::ConvGmmConfig { n_components: 2, exclude_dc: false, spectrum_floor: 1e-6 }
+            .init(2, &device())
+            .unwrap();
+    let err = conv.encode(&[0.0, 1.0, f32::NEG_INFINITY, 0.0]).unwrap_err().to_string();
+    assert!(err.contains("sample 0"), "{err}");
+}

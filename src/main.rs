@@ -28,7 +28,7 @@ struct Common {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Device: cpu (this build's default CPU backend), flex, ndarray or wgpu, as compiled in
-    #[arg(long, default_value = DEFAULT_DEVICE)]
+    #[arg(long, env = "GMM_ZOO_DEVICE", default_value = DEFAULT_DEVICE)]
     device: String,
     /// Only errors and the final summary
     #[arg(long)]

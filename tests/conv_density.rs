@@ -4,9 +4,7 @@
 mod common;
 
 use common::{SEED, dense_normal_log_density};
-use gmm_zoo::models::{
-    ConvGmm, DEFAULT_DEVICE, Mixture, SpectralLayout, Tensor, TensorData, device_from_name,
-};
+use gmm_zoo::models::{ConvGmm, Mixture, SpectralLayout, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -110,7 +108,7 @@ fn spectral_formula_matches_dense_circulant_gaussian_in_f64() {
 /// `1e-4 + 1e-5·|log N|` nats.
 #[test]
 fn burn_layer_matches_dense_circulant_gaussian_within_f32_tolerance() {
-    let device = device_from_name(DEFAULT_DEVICE).unwrap();
+    let device = common::device();
     let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
     for p in [4, 5] {
         for exclude_dc in [false, true] {

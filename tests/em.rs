@@ -5,10 +5,7 @@ mod common;
 
 use common::{SEED, full_root, sample_root};
 use gmm_zoo::datasets::Images;
-use gmm_zoo::models::{
-    ConvGmmConfig, DEFAULT_DEVICE, Device, EmptyPolicy, FullGmmConfig, Init, Mixture,
-    device_from_name,
-};
+use gmm_zoo::models::{ConvGmmConfig, Device, EmptyPolicy, FullGmmConfig, Init, Mixture};
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::mean_log_likelihood;
@@ -17,7 +14,7 @@ use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, SavedLayer, fit}
 use std::path::Path;
 
 fn device() -> Device {
-    device_from_name(DEFAULT_DEVICE).unwrap()
+    common::device()
 }
 
 fn bsds(root: &Path, size: usize, n: usize, split: Split) -> Images {

@@ -5,8 +5,8 @@ mod common;
 
 use common::{SEED, sample_root};
 use gmm_zoo::models::{
-    DEFAULT_DEVICE, Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture,
-    Tensor, TensorData, device_from_name, linalg, to_host_f64,
+    Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture, Tensor,
+    TensorData, linalg, to_host_f64,
 };
 use gmm_zoo::training::config::{BsdsData, DataConfig, Split};
 use gmm_zoo::training::data::load_split;
@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn device() -> Device {
-    device_from_name(DEFAULT_DEVICE).unwrap()
+    common::device()
 }
 
 fn config(k: usize, zero_mean: bool, reg_covar: f64) -> FullGmmConfig {

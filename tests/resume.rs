@@ -4,7 +4,7 @@
 mod common;
 
 use common::{SEED, repo, sample_root};
-use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name, to_host_f64};
+use gmm_zoo::models::to_host_f64;
 use gmm_zoo::training::{Layer, SavedLayer};
 use rand::{Rng, SeedableRng};
 use std::io::{BufRead, BufReader};
@@ -98,7 +98,7 @@ fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Every parameter of every layer in a run folder, exactly.
 fn parameters(run: &Path, layers: usize) -> Vec<Vec<f64>> {
-    let device = device_from_name(DEFAULT_DEVICE).unwrap();
+    let device = common::device();
     (0..layers)
         .map(|i| {
             let dir = if layers == 1 { run.to_path_buf() } else { run.join(format!("layer{i}")) };

@@ -3,10 +3,7 @@
 mod common;
 
 use common::{SEED, repo, sample_root};
-use gmm_zoo::models::{
-    ConvGmm, DEFAULT_DEVICE, Device, Encoded, Init, Mixture, SpectralLayout, device_from_name,
-    to_host_f64,
-};
+use gmm_zoo::models::{ConvGmm, Device, Encoded, Init, Mixture, SpectralLayout, to_host_f64};
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::em::{e_step, prune_weak};
 use gmm_zoo::training::metrics::Metrics;
@@ -17,7 +14,7 @@ use gmm_zoo::training::{
 use std::path::Path;
 
 fn device() -> Device {
-    device_from_name(DEFAULT_DEVICE).unwrap()
+    common::device()
 }
 
 fn options(out: &Path) -> RunOptions {
@@ -25,7 +22,7 @@ fn options(out: &Path) -> RunOptions {
         data_root: sample_root(),
         out_dir: out.to_path_buf(),
         device: device(),
-        device_name: DEFAULT_DEVICE.into(),
+        device_name: common::device_name(),
         progress: Progress::quiet(),
         resume: false,
     }

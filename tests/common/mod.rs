@@ -6,6 +6,18 @@ use std::path::PathBuf;
 /// Seed of every random choice in the tests.
 pub const SEED: u64 = 20261127;
 
+/// The device the tests run on: `$GMM_ZOO_DEVICE` (e.g. `wgpu` in a `--features wgpu`
+/// build), else this build's default CPU backend.
+pub fn device_name() -> String {
+    std::env::var("GMM_ZOO_DEVICE").unwrap_or_else(|_| gmm_zoo::models::DEFAULT_DEVICE.to_string())
+}
+
+/// The Burn device of [`device_name`].
+pub fn device() -> gmm_zoo::models::Device {
+    gmm_zoo::models::device_from_name(&device_name())
+        .expect("GMM_ZOO_DEVICE names a compiled-in device")
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

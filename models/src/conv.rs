@@ -37,19 +37,8 @@ pub struct ConvGmmConfig {
 impl ConvGmmConfig {
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        if self.n_components == 0 {
-            return Err(ModelError::InvalidConfig {
-                field: "n_components",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !(self.spectrum_floor.is_finite() && self.spectrum_floor > 0.0) {
-            return Err(ModelError::InvalidConfig {
-                field: "spectrum_floor",
-                reason: format!("must be a positive number, got {}", self.spectrum_floor),
-            });
-        }
-        Ok(())
+        ModelError::check_components(self.n_components)?;
+        ModelError::check_positive("spectrum_floor", self.spectrum_floor)
     }
 
     /// A layer for P×P images with flat spectra (`S = 1`) and uniform weights; EM's
@@ -325,5 +314,22 @@ impl Mixture for ConvGmm {
                 Ok(Self::from_parts(self.layout, &spectrum, &weights, self.spectrum_floor, &device))
             }
         }
+    }
+}
+
+impl crate::Generative for ConvGmm {
+    fn sample_width(&self) -> usize {
+        self.layout.pixels()
+    }
+
+    fn sample_weights(&self) -> Result<Vec<f64>, ModelError> {
+        self.weights_host()
+    }
+
+    /// Stationary Gaussian fields with the component's power spectrum
+    /// ([`SpectralLayout::sample_field`]).
+    fn sample_component(&self, c: usize, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>, ModelError> {
+        let spectrum = &self.spectra_host()?[c];
+        Ok((0..n).flat_map(|_| self.layout.sample_field(spectrum, rng)).map(|v| v as f32).collect())
     }
 }

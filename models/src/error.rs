@@ -51,3 +51,24 @@ pub enum ModelError {
     #[error("tensor read-back failed: {0}")]
     Readback(String),
 }
+
+impl ModelError {
+    /// `n_components` must be at least 1.
+    pub(crate) fn check_components(n: usize) -> Result<(), ModelError> {
+        match n {
+            0 => Err(ModelError::InvalidConfig { field: "n_components", reason: "must be at least 1".into() }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A floor or regulariser must be a positive number.
+    pub(crate) fn check_positive(field: &'static str, value: f64) -> Result<(), ModelError> {
+        match value.is_finite() && value > 0.0 {
+            true => Ok(()),
+            false => Err(ModelError::InvalidConfig {
+                field,
+                reason: format!("must be a positive number, got {value}"),
+            }),
+        }
+    }
+}

@@ -46,19 +46,8 @@ pub struct FullGmmConfig {
 impl FullGmmConfig {
     /// Checks every field; the error names the field.
     pub fn validate(&self) -> Result<(), ModelError> {
-        if self.n_components == 0 {
-            return Err(ModelError::InvalidConfig {
-                field: "n_components",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !(self.reg_covar.is_finite() && self.reg_covar > 0.0) {
-            return Err(ModelError::InvalidConfig {
-                field: "reg_covar",
-                reason: format!("must be a positive number, got {}", self.reg_covar),
-            });
-        }
-        Ok(())
+        ModelError::check_components(self.n_components)?;
+        ModelError::check_positive("reg_covar", self.reg_covar)
     }
 
     /// A layer over `dim`-dimensional rows: zero means, identity covariances, uniform weights;
@@ -556,4 +545,36 @@ fn nearest_centre_responsibilities(x: &Tensor<2>, centres: &[f32], k: usize) -> 
         onehot[i * k + c as usize] = 1.0;
     }
     Tensor::from_data(TensorData::new(onehot, [n, k]), &device)
+}
+
+impl crate::Generative for FullGmm {
+    fn sample_width(&self) -> usize {
+        self.dim()
+    }
+
+    fn sample_weights(&self) -> Result<Vec<f64>, ModelError> {
+        self.weights_host()
+    }
+
+    /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ`.
+    fn sample_component(&self, c: usize, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>, ModelError> {
+        use rand_distr::{Distribution, StandardNormal};
+        let d = self.dim();
+        let cov = &self.covariances_host()?[c];
+        let l = linalg::cholesky(cov, d).map_err(|pivot| ModelError::NotPositiveDefinite {
+            component: c,
+            pivot,
+            hint: "the stored precision factor is damaged".into(),
+        })?;
+        let mu = &self.means_host()?[c];
+        let mut out = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let z: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();
+            for i in 0..d {
+                let v = mu[i] + (0..=i).map(|j| l[i * d + j] * z[j]).sum::<f64>();
+                out.push(v as f32);
+            }
+        }
+        Ok(out)
+    }
 }

@@ -11,6 +11,7 @@ mod full;
 pub mod linalg;
 mod mixture;
 mod prob;
+mod sample;
 pub mod spectral;
 
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats};
@@ -22,6 +23,7 @@ pub use mixture::{
     log_sum_exp, renormalised_log_weights, responsibilities, select_rows, to_host_f64,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
+pub use sample::Generative;
 pub use spectral::SpectralLayout;
 
 /// Burn's tensor and device types, re-exported so that callers need not name `burn` paths.

@@ -144,6 +144,47 @@ impl SpectralLayout {
         grid
     }
 
+    /// One stationary Gaussian field with power spectrum `S` (on the unique bins): Fourier
+    /// coefficients with `E|X(k)|² = D·S(k)` — real for self-conjugate bins, complex with
+    /// independent real and imaginary parts of variance `D·S(k)/2` otherwise, `X(−k) = X(k)*` —
+    /// and zero at DC when the layout leaves it out, then the inverse DFT
+    /// `x(n) = (1/D) Σ_k X(k) exp(2πi⟨k,n⟩/P)`. Its covariance is the circulant `C` with
+    /// eigenvalues `S`.
+    pub fn sample_field(&self, spectrum: &[f64], rng: &mut impl rand::Rng) -> Vec<f64> {
+        use rand_distr::{Distribution, StandardNormal};
+        let p = self.size;
+        let d = (p * p) as f64;
+        let mut grid = vec![Complex::new(0.0, 0.0); p * p];
+        for ((&(k1, k2), &w), &s) in self.bins.iter().zip(&self.weights).zip(spectrum) {
+            let z: f64 = StandardNormal.sample(rng);
+            let value = if w == 1.0 {
+                Complex::new((d * s).sqrt() * z, 0.0)
+            } else {
+                let y: f64 = StandardNormal.sample(rng);
+                Complex::new(z, y) * (d * s / 2.0).sqrt()
+            };
+            grid[k1 * p + k2] = value;
+            grid[((p - k1) % p) * p + (p - k2) % p] = value.conj();
+        }
+        let ifft = FftPlanner::<f64>::new().plan_fft_inverse(p);
+        ifft.process(&mut grid);
+        let mut t = vec![Complex::new(0.0, 0.0); p * p];
+        for r in 0..p {
+            for c in 0..p {
+                t[c * p + r] = grid[r * p + c];
+            }
+        }
+        ifft.process(&mut t);
+        // `t` holds the result transposed; rustfft's inverse is unnormalised.
+        let mut out = vec![0.0; p * p];
+        for r in 0..p {
+            for c in 0..p {
+                out[r * p + c] = t[c * p + r].re / d;
+            }
+        }
+        out
+    }
+
     /// The log-density of one image under a zero-mean stationary Gaussian, in f64, straight
     /// from models.md §1 (the reference the Burn path is tested against):
     ///

@@ -6,6 +6,8 @@ use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::metrics::Score;
+use gmm_zoo::training::run::write_png;
+use gmm_zoo::training::sampling::{SampleRequest, sample_picture};
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
 };
@@ -57,6 +59,25 @@ enum Command {
         /// Which split to score
         #[arg(long, value_enum, default_value = "test")]
         split: SplitArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Draw samples from a trained run's image model into a picture
+    Sample {
+        /// The run folder
+        run: PathBuf,
+        /// Samples to draw (per component with --per-component)
+        #[arg(long, default_value_t = 100)]
+        n: usize,
+        /// One row per component instead of draws from the mixture
+        #[arg(long)]
+        per_component: bool,
+        /// Seed of the draws
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The picture [default: <run>/samples.png]
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -157,6 +178,16 @@ fn run(cli: Cli) -> Result<()> {
                 out["layers"] = scores.iter().map(json).collect();
             }
             println!("{out}");
+        }
+        Command::Sample { run, n, per_component, seed, out, common } => {
+            anyhow::ensure!(n > 0, "--n must be at least 1");
+            let device = device_from_name(&common.device)?;
+            let request = SampleRequest { n, per_component, seed };
+            let picture = sample_picture(&run, request, &device)
+                .with_context(|| format!("sampling {}", run.display()))?;
+            let out = out.unwrap_or_else(|| run.join("samples.png"));
+            write_png(&picture, &out)?;
+            println!("wrote {}", out.display());
         }
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
     }

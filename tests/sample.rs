@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{device, SEED};
-use gmm_zoo::models::{linalg, ConvGmm, FullGmm, FullGmmConfig, Generative, SpectralLayout};
+use common::{SEED, device};
+use gmm_zoo::models::{ConvGmm, FullGmm, FullGmmConfig, Generative, SpectralLayout, linalg};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -22,7 +22,10 @@ fn conv_samples_have_the_component_power_spectrum() {
         let n = 20000;
         let xs = layer.sample_component(1, n, &mut rng).unwrap();
         if exclude_dc {
-            let worst = xs.chunks(p * p).map(|x| x.iter().map(|&v| v as f64).sum::<f64>().abs()).fold(0.0, f64::max);
+            let worst = xs
+                .chunks(p * p)
+                .map(|x| x.iter().map(|&v| v as f64).sum::<f64>().abs())
+                .fold(0.0, f64::max);
             assert!(worst < 1e-4, "DC left out: every sample has zero mean ({worst})");
         }
         let power = layout.power_f64(&xs);
@@ -54,16 +57,29 @@ fn full_samples_have_the_component_mean_and_covariance() {
         cov[i * d + i] += 0.2;
     }
     let means = [vec![0.0; d], vec![1.0, -2.0, 0.5, 3.0]].concat();
-    let precs = [linalg::precision_cholesky(&vec_eye(d), d).unwrap(), linalg::precision_cholesky(&cov, d).unwrap()].concat();
-    let config = FullGmmConfig { n_components: 2, zero_mean: false, reg_covar: 1e-6, empty_components: Default::default() };
+    let precs = [
+        linalg::precision_cholesky(&vec_eye(d), d).unwrap(),
+        linalg::precision_cholesky(&cov, d).unwrap(),
+    ]
+    .concat();
+    let config = FullGmmConfig {
+        n_components: 2,
+        zero_mean: false,
+        reg_covar: 1e-6,
+        empty_components: Default::default(),
+    };
     let layer = FullGmm::from_parts(&means, &precs, &[0.5, 0.5], &config, &device());
     let n = 40000;
-    let xs: Vec<f64> = layer.sample_component(1, n, &mut rng).unwrap().into_iter().map(f64::from).collect();
-    let mean: Vec<f64> = (0..d).map(|i| (0..n).map(|k| xs[k * d + i]).sum::<f64>() / n as f64).collect();
+    let xs: Vec<f64> =
+        layer.sample_component(1, n, &mut rng).unwrap().into_iter().map(f64::from).collect();
+    let mean: Vec<f64> =
+        (0..d).map(|i| (0..n).map(|k| xs[k * d + i]).sum::<f64>() / n as f64).collect();
     for i in 0..d {
         assert!((mean[i] - means[d + i]).abs() < 0.03, "mean {i}: {} vs {}", mean[i], means[d + i]);
         for j in 0..d {
-            let c = (0..n).map(|k| (xs[k * d + i] - mean[i]) * (xs[k * d + j] - mean[j])).sum::<f64>() / n as f64;
+            let c =
+                (0..n).map(|k| (xs[k * d + i] - mean[i]) * (xs[k * d + j] - mean[j])).sum::<f64>()
+                    / n as f64;
             assert!((c - cov[i * d + j]).abs() < 0.03, "cov ({i},{j}): {c} vs {}", cov[i * d + j]);
         }
     }

@@ -328,7 +328,12 @@ impl crate::Generative for ConvGmm {
 
     /// Stationary Gaussian fields with the component's power spectrum
     /// ([`SpectralLayout::sample_field`]).
-    fn sample_component(&self, c: usize, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>, ModelError> {
+    fn sample_component(
+        &self,
+        c: usize,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<f32>, ModelError> {
         let spectrum = &self.spectra_host()?[c];
         Ok((0..n).flat_map(|_| self.layout.sample_field(spectrum, rng)).map(|v| v as f32).collect())
     }

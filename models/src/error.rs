@@ -56,7 +56,10 @@ impl ModelError {
     /// `n_components` must be at least 1.
     pub(crate) fn check_components(n: usize) -> Result<(), ModelError> {
         match n {
-            0 => Err(ModelError::InvalidConfig { field: "n_components", reason: "must be at least 1".into() }),
+            0 => Err(ModelError::InvalidConfig {
+                field: "n_components",
+                reason: "must be at least 1".into(),
+            }),
             _ => Ok(()),
         }
     }

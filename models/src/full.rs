@@ -557,7 +557,12 @@ impl crate::Generative for FullGmm {
     }
 
     /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ`.
-    fn sample_component(&self, c: usize, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>, ModelError> {
+    fn sample_component(
+        &self,
+        c: usize,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<f32>, ModelError> {
         use rand_distr::{Distribution, StandardNormal};
         let d = self.dim();
         let cov = &self.covariances_host()?[c];

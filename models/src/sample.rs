@@ -13,7 +13,12 @@ pub trait Generative {
     fn sample_weights(&self) -> Result<Vec<f64>, ModelError>;
 
     /// `n` samples of component `c`, `[n, width]` row-major.
-    fn sample_component(&self, c: usize, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<f32>, ModelError>;
+    fn sample_component(
+        &self,
+        c: usize,
+        n: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<f32>, ModelError>;
 
     /// `n` samples of the mixture: a component drawn from `π`, then a sample of it. Returns the
     /// samples (`[n, width]`) and each one's component.
@@ -23,11 +28,13 @@ pub trait Generative {
         let components: Vec<usize> = (0..n)
             .map(|_| {
                 let mut u = rng.random::<f64>() * total;
-                weights.iter().position(|&w| {
-                    u -= w;
-                    u < 0.0
-                })
-                .unwrap_or(weights.len() - 1)
+                weights
+                    .iter()
+                    .position(|&w| {
+                        u -= w;
+                        u < 0.0
+                    })
+                    .unwrap_or(weights.len() - 1)
             })
             .collect();
         let width = self.sample_width();
@@ -39,7 +46,8 @@ pub trait Generative {
             }
             let drawn = self.sample_component(c, rows.len(), rng)?;
             for (j, &i) in rows.iter().enumerate() {
-                values[i * width..(i + 1) * width].copy_from_slice(&drawn[j * width..(j + 1) * width]);
+                values[i * width..(i + 1) * width]
+                    .copy_from_slice(&drawn[j * width..(j + 1) * width]);
             }
         }
         Ok((values, components))

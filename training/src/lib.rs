@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pictures;
 pub mod progress;
 pub mod run;
+pub mod sampling;
 pub mod top;
 
 pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};

@@ -435,7 +435,8 @@ fn write_pictures<M: Inspect>(
     Ok(())
 }
 
-fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
+/// Writes a picture as a PNG, atomically.
+pub fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
     let mut png = Vec::new();
     image
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)

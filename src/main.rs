@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
+use gmm_zoo::training::classify::classify_run;
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::run::write_png;
@@ -59,6 +60,20 @@ enum Command {
         /// Which split to score
         #[arg(long, value_enum, default_value = "test")]
         split: SplitArg,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Train one model per MNIST class and classify the test digits by the largest
+    /// log p(x | class) + log p(class)
+    Classify {
+        /// A single-layer MNIST config: the per-class model
+        config: PathBuf,
+        /// Output folder [default: runs/<name>]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Class models trained at once
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
         #[command(flatten)]
         common: Common,
     },
@@ -178,6 +193,32 @@ fn run(cli: Cli) -> Result<()> {
                 out["layers"] = scores.iter().map(json).collect();
             }
             println!("{out}");
+        }
+        Command::Classify { config, out, jobs, common } => {
+            let cfg = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            let opts = options(&common, out)?;
+            let r = classify_run(&cfg, &opts, jobs)
+                .with_context(|| format!("classifying with {}", config.display()))?;
+            println!("{}: test accuracy {:.4} ({})", r.name, r.accuracy, r.model);
+            let per_class: Vec<String> = r
+                .per_class_accuracy
+                .iter()
+                .enumerate()
+                .map(|(c, a)| format!("{c}: {a:.3}"))
+                .collect();
+            println!("per class: {}", per_class.join(", "));
+            println!("confusion (rows: true 0-9, columns: predicted 0-9):");
+            for row in &r.confusion {
+                println!("  {}", row.iter().map(|v| format!("{v:>5}")).collect::<String>());
+            }
+            println!(
+                "training {:.1} s ({} at once), testing {:.1} s; wrote {}",
+                r.train_seconds,
+                r.jobs,
+                r.test_seconds,
+                opts.out_dir.display()
+            );
         }
         Command::Sample { run, n, per_component, seed, out, common } => {
             anyhow::ensure!(n > 0, "--n must be at least 1");

@@ -3,6 +3,7 @@
 //! Dependencies flow one way: the binary → this crate → `gmm-models`, `gmm-datasets`.
 
 pub mod checkpoint;
+pub mod classify;
 pub mod config;
 pub mod data;
 pub mod em;

@@ -1,0 +1,305 @@
+//! Per-class models as a generative classifier: one model per digit class, decisions by the
+//! largest `log p(x | class) + log p(class)`.
+
+use crate::config::{DataConfig, RunConfig, Split};
+use crate::data::load_split;
+use crate::em::fit;
+use crate::pictures::{TileScale, component_grid};
+use crate::run::{RunOptions, encode, write_png};
+use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError, fsio};
+use gmm_datasets::Images;
+use gmm_models::{Mixture, to_host_f64};
+use image::{Rgb, RgbImage};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// What a classification run measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifyReport {
+    /// Run name.
+    pub name: String,
+    /// The per-class model (`kind` and hyper-parameters).
+    pub model: String,
+    /// Fraction of test digits classified correctly.
+    pub accuracy: f64,
+    /// Accuracy within each true class.
+    pub per_class_accuracy: Vec<f64>,
+    /// `confusion[true][predicted]` counts on the test set.
+    pub confusion: Vec<Vec<usize>>,
+    /// `log p(class)`, from the training class frequencies.
+    pub log_prior: Vec<f64>,
+    /// Mean test log-likelihood of each class's digits under their own class model.
+    pub own_class_test_log_likelihood: Vec<f64>,
+    /// Seconds to train each class model.
+    pub class_seconds: Vec<f64>,
+    /// Wall time of all the training (parallel where `jobs` > 1), seconds.
+    pub train_seconds: f64,
+    /// Wall time of scoring the test set, seconds.
+    pub test_seconds: f64,
+    /// Class models trained at once.
+    pub jobs: usize,
+}
+
+/// The decisions `argmax_c (log p(x_n | c) + log p(c))` for `[N, C]` class log-likelihoods.
+pub fn decide(log_likelihood: &[f64], log_prior: &[f64]) -> Vec<usize> {
+    let c = log_prior.len();
+    log_likelihood
+        .chunks(c)
+        .map(|row| {
+            (0..c)
+                .max_by(|&a, &b| (row[a] + log_prior[a]).total_cmp(&(row[b] + log_prior[b])))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// The digits of one class.
+fn of_class(images: &Images, class: u8) -> Images {
+    let labels = images.labels.as_ref().expect("MNIST has labels");
+    let d = images.dim();
+    let mut pixels = Vec::new();
+    for (i, &l) in labels.iter().enumerate() {
+        if l == class {
+            pixels.extend_from_slice(images.image(i));
+        }
+    }
+    let n = pixels.len() / d;
+    Images { pixels, height: images.height, width: images.width, labels: Some(vec![class; n]) }
+}
+
+/// Trains one model per class, classifies the test split, writes the report and pictures.
+pub fn classify_run(
+    config: &RunConfig,
+    opts: &RunOptions,
+    jobs: usize,
+) -> Result<ClassifyReport, TrainError> {
+    let spec = single_layer(config)?;
+    let progress = &opts.progress;
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| TrainError::file(&opts.out_dir, format!("cannot create the folder: {e}")))?;
+    let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
+    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let classes: Vec<u8> = (0..10).collect();
+    let train_labels = train.labels.as_ref().expect("MNIST has labels");
+    let log_prior: Vec<f64> = classes
+        .iter()
+        .map(|&c| {
+            (train_labels.iter().filter(|&&l| l == c).count() as f64 / train.len() as f64).ln()
+        })
+        .collect();
+
+    let t = Instant::now();
+    let jobs = jobs.clamp(1, classes.len());
+    let mut trained: Vec<Option<(Layer, f64)>> = (0..classes.len()).map(|_| None).collect();
+    for group in classes.chunks(jobs) {
+        let results: Vec<Result<(Layer, f64), TrainError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|&class| {
+                    let (spec, train, opts) = (&spec, &train, opts);
+                    s.spawn(move || {
+                        train_class(spec, config.seed, class, &of_class(train, class), opts)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a class thread panicked")).collect()
+        });
+        for (&class, result) in group.iter().zip(results) {
+            let (layer, seconds) = result?;
+            progress.log(&format!("class {class}: trained in {seconds:.1} s"));
+            trained[class as usize] = Some((layer, seconds));
+        }
+    }
+    let train_seconds = t.elapsed().as_secs_f64();
+    let trained: Vec<(Layer, f64)> =
+        trained.into_iter().map(|t| t.expect("every class trained")).collect();
+
+    let t = Instant::now();
+    let n = test.len();
+    let mut log_lik = vec![0.0; n * classes.len()];
+    for (c, (layer, _)) in trained.iter().enumerate() {
+        let scores = match layer {
+            Layer::Conv(m) => score(m, &test, spec.em.batch_size, opts)?,
+            Layer::Full(m) => score(m, &test, spec.em.batch_size, opts)?,
+            Layer::Prob(_) => unreachable!("refused by single_layer"),
+        };
+        for (i, v) in scores.into_iter().enumerate() {
+            log_lik[i * classes.len() + c] = v;
+        }
+    }
+    let test_seconds = t.elapsed().as_secs_f64();
+    let labels = test.labels.as_ref().expect("MNIST has labels");
+    let predicted = decide(&log_lik, &log_prior);
+    let mut confusion = vec![vec![0usize; 10]; 10];
+    for (&truth, &p) in labels.iter().zip(&predicted) {
+        confusion[truth as usize][p] += 1;
+    }
+    let correct: usize = (0..10).map(|c| confusion[c][c]).sum();
+    let per_class_accuracy = (0..10)
+        .map(|c| confusion[c][c] as f64 / confusion[c].iter().sum::<usize>().max(1) as f64)
+        .collect();
+    let own_class_test_log_likelihood = (0..10)
+        .map(|c| {
+            let rows: Vec<usize> = (0..n).filter(|&i| labels[i] as usize == c).collect();
+            rows.iter().map(|&i| log_lik[i * 10 + c]).sum::<f64>() / rows.len().max(1) as f64
+        })
+        .collect();
+
+    let report = ClassifyReport {
+        name: config.name.clone(),
+        model: toml::to_string(&spec.layer)
+            .unwrap_or_default()
+            .replace('\n', " ")
+            .trim()
+            .to_string(),
+        accuracy: correct as f64 / n as f64,
+        per_class_accuracy,
+        confusion,
+        log_prior: log_prior.clone(),
+        own_class_test_log_likelihood,
+        class_seconds: trained.iter().map(|t| t.1).collect(),
+        train_seconds,
+        test_seconds,
+        jobs,
+    };
+    for (c, (layer, _)) in trained.iter().enumerate() {
+        let dir = opts.out_dir.join(format!("class{c}"));
+        std::fs::create_dir_all(&dir).map_err(|e| TrainError::file(&dir, e))?;
+        let shape = [train.height, train.width];
+        let saved = SavedLayer {
+            input_shape: shape,
+            trained_components: n_components(layer),
+            config: spec.layer.clone(),
+        };
+        saved.save(layer, &dir)?;
+    }
+    write_png(&confusion_picture(&report.confusion), &opts.out_dir.join("confusion.png"))?;
+    write_png(
+        &misclassified_picture(&test, &log_lik, &log_prior, &predicted, 40),
+        &opts.out_dir.join("misclassified.png"),
+    )?;
+    let path = opts.out_dir.join("classify.json");
+    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
+    fsio::write_atomic(&path, json.as_bytes())?;
+    let config_path = opts.out_dir.join("config.toml");
+    let text = toml::to_string(config).map_err(|e| TrainError::file(&config_path, e))?;
+    fsio::write_atomic(&config_path, text.as_bytes())?;
+    Ok(report)
+}
+
+/// The per-class model must be one layer with a density over images.
+fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
+    let bad = |reason: &str| TrainError::Config {
+        path: config.name.clone().into(),
+        reason: reason.into(),
+    };
+    if !matches!(config.data, DataConfig::Mnist(_)) {
+        return Err(bad("classify needs labelled data: dataset = \"mnist\""));
+    }
+    let stack = config.stack();
+    if stack.len() != 1 {
+        return Err(bad(
+            "classify needs log p(x | class), a density over images; a stack's upper layers model \
+             features of the layer below, so a stack defines none. Use [model] and [em]",
+        ));
+    }
+    let spec = stack.into_iter().next().expect("one layer");
+    if matches!(spec.layer, crate::LayerConfig::Prob(_)) {
+        return Err(bad("a prob layer models probability vectors, not images"));
+    }
+    Ok(spec)
+}
+
+fn n_components(layer: &Layer) -> usize {
+    match layer {
+        Layer::Conv(m) => m.n_components(),
+        Layer::Full(m) => m.n_components(),
+        Layer::Prob(m) => m.n_components(),
+    }
+}
+
+fn train_class(
+    spec: &StackLayer,
+    seed: u64,
+    class: u8,
+    images: &Images,
+    opts: &RunOptions,
+) -> Result<(Layer, f64), TrainError> {
+    let t = Instant::now();
+    let quiet = Progress::quiet();
+    let seed = seed.wrapping_add(100 + class as u64);
+    let layer = match spec.layer.init([images.height, images.width], &opts.device)? {
+        Layer::Conv(m) => {
+            let data = encode(&m, images, spec.em.batch_size, &opts.device)?;
+            Layer::Conv(fit(m, &data, &spec.em, seed, &quiet)?.0)
+        }
+        Layer::Full(m) => {
+            let data = encode(&m, images, spec.em.batch_size, &opts.device)?;
+            Layer::Full(fit(m, &data, &spec.em, seed, &quiet)?.0)
+        }
+        Layer::Prob(_) => unreachable!("refused by single_layer"),
+    };
+    Ok((layer, t.elapsed().as_secs_f64()))
+}
+
+/// `log p(x_n)` of every test digit under one class model.
+fn score<M: Mixture>(
+    layer: &M,
+    images: &Images,
+    batch: usize,
+    opts: &RunOptions,
+) -> Result<Vec<f64>, TrainError> {
+    let data = encode(layer, images, batch, &opts.device)?;
+    let mut out = Vec::with_capacity(data.n);
+    for x in &data.batches {
+        out.extend(to_host_f64(layer.score_samples(x.clone()))?);
+    }
+    Ok(out)
+}
+
+/// The confusion matrix as a picture: row = true class, column = predicted, each cell's
+/// brightness its share of the row (log scale, so that rare confusions show), the diagonal
+/// in green.
+fn confusion_picture(confusion: &[Vec<usize>]) -> RgbImage {
+    let (cell, k) = (28u32, confusion.len() as u32);
+    let mut img = RgbImage::from_pixel(k * cell, k * cell, Rgb([0, 0, 0]));
+    for (r, row) in confusion.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (c, &v) in row.iter().enumerate() {
+            let share = v as f64 / total;
+            let level = if v == 0 { 0.0 } else { 1.0 + (share.max(1e-4)).log10() / 4.0 };
+            let g = (level.clamp(0.0, 1.0) * 255.0) as u8;
+            let colour = if r == c { Rgb([0, g, 0]) } else { Rgb([g, g, g]) };
+            for y in 1..cell - 1 {
+                for x in 1..cell - 1 {
+                    img.put_pixel(c as u32 * cell + x, r as u32 * cell + y, colour);
+                }
+            }
+        }
+    }
+    img
+}
+
+/// The `count` test digits misclassified with the largest margin
+/// `log p(x|pred) + log p(pred) − log p(x|true) − log p(true)`, worst first, ten per row.
+fn misclassified_picture(
+    test: &Images,
+    log_lik: &[f64],
+    log_prior: &[f64],
+    predicted: &[usize],
+    count: usize,
+) -> RgbImage {
+    let labels = test.labels.as_ref().expect("MNIST has labels");
+    let c = log_prior.len();
+    let mut wrong: Vec<(f64, usize)> = (0..test.len())
+        .filter(|&i| predicted[i] != labels[i] as usize)
+        .map(|i| {
+            let (p, t) = (predicted[i], labels[i] as usize);
+            (log_lik[i * c + p] + log_prior[p] - log_lik[i * c + t] - log_prior[t], i)
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let idx: Vec<usize> = wrong.iter().take(count).map(|w| w.1).collect();
+    let rows: Vec<Vec<usize>> = idx.chunks(10).map(<[usize]>::to_vec).collect();
+    component_grid(test, &rows, 10, None, TileScale::Fixed(0.0, 1.0))
+}

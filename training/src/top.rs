@@ -2,21 +2,13 @@
 
 use gmm_models::{Encoded, Mixture, ModelError, to_host_f64};
 
-/// For each component, up to `k` samples whose most probable component it is, best first.
+/// For each component, up to `k` samples whose most probable component it is, best first;
+/// and every sample's most probable component (its MAP assignment).
 ///
 /// Samples are ranked by their log posterior `log r[n,c]`, computed in f64 on the host (in
 /// f32 many posteriors are exactly 1), ties broken by the log-likelihood `log N(x_n | c)`.
 /// A component that is no sample's most probable one gets an empty list (its row stays
 /// visible, empty, in the pictures).
-pub fn top_samples<M: Mixture>(
-    layer: &M,
-    data: &Encoded,
-    k: usize,
-) -> Result<Vec<Vec<usize>>, ModelError> {
-    Ok(explain(layer, data, k)?.0)
-}
-
-/// [`top_samples`], and every sample's most probable component (its MAP assignment).
 pub fn explain<M: Mixture>(
     layer: &M,
     data: &Encoded,

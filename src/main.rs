@@ -71,9 +71,9 @@ enum Command {
         /// Output folder [default: runs/<name>]
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Class models trained at once
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Class models trained at once [default: the number of CPU cores]
+        #[arg(long)]
+        jobs: Option<usize>,
         #[command(flatten)]
         common: Common,
     },
@@ -198,7 +198,8 @@ fn run(cli: Cli) -> Result<()> {
             let cfg = RunConfig::load(&config)?;
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
             let opts = options(&common, out)?;
-            let r = classify_run(&cfg, &opts, jobs)
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let r = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
                 .with_context(|| format!("classifying with {}", config.display()))?;
             println!("{}: test accuracy {:.4} ({})", r.name, r.accuracy, r.model);
             let per_class: Vec<String> = r

@@ -266,3 +266,20 @@ fn copy_sample_with_one_pixel_changed(root: &Path) {
     gz.write_all(&raw).unwrap();
     std::fs::write(&images, gz.finish().unwrap()).unwrap();
 }
+
+/// The checkpoint carries the random stream's state after initialisation.
+#[test]
+fn a_checkpoint_records_the_rng_state() {
+    use gmm_zoo::training::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "full.toml", FULL);
+    let out = dir.path().join("run");
+    kill_at(&config, &out, &[], "", 4);
+    let ckpt = Checkpoint::read(&out.join("checkpoint.ckpt")).unwrap();
+    let rng = ckpt.meta.report.rng.expect("the RNG state is recorded");
+    assert_eq!(rng.seed, 3, "the layer's seed (config seed + layer index)");
+    assert!(rng.word_pos.parse::<u128>().unwrap() > 0, "k-means++ drew from the stream");
+    assert!(ckpt.meta.report.iterations.len() >= 2);
+    assert_eq!(ckpt.meta.layer_index, 0);
+    assert_eq!(ckpt.meta.layer_kind, "full");
+}

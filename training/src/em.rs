@@ -308,7 +308,13 @@ pub fn fit_with<M: Mixture>(
             let t = Instant::now();
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let layer = layer.initialize(data, config.init, &mut rng)?;
-            (layer, FitReport { init_seconds: t.elapsed().as_secs_f64(), ..FitReport::default() })
+            let rng = RngState { seed, word_pos: rng.get_word_pos().to_string() };
+            let report = FitReport {
+                init_seconds: t.elapsed().as_secs_f64(),
+                rng: Some(rng),
+                ..FitReport::default()
+            };
+            (layer, report)
         }
         Start::Resume(report) => (layer, report),
     };

@@ -14,6 +14,7 @@
 //! BSDS images); the full sets are found through `--data-dir` or [`DATA_DIR_ENV`].
 
 mod bsds;
+pub mod bsds300;
 mod error;
 mod images;
 mod mnist;

@@ -34,6 +34,18 @@ pub struct BsdsData {
     pub min_std: f32,
 }
 
+/// The "BSDS300" density benchmark: 63-dimensional rows from 8×8 patches (see
+/// `gmm_datasets::bsds300`), train from the 200 train images (seed + 1), test from the 100 test
+/// images (seed + 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bsds300Data {
+    /// Rows drawn from the training images.
+    pub n_train: usize,
+    /// Rows drawn from the test images.
+    pub n_test: usize,
+}
+
 /// Which data a run trains and tests on, tagged by `dataset`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "dataset", rename_all = "snake_case")]
@@ -42,6 +54,8 @@ pub enum DataConfig {
     Mnist(MnistData),
     /// BSDS300 patches.
     Bsds(BsdsData),
+    /// The BSDS300 density benchmark.
+    Bsds300(Bsds300Data),
 }
 
 impl<'de> Deserialize<'de> for DataConfig {
@@ -50,8 +64,9 @@ impl<'de> Deserialize<'de> for DataConfig {
         match tag.as_str() {
             "mnist" => from_table(table).map(DataConfig::Mnist),
             "bsds" => from_table(table).map(DataConfig::Bsds),
+            "bsds300" => from_table(table).map(DataConfig::Bsds300),
             other => Err(serde::de::Error::custom(format!(
-                "unknown dataset `{other}`, expected `mnist` or `bsds`"
+                "unknown dataset `{other}`, expected `mnist`, `bsds` or `bsds300`"
             ))),
         }
     }
@@ -85,12 +100,13 @@ impl DataConfig {
         match self {
             DataConfig::Mnist(_) => "mnist",
             DataConfig::Bsds(_) => "bsds",
+            DataConfig::Bsds300(_) => "bsds300",
         }
     }
 
     /// Whether every sample has its mean removed (so a convolutional layer must drop DC).
     pub fn zero_meaned(&self) -> bool {
-        matches!(self, DataConfig::Bsds(_))
+        matches!(self, DataConfig::Bsds(_) | DataConfig::Bsds300(_))
     }
 }
 
@@ -214,6 +230,11 @@ impl RunConfig {
                     return Err("data.n_train and data.n_test must be at least 1".into());
                 }
             }
+            DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
+                if *n_train == 0 || *n_test == 0 {
+                    return Err("data.n_train and data.n_test must be at least 1".into());
+                }
+            }
         }
         let stack = match (&self.model, &self.em, self.layers.is_empty()) {
             (Some(_), Some(_), true) | (None, None, false) => self.stack(),
@@ -260,7 +281,7 @@ impl RunConfig {
     pub fn top_split(&self) -> Split {
         self.output.top_from.unwrap_or(match self.data {
             DataConfig::Mnist(_) => Split::Test,
-            DataConfig::Bsds(_) => Split::Train,
+            DataConfig::Bsds(_) | DataConfig::Bsds300(_) => Split::Train,
         })
     }
 }

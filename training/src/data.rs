@@ -1,12 +1,13 @@
 //! Loading a run's data from a data root.
 
 use crate::TrainError;
-use crate::config::{BsdsData, DataConfig, MnistData, Split};
+use crate::config::{Bsds300Data, BsdsData, DataConfig, MnistData, Split};
 use gmm_datasets::{BsdsImages, DataError, Images, Mnist, MnistSplit, PatchSampler, PatchSpec};
 use std::path::Path;
 
-/// Loads one split of the data a config names. BSDS patches are drawn with seed
-/// `seed + 1` (train) or `seed + 2` (test), so the two splits are independent streams.
+/// Loads one split of the data a config names. BSDS patches (and BSDS300 benchmark rows) are
+/// drawn with seed `seed + 1` (train) or `seed + 2` (test), so the two splits are independent
+/// streams.
 pub fn load_split(
     config: &DataConfig,
     root: &Path,
@@ -41,6 +42,14 @@ pub fn load_split(
             let spec =
                 PatchSpec { size: patch_size, count, min_std, seed: seed.wrapping_add(offset) };
             Ok(PatchSampler::new(&images).sample(&spec)?)
+        }
+        DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
+            let (folder, count, offset) = match split {
+                Split::Train => ("train", n_train, 1),
+                Split::Test => ("test", n_test, 2),
+            };
+            let images = BsdsImages::load(root, folder)?;
+            Ok(gmm_datasets::bsds300::sample(&images, count, seed.wrapping_add(offset))?)
         }
     }
 }

@@ -47,6 +47,14 @@ impl LayerConfig {
         match self {
             LayerConfig::Conv(c) => {
                 c.validate()?;
+                if matches!(data, DataConfig::Bsds300(_)) {
+                    return Err(ModelError::InvalidConfig {
+                        field: "kind",
+                        reason: "bsds300 rows are 63 values (the last pixel dropped), not square \
+                                 images; use a full layer"
+                            .into(),
+                    });
+                }
                 if data.zero_meaned() && !c.exclude_dc {
                     return Err(ModelError::InvalidConfig {
                         field: "exclude_dc",

@@ -120,3 +120,23 @@ fn a_non_image_file_is_named_in_the_error() {
     let err = BsdsImages::load(dir.path(), "train").unwrap_err().to_string();
     assert!(err.contains("broken.jpg"), "{err}");
 }
+
+/// The BSDS300 benchmark rows: 63 values per row, seeded, and refused by a conv layer.
+#[test]
+fn bsds300_rows_have_63_values_and_need_a_full_layer() {
+    use gmm_zoo::training::config::{Bsds300Data, DataConfig, Split};
+    use gmm_zoo::training::data::load_split;
+    let data = DataConfig::Bsds300(Bsds300Data { n_train: 500, n_test: 100 });
+    let a = load_split(&data, &sample_root(), Split::Train, 1).unwrap();
+    let b = load_split(&data, &sample_root(), Split::Train, 1).unwrap();
+    let t = load_split(&data, &sample_root(), Split::Test, 1).unwrap();
+    assert_eq!((a.len(), a.height, a.width), (500, 1, 63));
+    assert_eq!(a, b, "same seed, same rows");
+    assert_eq!(t.len(), 100);
+    // Values are (gray + noise)/256 minus the patch mean: within (-1, 1), not all zero.
+    assert!(a.pixels.iter().all(|v| v.abs() < 1.0));
+    assert!(a.pixels.iter().any(|&v| v != 0.0));
+    let config = "name = \"b\"\n[data]\ndataset = \"bsds300\"\nn_train = 10\nn_test = 10\n[model]\nkind = \"conv\"\nn_components = 2\n[em]\nmax_iter = 2\n";
+    let err = gmm_zoo::training::RunConfig::parse(config).unwrap_err();
+    assert!(err.contains("bsds300 rows"), "{err}");
+}

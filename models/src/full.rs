@@ -556,7 +556,8 @@ impl crate::Generative for FullGmm {
         self.weights_host()
     }
 
-    /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ`.
+    /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ` and `L_c = U_c⁻ᵀ` (only
+    /// component c's factor is read back and inverted).
     fn sample_component(
         &self,
         c: usize,
@@ -565,13 +566,9 @@ impl crate::Generative for FullGmm {
     ) -> Result<Vec<f32>, ModelError> {
         use rand_distr::{Distribution, StandardNormal};
         let d = self.dim();
-        let cov = &self.covariances_host()?[c];
-        let l = linalg::cholesky(cov, d).map_err(|pivot| ModelError::NotPositiveDefinite {
-            component: c,
-            pivot,
-            hint: "the stored precision factor is damaged".into(),
-        })?;
-        let mu = &self.means_host()?[c];
+        let u = to_host_f64(self.precision_cholesky.val().narrow(0, c, 1))?;
+        let l = linalg::covariance_factor_from_precision_cholesky(&u, d);
+        let mu = to_host_f64(self.means.val().narrow(0, c, 1))?;
         let mut out = Vec::with_capacity(n * d);
         for _ in 0..n {
             let z: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();

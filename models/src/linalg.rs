@@ -32,16 +32,23 @@ pub fn precision_cholesky(cov: &[f64], n: usize) -> Result<Vec<f64>, usize> {
     Ok((0..n * n).map(|k| if k / n <= k % n { inv[(k % n, k / n)] } else { 0.0 }).collect())
 }
 
-/// The covariance `Σ = L Lᵀ` from its precision Cholesky factor `U = L⁻ᵀ` (row-major): the
-/// inverse of the lower-triangular `Uᵀ = L⁻¹` is `L`.
-pub fn covariance_from_precision_cholesky(u: &[f64], n: usize) -> Vec<f64> {
+/// The covariance's Cholesky factor `L` (lower triangular, row-major) from the precision
+/// Cholesky factor `U = L⁻ᵀ`: the inverse of the lower-triangular `Uᵀ = L⁻¹`.
+pub fn covariance_factor_from_precision_cholesky(u: &[f64], n: usize) -> Vec<f64> {
     let ut = Mat::<f64>::from_fn(n, n, |i, j| if i >= j { u[j * n + i] } else { 0.0 });
     let mut l = Mat::<f64>::zeros(n, n);
     invert_lower_triangular(l.as_mut(), ut.as_ref(), Par::Seq);
+    (0..n * n).map(|k| if k % n <= k / n { l[(k / n, k % n)] } else { 0.0 }).collect()
+}
+
+/// The covariance `Σ = L Lᵀ` from its precision Cholesky factor `U = L⁻ᵀ` (row-major): the
+/// inverse of the lower-triangular `Uᵀ = L⁻¹` is `L`.
+pub fn covariance_from_precision_cholesky(u: &[f64], n: usize) -> Vec<f64> {
+    let l = covariance_factor_from_precision_cholesky(u, n);
     let mut cov = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
-            let v: f64 = (0..=j).map(|k| l[(i, k)] * l[(j, k)]).sum();
+            let v: f64 = (0..=j).map(|k| l[i * n + k] * l[j * n + k]).sum();
             cov[i * n + j] = v;
             cov[j * n + i] = v;
         }

@@ -168,7 +168,7 @@ pub fn classify_run(
         let shape = [train.height, train.width];
         let saved = SavedLayer {
             input_shape: shape,
-            trained_components: n_components(layer),
+            trained_components: layer.n_components(),
             config: spec.layer.clone(),
         };
         saved.save(layer, &dir)?;
@@ -208,14 +208,6 @@ fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
         return Err(bad("a prob layer models probability vectors, not images"));
     }
     Ok(spec)
-}
-
-fn n_components(layer: &Layer) -> usize {
-    match layer {
-        Layer::Conv(m) => m.n_components(),
-        Layer::Full(m) => m.n_components(),
-        Layer::Prob(m) => m.n_components(),
-    }
 }
 
 fn train_class(

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use gmm_models::{
-    ConvGmm, ConvGmmConfig, Device, FullGmm, FullGmmConfig, Init, ModelError, ProbGmm,
+    ConvGmm, ConvGmmConfig, Device, FullGmm, FullGmmConfig, Init, Mixture, ModelError, ProbGmm,
     ProbGmmConfig,
 };
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,17 @@ pub enum Layer {
     Full(FullGmm),
     /// A probability-vector GMM.
     Prob(ProbGmm),
+}
+
+impl Layer {
+    /// Its number of components K.
+    pub fn n_components(&self) -> usize {
+        match self {
+            Layer::Conv(m) => m.n_components(),
+            Layer::Full(m) => m.n_components(),
+            Layer::Prob(m) => m.n_components(),
+        }
+    }
 }
 
 impl From<ProbGmm> for Layer {

@@ -9,6 +9,7 @@ use gmm_zoo::training::config::Split;
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::run::write_png;
 use gmm_zoo::training::sampling::{SampleRequest, sample_picture};
+use gmm_zoo::training::zoo::{self, Manifest, Verdict};
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
 };
@@ -53,9 +54,10 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Score a trained run folder on a split
+    /// Score a trained run folder (or a shipped checkpoint, by name) on a split
     Eval {
-        /// The run folder (holds config.toml, model.toml, model.bpk)
+        /// The run folder (holds config.toml, model.toml, model.bpk), or a name from
+        /// checkpoints/ (`gmmzoo zoo list`)
         run: PathBuf,
         /// Which split to score
         #[arg(long, value_enum, default_value = "test")]
@@ -79,7 +81,7 @@ enum Command {
     },
     /// Draw samples from a trained run's image model into a picture
     Sample {
-        /// The run folder
+        /// The run folder, or a name from checkpoints/
         run: PathBuf,
         /// Samples to draw (per component with --per-component)
         #[arg(long, default_value_t = 100)]
@@ -90,14 +92,53 @@ enum Command {
         /// Seed of the draws
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// The picture [default: <run>/samples.png]
+        /// The picture [default: <run>/samples.png; <name>-samples.png for a checkpoint]
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
+    /// The zoo of trained models in checkpoints/: list, add, verify, table
+    #[command(subcommand)]
+    Zoo(ZooCommand),
     /// Time EM on a config, and the E-step product on every compiled CPU backend
     Bench(gmm_zoo::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ZooCommand {
+    /// The checkpoints and their recorded test figures
+    List,
+    /// Record a trained run folder in checkpoints/manifest.toml; with --ship also copy it in
+    Add {
+        /// The run folder (runs/<name>)
+        run: PathBuf,
+        /// The config it was trained from [default: configs/<name>.toml]
+        #[arg(long)]
+        config: Option<String>,
+        /// Copy the run folder into checkpoints/<name>/ (at most 8 MB)
+        #[arg(long)]
+        ship: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check every shipped checkpoint: file checksums, that it loads, and that it reproduces
+    /// its recorded test figure when its test data is at --data-dir
+    Verify {
+        /// Only these checkpoints [default: all]
+        names: Vec<String>,
+        /// Fail unless every shipped checkpoint's figure was reproduced (not merely loaded)
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the README's results table (markdown) from the manifest
+    Table {
+        /// Replace the table inside this file (between its zoo-table markers) instead
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -171,6 +212,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Eval { run, split, common } => {
+            let run = zoo::resolve_run(&run)?;
             let opts = options(&common, run.clone())?;
             let split = match split {
                 SplitArg::Train => Split::Train,
@@ -224,14 +266,108 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sample { run, n, per_component, seed, out, common } => {
             anyhow::ensure!(n > 0, "--n must be at least 1");
             let device = device_from_name(&common.device)?;
+            let resolved = zoo::resolve_run(&run)?;
+            let out = out.unwrap_or_else(|| match resolved == run {
+                true => run.join("samples.png"),
+                false => PathBuf::from(format!("{}-samples.png", run.display())),
+            });
+            let run = resolved;
             let request = SampleRequest { n, per_component, seed };
             let picture = sample_picture(&run, request, &device)
                 .with_context(|| format!("sampling {}", run.display()))?;
-            let out = out.unwrap_or_else(|| run.join("samples.png"));
             write_png(&picture, &out)?;
             println!("wrote {}", out.display());
         }
+        Command::Zoo(command) => zoo_command(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
+    }
+    Ok(())
+}
+
+fn zoo_command(command: ZooCommand) -> Result<()> {
+    let dir = zoo::checkpoints_dir();
+    match command {
+        ZooCommand::List => {
+            let manifest = Manifest::load(&dir)?;
+            for e in &manifest.models {
+                let test = e.layers.last().map_or(f64::NAN, |l| l.test_nats);
+                let figure = match e.accuracy {
+                    Some(a) => format!("accuracy {:.2}%", 100.0 * a),
+                    None => format!("test {test:.2} nats"),
+                };
+                let place = match e.shipped {
+                    true => dir.join(&e.name).display().to_string(),
+                    false => "not shipped".into(),
+                };
+                println!("{:<20} {:<44} {figure:<22} {place}", e.name, e.data);
+            }
+        }
+        ZooCommand::Add { run, config, ship, common } => {
+            let cfg = RunConfig::load(&run.join("config.toml"))?;
+            let request = zoo::AddRequest {
+                run_dir: run.clone(),
+                config: config.unwrap_or_else(|| format!("configs/{}.toml", cfg.name)),
+                data_root: resolve_data_root(common.data_dir.as_deref()),
+                ship,
+                machine: zoo::this_machine(&common.device),
+            };
+            let entry = zoo::add(&dir, &request)
+                .with_context(|| format!("adding {} to the zoo", run.display()))?;
+            println!(
+                "{}: recorded in {}{}",
+                entry.name,
+                dir.join(zoo::MANIFEST).display(),
+                if entry.shipped {
+                    format!(", {} files shipped", entry.files.len())
+                } else {
+                    "".into()
+                }
+            );
+        }
+        ZooCommand::Verify { names, strict, common } => {
+            let manifest = Manifest::load(&dir)?;
+            for name in &names {
+                anyhow::ensure!(
+                    manifest.models.iter().any(|e| &e.name == name),
+                    "no checkpoint named {name} in {}",
+                    dir.join(zoo::MANIFEST).display()
+                );
+            }
+            let opts = options(&common, dir.clone())?;
+            let (mut failed, mut unreproduced) = (0, 0);
+            for e in manifest.models.iter().filter(|e| names.is_empty() || names.contains(&e.name))
+            {
+                let verdict = zoo::verify_entry(&dir, e, &opts);
+                let line = match &verdict {
+                    Verdict::Reproduced(r, g) => format!("ok       recorded {r:.6}, now {g:.6}"),
+                    Verdict::Loaded(why) => format!("loaded   checksums ok; not scored: {why}"),
+                    Verdict::NotShipped => "-        not shipped (figures only)".into(),
+                    Verdict::Failed(why) => format!("FAILED   {why}"),
+                };
+                println!("{:<20} {line}", e.name);
+                failed += matches!(verdict, Verdict::Failed(_)) as usize;
+                unreproduced += matches!(verdict, Verdict::Loaded(_)) as usize;
+            }
+            anyhow::ensure!(failed == 0, "{failed} checkpoint(s) failed the check");
+            anyhow::ensure!(
+                !strict || unreproduced == 0,
+                "{unreproduced} checkpoint(s) could not be scored (--strict)"
+            );
+        }
+        ZooCommand::Table { write } => {
+            let table = zoo::render_table(&Manifest::load(&dir)?);
+            match write {
+                None => print!("{table}"),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let text = zoo::splice_table(&text, &table)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    gmm_zoo::training::fsio::write_atomic(&path, text.as_bytes())?;
+                    println!("wrote the table into {}", path.display());
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -24,4 +24,4 @@ pub use bsds::{BsdsImages, PatchSampler, PatchSpec};
 pub use error::DataError;
 pub use images::Images;
 pub use mnist::{Mnist, MnistSplit, read_idx_images, read_idx_labels};
-pub use root::{DATA_DIR_ENV, SAMPLE_DATA_DIR, resolve_data_root};
+pub use root::{DATA_DIR_ENV, SAMPLE_DATA_DIR, resolve_data_root, sample_data_root};

@@ -16,6 +16,11 @@ pub fn resolve_data_root(explicit: Option<&Path>) -> PathBuf {
     if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
+    sample_data_root()
+}
+
+/// The shipped sample data: `data/sample` here, else the one of this crate's workspace.
+pub fn sample_data_root() -> PathBuf {
     let local = PathBuf::from(SAMPLE_DATA_DIR);
     if local.is_dir() {
         return local;

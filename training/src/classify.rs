@@ -11,6 +11,7 @@ use gmm_datasets::Images;
 use gmm_models::{Mixture, to_host_f64};
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Instant;
 
 /// What a classification run measured.
@@ -116,17 +117,8 @@ pub fn classify_run(
 
     let t = Instant::now();
     let n = test.len();
-    let mut log_lik = vec![0.0; n * classes.len()];
-    for (c, (layer, _)) in trained.iter().enumerate() {
-        let scores = match layer {
-            Layer::Conv(m) => score(m, &test, spec.em.batch_size, opts)?,
-            Layer::Full(m) => score(m, &test, spec.em.batch_size, opts)?,
-            Layer::Prob(_) => unreachable!("refused by single_layer"),
-        };
-        for (i, v) in scores.into_iter().enumerate() {
-            log_lik[i * classes.len() + c] = v;
-        }
-    }
+    let layers: Vec<&Layer> = trained.iter().map(|(l, _)| l).collect();
+    let log_lik = class_log_likelihoods(&layers, &test, spec.em.batch_size, opts)?;
     let test_seconds = t.elapsed().as_secs_f64();
     let labels = test.labels.as_ref().expect("MNIST has labels");
     let predicted = decide(&log_lik, &log_prior);
@@ -185,6 +177,49 @@ pub fn classify_run(
     let text = toml::to_string(config).map_err(|e| TrainError::file(&config_path, e))?;
     fsio::write_atomic(&config_path, text.as_bytes())?;
     Ok(report)
+}
+
+/// `log p(x_n | c)` of every test digit under every class model, `[N, C]` row-major.
+fn class_log_likelihoods(
+    layers: &[&Layer],
+    test: &Images,
+    batch: usize,
+    opts: &RunOptions,
+) -> Result<Vec<f64>, TrainError> {
+    let (n, classes) = (test.len(), layers.len());
+    let mut log_lik = vec![0.0; n * classes];
+    for (c, layer) in layers.iter().enumerate() {
+        let scores = match layer {
+            Layer::Conv(m) => score(m, test, batch, opts)?,
+            Layer::Full(m) => score(m, test, batch, opts)?,
+            Layer::Prob(_) => unreachable!("refused by single_layer"),
+        };
+        for (i, v) in scores.into_iter().enumerate() {
+            log_lik[i * classes + c] = v;
+        }
+    }
+    Ok(log_lik)
+}
+
+/// The test accuracy of a classification run folder's saved class models (and the number of
+/// test digits), recomputed from `class<c>/` and `classify.json`'s class priors.
+pub fn evaluate_classifier(run_dir: &Path, opts: &RunOptions) -> Result<(f64, usize), TrainError> {
+    let config = RunConfig::load(&run_dir.join("config.toml"))?;
+    let spec = single_layer(&config)?;
+    let report_path = run_dir.join("classify.json");
+    let report: ClassifyReport = serde_json::from_slice(&fsio::read(&report_path)?)
+        .map_err(|e| TrainError::file(&report_path, e))?;
+    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let mut layers = Vec::new();
+    for c in 0..report.log_prior.len() {
+        layers.push(SavedLayer::load(&run_dir.join(format!("class{c}")), &opts.device)?.1);
+    }
+    let refs: Vec<&Layer> = layers.iter().collect();
+    let log_lik = class_log_likelihoods(&refs, &test, spec.em.batch_size, opts)?;
+    let labels = test.labels.as_ref().expect("MNIST has labels");
+    let predicted = decide(&log_lik, &report.log_prior);
+    let correct = labels.iter().zip(&predicted).filter(|&(&t, &p)| t as usize == p).count();
+    Ok((correct as f64 / test.len().max(1) as f64, test.len()))
 }
 
 /// The per-class model must be one layer with a density over images.

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod run;
 pub mod sampling;
 pub mod top;
+pub mod zoo;
 
 pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};
 pub use em::{Annealing, EmConfig, FitReport, IterationRecord, fit};

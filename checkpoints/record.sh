@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Records every trained run of runs/ in checkpoints/manifest.toml (in table order), copying in
+# those small enough to ship, then rewrites the README's results table. Train the runs first:
+#   gmmzoo train configs/<name>.toml --data-dir <root>     (gmmzoo classify for classify_*)
+# Usage: checkpoints/record.sh <full data root>
+set -euo pipefail
+root=${1:?usage: checkpoints/record.sh <full data root>}
+cd "$(dirname "$0")/.."
+zoo() { cargo run --release --quiet -- zoo "$@"; }
+rm -f checkpoints/manifest.toml
+zoo add runs/quickstart --ship --data-dir data/sample
+zoo add runs/mnist_full_sample --data-dir data/sample
+for n in bsds8 bsds16 mnist32 mnist128; do zoo add "runs/$n" --ship --data-dir "$root"; done
+zoo add runs/mnist_full32 --data-dir "$root"
+for n in mnist_stack_std mnist_stack_raw mnist_stack_prob classify_conv; do
+  zoo add "runs/$n" --ship --data-dir "$root"
+done
+for n in classify_full classify_best; do zoo add "runs/$n" --data-dir "$root"; done
+zoo add runs/bsds300_full200 --ship --data-dir "$root"
+zoo table --write README.md
+zoo verify --strict --data-dir "$root"

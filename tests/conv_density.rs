@@ -3,32 +3,10 @@
 
 mod common;
 
-use common::{SEED, dense_normal_log_density};
+use common::{SEED, circulant, dense_normal_log_density};
 use gmm_zoo::models::{ConvGmm, Mixture, SpectralLayout, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// The circulant covariance of a stationary field with full-grid spectrum `S` (`[k1][k2]`):
-/// `C[n, m] = (1/D) Σ_k S(k) cos(2π ⟨k, n - m⟩ / P)`.
-fn circulant(spectrum_full: &[f64], p: usize) -> Vec<f64> {
-    let d = p * p;
-    let mut c = vec![0.0; d * d];
-    for n in 0..d {
-        for m in 0..d {
-            let (dr, dc) = ((n / p) as f64 - (m / p) as f64, (n % p) as f64 - (m % p) as f64);
-            let mut acc = 0.0;
-            for k1 in 0..p {
-                for k2 in 0..p {
-                    let phase =
-                        2.0 * std::f64::consts::PI * (k1 as f64 * dr + k2 as f64 * dc) / p as f64;
-                    acc += spectrum_full[k1 * p + k2] * phase.cos();
-                }
-            }
-            c[n * d + m] = acc / d as f64;
-        }
-    }
-    c
-}
 
 /// An orthonormal basis of the sum-zero subspace (Helmert), `D × (D-1)` row-major.
 fn helmert(d: usize) -> Vec<f64> {

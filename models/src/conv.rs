@@ -116,6 +116,32 @@ impl ConvGmm {
         Ok(flat.chunks(b).map(<[f64]>::to_vec).collect())
     }
 
+    /// Bhattacharyya distances `D_B` between every pair of components, `[K, K]` row-major
+    /// ([`crate::filters`]: a sum over frequencies).
+    pub fn bhattacharyya_distances(&self) -> Result<Vec<f64>, ModelError> {
+        let s = self.spectra_host()?;
+        let layout = &self.layout;
+        Ok(crate::filters::distance_matrix(s.len(), |i, j| {
+            crate::filters::bhattacharyya_stationary(layout, &s[i], &s[j])
+        }))
+    }
+
+    /// The zero-phase and minimum-phase filters of every component (P×P each, origin at
+    /// `[0]`), see [`crate::filters`].
+    pub fn filters(&self) -> Result<Vec<(Vec<f64>, Vec<f64>)>, ModelError> {
+        let layout = &self.layout;
+        Ok(self
+            .spectra_host()?
+            .iter()
+            .map(|s| {
+                (
+                    crate::filters::zero_phase_filter(layout, s),
+                    crate::filters::minimum_phase_filter(layout, s),
+                )
+            })
+            .collect())
+    }
+
     /// The mixing weights `π_c` on the host.
     pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
         Ok(to_host_f64(self.log_weights.val())?.into_iter().map(f64::exp).collect())

@@ -150,6 +150,17 @@ impl FullGmm {
         self.means.val().dims()[1]
     }
 
+    /// Bhattacharyya distances `D_B` between every pair of components, `[K, K]` row-major
+    /// ([`crate::filters::bhattacharyya_full`]); O(K² D³), meant for inspection.
+    pub fn bhattacharyya_distances(&self) -> Result<Vec<f64>, ModelError> {
+        let (means, covs) = (self.means_host()?, self.covariances_host()?);
+        let n = means.first().map_or(0, Vec::len);
+        Ok(crate::filters::distance_matrix(means.len(), |i, j| {
+            crate::filters::bhattacharyya_full(&means[i], &covs[i], &means[j], &covs[j], n)
+                .unwrap_or(f64::INFINITY)
+        }))
+    }
+
     /// The means on the host, `[K][D]`.
     pub fn means_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
         let d = self.dim();

@@ -7,6 +7,7 @@
 mod conv;
 mod device;
 mod error;
+pub mod filters;
 mod full;
 pub mod linalg;
 mod mixture;

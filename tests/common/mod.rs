@@ -70,3 +70,25 @@ pub fn dense_normal_log_density(y: &[f64], sigma: &[f64]) -> f64 {
     let log_det: f64 = 2.0 * (0..n).map(|i| l[i * n + i].ln()).sum::<f64>();
     -0.5 * (n as f64 * (2.0 * std::f64::consts::PI).ln() + log_det + maha)
 }
+
+/// The circulant covariance of a stationary field with full-grid spectrum `S` (`[k1][k2]`):
+/// `C[n, m] = (1/D) Σ_k S(k) cos(2π ⟨k, n - m⟩ / P)`.
+pub fn circulant(spectrum_full: &[f64], p: usize) -> Vec<f64> {
+    let d = p * p;
+    let mut c = vec![0.0; d * d];
+    for n in 0..d {
+        for m in 0..d {
+            let (dr, dc) = ((n / p) as f64 - (m / p) as f64, (n % p) as f64 - (m % p) as f64);
+            let mut acc = 0.0;
+            for k1 in 0..p {
+                for k2 in 0..p {
+                    let phase =
+                        2.0 * std::f64::consts::PI * (k1 as f64 * dr + k2 as f64 * dc) / p as f64;
+                    acc += spectrum_full[k1 * p + k2] * phase.cos();
+                }
+            }
+            c[n * d + m] = acc / d as f64;
+        }
+    }
+    c
+}

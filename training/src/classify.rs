@@ -116,26 +116,11 @@ pub fn classify_run(
         trained.into_iter().map(|t| t.expect("every class trained")).collect();
 
     let t = Instant::now();
-    let n = test.len();
     let layers: Vec<&Layer> = trained.iter().map(|(l, _)| l).collect();
     let log_lik = class_log_likelihoods(&layers, &test, spec.em.batch_size, opts)?;
     let test_seconds = t.elapsed().as_secs_f64();
     let labels = test.labels.as_ref().expect("MNIST has labels");
-    let predicted = decide(&log_lik, &log_prior);
-    let mut confusion = vec![vec![0usize; 10]; 10];
-    for (&truth, &p) in labels.iter().zip(&predicted) {
-        confusion[truth as usize][p] += 1;
-    }
-    let correct: usize = (0..10).map(|c| confusion[c][c]).sum();
-    let per_class_accuracy = (0..10)
-        .map(|c| confusion[c][c] as f64 / confusion[c].iter().sum::<usize>().max(1) as f64)
-        .collect();
-    let own_class_test_log_likelihood = (0..10)
-        .map(|c| {
-            let rows: Vec<usize> = (0..n).filter(|&i| labels[i] as usize == c).collect();
-            rows.iter().map(|&i| log_lik[i * 10 + c]).sum::<f64>() / rows.len().max(1) as f64
-        })
-        .collect();
+    let figures = ClassFigures::new(&log_lik, labels, &log_prior);
 
     let report = ClassifyReport {
         name: config.name.clone(),
@@ -144,11 +129,11 @@ pub fn classify_run(
             .replace('\n', " ")
             .trim()
             .to_string(),
-        accuracy: correct as f64 / n as f64,
-        per_class_accuracy,
-        confusion,
+        accuracy: figures.accuracy,
+        per_class_accuracy: figures.per_class_accuracy,
+        confusion: figures.confusion,
         log_prior: log_prior.clone(),
-        own_class_test_log_likelihood,
+        own_class_test_log_likelihood: figures.own_class_log_likelihood,
         class_seconds: trained.iter().map(|t| t.1).collect(),
         train_seconds,
         test_seconds,
@@ -167,7 +152,7 @@ pub fn classify_run(
     }
     write_png(&confusion_picture(&report.confusion), &opts.out_dir.join("confusion.png"))?;
     write_png(
-        &misclassified_picture(&test, &log_lik, &log_prior, &predicted, 40),
+        &misclassified_picture(&test, &log_lik, &log_prior, &figures.predicted, 40),
         &opts.out_dir.join("misclassified.png"),
     )?;
     let path = opts.out_dir.join("classify.json");
@@ -179,8 +164,64 @@ pub fn classify_run(
     Ok(report)
 }
 
+/// What a generative classifier scores on labelled digits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassFigures {
+    /// `argmax_c log p(x_n | c) + log p(c)`.
+    pub predicted: Vec<usize>,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<usize>>,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Fraction correct within each true class.
+    pub per_class_accuracy: Vec<f64>,
+    /// Mean `log p(x | c)` of each class's digits under their own class model.
+    pub own_class_log_likelihood: Vec<f64>,
+    /// Mean `log p(y_n | x_n)` (the conditional log-likelihood of the labels).
+    pub conditional_log_likelihood: f64,
+}
+
+impl ClassFigures {
+    /// From `[N, C]` class log-likelihoods, the labels and `log p(c)`.
+    pub fn new(log_lik: &[f64], labels: &[u8], log_prior: &[f64]) -> Self {
+        let (c, n) = (log_prior.len(), labels.len());
+        let predicted = decide(log_lik, log_prior);
+        let mut confusion = vec![vec![0usize; c]; c];
+        for (&truth, &p) in labels.iter().zip(&predicted) {
+            confusion[truth as usize][p] += 1;
+        }
+        let correct: usize = (0..c).map(|k| confusion[k][k]).sum();
+        let per_class_accuracy = (0..c)
+            .map(|k| confusion[k][k] as f64 / confusion[k].iter().sum::<usize>().max(1) as f64)
+            .collect();
+        let own_class_log_likelihood = (0..c)
+            .map(|k| {
+                let rows: Vec<usize> = (0..n).filter(|&i| labels[i] as usize == k).collect();
+                rows.iter().map(|&i| log_lik[i * c + k]).sum::<f64>() / rows.len().max(1) as f64
+            })
+            .collect();
+        let conditional_log_likelihood = (0..n)
+            .map(|i| {
+                let joint: Vec<f64> = (0..c).map(|k| log_lik[i * c + k] + log_prior[k]).collect();
+                let max = joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + joint.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                joint[labels[i] as usize] - lse
+            })
+            .sum::<f64>()
+            / n.max(1) as f64;
+        Self {
+            predicted,
+            confusion,
+            accuracy: correct as f64 / n.max(1) as f64,
+            per_class_accuracy,
+            own_class_log_likelihood,
+            conditional_log_likelihood,
+        }
+    }
+}
+
 /// `log p(x_n | c)` of every test digit under every class model, `[N, C]` row-major.
-fn class_log_likelihoods(
+pub fn class_log_likelihoods(
     layers: &[&Layer],
     test: &Images,
     batch: usize,

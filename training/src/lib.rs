@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod classify;
 pub mod config;
 pub mod data;
+pub mod discriminative;
 pub mod em;
 mod error;
 pub mod features;

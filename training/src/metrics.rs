@@ -87,6 +87,9 @@ pub struct Metrics {
     /// Normalised mutual information (arithmetic) of the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nmi: Option<f64>,
+    /// Overlap between components (Bhattacharyya coefficients), when computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<crate::inspect::OverlapSummary>,
     /// Components that are the MAP assignment of at least one sample of the picture split.
     #[serde(default)]
     pub used_components: usize,

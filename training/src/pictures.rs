@@ -85,6 +85,41 @@ pub fn filter_spectrum_tile(grid: &[f64], p: usize) -> Vec<f32> {
     fftshift_log(grid, p)
 }
 
+/// A P×P spatial filter (origin at `[0]`) rolled so that its origin sits at the centre
+/// `(P/2, P/2)`, for a picture.
+pub fn centred_filter_tile(filter: &[f64], p: usize) -> Vec<f32> {
+    let mut out = vec![0f32; p * p];
+    for n1 in 0..p {
+        for n2 in 0..p {
+            out[((n1 + p / 2) % p) * p + (n2 + p / 2) % p] = filter[n1 * p + n2] as f32;
+        }
+    }
+    out
+}
+
+/// A symmetric `K×K` matrix of values in `[0, 1]` (an overlap matrix) as a heat map, `cell`
+/// pixels per entry: black 0, through red, to yellow-white 1.
+pub fn matrix_picture(m: &[f64], k: usize, cell: u32) -> RgbImage {
+    let side = (k as u32 * cell).max(1);
+    let mut img = RgbImage::new(side, side);
+    for i in 0..k {
+        for j in 0..k {
+            let t = m[i * k + j].clamp(0.0, 1.0);
+            let colour = Rgb([
+                (255.0 * (3.0 * t).min(1.0)) as u8,
+                (255.0 * (3.0 * t - 1.0).clamp(0.0, 1.0)) as u8,
+                (255.0 * (3.0 * t - 2.0).clamp(0.0, 1.0)) as u8,
+            ]);
+            for dy in 0..cell {
+                for dx in 0..cell {
+                    img.put_pixel(j as u32 * cell + dx, i as u32 * cell + dy, colour);
+                }
+            }
+        }
+    }
+    img
+}
+
 /// `log(v)` of a P×P spectrum, rolled so that DC sits at the centre `(P/2, P/2)`.
 /// Non-positive entries (an excluded DC bin) take the smallest finite value.
 fn fftshift_log(grid: &[f64], p: usize) -> Vec<f32> {

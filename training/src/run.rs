@@ -6,10 +6,10 @@ use crate::config::{RunConfig, Split};
 use crate::data::load_split;
 use crate::em::{FitReport, Start, fit_with, mean_log_likelihood};
 use crate::features::Feature;
-use crate::inspect::Inspect;
+use crate::inspect::{Inspect, OverlapSummary, per_dimension_overlap};
 use crate::labels::{nmi, purity};
 use crate::metrics::{Metrics, Score, StackMetrics, Timings};
-use crate::pictures::{TileScale, component_grid, curve_svg, tile_sheet};
+use crate::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
 use crate::top::explain;
 use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError, fsio};
 use burn::module::Module;
@@ -358,6 +358,7 @@ fn train_layer<M: Inspect>(
     let scale =
         if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
     write_pictures(&layer, job, images, &top, scale, &report)?;
+    let overlap = write_overlap(&layer, &job.dir, job.index == 0, dims)?;
     let (purity_v, nmi_v) = match &images.labels {
         Some(labels) => (Some(purity(&assignment, labels)), Some(nmi(&assignment, labels))),
         None => (None, None),
@@ -398,6 +399,7 @@ fn train_layer<M: Inspect>(
         weights: layer.weights()?,
         purity: purity_v,
         nmi: nmi_v,
+        overlap,
         used_components: used.iter().filter(|&&u| u).count(),
         timings,
     };
@@ -433,6 +435,27 @@ fn write_pictures<M: Inspect>(
         )?;
     }
     Ok(())
+}
+
+/// `overlap.png` (the per-dimension Bhattacharyya coefficient `exp(−D_B/D)` of every pair of
+/// components, when the family computes them cheaply) and, for a conv layer on images, `filters.png` (per component: power
+/// spectrum of the filter, zero-phase filter, minimum-phase filter). Returns the summary.
+pub fn write_overlap<M: Inspect>(
+    layer: &M,
+    dir: &Path,
+    on_images: bool,
+    dims: usize,
+) -> Result<Option<OverlapSummary>, TrainError> {
+    if let (true, Some(tiles)) = (on_images, layer.filter_tiles()?) {
+        let p = (tiles[0].len() as f64).sqrt().round() as usize;
+        write_png(&tile_sheet(&tiles, p, p, 3, TileScale::PerTile), &dir.join("filters.png"))?;
+    }
+    let Some(distances) = layer.overlap()? else { return Ok(None) };
+    let k = layer.n_components();
+    let cell = (512 / k.max(1)).clamp(2, 24) as u32;
+    let picture = per_dimension_overlap(&distances, dims);
+    write_png(&matrix_picture(&picture, k, cell), &dir.join("overlap.png"))?;
+    Ok(OverlapSummary::new(&distances, &layer.weights()?, dims))
 }
 
 /// Writes a picture as a PNG, atomically.
@@ -471,6 +494,31 @@ pub fn evaluate_run(
         }
     }
     Ok(scores)
+}
+
+/// Writes every layer's `overlap.png` (and a conv first layer's `filters.png`) for a trained
+/// run folder into `out_dir` (`layer<i>/` for a stack) and returns each layer's overlap summary
+/// (`None` where the family's overlap is too costly: a full GMM with K²·D³ over the budget).
+pub fn inspect_run(
+    run_dir: &Path,
+    out_dir: &Path,
+    device: &Device,
+) -> Result<Vec<Option<OverlapSummary>>, TrainError> {
+    let config = RunConfig::load(&run_dir.join("config.toml"))?;
+    let n = config.stack().len();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (saved, layer) = SavedLayer::load(&layer_dir(run_dir, i, n), device)?;
+        let dir = layer_dir(out_dir, i, n);
+        create_dir(&dir)?;
+        let dims = saved.input_shape[0] * saved.input_shape[1];
+        out.push(match &layer {
+            Layer::Conv(m) => write_overlap(m, &dir, i == 0, dims)?,
+            Layer::Full(m) => write_overlap(m, &dir, i == 0, dims)?,
+            Layer::Prob(m) => write_overlap(m, &dir, i == 0, dims)?,
+        });
+    }
+    Ok(out)
 }
 
 fn score_layer<M: Mixture>(

@@ -1,0 +1,411 @@
+//! Discriminative fine-tuning of per-class convolutional GMMs (the write-up's open question:
+//! "how can we reduce overlap between the filters so that there is more discriminative
+//! power?").
+//!
+//! EM maximises each class model's own likelihood `log p(x | y)`, blind to the other classes.
+//! Fine-tuning maximises the conditional log-likelihood of the labels instead,
+//!
+//! ```text
+//! J = (1/N) Σ_n log p(y_n | x_n),   log p(y | x) = log p(x | y) + log p(y) − log Σ_y' p(x | y') p(y')
+//! ```
+//!
+//! by Adam on all classes' spectra at once (parametrised as `log S_{y,c}(k)`, so they stay
+//! positive) and mixing weights (softmax logits), with gradients from `burn-autodiff`. `J`
+//! rewards spectra that tell the classes apart, which pulls the components of different classes
+//! apart (less overlap) at some cost in each class's own likelihood; the report measures both.
+
+use crate::classify::{ClassFigures, ClassifyReport, class_log_likelihoods};
+use crate::config::{RunConfig, Split};
+use crate::data::load_split;
+use crate::inspect::OverlapSummary;
+use crate::run::RunOptions;
+use crate::{Layer, Progress, SavedLayer, TrainError, fsio};
+use burn::module::{Module, Param};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::log_softmax;
+use gmm_datasets::Images;
+use gmm_models::filters::bhattacharyya_stationary;
+use gmm_models::{ConvGmm, Device, Mixture, SpectralLayout, Tensor, TensorData, to_host_f64};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Instant;
+
+/// Fine-tuning settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneConfig {
+    /// Adam steps.
+    pub steps: usize,
+    /// Adam's learning rate (on `log S` and the weight logits).
+    pub learning_rate: f64,
+    /// Training digits per step: consecutive slices of a seeded shuffle, reshuffled each epoch.
+    pub batch_size: usize,
+    /// Seed of the batches.
+    pub seed: u64,
+}
+
+/// A classifier's figures before or after fine-tuning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierFigures {
+    /// Test accuracy.
+    pub accuracy: f64,
+    /// Mean `log p(y | x)` on the training digits.
+    pub train_conditional_log_likelihood: f64,
+    /// Mean `log p(y | x)` on the test digits.
+    pub test_conditional_log_likelihood: f64,
+    /// Mean over classes of the mean test `log p(x | y)` of the class's digits, nats.
+    pub own_class_test_log_likelihood: f64,
+    /// Overlap between the components of one class model, averaged over classes.
+    pub within_class_overlap: OverlapSummary,
+    /// Overlap between components of different classes (all pairs, weights `π_c p(y)`).
+    pub between_class_overlap: OverlapSummary,
+}
+
+/// What fine-tuning did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinetuneReport {
+    /// The settings.
+    pub config: FinetuneConfig,
+    /// `J` on each step's batch, before the step.
+    pub objective: Vec<f64>,
+    /// Figures of the EM-trained class models.
+    pub before: ClassifierFigures,
+    /// Figures of the fine-tuned ones.
+    pub after: ClassifierFigures,
+    /// Wall time of the Adam steps, seconds.
+    pub seconds: f64,
+}
+
+/// Every class's spectra and weight logits, as one module for the optimiser.
+#[derive(Module, Debug)]
+struct ClassSpectra {
+    /// `log S_{y,c}(k_b)`, `[C, K, B]`.
+    log_spectrum: Param<Tensor<3>>,
+    /// Weight logits, `π_{y,c} = softmax_c`, `[C, K]`.
+    logits: Param<Tensor<2>>,
+}
+
+impl ClassSpectra {
+    /// `log p(x_n | y)` for periodograms `x` `[N, B]`: `[N, C]` (models.md §1, per class a
+    /// log-sum-exp over its components).
+    fn class_log_likelihood(&self, x: Tensor<2>, layout: &SpectralLayout) -> Tensor<2> {
+        let [c, k, b] = self.log_spectrum.val().dims();
+        let n = x.dims()[0];
+        let device = x.device();
+        let d = layout.pixels() as f64;
+        let w: Vec<f32> = layout.weights().iter().map(|&v| v as f32).collect();
+        let w = Tensor::<1>::from_data(TensorData::new(w, [b]), &device).unsqueeze_dim::<2>(0);
+        let log_s = self.log_spectrum.val().reshape([c * k, b]);
+        let a = ((-log_s.clone()).exp() * w.clone()).transpose() * (-0.5 / d);
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        let constant = (log_s * w).sum_dim(1).transpose() * (-0.5)
+            - 0.5 * layout.covered_dims() as f64 * log_2pi;
+        let log_weights = log_softmax(self.logits.val(), 1).reshape([1, c * k]);
+        let joint = (x.matmul(a) + constant + log_weights).reshape([n, c, k]);
+        log_sum_exp(joint, 2).reshape([n, c])
+    }
+}
+
+/// `log Σ exp` along `dim`, kept as a size-1 dimension; the shift is detached (it cancels).
+fn log_sum_exp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    let max = x.clone().max_dim(dim).detach();
+    (x - max.clone()).exp().sum_dim(dim).log() + max
+}
+
+/// The per-class conv models of a classification run folder, with its config and priors.
+pub struct ConvClassifier {
+    /// The run's config.
+    pub config: RunConfig,
+    /// One model per class.
+    pub models: Vec<ConvGmm>,
+    /// `log p(y)`.
+    pub log_prior: Vec<f64>,
+}
+
+impl ConvClassifier {
+    /// Reads `class<c>/` and `classify.json` of a run folder; refuses other families.
+    pub fn load(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
+        let config = RunConfig::load(&run_dir.join("config.toml"))?;
+        let path = run_dir.join("classify.json");
+        let report: ClassifyReport =
+            serde_json::from_slice(&fsio::read(&path)?).map_err(|e| TrainError::file(&path, e))?;
+        let mut models = Vec::new();
+        for c in 0..report.log_prior.len() {
+            let dir = run_dir.join(format!("class{c}"));
+            match SavedLayer::load(&dir, device)?.1 {
+                Layer::Conv(m) => models.push(m),
+                _ => {
+                    return Err(TrainError::file(
+                        &dir,
+                        "fine-tuning takes convolutional class models (kind = \"conv\")",
+                    ));
+                }
+            }
+        }
+        let k = models[0].n_components();
+        if models.iter().any(|m| m.n_components() != k || m.layout != models[0].layout) {
+            return Err(TrainError::file(run_dir, "the class models differ in K or layout"));
+        }
+        Ok(Self { config, models, log_prior: report.log_prior })
+    }
+
+    fn figures(
+        &self,
+        train: &Images,
+        test: &Images,
+        opts: &RunOptions,
+    ) -> Result<ClassifierFigures, TrainError> {
+        let layers: Vec<Layer> = self.models.iter().cloned().map(Layer::Conv).collect();
+        let refs: Vec<&Layer> = layers.iter().collect();
+        let score = |images: &Images| -> Result<ClassFigures, TrainError> {
+            let ll = class_log_likelihoods(&refs, images, 4096, opts)?;
+            Ok(ClassFigures::new(&ll, images.labels.as_ref().expect("labels"), &self.log_prior))
+        };
+        let (tr, te) = (score(train)?, score(test)?);
+        let (within, between) = self.overlap()?;
+        let own = &te.own_class_log_likelihood;
+        Ok(ClassifierFigures {
+            accuracy: te.accuracy,
+            train_conditional_log_likelihood: tr.conditional_log_likelihood,
+            test_conditional_log_likelihood: te.conditional_log_likelihood,
+            own_class_test_log_likelihood: own.iter().sum::<f64>() / own.len() as f64,
+            within_class_overlap: within,
+            between_class_overlap: between,
+        })
+    }
+
+    /// Within-class overlap (averaged over classes) and between-class overlap.
+    fn overlap(&self) -> Result<(OverlapSummary, OverlapSummary), TrainError> {
+        let layout = &self.models[0].layout;
+        let dims = layout.covered_dims();
+        let mut spectra = Vec::new();
+        let mut weights = Vec::new();
+        let mut within: Vec<OverlapSummary> = Vec::new();
+        for (m, lp) in self.models.iter().zip(&self.log_prior) {
+            let s = m.spectra_host()?;
+            let w = m.weights_host()?;
+            let d = m.bhattacharyya_distances()?;
+            within.extend(OverlapSummary::new(&d, &w, dims));
+            weights.extend(w.iter().map(|v| v * lp.exp()));
+            spectra.extend(s);
+        }
+        let k = self.models[0].n_components();
+        let n = spectra.len();
+        let mut d = vec![0.0; n * n];
+        let mut w_between = vec![0.0; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                if i / k != j / k {
+                    d[i * n + j] = bhattacharyya_stationary(layout, &spectra[i], &spectra[j]);
+                    w_between[i * n + j] = 1.0;
+                }
+            }
+        }
+        // Between-class summary: only pairs from different classes count.
+        let between = between_summary(&d, &w_between, &weights, dims);
+        let mean = |f: fn(&OverlapSummary) -> f64| {
+            within.iter().map(f).sum::<f64>() / within.len().max(1) as f64
+        };
+        let within = OverlapSummary {
+            mean: mean(|s| s.mean),
+            max: within.iter().map(|s| s.max).fold(0.0, f64::max),
+            weighted: mean(|s| s.weighted),
+            min_distance: within.iter().map(|s| s.min_distance).fold(f64::INFINITY, f64::min),
+            median_distance: mean(|s| s.median_distance),
+            mean_per_dim: mean(|s| s.mean_per_dim),
+        };
+        Ok((within, between))
+    }
+}
+
+fn between_summary(d: &[f64], mask: &[f64], weights: &[f64], dims: usize) -> OverlapSummary {
+    let n = weights.len();
+    let (mut sum, mut max, mut wsum, mut wnorm, mut per_dim) = (0.0, 0.0f64, 0.0, 0.0, 0.0);
+    let mut all = Vec::new();
+    for i in 0..n {
+        for j in 0..n {
+            if mask[i * n + j] > 0.0 {
+                let bc = (-d[i * n + j]).exp();
+                sum += bc;
+                max = max.max(bc);
+                wsum += weights[i] * weights[j] * bc;
+                wnorm += weights[i] * weights[j];
+                per_dim += (-d[i * n + j] / dims as f64).exp();
+                all.push(d[i * n + j]);
+            }
+        }
+    }
+    all.sort_by(f64::total_cmp);
+    let pairs = all.len().max(1) as f64;
+    OverlapSummary {
+        mean: sum / pairs,
+        max,
+        weighted: if wnorm > 0.0 { wsum / wnorm } else { 0.0 },
+        min_distance: all.first().copied().unwrap_or(f64::INFINITY),
+        median_distance: all.get(all.len() / 2).copied().unwrap_or(f64::INFINITY),
+        mean_per_dim: per_dim / pairs,
+    }
+}
+
+/// Fine-tunes a classification run's conv class models, writes the result as a classification
+/// run folder in `opts.out_dir` (class models, `config.toml`, `classify.json`) with
+/// `finetune.json`, and returns the report.
+pub fn finetune_run(
+    run_dir: &Path,
+    settings: FinetuneConfig,
+    opts: &RunOptions,
+) -> Result<FinetuneReport, TrainError> {
+    if settings.steps == 0 || settings.batch_size == 0 || !(settings.learning_rate > 0.0) {
+        return Err(TrainError::file(
+            run_dir,
+            "fine-tuning needs steps ≥ 1, batch_size ≥ 1 and a positive learning_rate",
+        ));
+    }
+    let progress: &Progress = &opts.progress;
+    let classifier = ConvClassifier::load(run_dir, &opts.device)?;
+    let config = &classifier.config;
+    let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
+    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let before = classifier.figures(&train, &test, opts)?;
+    progress.log(&format!(
+        "before: test accuracy {:.4}, train log p(y|x) {:.4}",
+        before.accuracy, before.train_conditional_log_likelihood
+    ));
+
+    let layout = classifier.models[0].layout.clone();
+    let floor = classifier.models[0].spectrum_floor;
+    let (c, k, b) = (classifier.models.len(), classifier.models[0].n_components(), layout.n_bins());
+    let ad = opts.device.clone().autodiff();
+    let mut log_s = Vec::with_capacity(c * k * b);
+    let mut logits = Vec::with_capacity(c * k);
+    for m in &classifier.models {
+        log_s.extend(m.spectra_host()?.concat().iter().map(|v| v.ln() as f32));
+        logits.extend(to_host_f64(m.log_weights.val())?.iter().map(|&v| v as f32));
+    }
+    let mut model = ClassSpectra {
+        log_spectrum: Param::from_data(TensorData::new(log_s, [c, k, b]), &ad),
+        logits: Param::from_data(TensorData::new(logits, [c, k]), &ad),
+    };
+    let periodograms = classifier.models[0].encode(&train.pixels)?;
+    let labels = train.labels.as_ref().expect("MNIST has labels");
+    let prior: Vec<f32> = classifier.log_prior.iter().map(|&v| v as f32).collect();
+    let prior = Tensor::<1>::from_data(TensorData::new(prior, [c]), &ad).unsqueeze_dim::<2>(0);
+    let mut optimizer = AdamConfig::new().init();
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+    let batch = settings.batch_size.min(train.len());
+    let mut objective = Vec::with_capacity(settings.steps);
+    let t = Instant::now();
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut next = train.len();
+    for step in 0..settings.steps {
+        if next + batch > order.len() {
+            order.shuffle(&mut rng);
+            next = 0;
+        }
+        let rows = &order[next..next + batch];
+        next += batch;
+        let mut x = Vec::with_capacity(batch * b);
+        let mut onehot = vec![0f32; batch * c];
+        for (i, &r) in rows.iter().enumerate() {
+            x.extend_from_slice(&periodograms[r * b..(r + 1) * b]);
+            onehot[i * c + labels[r] as usize] = 1.0;
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(x, [batch, b]), &ad);
+        let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [batch, c]), &ad);
+        let joint = model.class_log_likelihood(x, &layout) + prior.clone();
+        let conditional = joint.clone() - log_sum_exp(joint, 1);
+        let j = (conditional * onehot).sum() / batch as f64;
+        let value = to_host_f64(j.clone())?[0];
+        if !value.is_finite() {
+            return Err(TrainError::Model(gmm_models::ModelError::NonFinite {
+                what: format!("the conditional log-likelihood at step {step}"),
+                hint: "lower --lr".into(),
+            }));
+        }
+        objective.push(value);
+        let grads = (-j).backward();
+        let grads = GradientsParams::from_grads(grads, &model);
+        model = optimizer.step(settings.learning_rate, model, grads);
+        if (step + 1) % 25 == 0 || step + 1 == settings.steps {
+            progress.log(&format!("step {}: batch log p(y|x) {value:.4}", step + 1));
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+
+    // Back to EM-style layers: S = exp(log S) (floored), π = softmax(logits).
+    let log_s = to_host_f64(model.log_spectrum.val())?;
+    let logits = to_host_f64(model.logits.val())?;
+    let mut tuned = Vec::with_capacity(c);
+    for y in 0..c {
+        let s: Vec<f64> =
+            log_s[y * k * b..(y + 1) * k * b].iter().map(|v| v.exp().max(floor)).collect();
+        let l = &logits[y * k..(y + 1) * k];
+        let max = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = l.iter().map(|v| (v - max).exp()).collect();
+        let total: f64 = e.iter().sum();
+        let w: Vec<f64> = e.iter().map(|v| v / total).collect();
+        tuned.push(ConvGmm::from_parts(layout.clone(), &s, &w, floor, &opts.device));
+    }
+    let tuned =
+        ConvClassifier { config: config.clone(), models: tuned, log_prior: classifier.log_prior };
+    let after = tuned.figures(&train, &test, opts)?;
+    progress.log(&format!(
+        "after: test accuracy {:.4}, train log p(y|x) {:.4}",
+        after.accuracy, after.train_conditional_log_likelihood
+    ));
+    write_classifier(&tuned, &test, run_dir, opts)?;
+    let report = FinetuneReport { config: settings, objective, before, after, seconds };
+    let path = opts.out_dir.join("finetune.json");
+    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
+    fsio::write_atomic(&path, json.as_bytes())?;
+    Ok(report)
+}
+
+/// Writes the fine-tuned classifier as a classification run folder (so that `zoo verify`,
+/// `eval`-style scoring and `inspect` read it like any other).
+fn write_classifier(
+    tuned: &ConvClassifier,
+    test: &Images,
+    from: &Path,
+    opts: &RunOptions,
+) -> Result<(), TrainError> {
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| TrainError::file(&opts.out_dir, format!("cannot create the folder: {e}")))?;
+    let spec = tuned.config.stack().remove(0);
+    let layers: Vec<Layer> = tuned.models.iter().cloned().map(Layer::Conv).collect();
+    for (c, layer) in layers.iter().enumerate() {
+        let dir = opts.out_dir.join(format!("class{c}"));
+        std::fs::create_dir_all(&dir).map_err(|e| TrainError::file(&dir, e))?;
+        let p = tuned.models[0].layout.size();
+        let saved = SavedLayer {
+            input_shape: [p, p],
+            trained_components: layer.n_components(),
+            config: spec.layer.clone(),
+        };
+        saved.save(layer, &dir)?;
+    }
+    let refs: Vec<&Layer> = layers.iter().collect();
+    let ll = class_log_likelihoods(&refs, test, spec.em.batch_size, opts)?;
+    let figures = ClassFigures::new(&ll, test.labels.as_ref().expect("labels"), &tuned.log_prior);
+    let report = ClassifyReport {
+        name: format!("{}_finetuned", tuned.config.name),
+        model: format!("discriminatively fine-tuned from {}", from.display()),
+        accuracy: figures.accuracy,
+        per_class_accuracy: figures.per_class_accuracy,
+        confusion: figures.confusion,
+        log_prior: tuned.log_prior.clone(),
+        own_class_test_log_likelihood: figures.own_class_log_likelihood,
+        class_seconds: Vec::new(),
+        train_seconds: 0.0,
+        test_seconds: 0.0,
+        jobs: 1,
+    };
+    let path = opts.out_dir.join("classify.json");
+    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
+    fsio::write_atomic(&path, json.as_bytes())?;
+    let config_path = opts.out_dir.join("config.toml");
+    let text = toml::to_string(&tuned.config).map_err(|e| TrainError::file(&config_path, e))?;
+    fsio::write_atomic(&config_path, text.as_bytes())
+}

@@ -10,6 +10,7 @@ use gmm_zoo::training::discriminative::{FinetuneConfig, finetune_run};
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::run::{inspect_run, write_png};
 use gmm_zoo::training::sampling::{SampleRequest, sample_picture};
+use gmm_zoo::training::topdown::refine_run;
 use gmm_zoo::training::zoo::{self, Manifest, Verdict};
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
@@ -118,6 +119,21 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Output folder [default: runs/<name>_finetuned]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Refine a trained stack top down: joint EM on the chain likelihood p(x, z1, …) in which
+    /// each upper component sets weights over the components below; reports before/after
+    /// likelihoods and purity/NMI per layer
+    Refine {
+        /// A stack's run folder, or a checkpoint name
+        run: PathBuf,
+        /// Joint EM iterations
+        #[arg(long, default_value_t = 20)]
+        iters: usize,
+        /// Output folder [default: runs/<name>_topdown]
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -342,6 +358,32 @@ fn run(cli: Cli) -> Result<()> {
             println!(
                 "{} Adam steps in {:.1} s; wrote {}",
                 steps,
+                r.seconds,
+                opts.out_dir.display()
+            );
+        }
+        Command::Refine { run, iters, out, common } => {
+            let resolved = zoo::resolve_run(&run)?;
+            let name = RunConfig::load(&resolved.join("config.toml"))?.name;
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}_topdown")));
+            let opts = options(&common, out)?;
+            let r = refine_run(&resolved, iters, &opts)
+                .with_context(|| format!("refining {}", run.display()))?;
+            for (what, f) in [("before", &r.before), ("after", &r.after)] {
+                println!(
+                    "{what}: joint log p(x, z…) train {:.4} test {:.4} nats/sample",
+                    f.train_joint, f.test_joint
+                );
+                for (i, l) in f.layers.iter().enumerate() {
+                    let q = match (l.purity, l.nmi) {
+                        (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
+                        _ => String::new(),
+                    };
+                    println!("  layer {i}: test LL {:.4}{q}", l.test_log_likelihood);
+                }
+            }
+            println!(
+                "{iters} joint EM iterations in {:.1} s; wrote {}",
                 r.seconds,
                 opts.out_dir.display()
             );

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod run;
 pub mod sampling;
 pub mod top;
+pub mod topdown;
 pub mod zoo;
 
 pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};

@@ -344,7 +344,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!(
                     "{what}: test accuracy {:.4}, log p(y|x) train {:.4} test {:.4}, own-class test \
                      LL {:.2} nats, overlap within classes {:.3e} (per dim {:.4}), between \
-                     classes {:.3e} (per dim {:.4})",
+                     classes {:.3e} (per dim {:.4}), filter bandwidth {:.4}",
                     f.accuracy,
                     f.train_conditional_log_likelihood,
                     f.test_conditional_log_likelihood,
@@ -353,6 +353,7 @@ fn run(cli: Cli) -> Result<()> {
                     f.within_class_overlap.mean_per_dim,
                     f.between_class_overlap.weighted,
                     f.between_class_overlap.mean_per_dim,
+                    f.mean_bandwidth,
                 );
             }
             println!(

@@ -4,7 +4,9 @@
 mod common;
 
 use common::{full_root, sample_root};
-use gmm_zoo::datasets::{BsdsImages, Mnist, MnistSplit, read_idx_images, read_idx_labels};
+use gmm_zoo::datasets::{
+    BsdsImages, Grayscale, Mnist, MnistSplit, read_idx_images, read_idx_labels,
+};
 use std::io::Write;
 
 #[test]
@@ -119,6 +121,31 @@ fn a_non_image_file_is_named_in_the_error() {
     std::fs::write(folder.join("broken.jpg"), b"this is not a jpeg").unwrap();
     let err = BsdsImages::load(dir.path(), "train").unwrap_err().to_string();
     assert!(err.contains("broken.jpg"), "{err}");
+}
+
+/// The benchmark's gray levels are Rec. 601, `round(0.299 R + 0.587 G + 0.114 B)`; the
+/// write-up's patches use Rec. 709 luma.
+#[test]
+fn rec601_gray_levels_are_the_benchmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("bsds300/train");
+    std::fs::create_dir_all(&folder).unwrap();
+    let colours: [[u8; 3]; 4] = [[255, 0, 0], [0, 255, 0], [10, 20, 200], [200, 150, 100]];
+    let mut img = image::RgbImage::new(2, 2);
+    for (i, c) in colours.iter().enumerate() {
+        img.put_pixel(i as u32 % 2, i as u32 / 2, image::Rgb(*c));
+    }
+    img.save(folder.join("colours.png")).unwrap();
+    let levels = BsdsImages::load_as(dir.path(), "train", Grayscale::Rec601Levels).unwrap();
+    // By hand: 76.245 → 76, 149.685 → 150, 0.299·10 + 0.587·20 + 0.114·200 = 37.53 → 38,
+    // 59.8 + 88.05 + 11.4 = 159.25 → 159.
+    let want = [76.0, 150.0, 38.0, 159.0];
+    for (v, w) in levels.images[0].pixels.iter().zip(want) {
+        assert_eq!((v * 255.0).round(), w);
+        assert!((v * 255.0 - w).abs() < 1e-4);
+    }
+    let luma = BsdsImages::load(dir.path(), "train").unwrap();
+    assert!((luma.images[0].pixels[1] * 255.0 - 182.4).abs() < 1.0, "Rec. 709: 0.7152 · 255");
 }
 
 /// The BSDS300 benchmark rows: 63 values per row, seeded, and refused by a conv layer.

@@ -8,8 +8,8 @@ mod common;
 use common::{SEED, circulant};
 use gmm_zoo::models::SpectralLayout;
 use gmm_zoo::models::filters::{
-    bhattacharyya_full, bhattacharyya_stationary, gain, minimum_phase_filter, power_spectrum_of,
-    zero_phase_filter,
+    bhattacharyya_full, bhattacharyya_stationary, effective_bandwidth, gain, minimum_phase_filter,
+    power_spectrum_of, zero_phase_filter,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -171,4 +171,17 @@ fn stationary_bhattacharyya_equals_the_dense_formula() {
     let expect = m * m / (8.0 * 1.25) + 0.5 * (1.25 / (a * b as f64).sqrt()).ln();
     let got = bhattacharyya_full(&[m], &[a], &[0.0], &[b], 1).unwrap();
     assert!((got - expect).abs() < 1e-12, "{got} vs {expect}");
+}
+
+#[test]
+fn effective_bandwidth_is_one_for_white_and_small_for_one_band() {
+    let layout = SpectralLayout::new(8, true);
+    let b = layout.n_bins();
+    assert!((effective_bandwidth(&layout, &vec![0.3; b]) - 1.0).abs() < 1e-12);
+    // All the filter's power in one conjugate pair (weight 2) of the 63 frequencies: 2/63.
+    let mut s = vec![1e12; b];
+    let pair = layout.weights().iter().position(|&w| w == 2.0).unwrap();
+    s[pair] = 1.0;
+    let narrow = effective_bandwidth(&layout, &s);
+    assert!((narrow - 2.0 / 63.0).abs() < 1e-6, "{narrow}");
 }

@@ -25,9 +25,25 @@ pub struct BsdsImages {
     pub dir: PathBuf,
 }
 
+/// How colour pixels become gray.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grayscale {
+    /// Rec. 709 luma of the sRGB values, as `f32` in `[0, 1]` (the write-up's patches).
+    Rec709,
+    /// 8-bit gray levels `round(0.299 R + 0.587 G + 0.114 B)` (Rec. 601, what MATLAB's
+    /// `rgb2gray` and PIL's `convert("L")` give, hence the BSDS300 benchmark's), stored as
+    /// `level / 255`.
+    Rec601Levels,
+}
+
 impl BsdsImages {
-    /// Loads every JPEG or PNG of `<root>/bsds300/<split>` as grayscale in `[0, 1]`.
+    /// Loads every JPEG or PNG of `<root>/bsds300/<split>` as grayscale in `[0, 1]` (Rec. 709).
     pub fn load(root: &Path, split: &str) -> Result<Self, DataError> {
+        Self::load_as(root, split, Grayscale::Rec709)
+    }
+
+    /// As [`load`](Self::load), with the grayscale conversion chosen.
+    pub fn load_as(root: &Path, split: &str, gray: Grayscale) -> Result<Self, DataError> {
         let dir = root.join("bsds300").join(split);
         let missing = || DataError::Missing {
             what: format!("BSDS300 {split} images"),
@@ -49,19 +65,32 @@ impl BsdsImages {
             return Err(missing());
         }
         paths.sort();
-        let images = paths.iter().map(|p| load_gray(p)).collect::<Result<_, _>>()?;
+        let images = paths.iter().map(|p| load_gray(p, gray)).collect::<Result<_, _>>()?;
         Ok(Self { images, dir })
     }
 }
 
-/// Decodes an image file to grayscale in `[0, 1]` (Rec. 709 luma of the sRGB values).
-fn load_gray(path: &Path) -> Result<GrayImage, DataError> {
+/// Decodes an image file to grayscale in `[0, 1]`.
+fn load_gray(path: &Path, gray: Grayscale) -> Result<GrayImage, DataError> {
     let bad = |reason: String| DataError::BadImage { path: path.to_path_buf(), reason };
     let reader = image::ImageReader::open(path)
         .map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?
         .with_guessed_format()
         .map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?;
-    let img = reader.decode().map_err(|e| bad(e.to_string()))?.to_luma32f();
+    let decoded = reader.decode().map_err(|e| bad(e.to_string()))?;
+    if gray == Grayscale::Rec601Levels {
+        let rgb = decoded.to_rgb8();
+        let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+        let pixels = rgb
+            .pixels()
+            .map(|p| {
+                let [r, g, b] = p.0.map(f64::from);
+                (0.299 * r + 0.587 * g + 0.114 * b).round() as f32 / 255.0
+            })
+            .collect();
+        return Ok(GrayImage { pixels, height, width });
+    }
+    let img = decoded.to_luma32f();
     let (width, height) = (img.width() as usize, img.height() as usize);
     // The f32 luma weights can overshoot 1 by an ulp; the write-up's range is [0, 1].
     Ok(GrayImage {

@@ -24,7 +24,8 @@ pub fn transform(gray: &[f64; SIDE * SIDE], noise: &[f64; SIDE * SIDE]) -> [f32;
 }
 
 /// Draws `count` benchmark samples (seeded): a uniformly chosen image and position, the gray
-/// levels `round(255 · luma)`, uniform noise, then [`transform`]. Rows are `[1, 63]` "images".
+/// levels `round(255 · v)` (exact for images loaded as [`crate::Grayscale::Rec601Levels`], the
+/// benchmark's gray), uniform noise, then [`transform`]. Rows are `[1, 63]` "images".
 pub fn sample(images: &BsdsImages, count: usize, seed: u64) -> Result<Images, DataError> {
     let usable: Vec<_> =
         images.images.iter().filter(|im| im.height >= SIDE && im.width >= SIDE).collect();

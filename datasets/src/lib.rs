@@ -20,7 +20,7 @@ mod images;
 mod mnist;
 mod root;
 
-pub use bsds::{BsdsImages, PatchSampler, PatchSpec};
+pub use bsds::{BsdsImages, Grayscale, PatchSampler, PatchSpec};
 pub use error::DataError;
 pub use images::Images;
 pub use mnist::{Mnist, MnistSplit, read_idx_images, read_idx_labels};

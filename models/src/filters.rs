@@ -167,3 +167,25 @@ pub fn distance_matrix(k: usize, mut distance: impl FnMut(usize, usize) -> f64) 
     }
     m
 }
+
+/// How broad a filter is: the perplexity of its normalised power spectrum over the D' covered
+/// frequencies, as a fraction of D',
+///
+/// ```text
+/// p(k) = |F(k)|² / Σ_k' |F(k')|²,   bandwidth = exp(−Σ_k p(k) log p(k)) / D'   ∈ (0, 1],
+/// ```
+///
+/// 1 for a flat (white) filter, 1/D' for a single frequency: smaller is more narrow-band.
+pub fn effective_bandwidth(layout: &SpectralLayout, spectrum: &[f64]) -> f64 {
+    let weights = layout.weights();
+    let total: f64 = weights.iter().zip(spectrum).map(|(w, s)| w / s).sum();
+    let entropy: f64 = weights
+        .iter()
+        .zip(spectrum)
+        .map(|(w, s)| {
+            let p = 1.0 / (s * total);
+            if p > 0.0 { -w * p * p.ln() } else { 0.0 }
+        })
+        .sum();
+    entropy.exp() / layout.covered_dims() as f64
+}

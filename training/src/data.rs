@@ -2,7 +2,9 @@
 
 use crate::TrainError;
 use crate::config::{Bsds300Data, BsdsData, DataConfig, MnistData, Split};
-use gmm_datasets::{BsdsImages, DataError, Images, Mnist, MnistSplit, PatchSampler, PatchSpec};
+use gmm_datasets::{
+    BsdsImages, DataError, Grayscale, Images, Mnist, MnistSplit, PatchSampler, PatchSpec,
+};
 use std::path::Path;
 
 /// Loads one split of the data a config names. BSDS patches (and BSDS300 benchmark rows) are
@@ -48,7 +50,8 @@ pub fn load_split(
                 Split::Train => ("train", n_train, 1),
                 Split::Test => ("test", n_test, 2),
             };
-            let images = BsdsImages::load(root, folder)?;
+            // The benchmark's gray levels are Rec. 601 (rgb2gray / PIL "L").
+            let images = BsdsImages::load_as(root, folder, Grayscale::Rec601Levels)?;
             Ok(gmm_datasets::bsds300::sample(&images, count, seed.wrapping_add(offset))?)
         }
     }

@@ -24,7 +24,7 @@ use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use gmm_datasets::Images;
-use gmm_models::filters::bhattacharyya_stationary;
+use gmm_models::filters::{bhattacharyya_stationary, effective_bandwidth};
 use gmm_models::{ConvGmm, Device, Mixture, SpectralLayout, Tensor, TensorData, to_host_f64};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -61,6 +61,9 @@ pub struct ClassifierFigures {
     pub within_class_overlap: OverlapSummary,
     /// Overlap between components of different classes (all pairs, weights `π_c p(y)`).
     pub between_class_overlap: OverlapSummary,
+    /// Mean effective bandwidth of the filters (`gmm_models::filters::effective_bandwidth`:
+    /// 1 = white, smaller = more narrow-band).
+    pub mean_bandwidth: f64,
 }
 
 /// What fine-tuning did.
@@ -165,6 +168,11 @@ impl ConvClassifier {
         };
         let (tr, te) = (score(train)?, score(test)?);
         let (within, between) = self.overlap()?;
+        let layout = &self.models[0].layout;
+        let mut bandwidths = Vec::new();
+        for m in &self.models {
+            bandwidths.extend(m.spectra_host()?.iter().map(|s| effective_bandwidth(layout, s)));
+        }
         let own = &te.own_class_log_likelihood;
         Ok(ClassifierFigures {
             accuracy: te.accuracy,
@@ -173,6 +181,7 @@ impl ConvClassifier {
             own_class_test_log_likelihood: own.iter().sum::<f64>() / own.len() as f64,
             within_class_overlap: within,
             between_class_overlap: between,
+            mean_bandwidth: bandwidths.iter().sum::<f64>() / bandwidths.len() as f64,
         })
     }
 

@@ -15,7 +15,7 @@ use gmm_zoo::training::zoo::{self, Manifest, Verdict};
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
 };
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -212,6 +212,20 @@ fn options(common: &Common, out_dir: PathBuf) -> Result<RunOptions> {
     })
 }
 
+/// A run folder (or checkpoint name) and the folder of a run derived from it: `out`, else
+/// `runs/<name>_<suffix>`.
+fn derived_run(run: &Path, out: Option<PathBuf>, suffix: &str) -> Result<(PathBuf, PathBuf)> {
+    let resolved = zoo::resolve_run(run)?;
+    let out = match out {
+        Some(out) => out,
+        None => {
+            let name = RunConfig::load(&resolved.join("config.toml"))?.name;
+            PathBuf::from("runs").join(format!("{name}_{suffix}"))
+        }
+    };
+    Ok((resolved, out))
+}
+
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         let interrupted = e.chain().any(|c| {
@@ -332,10 +346,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}", out.display());
         }
         Command::Finetune { run, steps, lr, batch, seed, out, common } => {
-            let resolved = zoo::resolve_run(&run)?;
-            let name = RunConfig::load(&resolved.join("config.toml"))?.name;
-            let out =
-                out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}_finetuned")));
+            let (resolved, out) = derived_run(&run, out, "finetuned")?;
             let opts = options(&common, out)?;
             let settings = FinetuneConfig { steps, learning_rate: lr, batch_size: batch, seed };
             let r = finetune_run(&resolved, settings, &opts)
@@ -364,9 +375,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Refine { run, iters, out, common } => {
-            let resolved = zoo::resolve_run(&run)?;
-            let name = RunConfig::load(&resolved.join("config.toml"))?.name;
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}_topdown")));
+            let (resolved, out) = derived_run(&run, out, "topdown")?;
             let opts = options(&common, out)?;
             let r = refine_run(&resolved, iters, &opts)
                 .with_context(|| format!("refining {}", run.display()))?;

@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::{device, device_name, sample_root};
+use gmm_zoo::training::RunConfig;
 use gmm_zoo::training::classify::{classify_run, evaluate_classifier};
 use gmm_zoo::training::discriminative::{FinetuneConfig, finetune_run};
-use gmm_zoo::training::{Progress, RunConfig, RunOptions};
 use std::path::PathBuf;
 
-fn options(out_dir: PathBuf) -> RunOptions {
-    RunOptions {
-        data_root: sample_root(),
-        out_dir,
-        device: device(),
-        device_name: device_name(),
-        progress: Progress::quiet(),
-        resume: false,
-    }
+fn options(out_dir: PathBuf) -> gmm_zoo::training::RunOptions {
+    common::sample_options(&out_dir)
 }
 
 #[test]
@@ -67,9 +59,12 @@ max_iter = 10
     assert!((accuracy - report.after.accuracy).abs() < 1e-12, "{accuracy}");
     assert!(out.join("finetune.json").is_file());
 
-    // Same seed, same result.
+    // Same seed, same result (to the last bits on a CPU; GPU reductions may round in another
+    // order).
     let again = finetune_run(&em_dir, settings, &options(dir.path().join("again"))).unwrap();
-    assert_eq!(again.objective, report.objective);
+    for (a, b) in again.objective.iter().zip(&report.objective) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+    }
 }
 
 #[test]

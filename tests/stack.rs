@@ -18,14 +18,7 @@ fn device() -> Device {
 }
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        data_root: sample_root(),
-        out_dir: out.to_path_buf(),
-        device: device(),
-        device_name: common::device_name(),
-        progress: Progress::quiet(),
-        resume: false,
-    }
+    common::sample_options(out)
 }
 
 /// Three layers on the shipped MNIST sample: conv → prob (annealed) → prob (pruned).

@@ -3,20 +3,13 @@
 
 mod common;
 
-use common::{device, device_name, sample_root};
+use common::device;
 use gmm_zoo::training::topdown::refine_run;
-use gmm_zoo::training::{Progress, RunConfig, RunOptions, SavedLayer, train_run};
+use gmm_zoo::training::{RunConfig, RunOptions, SavedLayer, train_run};
 use std::path::Path;
 
 fn options(out: &Path) -> RunOptions {
-    RunOptions {
-        data_root: sample_root(),
-        out_dir: out.to_path_buf(),
-        device: device(),
-        device_name: device_name(),
-        progress: Progress::quiet(),
-        resume: false,
-    }
+    common::sample_options(out)
 }
 
 const STACK: &str = r#"

@@ -165,10 +165,10 @@ impl<'a> PatchSampler<'a> {
                 let row = (top + r) * im.width + left;
                 patch[r * p..(r + 1) * p].copy_from_slice(&im.pixels[row..row + p]);
             }
-            if let Some(std) = center(&mut patch) {
-                if std >= spec.min_std {
-                    pixels.extend_from_slice(&patch);
-                }
+            if let Some(std) = center(&mut patch)
+                && std >= spec.min_std
+            {
+                pixels.extend_from_slice(&patch);
             }
         }
         Ok(Images { pixels, height: p, width: p, labels: None })

@@ -126,18 +126,15 @@ impl ConvGmm {
         }))
     }
 
-    /// The zero-phase and minimum-phase filters of every component (P×P each, origin at
-    /// `[0]`), see [`crate::filters`].
-    pub fn filters(&self) -> Result<Vec<(Vec<f64>, Vec<f64>)>, ModelError> {
+    /// The zero-phase and minimum-phase filters of every component, see [`crate::filters`].
+    pub fn filters(&self) -> Result<Vec<crate::filters::ComponentFilters>, ModelError> {
         let layout = &self.layout;
         Ok(self
             .spectra_host()?
             .iter()
-            .map(|s| {
-                (
-                    crate::filters::zero_phase_filter(layout, s),
-                    crate::filters::minimum_phase_filter(layout, s),
-                )
+            .map(|s| crate::filters::ComponentFilters {
+                zero_phase: crate::filters::zero_phase_filter(layout, s),
+                minimum_phase: crate::filters::minimum_phase_filter(layout, s),
             })
             .collect())
     }
@@ -201,7 +198,7 @@ impl Mixture for ConvGmm {
     /// The periodograms `|X_n(k_b)|²` (rustfft, once per dataset).
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
         let d = self.layout.pixels();
-        if samples.len() % d != 0 {
+        if !samples.len().is_multiple_of(d) {
             return Err(ModelError::InputShape { expected: d, got: samples.len() });
         }
         if let Some(i) = samples.iter().position(|v| !v.is_finite()) {

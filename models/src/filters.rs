@@ -34,6 +34,15 @@
 use crate::spectral::SpectralLayout;
 use rustfft::{FftPlanner, num_complex::Complex};
 
+/// The two canonical spatial filters of one component, P×P row-major, origin at `[0]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentFilters {
+    /// [`zero_phase_filter`].
+    pub zero_phase: Vec<f64>,
+    /// [`minimum_phase_filter`].
+    pub minimum_phase: Vec<f64>,
+}
+
 /// In-place 2-D DFT of a P×P grid (row-major `[k1][k2]`); the inverse is normalised by `1/D`.
 pub fn fft2(grid: &mut [Complex<f64>], p: usize, inverse: bool) {
     let mut planner = FftPlanner::<f64>::new();

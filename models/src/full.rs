@@ -263,7 +263,7 @@ impl Mixture for FullGmm {
     /// Rows are used as they are (after a finiteness check).
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
         let d = self.dim();
-        if samples.len() % d != 0 {
+        if !samples.len().is_multiple_of(d) {
             return Err(ModelError::InputShape { expected: d, got: samples.len() });
         }
         if let Some(i) = samples.iter().position(|v| !v.is_finite()) {

@@ -34,7 +34,7 @@ pub struct Encoded {
 impl Encoded {
     /// Uploads host rows `[n, width]` in batches of `batch_size` rows.
     pub fn from_rows(rows: &[f32], width: usize, batch_size: usize, device: &Device) -> Self {
-        assert!(width > 0 && batch_size > 0 && rows.len() % width == 0);
+        assert!(width > 0 && batch_size > 0 && rows.len().is_multiple_of(width));
         let n = rows.len() / width;
         let batches = rows
             .chunks(batch_size * width)

@@ -97,7 +97,7 @@ impl Mixture for ProbGmm {
     /// Checks that every row is a probability vector, then `y = Vᵀ q`.
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
         let k = self.k_in;
-        if samples.len() % k != 0 {
+        if !samples.len().is_multiple_of(k) {
             return Err(ModelError::InputShape { expected: k, got: samples.len() });
         }
         let v = helmert_basis(k);

@@ -92,3 +92,15 @@ pub fn circulant(spectrum_full: &[f64], p: usize) -> Vec<f64> {
     }
     c
 }
+
+/// Run options for the tests: the shipped sample, the device under test, no output.
+pub fn sample_options(out: &std::path::Path) -> gmm_zoo::training::RunOptions {
+    gmm_zoo::training::RunOptions {
+        data_root: sample_root(),
+        out_dir: out.to_path_buf(),
+        device: device(),
+        device_name: device_name(),
+        progress: gmm_zoo::training::Progress::quiet(),
+        resume: false,
+    }
+}

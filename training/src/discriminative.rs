@@ -202,18 +202,17 @@ impl ConvClassifier {
         }
         let k = self.models[0].n_components();
         let n = spectra.len();
-        let mut d = vec![0.0; n * n];
-        let mut w_between = vec![0.0; n * n];
-        for i in 0..n {
-            for j in 0..n {
-                if i / k != j / k {
-                    d[i * n + j] = bhattacharyya_stationary(layout, &spectra[i], &spectra[j]);
-                    w_between[i * n + j] = 1.0;
-                }
-            }
-        }
-        // Between-class summary: only pairs from different classes count.
-        let between = between_summary(&d, &w_between, &weights, dims);
+        // Between classes: only pairs of components from different classes count.
+        let pairs =
+            (0..n).flat_map(|i| (0..n).filter(move |&j| i / k != j / k).map(move |j| (i, j)));
+        let between = OverlapSummary::from_pairs(
+            pairs.map(|(i, j)| {
+                let d = bhattacharyya_stationary(layout, &spectra[i], &spectra[j]);
+                (d, weights[i] * weights[j])
+            }),
+            dims,
+        )
+        .ok_or_else(|| TrainError::file(Path::new("classify.json"), "fewer than two classes"))?;
         let mean = |f: fn(&OverlapSummary) -> f64| {
             within.iter().map(f).sum::<f64>() / within.len().max(1) as f64
         };
@@ -229,35 +228,6 @@ impl ConvClassifier {
     }
 }
 
-fn between_summary(d: &[f64], mask: &[f64], weights: &[f64], dims: usize) -> OverlapSummary {
-    let n = weights.len();
-    let (mut sum, mut max, mut wsum, mut wnorm, mut per_dim) = (0.0, 0.0f64, 0.0, 0.0, 0.0);
-    let mut all = Vec::new();
-    for i in 0..n {
-        for j in 0..n {
-            if mask[i * n + j] > 0.0 {
-                let bc = (-d[i * n + j]).exp();
-                sum += bc;
-                max = max.max(bc);
-                wsum += weights[i] * weights[j] * bc;
-                wnorm += weights[i] * weights[j];
-                per_dim += (-d[i * n + j] / dims as f64).exp();
-                all.push(d[i * n + j]);
-            }
-        }
-    }
-    all.sort_by(f64::total_cmp);
-    let pairs = all.len().max(1) as f64;
-    OverlapSummary {
-        mean: sum / pairs,
-        max,
-        weighted: if wnorm > 0.0 { wsum / wnorm } else { 0.0 },
-        min_distance: all.first().copied().unwrap_or(f64::INFINITY),
-        median_distance: all.get(all.len() / 2).copied().unwrap_or(f64::INFINITY),
-        mean_per_dim: per_dim / pairs,
-    }
-}
-
 /// Fine-tunes a classification run's conv class models, writes the result as a classification
 /// run folder in `opts.out_dir` (class models, `config.toml`, `classify.json`) with
 /// `finetune.json`, and returns the report.
@@ -266,7 +236,11 @@ pub fn finetune_run(
     settings: FinetuneConfig,
     opts: &RunOptions,
 ) -> Result<FinetuneReport, TrainError> {
-    if settings.steps == 0 || settings.batch_size == 0 || !(settings.learning_rate > 0.0) {
+    if settings.steps == 0
+        || settings.batch_size == 0
+        || !settings.learning_rate.is_finite()
+        || settings.learning_rate <= 0.0
+    {
         return Err(TrainError::file(
             run_dir,
             "fine-tuning needs steps ≥ 1, batch_size ≥ 1 and a positive learning_rate",

@@ -116,10 +116,10 @@ impl EmConfig {
                 return bad("annealing.stage_tol", "must be a non-negative number");
             }
         }
-        if let Some(p) = self.prune_below {
-            if !(p.is_finite() && p > 0.0 && p < 1.0) {
-                return bad("prune_below", "must be in (0, 1)");
-            }
+        if let Some(p) = self.prune_below
+            && !(p.is_finite() && p > 0.0 && p < 1.0)
+        {
+            return bad("prune_below", "must be in (0, 1)");
         }
         Ok(())
     }

@@ -3,6 +3,9 @@
 use crate::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
 use gmm_models::{ConvGmm, FullGmm, Mixture, ModelError, ProbGmm};
 
+/// Pictures' tiles, each in the input's shape (row-major).
+pub type Tiles = Vec<Vec<f32>>;
+
 /// A layer's view for the pictures and the metrics.
 pub trait Inspect: Mixture {
     /// The component grid's extra column, one tile per component in the input's shape: the
@@ -10,13 +13,13 @@ pub trait Inspect: Mixture {
     fn extra_column(
         &self,
         input_scale: TileScale,
-    ) -> Result<Option<(Vec<Vec<f32>>, TileScale)>, ModelError>;
+    ) -> Result<Option<(Tiles, TileScale)>, ModelError>;
 
     /// The mixing weights `π_c`.
     fn weights(&self) -> Result<Vec<f64>, ModelError>;
 
     /// Tiles worth a picture of their own (`means.png` for the full GMM), named.
-    fn own_pictures(&self) -> Result<Option<(&'static str, Vec<Vec<f32>>)>, ModelError> {
+    fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
         Ok(None)
     }
 
@@ -46,7 +49,7 @@ const FULL_OVERLAP_BUDGET: f64 = 2e10;
 
 impl Inspect for ConvGmm {
     /// `1/S_c(k)` on the full grid, log scale, DC centred, normalised per row.
-    fn extra_column(&self, _: TileScale) -> Result<Option<(Vec<Vec<f32>>, TileScale)>, ModelError> {
+    fn extra_column(&self, _: TileScale) -> Result<Option<(Tiles, TileScale)>, ModelError> {
         let p = self.layout.size();
         let tiles = self
             .spectra_host()?
@@ -71,11 +74,11 @@ impl Inspect for ConvGmm {
         let p = self.layout.size();
         let spectra = self.spectra_host()?;
         let mut tiles = Vec::with_capacity(3 * spectra.len());
-        for (s, (zero, minimum)) in spectra.iter().zip(self.filters()?) {
+        for (s, f) in spectra.iter().zip(self.filters()?) {
             let inv: Vec<f64> = s.iter().map(|v| 1.0 / v).collect();
             tiles.push(filter_spectrum_tile(&self.layout.to_full_grid(&inv, 0.0), p));
-            tiles.push(centred_filter_tile(&clip_origin(zero), p));
-            tiles.push(centred_filter_tile(&clip_origin(minimum), p));
+            tiles.push(centred_filter_tile(&clip_origin(f.zero_phase), p));
+            tiles.push(centred_filter_tile(&clip_origin(f.minimum_phase), p));
         }
         Ok(Some(tiles))
     }
@@ -85,7 +88,7 @@ impl Inspect for FullGmm {
     fn extra_column(
         &self,
         input_scale: TileScale,
-    ) -> Result<Option<(Vec<Vec<f32>>, TileScale)>, ModelError> {
+    ) -> Result<Option<(Tiles, TileScale)>, ModelError> {
         if self.zero_mean {
             return Ok(None);
         }
@@ -96,7 +99,7 @@ impl Inspect for FullGmm {
         self.weights_host()
     }
 
-    fn own_pictures(&self) -> Result<Option<(&'static str, Vec<Vec<f32>>)>, ModelError> {
+    fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
         if self.zero_mean {
             return Ok(None);
         }
@@ -118,7 +121,7 @@ fn mean_tiles(layer: &FullGmm) -> Result<Vec<Vec<f32>>, ModelError> {
 
 impl Inspect for ProbGmm {
     /// Its means live in simplex coordinates, not in the image's shape: no extra column.
-    fn extra_column(&self, _: TileScale) -> Result<Option<(Vec<Vec<f32>>, TileScale)>, ModelError> {
+    fn extra_column(&self, _: TileScale) -> Result<Option<(Tiles, TileScale)>, ModelError> {
         Ok(None)
     }
 
@@ -154,38 +157,39 @@ pub struct OverlapSummary {
 }
 
 impl OverlapSummary {
-    /// From a `[K, K]` distance matrix, the weights and the dimension D; `None` with fewer than
-    /// two components.
+    /// From a `[K, K]` distance matrix, the weights and the dimension D, over the pairs of
+    /// distinct components; `None` with fewer than two components.
     pub fn new(distances: &[f64], weights: &[f64], dims: usize) -> Option<Self> {
         let k = weights.len();
-        if k < 2 {
+        let pairs = (0..k).flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j)));
+        Self::from_pairs(pairs.map(|(i, j)| (distances[i * k + j], weights[i] * weights[j])), dims)
+    }
+
+    /// From `(D_B, pair weight)` of the pairs that count; `None` when there are none.
+    pub fn from_pairs(pairs: impl Iterator<Item = (f64, f64)>, dims: usize) -> Option<Self> {
+        let (mut sum, mut max, mut wsum, mut wnorm, mut per_dim) = (0.0, 0.0f64, 0.0, 0.0, 0.0);
+        let mut all = Vec::new();
+        for (d, w) in pairs {
+            let bc = (-d).exp();
+            sum += bc;
+            max = max.max(bc);
+            wsum += w * bc;
+            wnorm += w;
+            per_dim += (-d / dims.max(1) as f64).exp();
+            all.push(d);
+        }
+        if all.is_empty() {
             return None;
         }
-        let (mut sum, mut max, mut wsum, mut wnorm, mut per_dim) = (0.0, 0.0f64, 0.0, 0.0, 0.0);
-        let mut all = Vec::with_capacity(k * (k - 1));
-        for i in 0..k {
-            for j in 0..k {
-                if i != j {
-                    let d = distances[i * k + j];
-                    let bc = (-d).exp();
-                    sum += bc;
-                    max = max.max(bc);
-                    wsum += weights[i] * weights[j] * bc;
-                    wnorm += weights[i] * weights[j];
-                    per_dim += (-d / dims.max(1) as f64).exp();
-                    all.push(d);
-                }
-            }
-        }
         all.sort_by(f64::total_cmp);
-        let pairs = all.len() as f64;
+        let n = all.len() as f64;
         Some(Self {
-            mean: sum / pairs,
+            mean: sum / n,
             max,
             weighted: if wnorm > 0.0 { wsum / wnorm } else { 0.0 },
             min_distance: all[0],
             median_distance: all[all.len() / 2],
-            mean_per_dim: per_dim / pairs,
+            mean_per_dim: per_dim / n,
         })
     }
 }

@@ -298,7 +298,7 @@ fn train_layer<M: Inspect>(
     let mut after_iteration = |layer: &M, report: &FitReport| -> Result<(), TrainError> {
         let n = report.iterations.len();
         let stop = checkpoint::stop_requested();
-        if n % every == 0 || stop {
+        if n.is_multiple_of(every) || stop {
             let record = layer.clone().into_record().into_bytes().map_err(|e| {
                 TrainError::file(&ckpt_path, format!("cannot encode the record: {e:?}"))
             })?;

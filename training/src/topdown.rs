@@ -322,8 +322,8 @@ pub fn refine_run(
             for t in 0..ku {
                 let row = &post.xi[l][t * kl..(t + 1) * kl];
                 let total: f64 = row.iter().sum();
-                for c in 0..kl {
-                    chain.log_a[l][t * kl + c] = (row[c].max(1e-300) / total.max(1e-300)).ln();
+                for (a, &x) in chain.log_a[l][t * kl..(t + 1) * kl].iter_mut().zip(row) {
+                    *a = (x.max(1e-300) / total.max(1e-300)).ln();
                 }
             }
         }

@@ -408,7 +408,9 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
     let absent = match load_split(&config.data, &opts.data_root, Split::Test, config.seed) {
         Err(e) => Some(format!("test data not here ({e})")),
         Ok(test) if data_fingerprint(&test) != entry.test_data => Some(format!(
-            "the test data at {} is not the {} data it was scored on; pass --data-dir",
+            "the test split drawn from {} differs from the {} data it was scored on (pass \
+             --data-dir with that data; if it is that data, the data pipeline has changed and \
+             the checkpoint must be re-recorded)",
             opts.data_root.display(),
             entry.data_root
         )),

@@ -37,11 +37,13 @@ pub trait Inspect: Mixture {
 }
 
 /// A whitening filter is a spike at the origin with a faint surround: for the picture, the
-/// origin is clipped to the largest magnitude elsewhere so that the surround shows.
+/// origin is clipped to the largest magnitude elsewhere and every value shown as
+/// `sign(v)·√|v|`, so that the surround shows (mid-gray is 0 only when the tile's extremes are
+/// symmetric; the picture is of shapes, not values).
 fn clip_origin(mut filter: Vec<f64>) -> Vec<f64> {
     let rest = filter[1..].iter().fold(0.0f64, |m, v| m.max(v.abs()));
     filter[0] = filter[0].clamp(-rest, rest);
-    filter
+    filter.iter().map(|v| v.signum() * v.abs().sqrt()).collect()
 }
 
 /// The budget (K²·D³ multiply-adds) below which a full GMM's overlap is computed after training.

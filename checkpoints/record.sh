@@ -16,6 +16,7 @@ for n in mnist_stack_std mnist_stack_raw mnist_stack_prob classify_conv; do
   zoo add "runs/$n" --ship --data-dir "$root"
 done
 for n in classify_full classify_best; do zoo add "runs/$n" --data-dir "$root"; done
+zoo add runs/bsds300_gauss --ship --data-dir "$root"
 zoo add runs/bsds300_full200 --ship --data-dir "$root"
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

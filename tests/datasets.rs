@@ -20,7 +20,7 @@ fn shipped_mnist_sample_loads_with_labels() {
     assert!(labels.iter().all(|&l| l < 10));
     assert_eq!(labels[..5], [5, 0, 4, 1, 9], "the first MNIST training labels");
     assert!(train.pixels.iter().all(|&v| (0.0..=1.0).contains(&v)));
-    assert!(train.pixels.iter().any(|&v| v == 1.0), "pixels are scaled by 255");
+    assert!(train.pixels.contains(&1.0), "pixels are scaled by 255");
 }
 
 #[test]

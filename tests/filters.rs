@@ -167,8 +167,8 @@ fn stationary_bhattacharyya_equals_the_dense_formula() {
         assert!(bhattacharyya_stationary(&layout, &s1, &s1).abs() < 1e-12);
     }
     // One dimension, with means: ⅛(μ₁−μ₂)²/σ² + ½ log(σ²/√(a b)), σ² = (a+b)/2.
-    let (a, b, m) = (0.5, 2.0, 1.5);
-    let expect = m * m / (8.0 * 1.25) + 0.5 * (1.25 / (a * b as f64).sqrt()).ln();
+    let (a, b, m): (f64, f64, f64) = (0.5, 2.0, 1.5);
+    let expect = m * m / (8.0 * 1.25) + 0.5 * (1.25 / (a * b).sqrt()).ln();
     let got = bhattacharyya_full(&[m], &[a], &[0.0], &[b], 1).unwrap();
     assert!((got - expect).abs() < 1e-12, "{got} vs {expect}");
 }

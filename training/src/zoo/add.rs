@@ -1,0 +1,198 @@
+//! `gmmzoo zoo add`: a trained run folder into the manifest (and, shipped, into the folder).
+
+use super::{Entry, LayerEntry, MANIFEST, MAX_SHIPPED_BYTES, Manifest, checksum, data_fingerprint};
+use crate::classify::ClassifyReport;
+use crate::config::{DataConfig, RunConfig, Split};
+use crate::data::load_split;
+use crate::metrics::{Metrics, StackMetrics};
+use crate::{TrainError, fsio};
+use gmm_datasets::sample_data_root;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What `add` is told beside the run folder.
+#[derive(Debug, Clone)]
+pub struct AddRequest {
+    /// The trained run folder (`runs/<name>`).
+    pub run_dir: PathBuf,
+    /// The config it was trained from, as the manifest should name it.
+    pub config: String,
+    /// The data root it was trained on (its test split is fingerprinted).
+    pub data_root: PathBuf,
+    /// Copy the run folder into the checkpoints folder (else record its figures only).
+    pub ship: bool,
+    /// The machine that trained it, in words.
+    pub machine: String,
+}
+
+/// Records a trained run folder in the manifest, and with `ship` copies its files into
+/// `<checkpoints>/<name>/` (refusing runs over [`MAX_SHIPPED_BYTES`]).
+pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError> {
+    let run = &request.run_dir;
+    let config = RunConfig::load(&run.join("config.toml"))?;
+    let test = load_split(&config.data, &request.data_root, Split::Test, config.seed)?;
+    let sample = sample_data_root().canonicalize().ok();
+    let data_root = match request.data_root.canonicalize().ok() == sample {
+        true => "sample",
+        false => "full",
+    };
+    let mut entry = Entry {
+        name: config.name.clone(),
+        config: request.config.clone(),
+        data: String::new(),
+        data_root: data_root.into(),
+        test_data: data_fingerprint(&test),
+        shipped: request.ship,
+        machine: request.machine.clone(),
+        wall_seconds: 0.0,
+        accuracy: None,
+        layers: Vec::new(),
+        files: BTreeMap::new(),
+    };
+    let classify = run.join("classify.json");
+    if classify.is_file() {
+        let report: ClassifyReport = serde_json::from_slice(&fsio::read(&classify)?)
+            .map_err(|e| TrainError::file(&classify, e))?;
+        entry.accuracy = Some(report.accuracy);
+        entry.wall_seconds = report.train_seconds + report.test_seconds;
+        let spec = config.stack().into_iter().next().ok_or_else(|| TrainError::Config {
+            path: run.join("config.toml"),
+            reason: "no layer".into(),
+        })?;
+        let test_n = report.confusion.iter().flatten().sum();
+        let own = &report.own_class_test_log_likelihood;
+        let mean_own = own.iter().sum::<f64>() / own.len().max(1) as f64;
+        entry.layers.push(LayerEntry {
+            kind: spec.layer.kind().to_string(),
+            input: None,
+            configured_components: spec.layer.n_components(),
+            components: spec.layer.n_components(),
+            iterations: spec.em.max_iter,
+            dims: 784,
+            train_nats: f64::NAN,
+            test_nats: mean_own,
+            test_n,
+            purity: None,
+            nmi: None,
+        });
+    } else {
+        let path = run.join("metrics.json");
+        let bytes = fsio::read(&path)?;
+        let (layers, total) = match serde_json::from_slice::<StackMetrics>(&bytes) {
+            Ok(s) => (s.layers, s.total_seconds),
+            Err(_) => {
+                let m: Metrics =
+                    serde_json::from_slice(&bytes).map_err(|e| TrainError::file(&path, e))?;
+                let total = m.timings.total;
+                (vec![m], total)
+            }
+        };
+        entry.wall_seconds = total;
+        entry.layers = layers.iter().map(layer_entry).collect();
+    }
+    entry.data = data_description(&config.data, &entry);
+    if request.ship {
+        let files = run_files(run)?;
+        let bytes: u64 = files.iter().map(|(_, len)| len).sum();
+        if bytes > MAX_SHIPPED_BYTES {
+            return Err(TrainError::file(
+                run,
+                format!(
+                    "{:.1} MB is over the {} MB a shipped checkpoint may take; add it without \
+                     --ship to record its figures only",
+                    bytes as f64 / 1e6,
+                    MAX_SHIPPED_BYTES >> 20
+                ),
+            ));
+        }
+        let dest = checkpoints.join(&entry.name);
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest)
+                .map_err(|e| TrainError::file(&dest, format!("cannot replace: {e}")))?;
+        }
+        for (rel, _) in &files {
+            let (from, to) = (run.join(rel), dest.join(rel));
+            let parent = to.parent().expect("a file in a folder");
+            std::fs::create_dir_all(parent).map_err(|e| TrainError::file(parent, e))?;
+            let bytes = fsio::read(&from)?;
+            fsio::write_atomic(&to, &bytes)?;
+            entry.files.insert(rel.clone(), checksum(&bytes));
+        }
+    }
+    let mut manifest = match checkpoints.join(MANIFEST).is_file() {
+        true => Manifest::load(checkpoints)?,
+        false => Manifest::default(),
+    };
+    manifest.upsert(entry.clone());
+    manifest.save(checkpoints)?;
+    Ok(entry)
+}
+
+fn layer_entry(m: &Metrics) -> LayerEntry {
+    LayerEntry {
+        kind: m.kind.clone(),
+        input: m.input.and_then(|f| serde_json::to_value(f).ok()?.as_str().map(String::from)),
+        configured_components: m.configured_components,
+        components: m.n_components,
+        iterations: m.iterations.len(),
+        dims: m.pixels,
+        train_nats: m.train.nats_per_sample,
+        test_nats: m.test.nats_per_sample,
+        test_n: m.test.n,
+        purity: m.purity,
+        nmi: m.nmi,
+    }
+}
+
+fn data_description(data: &DataConfig, entry: &Entry) -> String {
+    let test_n = entry.layers.first().map_or(0, |l| l.test_n);
+    let what = match data {
+        DataConfig::Mnist(_) => "MNIST".to_string(),
+        DataConfig::Bsds(b) => format!("BSDS {}x{} patches", b.patch_size, b.patch_size),
+        DataConfig::Bsds300(_) => "BSDS300 benchmark (63 dims)".to_string(),
+    };
+    format!("{what}, {} ({test_n} test)", entry.data_root)
+}
+
+/// The files of a run folder worth shipping (all but checkpoints, temporaries and samples),
+/// relative paths with their sizes, sorted.
+fn run_files(run: &Path) -> Result<Vec<(String, u64)>, TrainError> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<(), TrainError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| TrainError::file(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| TrainError::file(dir, e))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') || name == crate::checkpoint::FILE_NAME {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if name != "samples.png" {
+                let rel = path.strip_prefix(root).expect("under root");
+                let len = entry.metadata().map_err(|e| TrainError::file(&path, e))?.len();
+                out.push((rel.to_string_lossy().replace('\\', "/"), len));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(run, run, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// The machine this process runs on, in words (CPU model and cores).
+pub fn this_machine(device: &str) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {cores} cores, device {device}")
+}

@@ -1,0 +1,170 @@
+//! The zoo: trained run folders shipped in `checkpoints/<name>/`, the manifest that describes
+//! them (`checkpoints/manifest.toml`: name, config, data, metrics, file checksums), the check
+//! that every shipped checkpoint still loads and reproduces its recorded test score, and the
+//! README's results table, rendered from the manifest.
+//!
+//! Every config of the repository has a manifest entry; `shipped = false` marks one whose trained
+//! model is too large for the repository (its figures are still recorded and tabled).
+
+mod add;
+mod table;
+mod verify;
+
+pub use add::{AddRequest, add, this_machine};
+pub use table::{TABLE_BEGIN, TABLE_END, render_table, splice_table};
+pub use verify::{
+    ACCURACY_TOLERANCE, SCORE_TOLERANCE, Verdict, checksum, data_fingerprint, verify_entry,
+};
+
+use crate::TrainError;
+use crate::fsio;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The manifest's file name inside the checkpoints folder.
+pub const MANIFEST: &str = "manifest.toml";
+/// The largest checkpoint (all its files) `add` copies into the repository, bytes.
+pub const MAX_SHIPPED_BYTES: u64 = 8 << 20;
+
+/// `checkpoints/manifest.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// One entry per trained config, in table order.
+    #[serde(default, rename = "model")]
+    pub models: Vec<Entry>,
+}
+
+/// One trained config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The run's name (its config's `name`; the checkpoint folder's name).
+    pub name: String,
+    /// The config it was trained from, relative to the repository root.
+    pub config: String,
+    /// The dataset and its size, e.g. `mnist 60000/10000`.
+    pub data: String,
+    /// Which data it was trained on: `sample` (shipped in `data/sample`) or `full`.
+    pub data_root: String,
+    /// xxh3-128 of the test split it was scored on (shape and f32 pixels), hex: the check
+    /// reproduces the test figure only on the same test data.
+    pub test_data: String,
+    /// Whether the run folder is in `checkpoints/<name>/`.
+    pub shipped: bool,
+    /// The machine and device that trained it.
+    pub machine: String,
+    /// Wall time of the whole run (training and scoring), seconds.
+    pub wall_seconds: f64,
+    /// Test accuracy of a classification run (per-class models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Each layer's figures, bottom up (one per class model is not kept: a classification
+    /// run records its accuracy and its model's description here as one layer).
+    #[serde(default)]
+    pub layers: Vec<LayerEntry>,
+    /// Every shipped file, relative to the checkpoint folder: its xxh3-128, hex.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+/// One layer's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerEntry {
+    /// Family: `conv`, `full`, `prob`.
+    pub kind: String,
+    /// The feature taken from the layer below (absent for the first layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// Components configured.
+    pub configured_components: usize,
+    /// Components alive after training.
+    pub components: usize,
+    /// EM iterations run.
+    pub iterations: usize,
+    /// Values per sample the densities are over (pixels, or K of the layer below).
+    pub dims: usize,
+    /// Mean train log-likelihood, nats/sample.
+    pub train_nats: f64,
+    /// Mean test log-likelihood, nats/sample.
+    pub test_nats: f64,
+    /// Test samples scored (the check only compares against the same test set).
+    pub test_n: usize,
+    /// Purity of the MAP assignments (MNIST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purity: Option<f64>,
+    /// NMI of the MAP assignments (MNIST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nmi: Option<f64>,
+}
+
+impl LayerEntry {
+    fn bits(nats: f64, dims: usize) -> f64 {
+        -nats / (dims as f64 * std::f64::consts::LN_2)
+    }
+}
+
+/// The checkpoints folder: `$GMM_ZOO_CHECKPOINTS`, else `checkpoints/` here, else the one of
+/// the source tree this binary was built from.
+pub fn checkpoints_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GMM_ZOO_CHECKPOINTS") {
+        return PathBuf::from(dir);
+    }
+    let here = PathBuf::from("checkpoints");
+    if here.join(MANIFEST).is_file() {
+        return here;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoints");
+    if built.join(MANIFEST).is_file() { built } else { here }
+}
+
+/// A run folder given on the command line: the folder itself, or a shipped checkpoint's name.
+pub fn resolve_run(arg: &Path) -> Result<PathBuf, TrainError> {
+    if arg.is_dir() {
+        return Ok(arg.to_path_buf());
+    }
+    let dir = checkpoints_dir();
+    let named = dir.join(arg);
+    if arg.components().count() == 1 && named.join("config.toml").is_file() {
+        return Ok(named);
+    }
+    let shipped = Manifest::load(&dir)
+        .map(|m| m.models.iter().filter(|e| e.shipped).map(|e| e.name.clone()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    Err(TrainError::file(
+        arg,
+        format!(
+            "no such run folder, nor a shipped checkpoint of that name in {} (shipped: {})",
+            dir.display(),
+            if shipped.is_empty() { "none".into() } else { shipped.join(", ") }
+        ),
+    ))
+}
+
+impl Manifest {
+    /// Reads `<dir>/manifest.toml`.
+    pub fn load(dir: &Path) -> Result<Self, TrainError> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TrainError::file(&path, format!("cannot read: {e}")))?;
+        toml::from_str(&text).map_err(|e| TrainError::Config { path, reason: e.to_string() })
+    }
+
+    /// Writes `<dir>/manifest.toml` atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        let path = dir.join(MANIFEST);
+        let body = toml::to_string(self).map_err(|e| TrainError::file(&path, e))?;
+        let text = format!(
+            "# The zoo's trained models. Written by `gmmzoo zoo add`; checked by `gmmzoo zoo \
+             verify`;\n# tabled by `gmmzoo zoo table`. Do not edit the checksums by hand.\n\n{body}"
+        );
+        fsio::write_atomic(&path, text.as_bytes())
+    }
+
+    /// Adds or replaces the entry of the same name, keeping the order.
+    pub fn upsert(&mut self, entry: Entry) {
+        match self.models.iter_mut().find(|e| e.name == entry.name) {
+            Some(e) => *e = entry,
+            None => self.models.push(entry),
+        }
+    }
+}

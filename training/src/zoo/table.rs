@@ -1,0 +1,86 @@
+//! `gmmzoo zoo table`: the README's results table, rendered from the manifest.
+
+use super::{LayerEntry, Manifest};
+
+/// The README's table sits between these two lines.
+pub const TABLE_BEGIN: &str = "<!-- zoo-table:begin (gmmzoo zoo table --write README.md) -->";
+/// See [`TABLE_BEGIN`].
+pub const TABLE_END: &str = "<!-- zoo-table:end -->";
+
+/// The README's results table (markdown), from the manifest.
+pub fn render_table(manifest: &Manifest) -> String {
+    let mut out = String::from(
+        "| config | model | data | train LL nats (bits/dim) | test LL nats (bits/dim) | \
+         accuracy | purity / NMI | components alive | EM iterations | wall time | shipped |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for e in &manifest.models {
+        for (i, l) in e.layers.iter().enumerate() {
+            let name = match e.layers.len() {
+                1 => format!("[{}]({})", e.name, e.config),
+                _ => format!("[{}]({}) layer {i}", e.name, e.config),
+            };
+            let model = match &l.input {
+                Some(f) => format!("{} on {f}", l.kind),
+                None => l.kind.clone(),
+            };
+            let score = |nats: f64| match nats.is_finite() {
+                true => format!("{nats:.2} ({:.3})", LayerEntry::bits(nats, l.dims)),
+                false => "—".into(),
+            };
+            let test = match e.accuracy {
+                Some(_) => format!("{} own class", score(l.test_nats)),
+                None => score(l.test_nats),
+            };
+            let accuracy = e.accuracy.map_or("—".into(), |a| format!("{:.2}%", 100.0 * a));
+            let clusters = match (l.purity, l.nmi) {
+                (Some(p), Some(n)) => format!("{p:.3} / {n:.3}"),
+                _ => "—".into(),
+            };
+            let wall = match i {
+                0 => format!("{:.1} s", e.wall_seconds),
+                _ => "″".into(),
+            };
+            let shipped = match (e.shipped, i) {
+                (true, 0) => format!("[yes](checkpoints/{})", e.name),
+                (false, 0) => "no (too large)".into(),
+                _ => "″".into(),
+            };
+            let alive = match e.accuracy {
+                Some(_) => format!("{} per class", l.components),
+                None => format!("{} / {}", l.components, l.configured_components),
+            };
+            out.push_str(&format!(
+                "| {name} | {model} | {} | {} | {test} | {accuracy} | {clusters} | {alive} | {} | \
+                 {wall} | {shipped} |\n",
+                e.data,
+                score(l.train_nats),
+                l.iterations,
+            ));
+        }
+    }
+    let machines: Vec<&str> = {
+        let mut m: Vec<&str> = manifest.models.iter().map(|e| e.machine.as_str()).collect();
+        m.sort();
+        m.dedup();
+        m
+    };
+    out.push_str(&format!(
+        "\nMachine: {}. Bits/dim is −LL/(D·ln 2) over the D values a layer models (pixels, or \
+         the K features of the layer below). Classification rows give the mean test LL of each \
+         digit under its own class's model and the EM iteration cap.\n",
+        machines.join("; ")
+    ));
+    out
+}
+
+/// `text` with the part between [`TABLE_BEGIN`] and [`TABLE_END`] replaced by `table`.
+pub fn splice_table(text: &str, table: &str) -> Result<String, String> {
+    let begin = text.find(TABLE_BEGIN).ok_or(format!("no line {TABLE_BEGIN}"))?;
+    let end = text.find(TABLE_END).ok_or(format!("no line {TABLE_END}"))?;
+    if end < begin {
+        return Err(format!("{TABLE_END} comes before {TABLE_BEGIN}"));
+    }
+    let head = &text[..begin + TABLE_BEGIN.len()];
+    Ok(format!("{head}\n{table}{}", &text[end..]))
+}

@@ -1,0 +1,124 @@
+//! `gmmzoo zoo verify`: a shipped checkpoint is intact, loads, and reproduces its figure.
+
+use super::Entry;
+use crate::SavedLayer;
+use crate::classify::evaluate_classifier;
+use crate::config::{RunConfig, Split};
+use crate::data::load_split;
+use crate::run::{RunOptions, evaluate_run, layer_dir};
+use gmm_datasets::{Images, sample_data_root};
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::xxh3_128;
+
+/// How far a recomputed mean test log-likelihood may be from the recorded one, nats/sample.
+pub const SCORE_TOLERANCE: f64 = 1e-3;
+/// How far a recomputed test accuracy may be from the recorded one (one digit in 5,000).
+pub const ACCURACY_TOLERANCE: f64 = 2e-4;
+/// xxh3-128 of a split's shape and pixels, hex.
+pub fn data_fingerprint(images: &Images) -> String {
+    let mut bytes = Vec::with_capacity(16 + 4 * images.pixels.len());
+    bytes.extend_from_slice(&(images.height as u64).to_le_bytes());
+    bytes.extend_from_slice(&(images.width as u64).to_le_bytes());
+    for v in &images.pixels {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    checksum(&bytes)
+}
+
+/// xxh3-128 of a file's bytes, hex.
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:032x}", xxh3_128(bytes))
+}
+
+/// The outcome of checking one manifest entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Files intact, model loads, recorded test figure reproduced (recorded, recomputed).
+    Reproduced(f64, f64),
+    /// Files intact and every layer loads, but the data it was scored on is not here (why).
+    Loaded(String),
+    /// Not shipped: nothing to check.
+    NotShipped,
+    /// Something is wrong; the message says what.
+    Failed(String),
+}
+
+/// Checks one entry: every file's checksum, then (when the test data it was scored on is at
+/// `opts.data_root`, or it was trained on the shipped sample) that every layer loads and the
+/// last layer's test figure (or the classifier's accuracy) is reproduced.
+pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Verdict {
+    let sample_opts;
+    let opts = match entry.data_root.as_str() {
+        "sample" => {
+            sample_opts = RunOptions { data_root: sample_data_root(), ..opts.clone() };
+            &sample_opts
+        }
+        _ => opts,
+    };
+    if !entry.shipped {
+        return Verdict::NotShipped;
+    }
+    let dir = checkpoints.join(&entry.name);
+    if entry.files.is_empty() {
+        return Verdict::Failed("the manifest lists no files".into());
+    }
+    for (rel, expected) in &entry.files {
+        let path = dir.join(rel);
+        match std::fs::read(&path) {
+            Ok(bytes) if checksum(&bytes) == *expected => {}
+            Ok(_) => return Verdict::Failed(format!("{}: checksum differs", path.display())),
+            Err(e) => return Verdict::Failed(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    let config = match RunConfig::load(&dir.join("config.toml")) {
+        Ok(c) => c,
+        Err(e) => return Verdict::Failed(e.to_string()),
+    };
+    let absent = match load_split(&config.data, &opts.data_root, Split::Test, config.seed) {
+        Err(e) => Some(format!("test data not here ({e})")),
+        Ok(test) if data_fingerprint(&test) != entry.test_data => Some(format!(
+            "the test split drawn from {} differs from the {} data it was scored on (pass \
+             --data-dir with that data; if it is that data, the data pipeline has changed and \
+             the checkpoint must be re-recorded)",
+            opts.data_root.display(),
+            entry.data_root
+        )),
+        Ok(_) => None,
+    };
+    if let Some(why) = absent {
+        let dirs: Vec<PathBuf> = match entry.accuracy {
+            Some(_) => (0..10).map(|c| dir.join(format!("class{c}"))).collect(),
+            None => {
+                let n = config.stack().len();
+                (0..n).map(|i| layer_dir(&dir, i, n)).collect()
+            }
+        };
+        for d in dirs {
+            if let Err(e) = SavedLayer::load(&d, &opts.device) {
+                return Verdict::Failed(e.to_string());
+            }
+        }
+        return Verdict::Loaded(why);
+    }
+    let (recorded, got, tolerance) = match entry.accuracy {
+        Some(recorded) => match evaluate_classifier(&dir, opts) {
+            Ok((accuracy, _)) => (recorded, accuracy, ACCURACY_TOLERANCE),
+            Err(e) => return Verdict::Failed(e.to_string()),
+        },
+        None => match evaluate_run(&dir, Split::Test, opts) {
+            Ok(scores) => {
+                let last = scores.len() - 1;
+                let recorded = entry.layers.get(last).map_or(f64::NAN, |l| l.test_nats);
+                (recorded, scores[last].nats_per_sample, SCORE_TOLERANCE)
+            }
+            Err(e) => return Verdict::Failed(e.to_string()),
+        },
+    };
+    if (got - recorded).abs() <= tolerance {
+        Verdict::Reproduced(recorded, got)
+    } else {
+        Verdict::Failed(format!(
+            "test figure {got:.6} differs from the recorded {recorded:.6} by more than {tolerance}"
+        ))
+    }
+}

@@ -147,8 +147,11 @@ impl ConvClassifier {
                 }
             }
         }
-        let k = models[0].n_components();
-        if models.iter().any(|m| m.n_components() != k || m.layout != models[0].layout) {
+        let Some(first) = models.first() else {
+            return Err(TrainError::file(&path, "no class priors, so no class models"));
+        };
+        let k = first.n_components();
+        if models.iter().any(|m| m.n_components() != k || m.layout != first.layout) {
             return Err(TrainError::file(run_dir, "the class models differ in K or layout"));
         }
         Ok(Self { config, models, log_prior: report.log_prior })

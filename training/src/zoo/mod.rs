@@ -113,7 +113,8 @@ pub fn checkpoints_dir() -> PathBuf {
     if here.join(MANIFEST).is_file() {
         return here;
     }
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../checkpoints");
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = crate_dir.parent().unwrap_or(crate_dir).join("checkpoints");
     if built.join(MANIFEST).is_file() { built } else { here }
 }
 

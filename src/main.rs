@@ -227,6 +227,13 @@ fn derived_run(run: &Path, out: Option<PathBuf>, suffix: &str) -> Result<(PathBu
 }
 
 fn main() {
+    // Like every Unix filter: a closed pipe (`gmmzoo zoo list | head`) ends the process quietly
+    // instead of panicking in `println!`.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let Err(e) = run(Cli::parse()) {
         let interrupted = e.chain().any(|c| {
             matches!(c.downcast_ref::<TrainError>(), Some(TrainError::Interrupted { .. }))

@@ -18,5 +18,6 @@ done
 for n in classify_full classify_best; do zoo add "runs/$n" --data-dir "$root"; done
 zoo add runs/bsds300_gauss --ship --data-dir "$root"
 zoo add runs/bsds300_full200 --ship --data-dir "$root"
+zoo add runs/bsds300_full300 --ship --data-dir "$root"
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

@@ -14,7 +14,7 @@
 //! rewards spectra that tell the classes apart, which pulls the components of different classes
 //! apart (less overlap) at some cost in each class's own likelihood; the report measures both.
 
-use crate::classify::{ClassFigures, ClassifyReport, class_log_likelihoods};
+use crate::classify::{ClassFigures, ClassifyReport};
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
 use crate::inspect::OverlapSummary;
@@ -25,7 +25,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use gmm_datasets::Images;
 use gmm_models::filters::{bhattacharyya_stationary, effective_bandwidth};
-use gmm_models::{ConvGmm, Device, Mixture, SpectralLayout, Tensor, TensorData, to_host_f64};
+use gmm_models::{
+    ConvGmm, Device, Encoded, Mixture, SpectralLayout, Tensor, TensorData, to_host_f64,
+};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -117,6 +119,27 @@ fn log_sum_exp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     (x - max.clone()).exp().sum_dim(dim).log() + max
 }
 
+/// A split's periodograms (on the device, in batches) and labels.
+struct Labelled {
+    data: Encoded,
+    labels: Vec<u8>,
+}
+
+impl Labelled {
+    fn new(
+        periodograms: &[f32],
+        width: usize,
+        images: &Images,
+        batch: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            data: Encoded::from_rows(periodograms, width, batch, device),
+            labels: images.labels.clone().expect("MNIST has labels"),
+        }
+    }
+}
+
 /// The per-class conv models of a classification run folder, with its config and priors.
 pub struct ConvClassifier {
     /// The run's config.
@@ -157,17 +180,32 @@ impl ConvClassifier {
         Ok(Self { config, models, log_prior: report.log_prior })
     }
 
+    /// `log p(x_n | y)` of periodograms under every class model, `[N, C]` row-major (the
+    /// class models share one layout, so the data is encoded once for all of them).
+    fn class_log_likelihoods(&self, data: &Encoded) -> Result<Vec<f64>, TrainError> {
+        let c = self.models.len();
+        let mut out = vec![0.0; data.n * c];
+        for (y, m) in self.models.iter().enumerate() {
+            let mut row = 0;
+            for x in &data.batches {
+                for v in to_host_f64(m.score_samples(x.clone()))? {
+                    out[row * c + y] = v;
+                    row += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The classifier's figures, and its test figures in full (for `classify.json`).
     fn figures(
         &self,
-        train: &Images,
-        test: &Images,
-        opts: &RunOptions,
-    ) -> Result<ClassifierFigures, TrainError> {
-        let layers: Vec<Layer> = self.models.iter().cloned().map(Layer::Conv).collect();
-        let refs: Vec<&Layer> = layers.iter().collect();
-        let score = |images: &Images| -> Result<ClassFigures, TrainError> {
-            let ll = class_log_likelihoods(&refs, images, 4096, opts)?;
-            Ok(ClassFigures::new(&ll, images.labels.as_ref().expect("labels"), &self.log_prior))
+        train: &Labelled,
+        test: &Labelled,
+    ) -> Result<(ClassifierFigures, ClassFigures), TrainError> {
+        let score = |set: &Labelled| -> Result<ClassFigures, TrainError> {
+            let ll = self.class_log_likelihoods(&set.data)?;
+            Ok(ClassFigures::new(&ll, &set.labels, &self.log_prior))
         };
         let (tr, te) = (score(train)?, score(test)?);
         let (within, between) = self.overlap()?;
@@ -177,7 +215,7 @@ impl ConvClassifier {
             bandwidths.extend(m.spectra_host()?.iter().map(|s| effective_bandwidth(layout, s)));
         }
         let own = &te.own_class_log_likelihood;
-        Ok(ClassifierFigures {
+        let figures = ClassifierFigures {
             accuracy: te.accuracy,
             train_conditional_log_likelihood: tr.conditional_log_likelihood,
             test_conditional_log_likelihood: te.conditional_log_likelihood,
@@ -185,7 +223,8 @@ impl ConvClassifier {
             within_class_overlap: within,
             between_class_overlap: between,
             mean_bandwidth: bandwidths.iter().sum::<f64>() / bandwidths.len() as f64,
-        })
+        };
+        Ok((figures, te))
     }
 
     /// Within-class overlap (averaged over classes) and between-class overlap.
@@ -254,7 +293,13 @@ pub fn finetune_run(
     let config = &classifier.config;
     let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
     let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
-    let before = classifier.figures(&train, &test, opts)?;
+    // Periodograms once: every class model shares the layout (checked on loading).
+    let (first, batch) = (&classifier.models[0], config.stack()[0].em.batch_size);
+    let width = first.encoded_width();
+    let periodograms = first.encode(&train.pixels)?;
+    let train_set = Labelled::new(&periodograms, width, &train, batch, &opts.device);
+    let test_set = Labelled::new(&first.encode(&test.pixels)?, width, &test, batch, &opts.device);
+    let (before, _) = classifier.figures(&train_set, &test_set)?;
     progress.log(&format!(
         "before: test accuracy {:.4}, train log p(y|x) {:.4}",
         before.accuracy, before.train_conditional_log_likelihood
@@ -274,7 +319,6 @@ pub fn finetune_run(
         log_spectrum: Param::from_data(TensorData::new(log_s, [c, k, b]), &ad),
         logits: Param::from_data(TensorData::new(logits, [c, k]), &ad),
     };
-    let periodograms = classifier.models[0].encode(&train.pixels)?;
     let labels = train.labels.as_ref().expect("MNIST has labels");
     let prior: Vec<f32> = classifier.log_prior.iter().map(|&v| v as f32).collect();
     let prior = Tensor::<1>::from_data(TensorData::new(prior, [c]), &ad).unsqueeze_dim::<2>(0);
@@ -336,12 +380,12 @@ pub fn finetune_run(
     }
     let tuned =
         ConvClassifier { config: config.clone(), models: tuned, log_prior: classifier.log_prior };
-    let after = tuned.figures(&train, &test, opts)?;
+    let (after, test_figures) = tuned.figures(&train_set, &test_set)?;
     progress.log(&format!(
         "after: test accuracy {:.4}, train log p(y|x) {:.4}",
         after.accuracy, after.train_conditional_log_likelihood
     ));
-    write_classifier(&tuned, &test, run_dir, opts)?;
+    write_classifier(&tuned, test_figures, run_dir, opts)?;
     let report = FinetuneReport { config: settings, objective, before, after, seconds };
     let path = opts.out_dir.join("finetune.json");
     let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
@@ -353,7 +397,7 @@ pub fn finetune_run(
 /// `eval`-style scoring and `inspect` read it like any other).
 fn write_classifier(
     tuned: &ConvClassifier,
-    test: &Images,
+    figures: ClassFigures,
     from: &Path,
     opts: &RunOptions,
 ) -> Result<(), TrainError> {
@@ -372,9 +416,6 @@ fn write_classifier(
         };
         saved.save(layer, &dir)?;
     }
-    let refs: Vec<&Layer> = layers.iter().collect();
-    let ll = class_log_likelihoods(&refs, test, spec.em.batch_size, opts)?;
-    let figures = ClassFigures::new(&ll, test.labels.as_ref().expect("labels"), &tuned.log_prior);
     let report = ClassifyReport {
         name: format!("{}_finetuned", tuned.config.name),
         model: format!("discriminatively fine-tuned from {}", from.display()),

@@ -161,6 +161,8 @@ fn e_step(chain: &Chain, e: &[Vec<f64>], n: usize) -> Posteriors {
 /// A layer of the stack with its fixed train and test inputs.
 struct Level {
     layer: Layer,
+    /// How the layer was saved (input shape, config), to save the refined one alike.
+    saved: SavedLayer,
     train: Encoded,
     test: Encoded,
     /// Components.
@@ -279,7 +281,7 @@ pub fn refine_run(
     let (mut rows_train, mut rows_test) = (train.pixels.clone(), test.pixels.clone());
     let mut levels = Vec::new();
     for (i, spec) in stack.iter().enumerate() {
-        let (_, layer) = SavedLayer::load(&layer_dir(run_dir, i, stack.len()), &opts.device)?;
+        let (saved, layer) = SavedLayer::load(&layer_dir(run_dir, i, stack.len()), &opts.device)?;
         let batch = spec.em.batch_size;
         let (tr, te) = with_layer!(&layer, m => (
             encode_rows(m, &rows_train, batch, &opts.device)?,
@@ -290,7 +292,7 @@ pub fn refine_run(
             rows_test = with_layer!(&layer, m => next.compute(m, &te)?);
         }
         let k = layer.n_components();
-        levels.push(Level { layer, train: tr, test: te, k });
+        levels.push(Level { layer, saved, train: tr, test: te, k });
     }
     // Independent layers: A_l[t, ·] = π_l, w = π_top.
     let log_pi = |l: &Level| with_layer!(&l.layer, m => to_host_f64(m.log_weights()));
@@ -344,12 +346,10 @@ pub fn refine_run(
 
     std::fs::create_dir_all(&opts.out_dir)
         .map_err(|e| TrainError::file(&opts.out_dir, format!("cannot create the folder: {e}")))?;
-    for (i, (level, spec)) in levels.iter().zip(&stack).enumerate() {
+    for (i, level) in levels.iter().enumerate() {
         let dir = layer_dir(&opts.out_dir, i, stack.len());
         std::fs::create_dir_all(&dir).map_err(|e| TrainError::file(&dir, e))?;
-        let (saved, _) = SavedLayer::load(&layer_dir(run_dir, i, stack.len()), &opts.device)?;
-        let saved = SavedLayer { trained_components: level.k, config: spec.layer.clone(), ..saved };
-        saved.save(&level.layer, &dir)?;
+        level.saved.save(&level.layer, &dir)?;
     }
     let top = levels.len() - 1;
     let report = TopDownReport {

@@ -246,17 +246,27 @@ pub fn class_log_likelihoods(
 /// test digits), recomputed from `class<c>/` and `classify.json`'s class priors.
 pub fn evaluate_classifier(run_dir: &Path, opts: &RunOptions) -> Result<(f64, usize), TrainError> {
     let config = RunConfig::load(&run_dir.join("config.toml"))?;
-    let spec = single_layer(&config)?;
+    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    score_classifier(run_dir, &config, &test, opts)
+}
+
+/// As [`evaluate_classifier`], on test digits already loaded for the run's `config`.
+pub fn score_classifier(
+    run_dir: &Path,
+    config: &RunConfig,
+    test: &Images,
+    opts: &RunOptions,
+) -> Result<(f64, usize), TrainError> {
+    let spec = single_layer(config)?;
     let report_path = run_dir.join("classify.json");
     let report: ClassifyReport = serde_json::from_slice(&fsio::read(&report_path)?)
         .map_err(|e| TrainError::file(&report_path, e))?;
-    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
     let mut layers = Vec::new();
     for c in 0..report.log_prior.len() {
         layers.push(SavedLayer::load(&run_dir.join(format!("class{c}")), &opts.device)?.1);
     }
     let refs: Vec<&Layer> = layers.iter().collect();
-    let log_lik = class_log_likelihoods(&refs, &test, spec.em.batch_size, opts)?;
+    let log_lik = class_log_likelihoods(&refs, test, spec.em.batch_size, opts)?;
     let labels = test.labels.as_ref().expect("MNIST has labels");
     let predicted = decide(&log_lik, &report.log_prior);
     let correct = labels.iter().zip(&predicted).filter(|&(&t, &p)| t as usize == p).count();

@@ -476,6 +476,16 @@ pub fn evaluate_run(
 ) -> Result<Vec<Score>, TrainError> {
     let config = RunConfig::load(&run_dir.join("config.toml"))?;
     let images = load_split(&config.data, &opts.data_root, split, config.seed)?;
+    score_run(run_dir, &config, &images, opts)
+}
+
+/// As [`evaluate_run`], on images already loaded for the run's `config`.
+pub fn score_run(
+    run_dir: &Path,
+    config: &RunConfig,
+    images: &Images,
+    opts: &RunOptions,
+) -> Result<Vec<Score>, TrainError> {
     let stack = config.stack();
     let mut rows = images.pixels.clone();
     let mut scores = Vec::new();

@@ -2,10 +2,10 @@
 
 use super::Entry;
 use crate::SavedLayer;
-use crate::classify::evaluate_classifier;
+use crate::classify::score_classifier;
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
-use crate::run::{RunOptions, evaluate_run, layer_dir};
+use crate::run::{RunOptions, layer_dir, score_run};
 use gmm_datasets::{Images, sample_data_root};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_128;
@@ -74,38 +74,28 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
         Ok(c) => c,
         Err(e) => return Verdict::Failed(e.to_string()),
     };
-    let absent = match load_split(&config.data, &opts.data_root, Split::Test, config.seed) {
-        Err(e) => Some(format!("test data not here ({e})")),
-        Ok(test) if data_fingerprint(&test) != entry.test_data => Some(format!(
-            "the test split drawn from {} differs from the {} data it was scored on (pass \
-             --data-dir with that data; if it is that data, the data pipeline has changed and \
-             the checkpoint must be re-recorded)",
-            opts.data_root.display(),
-            entry.data_root
-        )),
-        Ok(_) => None,
-    };
-    if let Some(why) = absent {
-        let dirs: Vec<PathBuf> = match entry.accuracy {
-            Some(_) => (0..10).map(|c| dir.join(format!("class{c}"))).collect(),
-            None => {
-                let n = config.stack().len();
-                (0..n).map(|i| layer_dir(&dir, i, n)).collect()
-            }
-        };
-        for d in dirs {
-            if let Err(e) = SavedLayer::load(&d, &opts.device) {
-                return Verdict::Failed(e.to_string());
-            }
+    let test = match load_split(&config.data, &opts.data_root, Split::Test, config.seed) {
+        Ok(test) if data_fingerprint(&test) == entry.test_data => test,
+        Ok(_) => {
+            let why = format!(
+                "the test split drawn from {} differs from the {} data it was scored on (pass \
+                 --data-dir with that data; if it is that data, the data pipeline has changed \
+                 and the checkpoint must be re-recorded)",
+                opts.data_root.display(),
+                entry.data_root
+            );
+            return loaded_only(&dir, &config, entry, opts, why);
         }
-        return Verdict::Loaded(why);
-    }
+        Err(e) => {
+            return loaded_only(&dir, &config, entry, opts, format!("test data not here ({e})"));
+        }
+    };
     let (recorded, got, tolerance) = match entry.accuracy {
-        Some(recorded) => match evaluate_classifier(&dir, opts) {
+        Some(recorded) => match score_classifier(&dir, &config, &test, opts) {
             Ok((accuracy, _)) => (recorded, accuracy, ACCURACY_TOLERANCE),
             Err(e) => return Verdict::Failed(e.to_string()),
         },
-        None => match evaluate_run(&dir, Split::Test, opts) {
+        None => match score_run(&dir, &config, &test, opts) {
             Ok(scores) => {
                 let last = scores.len() - 1;
                 let recorded = entry.layers.get(last).map_or(f64::NAN, |l| l.test_nats);
@@ -121,4 +111,27 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
             "test figure {got:.6} differs from the recorded {recorded:.6} by more than {tolerance}"
         ))
     }
+}
+
+/// The verdict when the test data is not at hand: every layer must still load.
+fn loaded_only(
+    dir: &Path,
+    config: &RunConfig,
+    entry: &Entry,
+    opts: &RunOptions,
+    why: String,
+) -> Verdict {
+    let dirs: Vec<PathBuf> = match entry.accuracy {
+        Some(_) => (0..10).map(|c| dir.join(format!("class{c}"))).collect(),
+        None => {
+            let n = config.stack().len();
+            (0..n).map(|i| layer_dir(dir, i, n)).collect()
+        }
+    };
+    for d in dirs {
+        if let Err(e) = SavedLayer::load(&d, &opts.device) {
+            return Verdict::Failed(e.to_string());
+        }
+    }
+    Verdict::Loaded(why)
 }

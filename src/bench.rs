@@ -66,21 +66,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         args.devices.clone()
     };
     println!(
-        "bench: {} ({} iterations), data root {}",
+        "bench: {} ({} iterations), data root {}, {} worker threads ({} CPU cores)",
         args.config.display(),
         first.em.max_iter,
-        root.display()
+        root.display(),
+        rayon::current_num_threads(),
+        std::thread::available_parallelism().map_or(0, usize::from),
     );
 
-    let t = Instant::now();
+    let t = Clock::start();
     let train =
         load_split(&config.data, &root, Split::Train, config.seed).context("loading the data")?;
-    let sampling = t.elapsed().as_secs_f64();
+    let sampling = t.wall();
     println!(
-        "data: {} samples of {}x{} in {sampling:.2} s",
+        "data: {} samples of {}x{} in {sampling:.2} s ({})",
         train.len(),
         train.height,
-        train.width
+        train.width,
+        t.utilisation()
     );
 
     let mut products: Vec<(String, Vec<f64>)> = Vec::new();
@@ -153,19 +156,21 @@ fn bench_layer<M: Mixture>(
     estep_flops: f64,
     device: &Device,
 ) -> Result<(Tensor<2>, usize)> {
-    let t = Instant::now();
+    let t = Clock::start();
     let enc = encode(&layer, train, em.batch_size, device)?;
     sync(enc.batches[0].clone())?;
-    let fft = t.elapsed().as_secs_f64();
-    let t = Instant::now();
+    let fft = t.wall();
+    let encode_cpu = t.utilisation();
+    let t = Clock::start();
     let (layer, report) = fit(layer, &enc, em, seed, &Progress::quiet())?;
-    let fit_s = t.elapsed().as_secs_f64();
+    let fit_s = t.wall();
+    let fit_cpu = t.utilisation();
     let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
     let last = report.iterations.last().map_or(f64::NAN, |r| r.log_likelihood);
     println!(
         "{name:>8}: EM median {:.4} s/iter (min {:.4}, max {:.4}) over {} iterations; init {:.3} s; \
-         encode+upload {fft:.3} s; whole run (data + encode + init + EM) {:.2} s; last log-likelihood \
-         {last:.4} nats/sample",
+         encode+upload {fft:.3} s ({encode_cpu}); EM {fit_s:.2} s ({fit_cpu}); whole run (data + \
+         encode + init + EM) {:.2} s; last log-likelihood {last:.6} nats/sample",
         median(per_iter.clone()),
         per_iter.iter().copied().fold(f64::INFINITY, f64::min),
         per_iter.iter().copied().fold(0.0, f64::max),
@@ -173,15 +178,59 @@ fn bench_layer<M: Mixture>(
         report.init_seconds,
         sampling + fft + fit_s,
     );
-    let t = Instant::now();
+    let t = Clock::start();
     let _ = e_step(&layer, &enc, 1.0)?;
-    let e = t.elapsed().as_secs_f64();
+    let e = t.wall();
     println!(
-        "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP)",
+        "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP; {})",
         estep_flops / e / 1e9,
-        estep_flops / 1e9
+        estep_flops / 1e9,
+        t.utilisation()
     );
     Ok((enc.batches[0].clone(), layer.n_components()))
+}
+
+/// Wall time and process CPU time since a start, for CPU utilisation (CPU time / wall: 200 %
+/// is two cores busy).
+struct Clock {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Self { wall: Instant::now(), cpu: process_cpu_seconds() }
+    }
+
+    fn wall(&self) -> f64 {
+        self.wall.elapsed().as_secs_f64()
+    }
+
+    /// "N % CPU" over the time since the start.
+    fn utilisation(&self) -> String {
+        let (wall, cpu) = (self.wall(), process_cpu_seconds() - self.cpu);
+        if wall > 0.0 && cpu.is_finite() {
+            format!("{:.0} % CPU", 100.0 * cpu / wall)
+        } else {
+            "CPU unknown".into()
+        }
+    }
+}
+
+/// User + system CPU seconds of this process so far (NaN where unknown).
+fn process_cpu_seconds() -> f64 {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is handed; RUSAGE_SELF is always valid.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
+            // SAFETY: initialised by the successful call above.
+            let u = unsafe { usage.assume_init() };
+            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            return secs(u.ru_utime) + secs(u.ru_stime);
+        }
+    }
+    f64::NAN
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), or "unknown".

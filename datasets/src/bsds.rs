@@ -3,6 +3,7 @@
 use crate::{DataError, Images};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// One grayscale image in `[0, 1]`, row-major.
@@ -65,7 +66,8 @@ impl BsdsImages {
             return Err(missing());
         }
         paths.sort();
-        let images = paths.iter().map(|p| load_gray(p, gray)).collect::<Result<_, _>>()?;
+        // Decoded in parallel, kept in file-name order.
+        let images = paths.par_iter().map(|p| load_gray(p, gray)).collect::<Result<_, _>>()?;
         Ok(Self { images, dir })
     }
 }
@@ -142,13 +144,15 @@ impl<'a> PatchSampler<'a> {
         }
         let d = p * p;
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-        let mut pixels = Vec::with_capacity(spec.count * d);
-        let mut patch = vec![0f32; d];
+        let mut pixels = Vec::with_capacity(spec.count.saturating_mul(d).min(1 << 28));
         let max_draws = spec.count.saturating_mul(1000).max(1000);
         let mut draws = 0usize;
+        // Candidates are drawn from the one seeded stream in blocks, in order; their patches
+        // are cut and centred in parallel, and kept in draw order until `count` are kept —
+        // the same patches as one candidate at a time, on any number of threads.
+        const BLOCK: usize = 8192;
         while pixels.len() < spec.count * d {
-            draws += 1;
-            if draws > max_draws {
+            if draws >= max_draws {
                 return Err(DataError::Request(format!(
                     "after {max_draws} draws only {} of {} patches had std >= {}: the images \
                      in {} are too flat for this min_std",
@@ -158,16 +162,31 @@ impl<'a> PatchSampler<'a> {
                     self.images.dir.display()
                 )));
             }
-            let im = usable[rng.random_range(0..usable.len())];
-            let top = rng.random_range(0..=im.height - p);
-            let left = rng.random_range(0..=im.width - p);
-            for r in 0..p {
-                let row = (top + r) * im.width + left;
-                patch[r * p..(r + 1) * p].copy_from_slice(&im.pixels[row..row + p]);
-            }
-            if let Some(std) = center(&mut patch)
-                && std >= spec.min_std
-            {
+            let m = BLOCK.min(max_draws - draws);
+            draws += m;
+            let candidates: Vec<(&GrayImage, usize, usize)> = (0..m)
+                .map(|_| {
+                    let im = usable[rng.random_range(0..usable.len())];
+                    let top = rng.random_range(0..=im.height - p);
+                    let left = rng.random_range(0..=im.width - p);
+                    (im, top, left)
+                })
+                .collect();
+            let cut: Vec<Option<Vec<f32>>> = candidates
+                .par_iter()
+                .map(|&(im, top, left)| {
+                    let mut patch = vec![0f32; d];
+                    for r in 0..p {
+                        let row = (top + r) * im.width + left;
+                        patch[r * p..(r + 1) * p].copy_from_slice(&im.pixels[row..row + p]);
+                    }
+                    center(&mut patch).filter(|&std| std >= spec.min_std).map(|_| patch)
+                })
+                .collect();
+            for patch in cut.into_iter().flatten() {
+                if pixels.len() == spec.count * d {
+                    break;
+                }
                 pixels.extend_from_slice(&patch);
             }
         }

@@ -235,11 +235,11 @@ impl Mixture for ConvGmm {
         }
     }
 
-    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> ConvStats {
-        ConvStats {
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<ConvStats, ModelError> {
+        Ok(ConvStats {
             resp_sum: resp.clone().sum_dim(0).squeeze_dim(0),
             power_sum: resp.transpose().matmul(x),
-        }
+        })
     }
 
     /// `S_c(k) = T_c(k) / (D · N_c)`, floored; `π_c = N_c / N`. Computed on the host in f64

@@ -48,3 +48,17 @@ pub fn device_from_name(name: &str) -> Result<Device, ModelError> {
         }),
     }
 }
+
+/// Whether `device` computes on this machine's CPU cores (`flex`, `ndarray`). There the EM
+/// driver scores several row batches at once, one per thread ([`crate::Encoded::fold_batches`]); a
+/// GPU takes them one after another, each already spread over the whole chip.
+pub fn is_cpu(device: &Device) -> bool {
+    use burn::backend::DispatchDevice;
+    match device.as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        _ => false,
+    }
+}

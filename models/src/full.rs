@@ -111,6 +111,9 @@ pub const RESP_FLOOR: f32 = 1e-8;
 /// Column-block width of the triangular E-step product (see [`FullGmm::log_prob`]).
 pub const TRIANGLE_BLOCK: usize = 128;
 
+/// Most numbers in one grouped product of [`FullGmm::mahalanobis_grouped`] (16 MB of f32).
+pub const GROUP_BUDGET: usize = 1 << 22;
+
 /// `[start, end)` column blocks of width about [`TRIANGLE_BLOCK`] covering `0..d`.
 fn triangle_blocks(d: usize) -> Vec<(usize, usize)> {
     let m = d.div_ceil(TRIANGLE_BLOCK).max(1);
@@ -202,6 +205,115 @@ impl FullGmm {
         Self { means: Param::from_data(TensorData::new(means.to_vec(), [k, d]), &device), ..self }
     }
 
+    /// Component c's M-step from its statistics about `shift` (its current mean): with
+    /// `d_c = first / N_c`, `μ_c = shift + d_c` and
+    /// `Σ_c = second / N_c - d_c d_cᵀ + reg_covar·I` (zero-mean: `μ_c = 0`,
+    /// `Σ_c = second / N_c + reg_covar·I`); returns `μ_c` and the precision Cholesky factor `U_c`
+    /// (host, f64).
+    fn component_m_step(
+        &self,
+        c: usize,
+        nc: f64,
+        first: &[f64],
+        second: &[f64],
+        shift: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
+        let d = shift.len();
+        if first.iter().chain(second).any(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite {
+                what: format!("sufficient statistics of component {c}"),
+                hint: "the input holds NaN/inf or overflowing values; scale the data".into(),
+            });
+        }
+        let delta: Vec<f64> = first.iter().map(|v| v / nc).collect();
+        let mu: Vec<f64> = match self.zero_mean {
+            true => vec![0.0; d],
+            false => shift.iter().zip(&delta).map(|(m, e)| m + e).collect(),
+        };
+        let mut cov = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..=i {
+                // Symmetrised; a zero-mean component's covariance is its raw second moment.
+                let centre = if self.zero_mean { 0.0 } else { delta[i] * delta[j] };
+                let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
+                cov[i * d + j] = s;
+                cov[j * d + i] = s;
+            }
+            cov[i * d + i] += self.reg_covar;
+        }
+        let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
+            ModelError::NotPositiveDefinite {
+                component: c,
+                pivot,
+                hint: "increase reg_covar, decrease n_components, or scale the input data".into(),
+            }
+        })?;
+        Ok((mu, u))
+    }
+
+    /// `‖(x_n - μ_c)ᵀ U_c‖²` component by component over the whole batch, and block column by
+    /// block column of the triangular `U_c`: block `J` of `xᵀU_c` needs only the rows of `U_c`
+    /// above the block's end, so about `(m+1)/(2m)` of a dense product's work is done with `m`
+    /// blocks (large D: 784 for MNIST).
+    ///
+    /// # Shapes
+    /// - `x`: `[N, D]`; result: `[N, K]`.
+    fn mahalanobis_triangular(&self, x: Tensor<2>) -> Tensor<2> {
+        let [_, d] = x.dims();
+        let u = self.precision_cholesky.val();
+        let k = u.dims()[0];
+        let means = (!self.zero_mean).then(|| self.means.val());
+        let blocks = triangle_blocks(d);
+        let columns = (0..k)
+            .map(|c| {
+                let uc = u.clone().narrow(0, c, 1).reshape([d, d]);
+                let mu = means.as_ref().map(|m| m.clone().narrow(0, c, 1));
+                let mut blocks = blocks.iter().map(|&(start, end)| {
+                    let ub = uc.clone().narrow(0, 0, end).narrow(1, start, end - start);
+                    let mut y = x.clone().narrow(1, 0, end).matmul(ub.clone());
+                    if let Some(mu) = &mu {
+                        y = y - mu.clone().narrow(1, 0, end).matmul(ub);
+                    }
+                    (y.clone() * y).sum_dim(1)
+                });
+                let first = blocks.next().expect("triangle_blocks covers d ≥ 1 with a block");
+                blocks.fold(first, |a, b| a + b)
+            })
+            .collect();
+        Tensor::cat(columns, 1)
+    }
+
+    /// `‖(x_n - μ_c)ᵀ U_c‖²` for G components per product (small D, where one component's
+    /// `[N, D]·[D, D]` product is too small to keep a CPU or GPU busy):
+    /// `Y = x [U_c … U_{c+G-1}] - [μ_cᵀU_c … ]`, one `[N, D]·[D, G·D]` product, then the squares
+    /// of `Y` summed over each component's D columns. G keeps `Y` under [`GROUP_BUDGET`]
+    /// numbers.
+    ///
+    /// # Shapes
+    /// - `x`: `[N, D]`; result: `[N, K]`.
+    fn mahalanobis_grouped(&self, x: Tensor<2>) -> Tensor<2> {
+        let [n, d] = x.dims();
+        let u = self.precision_cholesky.val();
+        let k = u.dims()[0];
+        // W = [U_1 … U_K], `[D, K·D]`; the means' images `μ_cᵀU_c`, `[1, K·D]`.
+        let w = u.clone().swap_dims(0, 1).reshape([d, k * d]);
+        let shift = (!self.zero_mean)
+            .then(|| self.means.val().unsqueeze_dim::<3>(1).matmul(u).reshape([1, k * d]));
+        let g = (GROUP_BUDGET / (n.max(1) * d)).clamp(1, k);
+        let parts = (0..k)
+            .step_by(g)
+            .map(|c0| {
+                let gs = g.min(k - c0);
+                let mut y = x.clone().matmul(w.clone().narrow(1, c0 * d, gs * d));
+                if let Some(shift) = &shift {
+                    y = y - shift.clone().narrow(1, c0 * d, gs * d);
+                }
+                (y.clone() * y).reshape([n, gs, d]).sum_dim(2).reshape([n, gs])
+            })
+            .collect();
+        Tensor::cat(parts, 1)
+    }
+
     /// `Σ_i log U_c[i,i]` (half the log-determinant of `Σ_c⁻¹`), `[1, K]`.
     fn half_log_det(&self) -> Tensor<2> {
         let [k, d, _] = self.precision_cholesky.val().dims();
@@ -275,35 +387,16 @@ impl Mixture for FullGmm {
         Ok(samples.to_vec())
     }
 
-    /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`. The product runs component
-    /// by component over the whole batch, and block column by block column of the triangular
-    /// `U_c`: block `J` of `xᵀU_c` needs only the rows of `U_c` above the block's end, so about
-    /// `(m+1)/(2m)` of a dense product's work is done with `m` blocks.
+    /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`, with the Mahalanobis distances
+    /// from [`FullGmm::mahalanobis_grouped`] when `U_c` is one triangle block wide (D ≤ 128),
+    /// else from [`FullGmm::mahalanobis_triangular`].
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
-        let u = self.precision_cholesky.val();
-        let k = u.dims()[0];
-        let means = (!self.zero_mean).then(|| self.means.val());
-        let blocks = triangle_blocks(d);
-        let columns = (0..k)
-            .map(|c| {
-                let uc = u.clone().narrow(0, c, 1).reshape([d, d]);
-                let mu = means.as_ref().map(|m| m.clone().narrow(0, c, 1));
-                blocks
-                    .iter()
-                    .map(|&(start, end)| {
-                        let ub = uc.clone().narrow(0, 0, end).narrow(1, start, end - start);
-                        let mut y = x.clone().narrow(1, 0, end).matmul(ub.clone());
-                        if let Some(mu) = &mu {
-                            y = y - mu.clone().narrow(1, 0, end).matmul(ub);
-                        }
-                        (y.clone() * y).sum_dim(1)
-                    })
-                    .reduce(|a, b| a + b)
-                    .expect("at least one block")
-            })
-            .collect();
-        let maha = Tensor::cat(columns, 1);
+        let maha = if triangle_blocks(d).len() == 1 {
+            self.mahalanobis_grouped(x)
+        } else {
+            self.mahalanobis_triangular(x)
+        };
         let log_2pi = (2.0 * std::f64::consts::PI).ln();
         maha * (-0.5) + (self.half_log_det() - 0.5 * d as f64 * log_2pi)
     }
@@ -317,15 +410,19 @@ impl Mixture for FullGmm {
         FullStats { resp_sum: vec![0.0; k], moments: vec![None; k] }
     }
 
-    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> FullStats {
+    /// Each component over the rows it explains ([`RESP_FLOOR`]): posteriors are sparse (on
+    /// MNIST almost all 0 or 1; on BSDS300 patches a few components per row), which divides the
+    /// work by up to K against products over every row.
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
         let [n, _] = x.dims();
         let k = self.n_components();
         let device = x.device();
         let r: Vec<f32> = resp
-            .into_data()
+            .try_into_data()
+            .map_err(|e| ModelError::Readback(format!("{e:?}")))?
             .convert::<f32>()
             .try_into_vec::<f32>()
-            .expect("responsibilities are f32");
+            .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
         let mut resp_sum = vec![0.0; k];
         let mut moments = Vec::with_capacity(k);
         let shift = (!self.zero_mean).then(|| self.means.val());
@@ -354,7 +451,7 @@ impl Mixture for FullGmm {
             let second = xw.transpose().matmul(xs);
             moments.push(Some((first, second)));
         }
-        FullStats { resp_sum, moments }
+        Ok(FullStats { resp_sum, moments })
     }
 
     /// With `d_c = Σ r (x - m_c) / N_c`: `μ_c = m_c + d_c`,
@@ -362,75 +459,52 @@ impl Mixture for FullGmm {
     /// from the Cholesky factor of `Σ_c` (host, f64). `self` must be the layer whose
     /// [`batch_stats`](Mixture::batch_stats) made `stats` (its means are the shifts).
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
+        use rayon::prelude::*;
         let d = self.dim();
-        let k = self.n_components();
         let mut report = MStepReport::default();
-        let (mut old_means, mut old_u) = (None, None);
-        let mut means = Vec::with_capacity(k * d);
-        let mut precs = Vec::with_capacity(k * d * d);
-        let mut weights = Vec::with_capacity(k);
+        let old_means = to_host_f64(self.means.val())?;
+        let mut old_u = None;
+        // The statistics read back, then each component's covariance and Cholesky factor in
+        // parallel (one component per task: the same numbers on any number of threads).
+        let mut live = Vec::new();
+        let mut kept = Vec::new();
         for (c, (nc, moments)) in stats.resp_sum.iter().zip(stats.moments).enumerate() {
-            let Some((first, second)) = moments.filter(|_| *nc > 1e-10 * n as f64) else {
-                report.emptied.push(c);
-                if self.empty_components == EmptyPolicy::Keep {
-                    let om = old_means.get_or_insert(to_host_f64(self.means.val())?);
-                    let ou = old_u.get_or_insert(to_host_f64(self.precision_cholesky.val())?);
-                    means.extend_from_slice(&om[c * d..(c + 1) * d]);
-                    precs.extend_from_slice(&ou[c * d * d..(c + 1) * d * d]);
-                    weights.push(nc / n as f64);
+            match moments.filter(|_| *nc > 1e-10 * n as f64) {
+                Some((first, second)) => {
+                    live.push((c, *nc, to_host_f64(first)?, to_host_f64(second)?));
                 }
-                continue;
-            };
-            let first = to_host_f64(first)?;
-            let second = to_host_f64(second)?;
-            if first.iter().chain(&second).any(|v| !v.is_finite()) {
-                return Err(ModelError::NonFinite {
-                    what: format!("sufficient statistics of component {c}"),
-                    hint: "the input holds NaN/inf or overflowing values; scale the data".into(),
-                });
+                None => {
+                    report.emptied.push(c);
+                    if self.empty_components == EmptyPolicy::Keep {
+                        let ou = old_u.get_or_insert(to_host_f64(self.precision_cholesky.val())?);
+                        let u = ou[c * d * d..(c + 1) * d * d].to_vec();
+                        kept.push((c, old_means[c * d..(c + 1) * d].to_vec(), u, nc / n as f64));
+                    }
+                }
             }
-            let shift = match self.zero_mean {
-                true => vec![0.0; d],
-                false => old_means.get_or_insert(to_host_f64(self.means.val())?)
-                    [c * d..(c + 1) * d]
-                    .to_vec(),
-            };
-            let delta: Vec<f64> = first.iter().map(|v| v / nc).collect();
-            let mu: Vec<f64> = match self.zero_mean {
-                true => vec![0.0; d],
-                false => shift.iter().zip(&delta).map(|(m, e)| m + e).collect(),
-            };
-            let mut cov = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..=i {
-                    // Symmetrised; a zero-mean component's covariance is its raw second moment.
-                    let centre = if self.zero_mean { 0.0 } else { delta[i] * delta[j] };
-                    let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
-                    cov[i * d + j] = s;
-                    cov[j * d + i] = s;
-                }
-                cov[i * d + i] += self.reg_covar;
-            }
-            let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
-                ModelError::NotPositiveDefinite {
-                    component: c,
-                    pivot,
-                    hint: "increase reg_covar, decrease n_components, or scale the input data"
-                        .into(),
-                }
-            })?;
-            means.extend(mu);
-            precs.extend(u);
-            weights.push(nc / n as f64);
         }
-        if weights.is_empty() {
+        let estimated: Vec<(usize, Vec<f64>, Vec<f64>, f64)> = live
+            .into_par_iter()
+            .map(|(c, nc, first, second)| {
+                let shift = &old_means[c * d..(c + 1) * d];
+                let (mu, u) = self.component_m_step(c, nc, &first, &second, shift)?;
+                Ok((c, mu, u, nc / n as f64))
+            })
+            .collect::<Vec<Result<_, ModelError>>>()
+            .into_iter()
+            .collect::<Result<_, _>>()?; // the first failing component, as sequentially
+        let mut components: Vec<_> = estimated.into_iter().chain(kept).collect();
+        components.sort_by_key(|e| e.0);
+        if components.iter().all(|e| report.emptied.contains(&e.0)) {
             return Err(ModelError::NonFinite {
                 what: "mixture: every component emptied".into(),
                 hint: "check the data, or use fewer components".into(),
             });
         }
-        let total: f64 = weights.iter().sum();
-        weights.iter_mut().for_each(|w| *w /= total);
+        let total: f64 = components.iter().map(|e| e.3).sum();
+        let means: Vec<f64> = components.iter().flat_map(|e| e.1.iter().copied()).collect();
+        let precs: Vec<f64> = components.iter().flat_map(|e| e.2.iter().copied()).collect();
+        let weights: Vec<f64> = components.iter().map(|e| e.3 / total).collect();
         let mut config = self.config();
         config.n_components = weights.len();
         let layer = Self::from_parts(&means, &precs, &weights, &config, &self.device());
@@ -494,11 +568,10 @@ impl Mixture for FullGmm {
         };
         // Moments are taken about the current means: start them at the centres.
         let layer = self.with_means(&centres);
-        let mut stats = layer.zero_stats();
-        for x in &data.batches {
-            let resp = nearest_centre_responsibilities(x, &centres, k);
-            stats = stats.merge(layer.batch_stats(x.clone(), resp));
-        }
+        let batch = |_: usize, x: &Tensor<2>| {
+            layer.batch_stats(x.clone(), nearest_centre_responsibilities(x, &centres, k)?)
+        };
+        let stats = data.fold_batches(layer.zero_stats(), batch, |acc, s| Ok(acc.merge(s)))?;
         Ok(layer.m_step(stats, data.n)?.0)
     }
 }
@@ -506,6 +579,7 @@ impl Mixture for FullGmm {
 /// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly, each next one
 /// with probability proportional to the squared distance to the nearest centre so far.
 fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    use rayon::prelude::*;
     let n = rows.len() / d;
     let dist = |i: usize, c: &[f32]| -> f64 {
         rows[i * d..(i + 1) * d].iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum()
@@ -513,7 +587,8 @@ fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> V
     let mut centres: Vec<f32> = Vec::with_capacity(k * d);
     let first = rng.random_range(0..n);
     centres.extend_from_slice(&rows[first * d..(first + 1) * d]);
-    let mut nearest: Vec<f64> = (0..n).map(|i| dist(i, &centres[..d])).collect();
+    // Distances are updated in parallel, element by element; the draws stay sequential.
+    let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| dist(i, &centres[..d])).collect();
     for _ in 1..k {
         let total: f64 = nearest.iter().sum();
         let pick = if total > 0.0 {
@@ -529,16 +604,18 @@ fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> V
             rng.random_range(0..n)
         };
         let c = rows[pick * d..(pick + 1) * d].to_vec();
-        for (i, v) in nearest.iter_mut().enumerate() {
-            *v = v.min(dist(i, &c));
-        }
+        nearest.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(dist(i, &c)));
         centres.extend(c);
     }
     centres
 }
 
 /// One-hot responsibilities of the nearest centre (squared Euclidean distance), `[n, K]`.
-fn nearest_centre_responsibilities(x: &Tensor<2>, centres: &[f32], k: usize) -> Tensor<2> {
+fn nearest_centre_responsibilities(
+    x: &Tensor<2>,
+    centres: &[f32],
+    k: usize,
+) -> Result<Tensor<2>, ModelError> {
     let [n, d] = x.dims();
     let device = x.device();
     let c = Tensor::<2>::from_data(TensorData::new(centres.to_vec(), [k, d]), &device);
@@ -547,15 +624,16 @@ fn nearest_centre_responsibilities(x: &Tensor<2>, centres: &[f32], k: usize) -> 
         x.clone().matmul(c.clone().transpose()) * (-2.0) + (c.clone() * c).sum_dim(1).transpose();
     let nearest: Vec<i64> = score
         .argmin(1)
-        .into_data()
+        .try_into_data()
+        .map_err(|e| ModelError::Readback(format!("{e:?}")))?
         .convert::<i64>()
         .try_into_vec::<i64>()
-        .expect("argmin gives integers");
+        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
     let mut onehot = vec![0f32; n * k];
     for (i, &c) in nearest.iter().enumerate() {
         onehot[i * k + c as usize] = 1.0;
     }
-    Tensor::from_data(TensorData::new(onehot, [n, k]), &device)
+    Ok(Tensor::from_data(TensorData::new(onehot, [n, k]), &device))
 }
 
 impl crate::Generative for FullGmm {

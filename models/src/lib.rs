@@ -16,12 +16,13 @@ mod sample;
 pub mod spectral;
 
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats};
-pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name};
+pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name, is_cpu};
 pub use error::ModelError;
 pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, FullStats, RESP_FLOOR};
 pub use mixture::{
-    Encoded, Init, MStepReport, Mixture, SufficientStats, init_random_responsibilities,
-    log_sum_exp, renormalised_log_weights, responsibilities, select_rows, to_host_f64,
+    Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
+    init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,
+    select_rows, to_host_f64,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use sample::Generative;

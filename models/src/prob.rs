@@ -134,7 +134,7 @@ impl Mixture for ProbGmm {
         self.gaussian.zero_stats()
     }
 
-    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> FullStats {
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
         self.gaussian.batch_stats(x, resp)
     }
 

@@ -92,7 +92,8 @@ impl SpectralLayout {
         self.power_as(images, |v| v)
     }
 
-    fn power_as<T: Copy + Default>(&self, images: &[f32], cast: fn(f64) -> T) -> Vec<T> {
+    fn power_as<T: Copy + Default + Send>(&self, images: &[f32], cast: fn(f64) -> T) -> Vec<T> {
+        use rayon::prelude::*;
         let p = self.size;
         let d = p * p;
         assert_eq!(images.len() % d, 0, "image buffer is not a multiple of P*P");
@@ -100,35 +101,41 @@ impl SpectralLayout {
         let b = self.n_bins();
         let mut out = vec![T::default(); n * b];
         let fft = FftPlanner::<f64>::new().plan_fft_forward(p);
-        let chunk = 1024usize;
-        let mut buf = vec![Complex::new(0.0, 0.0); chunk * d];
-        let mut scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
-        let mut tbuf = vec![Complex::new(0.0, 0.0); d];
-        for start in (0..n).step_by(chunk) {
-            let m = chunk.min(n - start);
-            let buf = &mut buf[..m * d];
-            for (z, &v) in buf.iter_mut().zip(&images[start * d..(start + m) * d]) {
-                *z = Complex::new(v as f64, 0.0);
-            }
-            // Rows, then columns (by transposing each image and transforming rows again).
-            fft.process_with_scratch(buf, &mut scratch);
-            for img in buf.chunks_exact_mut(d) {
-                for r in 0..p {
-                    for c in 0..p {
-                        tbuf[c * p + r] = img[r * p + c];
+        // Chunks of images in parallel, each with its own buffers; every image is transformed
+        // on its own, so the result does not depend on the thread count.
+        let chunk = 256usize;
+        let new_buffers = || {
+            let buf = vec![Complex::new(0.0, 0.0); chunk * d];
+            let scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+            (buf, scratch, vec![Complex::new(0.0, 0.0); d])
+        };
+        out.par_chunks_mut(chunk * b).zip(images.par_chunks(chunk * d)).for_each_init(
+            new_buffers,
+            |(buf, scratch, tbuf), (out, images)| {
+                let m = images.len() / d;
+                let buf = &mut buf[..m * d];
+                for (z, &v) in buf.iter_mut().zip(images) {
+                    *z = Complex::new(v as f64, 0.0);
+                }
+                // Rows, then columns (by transposing each image and transforming rows again).
+                fft.process_with_scratch(buf, scratch);
+                for img in buf.chunks_exact_mut(d) {
+                    for r in 0..p {
+                        for c in 0..p {
+                            tbuf[c * p + r] = img[r * p + c];
+                        }
+                    }
+                    img.copy_from_slice(tbuf);
+                }
+                fft.process_with_scratch(buf, scratch);
+                // `img` now holds X transposed: X(k1, k2) at [k2 * p + k1].
+                for (img, row) in buf.chunks_exact(d).zip(out.chunks_exact_mut(b)) {
+                    for (o, &(k1, k2)) in row.iter_mut().zip(&self.bins) {
+                        *o = cast(img[k2 * p + k1].norm_sqr());
                     }
                 }
-                img.copy_from_slice(&tbuf);
-            }
-            fft.process_with_scratch(buf, &mut scratch);
-            // `img` now holds X transposed: X(k1, k2) at [k2 * p + k1].
-            for (i, img) in buf.chunks_exact(d).enumerate() {
-                let row = &mut out[(start + i) * b..(start + i + 1) * b];
-                for (o, &(k1, k2)) in row.iter_mut().zip(&self.bins) {
-                    *o = cast(img[k2 * p + k1].norm_sqr());
-                }
-            }
-        }
+            },
+        );
         out
     }
 

@@ -45,13 +45,15 @@ impl Feature {
     pub fn compute<M: Mixture>(self, layer: &M, data: &Encoded) -> Result<Vec<f32>, ModelError> {
         let log_w = to_host_f64(layer.log_weights())?;
         let k = log_w.len();
-        let mut out = Vec::with_capacity(data.n * k);
-        for x in &data.batches {
+        let batch = |_: usize, x: &gmm_models::Tensor<2>| {
             let lp = to_host_f64(layer.log_prob(x.clone()))?;
-            for row in lp.chunks(k) {
-                out.extend(self.of_row(row, &log_w).into_iter().map(|v| v as f32));
-            }
-        }
+            let rows = lp.chunks(k).flat_map(|row| self.of_row(row, &log_w));
+            Ok(rows.map(|v| v as f32).collect::<Vec<f32>>())
+        };
+        let out = data.fold_batches(Vec::with_capacity(data.n * k), batch, |mut out, rows| {
+            out.extend(rows);
+            Ok(out)
+        })?;
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::NonFinite {
                 what: format!("feature {self:?} of sample {}", i / k),

@@ -40,6 +40,10 @@ pub struct Timings {
     pub outputs: f64,
     /// The whole run.
     pub total: f64,
+    /// Worker threads the run computed with (rayon's pool: `--threads`, `RAYON_NUM_THREADS`,
+    /// else one per core); 0 in metrics written before it was recorded.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// Everything a run (or one layer of a stack) measured.

@@ -284,8 +284,11 @@ fn train_layer<M: Inspect>(
 ) -> Result<LayerResult<M>, TrainError> {
     let (config, spec, opts) = (job.config, job.spec, job.opts);
     let progress = &opts.progress;
-    let mut timings =
-        Timings { data: if job.index == 0 { data_seconds } else { 0.0 }, ..Timings::default() };
+    let mut timings = Timings {
+        data: if job.index == 0 { data_seconds } else { 0.0 },
+        threads: rayon::current_num_threads(),
+        ..Timings::default()
+    };
     let t = Instant::now();
     let batch = spec.em.batch_size;
     let train_enc = encode_rows(&layer, &job.inputs.train, batch, &opts.device)?;

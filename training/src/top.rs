@@ -18,29 +18,39 @@ pub fn explain<M: Mixture>(
     let log_w = to_host_f64(layer.log_weights())?;
     // (log posterior, log-likelihood, sample index), kept sorted best first.
     let mut best: Vec<Vec<(f64, f64, usize)>> = vec![Vec::new(); n_comp];
-    let mut assignment = Vec::with_capacity(data.n);
-    let mut offset = 0;
-    for x in &data.batches {
-        let rows = x.dims()[0];
+    // Per batch (in parallel on a CPU): each row's MAP component, log posterior and
+    // log-likelihood; then the ranking, in sample order.
+    let offsets = data.offsets();
+    let batch = |b: usize, x: &gmm_models::Tensor<2>| {
         let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
-        for (i, row) in weighted.chunks(n_comp).enumerate() {
-            let (c, &top) = row
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .expect("at least one component");
-            assignment.push(c);
-            let lse = top + row.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
-            let entry = (top - lse, top - log_w[c], offset + i);
-            let list = &mut best[c];
-            let pos = list.partition_point(|e| (e.0, e.1) >= (entry.0, entry.1));
-            if pos < k {
-                list.insert(pos, entry);
-                list.truncate(k);
+        let offset = offsets[b];
+        Ok(weighted
+            .chunks(n_comp)
+            .enumerate()
+            .map(|(i, row)| {
+                let (c, &top) = row
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .expect("at least one component");
+                let lse = top + row.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
+                (c, (top - lse, top - log_w[c], offset + i))
+            })
+            .collect::<Vec<_>>())
+    };
+    let assignment =
+        data.fold_batches(Vec::with_capacity(data.n), batch, |mut assignment, rows| {
+            for (c, entry) in rows {
+                assignment.push(c);
+                let list = &mut best[c];
+                let pos = list.partition_point(|e| (e.0, e.1) >= (entry.0, entry.1));
+                if pos < k {
+                    list.insert(pos, entry);
+                    list.truncate(k);
+                }
             }
-        }
-        offset += rows;
-    }
+            Ok(assignment)
+        })?;
     let top = best.into_iter().map(|l| l.into_iter().map(|e| e.2).collect()).collect();
     Ok((top, assignment))
 }

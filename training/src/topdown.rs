@@ -181,11 +181,16 @@ macro_rules! with_layer {
 
 /// `log N_l(z | k)` of every sample, `[N·K]` on the host.
 fn emissions(layer: &Layer, data: &Encoded) -> Result<Vec<f64>, TrainError> {
-    let mut out = Vec::with_capacity(data.n * layer.n_components());
-    for x in &data.batches {
-        out.extend(with_layer!(layer, m => to_host_f64(m.log_prob(x.clone()))?));
-    }
-    Ok(out)
+    let batch =
+        |_: usize, x: &Tensor<2>| with_layer!(layer, m => to_host_f64(m.log_prob(x.clone())));
+    Ok(data.fold_batches(
+        Vec::with_capacity(data.n * layer.n_components()),
+        batch,
+        |mut out, b| {
+            out.extend(b);
+            Ok(out)
+        },
+    )?)
 }
 
 /// The layer's M-step with the joint posteriors `γ` as responsibilities.
@@ -199,15 +204,14 @@ fn m_step(layer: Layer, data: &Encoded, gamma: &[f64]) -> Result<Layer, TrainErr
 
 fn m_step_with<M: Mixture>(m: M, data: &Encoded, gamma: &[f64]) -> Result<M, TrainError> {
     let k = m.n_components();
-    let mut stats = m.zero_stats();
-    let mut row = 0;
-    for x in &data.batches {
-        let rows = x.dims()[0];
+    let offsets = data.offsets();
+    let batch = |b: usize, x: &Tensor<2>| {
+        let (row, rows) = (offsets[b], x.dims()[0]);
         let r: Vec<f32> = gamma[row * k..(row + rows) * k].iter().map(|&v| v as f32).collect();
         let r = Tensor::<2>::from_data(TensorData::new(r, [rows, k]), &x.device());
-        stats = stats.merge(m.batch_stats(x.clone(), r));
-        row += rows;
-    }
+        m.batch_stats(x.clone(), r)
+    };
+    let stats = data.fold_batches(m.zero_stats(), batch, |acc, s| Ok(acc.merge(s)))?;
     Ok(m.m_step(stats, data.n)?.0)
 }
 

@@ -9,6 +9,7 @@ mod device;
 mod error;
 pub mod filters;
 mod full;
+mod kmeans;
 pub mod linalg;
 mod mixture;
 mod prob;

@@ -192,14 +192,14 @@ pub fn log_sum_exp(a: Tensor<2>) -> Tensor<2> {
 /// `r[n,c] = exp(a[n,c] - m_n) / Σ_c' exp(a[n,c'] - m_n)`, `log p(x_n) = m_n + log Σ_c' exp(a[n,c'] - m_n)`
 /// with `m_n = max_c a[n,c]`.
 ///
-/// # Shapes
-/// - `weighted`: `[N, K]`; result: (`[N, K]`, `[N, 1]`).
-///
 /// Terms more than [`NEGLIGIBLE_LOG_RATIO`] = `ln 1e-30` nats below their row's maximum count
 /// as 0: `exp(max(a - m, ln 1e-30)) - 1e-30` is exactly 0 for them, and leaves every term above
 /// 1e-23 unchanged in f32. Otherwise their `exp` would be subnormal f32 numbers, which slow CPU
 /// matrix products and `exp` by one to two orders of magnitude (microcode assists on x86),
 /// while being far below f32 resolution of any sum they enter.
+///
+/// # Shapes
+/// - `weighted`: `[N, K]`; result: (`[N, K]`, `[N, 1]`).
 pub fn responsibilities(weighted: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     let max = weighted.clone().max_dim(1);
     let e = (weighted - max.clone()).clamp_min(NEGLIGIBLE_LOG_RATIO).exp()

@@ -1,8 +1,8 @@
 //! The full-covariance GMM (models.md §2), computed through Cholesky factors.
 
 use crate::mixture::{
-    Encoded, Init, MStepReport, Mixture, SufficientStats, renormalised_log_weights, select_rows,
-    to_host_f64,
+    Encoded, Init, MStepReport, Mixture, SufficientStats, host_vec, renormalised_log_weights,
+    select_rows, to_host_f64,
 };
 use crate::{ModelError, kmeans, linalg};
 use burn::module::{Module, Param};
@@ -416,12 +416,7 @@ impl Mixture for FullGmm {
         let [n, _] = x.dims();
         let k = self.n_components();
         let device = x.device();
-        let r: Vec<f32> = resp
-            .try_into_data()
-            .map_err(|e| ModelError::Readback(format!("{e:?}")))?
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+        let r = host_vec::<f32, _>(resp.try_into_data())?;
         let mut resp_sum = vec![0.0; k];
         let mut moments = Vec::with_capacity(k);
         let shift = (!self.zero_mean).then(|| self.means.val());

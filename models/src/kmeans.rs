@@ -1,6 +1,8 @@
 //! Seeding and hard assignments for the full GMM's k-means initialisation.
 
 use crate::ModelError;
+use crate::mixture::host_vec;
+use crate::sample::categorical;
 use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -20,18 +22,8 @@ pub fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) 
     let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| dist(i, &centres[..d])).collect();
     for _ in 1..k {
         let total: f64 = nearest.iter().sum();
-        let pick = if total > 0.0 {
-            let mut t = rng.random::<f64>() * total;
-            nearest
-                .iter()
-                .position(|&v| {
-                    t -= v;
-                    t < 0.0
-                })
-                .unwrap_or(n - 1)
-        } else {
-            rng.random_range(0..n)
-        };
+        let pick =
+            if total > 0.0 { categorical(&nearest, total, rng) } else { rng.random_range(0..n) };
         let c = rows[pick * d..(pick + 1) * d].to_vec();
         nearest.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(dist(i, &c)));
         centres.extend(c);
@@ -51,13 +43,7 @@ pub fn nearest_centre_responsibilities(
     // ‖x - c‖² = ‖x‖² - 2 x·c + ‖c‖²; the ‖x‖² term does not change the argmin.
     let score =
         x.clone().matmul(c.clone().transpose()) * (-2.0) + (c.clone() * c).sum_dim(1).transpose();
-    let nearest: Vec<i64> = score
-        .argmin(1)
-        .try_into_data()
-        .map_err(|e| ModelError::Readback(format!("{e:?}")))?
-        .convert::<i64>()
-        .try_into_vec::<i64>()
-        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+    let nearest = host_vec::<i64, _>(score.argmin(1).try_into_data())?;
     let mut onehot = vec![0f32; n * k];
     for (i, &c) in nearest.iter().enumerate() {
         onehot[i * k + c as usize] = 1.0;

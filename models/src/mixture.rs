@@ -78,6 +78,18 @@ impl Encoded {
         Ok(acc)
     }
 
+    /// `f`'s rows of every batch, concatenated in batch order ([`fold_batches`](Self::fold_batches):
+    /// in parallel on a CPU).
+    pub fn concat_batches<T: Send>(
+        &self,
+        f: impl Fn(usize, &Tensor<2>) -> Result<Vec<T>, ModelError> + Sync,
+    ) -> Result<Vec<T>, ModelError> {
+        self.fold_batches(Vec::new(), f, |mut out, rows| {
+            out.extend(rows);
+            Ok(out)
+        })
+    }
+
     /// The first row of every batch.
     pub fn offsets(&self) -> Vec<usize> {
         let sizes = self.batches.iter().map(|x| x.dims()[0]);
@@ -88,14 +100,7 @@ impl Encoded {
     pub fn host_rows(&self) -> Result<Vec<f32>, ModelError> {
         let mut rows = Vec::with_capacity(self.n * self.width);
         for b in &self.batches {
-            let v = b
-                .clone()
-                .try_into_data()
-                .map_err(|e| ModelError::Readback(format!("{e:?}")))?
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
-            rows.extend(v);
+            rows.extend(host_vec::<f32, _>(b.clone().try_into_data())?);
         }
         Ok(rows)
     }
@@ -252,10 +257,15 @@ pub fn select_rows<const D: usize>(t: Tensor<D>, keep: &[usize]) -> Tensor<D> {
 
 /// Reads a float tensor back to the host as f64.
 pub fn to_host_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ModelError> {
-    let data = t.try_into_data().map_err(|e| ModelError::Readback(format!("{e:?}")))?;
-    let v: Vec<f32> = data
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+    let v = host_vec::<f32, _>(t.try_into_data())?;
     Ok(v.into_iter().map(f64::from).collect())
+}
+
+/// The values of a device read-back (`tensor.try_into_data()`, float or int) as `T`; a failed
+/// read-back is a [`ModelError::Readback`].
+pub(crate) fn host_vec<T: burn::tensor::Element, E: std::fmt::Debug>(
+    data: Result<TensorData, E>,
+) -> Result<Vec<T>, ModelError> {
+    let data = data.map_err(|e| ModelError::Readback(format!("{e:?}")))?;
+    data.convert::<T>().try_into_vec::<T>().map_err(|e| ModelError::Readback(format!("{e:?}")))
 }

@@ -25,18 +25,7 @@ pub trait Generative {
     fn sample(&self, n: usize, rng: &mut ChaCha8Rng) -> Result<(Vec<f32>, Vec<usize>), ModelError> {
         let weights = self.sample_weights()?;
         let total: f64 = weights.iter().sum();
-        let components: Vec<usize> = (0..n)
-            .map(|_| {
-                let mut u = rng.random::<f64>() * total;
-                weights
-                    .iter()
-                    .position(|&w| {
-                        u -= w;
-                        u < 0.0
-                    })
-                    .unwrap_or(weights.len() - 1)
-            })
-            .collect();
+        let components: Vec<usize> = (0..n).map(|_| categorical(&weights, total, rng)).collect();
         let width = self.sample_width();
         let mut values = vec![0f32; n * width];
         for c in 0..weights.len() {
@@ -52,4 +41,17 @@ pub trait Generative {
         }
         Ok((values, components))
     }
+}
+
+/// One draw of an index with probability `weights[i] / total` (`total = Σ weights`): a uniform
+/// number in `[0, total)` walked down the weights; rounding past the end picks the last index.
+pub(crate) fn categorical(weights: &[f64], total: f64, rng: &mut ChaCha8Rng) -> usize {
+    let mut u = rng.random::<f64>() * total;
+    weights
+        .iter()
+        .position(|&w| {
+            u -= w;
+            u < 0.0
+        })
+        .unwrap_or(weights.len() - 1)
 }

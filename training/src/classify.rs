@@ -328,11 +328,7 @@ fn score<M: Mixture>(
     opts: &RunOptions,
 ) -> Result<Vec<f64>, TrainError> {
     let data = encode(layer, images, batch, &opts.device)?;
-    let batch = |_: usize, x: &gmm_models::Tensor<2>| to_host_f64(layer.score_samples(x.clone()));
-    Ok(data.fold_batches(Vec::with_capacity(data.n), batch, |mut out, scores| {
-        out.extend(scores);
-        Ok(out)
-    })?)
+    Ok(data.concat_batches(|_, x| to_host_f64(layer.score_samples(x.clone())))?)
 }
 
 /// The confusion matrix as a picture: row = true class, column = predicted, each cell's

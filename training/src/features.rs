@@ -45,14 +45,10 @@ impl Feature {
     pub fn compute<M: Mixture>(self, layer: &M, data: &Encoded) -> Result<Vec<f32>, ModelError> {
         let log_w = to_host_f64(layer.log_weights())?;
         let k = log_w.len();
-        let batch = |_: usize, x: &gmm_models::Tensor<2>| {
+        let out = data.concat_batches(|_, x| {
             let lp = to_host_f64(layer.log_prob(x.clone()))?;
             let rows = lp.chunks(k).flat_map(|row| self.of_row(row, &log_w));
-            Ok(rows.map(|v| v as f32).collect::<Vec<f32>>())
-        };
-        let out = data.fold_batches(Vec::with_capacity(data.n * k), batch, |mut out, rows| {
-            out.extend(rows);
-            Ok(out)
+            Ok(rows.map(|v| v as f32).collect())
         })?;
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::NonFinite {

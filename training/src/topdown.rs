@@ -181,16 +181,7 @@ macro_rules! with_layer {
 
 /// `log N_l(z | k)` of every sample, `[N·K]` on the host.
 fn emissions(layer: &Layer, data: &Encoded) -> Result<Vec<f64>, TrainError> {
-    let batch =
-        |_: usize, x: &Tensor<2>| with_layer!(layer, m => to_host_f64(m.log_prob(x.clone())));
-    Ok(data.fold_batches(
-        Vec::with_capacity(data.n * layer.n_components()),
-        batch,
-        |mut out, b| {
-            out.extend(b);
-            Ok(out)
-        },
-    )?)
+    Ok(data.concat_batches(|_, x| with_layer!(layer, m => to_host_f64(m.log_prob(x.clone()))))?)
 }
 
 /// The layer's M-step with the joint posteriors `γ` as responsibilities.

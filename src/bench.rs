@@ -2,12 +2,12 @@
 //! compiled CPU backend, measured side by side in one run (medians, and ratios to a peer).
 
 use crate::datasets::resolve_data_root;
-use crate::models::{Device, Mixture, Tensor, TensorData, compiled_devices, device_from_name};
+use crate::models::{Device, Tensor, TensorData, compiled_devices, device_from_name};
 use crate::training::config::Split;
 use crate::training::data::load_split;
 use crate::training::em::{e_step, fit};
-use crate::training::run::encode;
-use crate::training::{Layer, Progress, RunConfig};
+use crate::training::folder::encode;
+use crate::training::{Family, Progress, RunConfig, with_layer};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -92,26 +92,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     for name in &devices {
         let device = device_from_name(name)?;
         let n = train.len() as f64;
-        let (x, k) = match first.layer.init(shape, &device)? {
-            Layer::Conv(layer) => {
-                let flops = 2.0 * n * (layer.layout.n_bins() * layer.n_components()) as f64;
-                bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
-            }
-            Layer::Prob(_) => anyhow::bail!("bench times a first layer: conv or full"),
-            Layer::Full(layer) => {
-                let (k, d) = (layer.n_components() as f64, layer.dim() as f64);
-                bench_layer(
-                    name,
-                    layer,
-                    &train,
-                    &first.em,
-                    config.seed,
-                    sampling,
-                    2.0 * n * k * d * d,
-                    &device,
-                )?
-            }
-        };
+        // A first layer (the config's checks keep families that cannot take the data out).
+        let (x, k) = with_layer!(first.layer.init(shape, &device)?, layer => {
+            let flops = n * layer.e_step_flops_per_sample();
+            bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
+        });
         product_inputs.push((name.clone(), device, x, k));
         products.push((name.clone(), Vec::new()));
     }
@@ -146,7 +131,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 /// Times EM on one device: per-iteration seconds (median, min, max), one E-step pass alone
 /// with the GFLOP/s of its main product (`estep_flops`), and the whole run.
 #[allow(clippy::too_many_arguments)]
-fn bench_layer<M: Mixture>(
+fn bench_layer<M: Family>(
     name: &str,
     layer: M,
     train: &crate::datasets::Images,

@@ -4,14 +4,15 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
-use gmm_zoo::training::classify::classify_run;
+use gmm_zoo::experiments::classify::classify_run;
+use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
+use gmm_zoo::experiments::inspect::inspect_run;
+use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
+use gmm_zoo::experiments::topdown::refine_run;
+use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
 use gmm_zoo::training::config::Split;
-use gmm_zoo::training::discriminative::{FinetuneConfig, finetune_run};
+use gmm_zoo::training::folder::write_png;
 use gmm_zoo::training::metrics::Score;
-use gmm_zoo::training::run::{inspect_run, write_png};
-use gmm_zoo::training::sampling::{SampleRequest, sample_picture};
-use gmm_zoo::training::topdown::refine_run;
-use gmm_zoo::training::zoo::{self, Manifest, Verdict};
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
 };
@@ -269,187 +270,111 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { config, out, resume, common } => {
-            let cfg = RunConfig::load(&config)?;
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let opts = RunOptions { resume, ..options(&common, out)? };
-            // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
-            let _ = ctrlc::set_handler(|| {
-                if checkpoint::request_stop() {
-                    std::process::exit(130);
-                }
-                eprintln!("stopping after this EM iteration (Ctrl-C again to quit at once)");
-            });
-            let outcome =
-                train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
-            for m in &outcome.metrics {
-                let what = match outcome.metrics.len() {
-                    1 => m.name.clone(),
-                    _ => format!("{} layer {}", m.name, m.layer),
-                };
-                let quality = match (m.purity, m.nmi) {
-                    (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
-                    _ => String::new(),
-                };
-                println!(
-                    "{what}: train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample \
-                     ({:.4} bits/dim), {} of {} components alive{quality}, {} EM iterations",
-                    m.train.nats_per_sample,
-                    m.train.bits_per_pixel,
-                    m.test.nats_per_sample,
-                    m.test.bits_per_pixel,
-                    m.n_components,
-                    m.configured_components,
-                    m.iterations.len(),
-                );
-            }
-            println!(
-                "{:.1} s in all; run folder {}",
-                outcome.total_seconds,
-                opts.out_dir.display()
-            );
-        }
-        Command::Eval { run, split, common } => {
-            let run = zoo::resolve_run(&run)?;
-            let opts = options(&common, run.clone())?;
-            let split = match split {
-                SplitArg::Train => Split::Train,
-                SplitArg::Test => Split::Test,
-            };
-            let scores = evaluate_run(&run, split, &opts)
-                .with_context(|| format!("evaluating {}", run.display()))?;
-            let json = |s: &Score| {
-                serde_json::json!({
-                    "n": s.n,
-                    "nats_per_sample": s.nats_per_sample,
-                    "bits_per_pixel": s.bits_per_pixel,
-                })
-            };
-            // The first layer's score on the data, and every layer's when there are several.
-            let mut out = json(&scores[0]);
-            out["run"] = run.display().to_string().into();
-            out["split"] = split.to_string().into();
-            if scores.len() > 1 {
-                out["layers"] = scores.iter().map(json).collect();
-            }
-            println!("{out}");
-        }
+        Command::Train { config, out, resume, common } => train(&config, out, resume, &common)?,
+        Command::Eval { run, split, common } => eval(&run, split, &common)?,
         Command::Classify { config, out, jobs, common } => {
             let cfg = RunConfig::load(&config)?;
-            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let opts = options(&common, out)?;
+            let opts = options(&common, out.unwrap_or_else(|| Path::new("runs").join(&cfg.name)))?;
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let r = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
+            let report = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
                 .with_context(|| format!("classifying with {}", config.display()))?;
-            println!("{}: test accuracy {:.4} ({})", r.name, r.accuracy, r.model);
-            let per_class: Vec<String> = r
-                .per_class_accuracy
-                .iter()
-                .enumerate()
-                .map(|(c, a)| format!("{c}: {a:.3}"))
-                .collect();
-            println!("per class: {}", per_class.join(", "));
-            println!("confusion (rows: true 0-9, columns: predicted 0-9):");
-            for row in &r.confusion {
-                println!("  {}", row.iter().map(|v| format!("{v:>5}")).collect::<String>());
-            }
-            println!(
-                "training {:.1} s ({} at once), testing {:.1} s; wrote {}",
-                r.train_seconds,
-                r.jobs,
-                r.test_seconds,
-                opts.out_dir.display()
-            );
+            println!("{report}; wrote {}", opts.out_dir.display());
         }
         Command::Sample { run, n, per_component, seed, out, common } => {
-            anyhow::ensure!(n > 0, "--n must be at least 1");
-            let device = device_from_name(&common.device)?;
-            let resolved = zoo::resolve_run(&run)?;
-            let out = out.unwrap_or_else(|| match resolved == run {
-                true => run.join("samples.png"),
-                false => PathBuf::from(format!("{}-samples.png", run.display())),
-            });
-            let run = resolved;
             let request = SampleRequest { n, per_component, seed };
-            let picture = sample_picture(&run, request, &device)
-                .with_context(|| format!("sampling {}", run.display()))?;
-            write_png(&picture, &out)?;
-            println!("wrote {}", out.display());
+            sample(&run, request, out, &common)?;
         }
         Command::Finetune { run, steps, lr, batch, seed, out, common } => {
             let (resolved, out) = derived_run(&run, out, "finetuned")?;
             let opts = options(&common, out)?;
             let settings = FinetuneConfig { steps, learning_rate: lr, batch_size: batch, seed };
-            let r = finetune_run(&resolved, settings, &opts)
+            let report = finetune_run(&resolved, settings, &opts)
                 .with_context(|| format!("fine-tuning {}", run.display()))?;
-            for (what, f) in [("before", &r.before), ("after", &r.after)] {
-                println!(
-                    "{what}: test accuracy {:.4}, log p(y|x) train {:.4} test {:.4}, own-class test \
-                     LL {:.2} nats, overlap within classes {:.3e} (per dim {:.4}), between \
-                     classes {:.3e} (per dim {:.4}), filter bandwidth {:.4}",
-                    f.accuracy,
-                    f.train_conditional_log_likelihood,
-                    f.test_conditional_log_likelihood,
-                    f.own_class_test_log_likelihood,
-                    f.within_class_overlap.mean,
-                    f.within_class_overlap.mean_per_dim,
-                    f.between_class_overlap.weighted,
-                    f.between_class_overlap.mean_per_dim,
-                    f.mean_bandwidth,
-                );
-            }
-            println!(
-                "{} Adam steps in {:.1} s; wrote {}",
-                steps,
-                r.seconds,
-                opts.out_dir.display()
-            );
+            println!("{report}; wrote {}", opts.out_dir.display());
         }
         Command::Refine { run, iters, out, common } => {
             let (resolved, out) = derived_run(&run, out, "topdown")?;
             let opts = options(&common, out)?;
-            let r = refine_run(&resolved, iters, &opts)
+            let report = refine_run(&resolved, iters, &opts)
                 .with_context(|| format!("refining {}", run.display()))?;
-            for (what, f) in [("before", &r.before), ("after", &r.after)] {
-                println!(
-                    "{what}: joint log p(x, z…) train {:.4} test {:.4} nats/sample",
-                    f.train_joint, f.test_joint
-                );
-                for (i, l) in f.layers.iter().enumerate() {
-                    let q = match (l.purity, l.nmi) {
-                        (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
-                        _ => String::new(),
-                    };
-                    println!("  layer {i}: test LL {:.4}{q}", l.test_log_likelihood);
-                }
-            }
-            println!(
-                "{iters} joint EM iterations in {:.1} s; wrote {}",
-                r.seconds,
-                opts.out_dir.display()
-            );
+            println!("{report}; wrote {}", opts.out_dir.display());
         }
-        Command::Inspect { run, out, common } => {
-            let device = device_from_name(&common.device)?;
-            let resolved = zoo::resolve_run(&run)?;
-            let out = out.unwrap_or_else(|| match resolved == run {
-                true => run.clone(),
-                false => PathBuf::from(format!("{}-inspect", run.display())),
-            });
-            let summaries = inspect_run(&resolved, &out, &device)
-                .with_context(|| format!("inspecting {}", run.display()))?;
-            for (i, s) in summaries.iter().enumerate() {
-                let line = match s {
-                    Some(s) => serde_json::to_string(s)?,
-                    None => "null (overlap not computed: too costly or one component)".into(),
-                };
-                println!("layer {i} overlap: {line}");
-            }
-            println!("wrote the pictures into {}", out.display());
-        }
+        Command::Inspect { run, out, common } => inspect(&run, out, &common)?,
         Command::Zoo(command) => zoo_command(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
     }
+    Ok(())
+}
+
+fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> Result<()> {
+    let cfg = RunConfig::load(config)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+    let opts = RunOptions { resume, ..options(common, out)? };
+    // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
+    let _ = ctrlc::set_handler(|| {
+        if checkpoint::request_stop() {
+            std::process::exit(130);
+        }
+        eprintln!("stopping after this EM iteration (Ctrl-C again to quit at once)");
+    });
+    let outcome = train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
+    println!("{outcome}");
+    Ok(())
+}
+
+/// Prints the first layer's score on the data as JSON, with every layer's for a stack.
+fn eval(run: &Path, split: SplitArg, common: &Common) -> Result<()> {
+    let run = zoo::resolve_run(run)?;
+    let opts = options(common, run.clone())?;
+    let split = match split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let scores =
+        evaluate_run(&run, split, &opts).with_context(|| format!("evaluating {}", run.display()))?;
+    let json = |s: &Score| serde_json::to_value(s).unwrap_or_default();
+    let mut out = json(&scores[0]);
+    out["run"] = run.display().to_string().into();
+    out["split"] = split.to_string().into();
+    if scores.len() > 1 {
+        out["layers"] = scores.iter().map(json).collect();
+    }
+    println!("{out}");
+    Ok(())
+}
+
+fn sample(run: &Path, request: SampleRequest, out: Option<PathBuf>, common: &Common) -> Result<()> {
+    anyhow::ensure!(request.n > 0, "--n must be at least 1");
+    let device = device_from_name(&common.device)?;
+    let resolved = zoo::resolve_run(run)?;
+    let out = out.unwrap_or_else(|| match resolved == run {
+        true => run.join("samples.png"),
+        false => PathBuf::from(format!("{}-samples.png", run.display())),
+    });
+    let picture = sample_picture(&resolved, request, &device)
+        .with_context(|| format!("sampling {}", resolved.display()))?;
+    write_png(&picture, &out)?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn inspect(run: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
+    let device = device_from_name(&common.device)?;
+    let resolved = zoo::resolve_run(run)?;
+    let out = out.unwrap_or_else(|| match resolved == run {
+        true => run.to_path_buf(),
+        false => PathBuf::from(format!("{}-inspect", run.display())),
+    });
+    let summaries = inspect_run(&resolved, &out, &device)
+        .with_context(|| format!("inspecting {}", run.display()))?;
+    for (i, s) in summaries.iter().enumerate() {
+        let line = match s {
+            Some(s) => serde_json::to_string(s)?,
+            None => "null (overlap not computed: too costly or one component)".into(),
+        };
+        println!("layer {i} overlap: {line}");
+    }
+    println!("wrote the pictures into {}", out.display());
     Ok(())
 }
 
@@ -457,18 +382,8 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
     let dir = zoo::checkpoints_dir();
     match command {
         ZooCommand::List => {
-            let manifest = Manifest::load(&dir)?;
-            for e in &manifest.models {
-                let test = e.layers.last().map_or(f64::NAN, |l| l.test_nats);
-                let figure = match e.accuracy {
-                    Some(a) => format!("accuracy {:.2}%", 100.0 * a),
-                    None => format!("test {test:.2} nats"),
-                };
-                let place = match e.shipped {
-                    true => dir.join(&e.name).display().to_string(),
-                    false => "not shipped".into(),
-                };
-                println!("{:<20} {:<44} {figure:<22} {place}", e.name, e.data);
+            for e in &Manifest::load(&dir)?.models {
+                println!("{}", e.list_line(&dir));
             }
         }
         ZooCommand::Add { run, config, ship, common } => {
@@ -482,61 +397,48 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
             };
             let entry = zoo::add(&dir, &request)
                 .with_context(|| format!("adding {} to the zoo", run.display()))?;
-            println!(
-                "{}: recorded in {}{}",
-                entry.name,
-                dir.join(zoo::MANIFEST).display(),
-                if entry.shipped {
-                    format!(", {} files shipped", entry.files.len())
-                } else {
-                    "".into()
-                }
-            );
+            let shipped = match entry.shipped {
+                true => format!(", {} files shipped", entry.files.len()),
+                false => String::new(),
+            };
+            println!("{}: recorded in {}{shipped}", entry.name, dir.join(zoo::MANIFEST).display());
         }
-        ZooCommand::Verify { names, strict, common } => {
-            let manifest = Manifest::load(&dir)?;
-            for name in &names {
-                anyhow::ensure!(
-                    manifest.models.iter().any(|e| &e.name == name),
-                    "no checkpoint named {name} in {}",
-                    dir.join(zoo::MANIFEST).display()
-                );
-            }
-            let opts = options(&common, dir.clone())?;
-            let (mut failed, mut unreproduced) = (0, 0);
-            for e in manifest.models.iter().filter(|e| names.is_empty() || names.contains(&e.name))
-            {
-                let verdict = zoo::verify_entry(&dir, e, &opts);
-                let line = match &verdict {
-                    Verdict::Reproduced(r, g) => format!("ok       recorded {r:.6}, now {g:.6}"),
-                    Verdict::Loaded(why) => format!("loaded   checksums ok; not scored: {why}"),
-                    Verdict::NotShipped => "-        not shipped (figures only)".into(),
-                    Verdict::Failed(why) => format!("FAILED   {why}"),
-                };
-                println!("{:<20} {line}", e.name);
-                failed += matches!(verdict, Verdict::Failed(_)) as usize;
-                unreproduced += matches!(verdict, Verdict::Loaded(_)) as usize;
-            }
-            anyhow::ensure!(failed == 0, "{failed} checkpoint(s) failed the check");
-            anyhow::ensure!(
-                !strict || unreproduced == 0,
-                "{unreproduced} checkpoint(s) could not be scored (--strict)"
-            );
-        }
-        ZooCommand::Table { write } => {
+        ZooCommand::Verify { names, strict, common } => verify(&dir, &names, strict, &common)?,
+        ZooCommand::Table { write: None } => print!("{}", zoo::render_table(&Manifest::load(&dir)?)),
+        ZooCommand::Table { write: Some(path) } => {
             let table = zoo::render_table(&Manifest::load(&dir)?);
-            match write {
-                None => print!("{table}"),
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                    let text = zoo::splice_table(&text, &table)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                    gmm_zoo::training::fsio::write_atomic(&path, text.as_bytes())?;
-                    println!("wrote the table into {}", path.display());
-                }
-            }
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let text = zoo::splice_table(&text, &table)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            gmm_zoo::training::fsio::write_atomic(&path, text.as_bytes())?;
+            println!("wrote the table into {}", path.display());
         }
     }
+    Ok(())
+}
+
+fn verify(dir: &Path, names: &[String], strict: bool, common: &Common) -> Result<()> {
+    let manifest = Manifest::load(dir)?;
+    for name in names {
+        anyhow::ensure!(
+            manifest.models.iter().any(|e| &e.name == name),
+            "no checkpoint named {name} in {}",
+            dir.join(zoo::MANIFEST).display()
+        );
+    }
+    let opts = options(common, dir.to_path_buf())?;
+    let (mut failed, mut unreproduced) = (0, 0);
+    for e in manifest.models.iter().filter(|e| names.is_empty() || names.contains(&e.name)) {
+        let verdict = zoo::verify_entry(dir, e, &opts);
+        println!("{:<20} {verdict}", e.name);
+        failed += matches!(verdict, Verdict::Failed(_)) as usize;
+        unreproduced += matches!(verdict, Verdict::Loaded(_)) as usize;
+    }
+    anyhow::ensure!(failed == 0, "{failed} checkpoint(s) failed the check");
+    anyhow::ensure!(
+        !strict || unreproduced == 0,
+        "{unreproduced} checkpoint(s) could not be scored (--strict)"
+    );
     Ok(())
 }

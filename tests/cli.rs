@@ -71,7 +71,7 @@ fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
     let recorded = metrics["test"]["nats_per_sample"].as_f64().unwrap();
     let got = score["nats_per_sample"].as_f64().unwrap();
     assert!((got - recorded).abs() < 1e-9, "eval {got} vs recorded {recorded}");
-    let bpp = score["bits_per_pixel"].as_f64().unwrap();
+    let bpp = score["bits_per_dim"].as_f64().unwrap();
     assert!((bpp + got / (64.0 * std::f64::consts::LN_2)).abs() < 1e-12);
 }
 

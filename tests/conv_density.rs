@@ -4,7 +4,12 @@
 mod common;
 
 use common::{SEED, circulant, dense_normal_log_density};
-use gmm_zoo::models::{ConvGmm, Mixture, SpectralLayout, Tensor, TensorData};
+use gmm_zoo::models::{ConvGmm, ConvGmmConfig, Mixture, SpectralLayout, Tensor, TensorData};
+
+/// A conv config with a negligible floor (K is that of the weights `from_parts` gets).
+fn floor(exclude_dc: bool) -> ConvGmmConfig {
+    ConvGmmConfig { n_components: 1, exclude_dc, spectrum_floor: 1e-9 }
+}
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -95,7 +100,7 @@ fn burn_layer_matches_dense_circulant_gaussian_within_f32_tolerance() {
             let layout = cases[0].0.clone();
             let spectra: Vec<f64> = cases.iter().flat_map(|c| c.1.clone()).collect();
             let layer =
-                ConvGmm::from_parts(layout.clone(), &spectra, &[0.2, 0.3, 0.5], 1e-9, &device);
+                ConvGmm::from_parts(layout.clone(), &spectra, &[0.2, 0.3, 0.5], &floor(exclude_dc), &device);
             let xs: Vec<f32> = cases.iter().flat_map(|c| c.2.clone()).collect();
             let enc = layer.encode(&xs).unwrap();
             let x = Tensor::<2>::from_data(TensorData::new(enc, [3, layout.n_bins()]), &device);

@@ -165,5 +165,5 @@ fn bsds300_rows_have_63_values_and_need_a_full_layer() {
     assert!(a.pixels.iter().any(|&v| v != 0.0));
     let config = "name = \"b\"\n[data]\ndataset = \"bsds300\"\nn_train = 10\nn_test = 10\n[model]\nkind = \"conv\"\nn_components = 2\n[em]\nmax_iter = 2\n";
     let err = gmm_zoo::training::RunConfig::parse(config).unwrap_err();
-    assert!(err.contains("bsds300 rows"), "{err}");
+    assert!(err.to_string().contains("bsds300 rows"), "{err}");
 }

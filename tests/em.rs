@@ -9,8 +9,8 @@ use gmm_zoo::models::{ConvGmmConfig, Device, EmptyPolicy, FullGmmConfig, Init, M
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::mean_log_likelihood;
-use gmm_zoo::training::run::encode;
-use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, SavedLayer, fit};
+use gmm_zoo::training::folder::encode;
+use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, SavedLayer, fit, with_layer};
 use std::path::Path;
 
 fn device() -> Device {
@@ -143,18 +143,11 @@ fn saved_model_scores_identically_after_loading() {
     ];
     for config in configs {
         let dir = tempfile::tempdir().unwrap();
-        let (before, k) = match config.init([8, 8], &device()).unwrap() {
-            Layer::Conv(m) => trained_scores(m, &images, dir.path(), &config),
-            Layer::Full(m) => trained_scores(m, &images, dir.path(), &config),
-            Layer::Prob(_) => unreachable!("prob layers are covered by tests/stack.rs"),
-        };
+        let fresh = config.init([8, 8], &device()).unwrap();
+        let (before, k) = with_layer!(fresh, m => trained_scores(m, &images, dir.path(), &config));
         let (saved, loaded) = SavedLayer::load(dir.path(), &device()).unwrap();
         assert_eq!((saved.input_shape, saved.trained_components), ([8, 8], k));
-        let after = match loaded {
-            Layer::Conv(m) => scores(&m, &images),
-            Layer::Full(m) => scores(&m, &images),
-            Layer::Prob(_) => unreachable!("saved as conv or full"),
-        };
+        let after = with_layer!(loaded, m => scores(&m, &images));
         assert_eq!(
             before, after,
             "{config:?}: scores must be bit-identical after a save/load round trip"

@@ -5,8 +5,8 @@
 mod common;
 
 use gmm_zoo::training::RunConfig;
-use gmm_zoo::training::classify::{classify_run, evaluate_classifier};
-use gmm_zoo::training::discriminative::{FinetuneConfig, finetune_run};
+use gmm_zoo::experiments::classify::{classify_run, evaluate_classifier};
+use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
 use std::path::PathBuf;
 
 fn options(out_dir: PathBuf) -> gmm_zoo::training::RunOptions {

@@ -183,7 +183,7 @@ fn em_recovers_a_known_mixture() {
     let (layer, _) = fit(layer, &data, &em(100, Init::Kmeans), SEED, &Progress::quiet()).unwrap();
     let means = layer.means_host().unwrap();
     let covs = layer.covariances_host().unwrap();
-    let weights = layer.weights_host().unwrap();
+    let weights = layer.weights().unwrap();
     for (c, mu) in true_mu.iter().enumerate() {
         let found =
             (0..3).min_by(|&a, &b| dist(&means[a], mu).total_cmp(&dist(&means[b], mu))).unwrap();
@@ -236,7 +236,7 @@ fn an_empty_component_is_reported_kept_or_pruned_never_nan() {
         ]
         .concat();
         assert!(all.iter().all(|v| v.is_finite()), "{policy:?}: non-finite parameter");
-        let w = layer.weights_host().unwrap();
+        let w = layer.weights().unwrap();
         assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-6);
         if policy == EmptyPolicy::Keep {
             assert_eq!(

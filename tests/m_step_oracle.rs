@@ -113,7 +113,7 @@ fn conv_m_step_is_the_weighted_mean_periodogram() {
         let got: Vec<f64> = layer.spectra_host().unwrap().concat();
         assert_close(&format!("P={p} spectra"), &got, &want, 1e-4);
         let weights: Vec<f64> = nk.iter().map(|m| m / n as f64).collect();
-        assert_close(&format!("P={p} weights"), &layer.weights_host().unwrap(), &weights, 1e-5);
+        assert_close(&format!("P={p} weights"), &layer.weights().unwrap(), &weights, 1e-5);
     }
 }
 
@@ -167,7 +167,7 @@ fn full_m_step_matches_closed_form(d: usize) {
             1e-4,
         );
         let weights: Vec<f64> = masses(&r, k).iter().map(|m| m / n as f64).collect();
-        assert_close(&format!("{what} weights"), &layer.weights_host().unwrap(), &weights, 1e-5);
+        assert_close(&format!("{what} weights"), &layer.weights().unwrap(), &weights, 1e-5);
     }
 }
 

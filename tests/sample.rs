@@ -4,7 +4,14 @@
 mod common;
 
 use common::{SEED, device};
-use gmm_zoo::models::{ConvGmm, FullGmm, FullGmmConfig, Generative, SpectralLayout, linalg};
+use gmm_zoo::models::{
+    ConvGmm, ConvGmmConfig, FullGmm, FullGmmConfig, Generative, SpectralLayout, linalg,
+};
+
+/// A conv config with a negligible floor (K is that of the weights `from_parts` gets).
+fn conv_config(exclude_dc: bool) -> ConvGmmConfig {
+    ConvGmmConfig { n_components: 2, exclude_dc, spectrum_floor: 1e-9 }
+}
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -18,7 +25,7 @@ fn conv_samples_have_the_component_power_spectrum() {
         let layout = SpectralLayout::new(p, exclude_dc);
         let b = layout.n_bins();
         let spectra: Vec<f64> = (0..2 * b).map(|_| rng.random_range(0.01..2.0)).collect();
-        let layer = ConvGmm::from_parts(layout.clone(), &spectra, &[0.3, 0.7], 1e-9, &device());
+        let layer = ConvGmm::from_parts(layout.clone(), &spectra, &[0.3, 0.7], &conv_config(exclude_dc), &device());
         let n = 20000;
         let xs = layer.sample_component(1, n, &mut rng).unwrap();
         if exclude_dc {

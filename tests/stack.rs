@@ -3,7 +3,14 @@
 mod common;
 
 use common::{SEED, repo, sample_root};
-use gmm_zoo::models::{ConvGmm, Device, Encoded, Init, Mixture, SpectralLayout, to_host_f64};
+use gmm_zoo::models::{
+    ConvGmm, ConvGmmConfig, Device, Encoded, Init, Mixture, SpectralLayout, to_host_f64,
+};
+
+/// A conv config with `k` components, DC left out and a negligible floor.
+fn conv_config(k: usize) -> ConvGmmConfig {
+    ConvGmmConfig { n_components: k, exclude_dc: true, spectrum_floor: 1e-9 }
+}
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::em::{e_step, prune_weak};
 use gmm_zoo::training::metrics::Metrics;
@@ -181,7 +188,7 @@ fn patches_layer(k: usize) -> (ConvGmm, Encoded) {
         gmm_zoo::models::ConvGmmConfig { n_components: k, exclude_dc: true, spectrum_floor: 1e-6 }
             .init(6, &device())
             .unwrap();
-    let enc = gmm_zoo::training::run::encode(&layer, &images, 1000, &device()).unwrap();
+    let enc = gmm_zoo::training::folder::encode(&layer, &images, 1000, &device()).unwrap();
     (layer, enc)
 }
 
@@ -232,10 +239,10 @@ fn pruning_removes_exactly_the_weak_components_and_renormalises() {
     let b = layout.n_bins();
     let spectra: Vec<f64> = (0..5 * b).map(|i| 0.1 + (i % 7) as f64).collect();
     let weights = [0.4, 0.009, 0.3, 0.001, 0.29];
-    let layer = ConvGmm::from_parts(layout, &spectra, &weights, 1e-9, &device());
+    let layer = ConvGmm::from_parts(layout, &spectra, &weights, &conv_config(5), &device());
     let (pruned, removed) = prune_weak(layer, 0.01).unwrap();
     assert_eq!(removed.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 3]);
-    let w = pruned.weights_host().unwrap();
+    let w = pruned.weights().unwrap();
     let kept = 0.4 + 0.3 + 0.29;
     for (got, want) in w.iter().zip([0.4 / kept, 0.3 / kept, 0.29 / kept]) {
         assert!((got - want).abs() < 1e-6, "{w:?}");
@@ -298,7 +305,7 @@ fn impossible_stacks_are_refused_when_the_config_is_read() {
     ];
     for (text, needle) in cases {
         let err = RunConfig::parse(&text).unwrap_err();
-        assert!(err.contains(needle), "expected '{needle}' in: {err}");
+        assert!(err.to_string().contains(needle), "expected '{needle}' in: {err}");
     }
     assert!(RunConfig::parse(FULL_STACK).is_ok());
     let _ = (repo(), Init::Kmeans);

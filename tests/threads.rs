@@ -13,8 +13,8 @@ use gmm_zoo::models::{ConvGmmConfig, EmptyPolicy, FullGmmConfig, Init, is_cpu};
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::mean_log_likelihood;
-use gmm_zoo::training::run::encode;
-use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, fit};
+use gmm_zoo::training::folder::encode;
+use gmm_zoo::training::{EmConfig, LayerConfig, Progress, fit, with_layer};
 
 /// `f` on a rayon pool of `threads` workers (Burn's CPU backends and every parallel step of
 /// the library use the pool they are called from).
@@ -36,11 +36,8 @@ fn train(data: &DataConfig, config: &LayerConfig, em: &EmConfig) -> (Images, Vec
             (report.lower_bounds(), mean_log_likelihood(&layer, &test_enc).unwrap())
         }};
     }
-    let (lls, test_ll) = match config.init([train.height, train.width], &device).unwrap() {
-        Layer::Conv(m) => fit_and_score!(m),
-        Layer::Full(m) => fit_and_score!(m),
-        Layer::Prob(_) => unreachable!("first layers only"),
-    };
+    let fresh = config.init([train.height, train.width], &device).unwrap();
+    let (lls, test_ll) = with_layer!(fresh, m => fit_and_score!(m));
     (train, lls, test_ll)
 }
 

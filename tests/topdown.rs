@@ -4,7 +4,7 @@
 mod common;
 
 use common::device;
-use gmm_zoo::training::topdown::refine_run;
+use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::training::{RunConfig, RunOptions, SavedLayer, train_run};
 use std::path::Path;
 

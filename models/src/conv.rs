@@ -55,7 +55,21 @@ impl ConvGmmConfig {
         let k = self.n_components;
         let spectrum = vec![1.0; k * layout.n_bins()];
         let weights = vec![1.0 / k as f64; k];
-        Ok(ConvGmm::from_parts(layout, &spectrum, &weights, self.spectrum_floor, device))
+        Ok(ConvGmm::from_parts(layout, &spectrum, &weights, self, device))
+    }
+
+    /// The initialisations the convolutional GMM takes: `samples` and
+    /// `random_responsibilities` (k-means needs means, and every component's mean is 0).
+    pub fn check_init(init: Init) -> Result<(), ModelError> {
+        match init {
+            Init::Kmeans => Err(ModelError::InvalidConfig {
+                field: "init",
+                reason: "\"kmeans\" is for full-covariance layers; the convolutional GMM takes \
+                         \"samples\" or \"random_responsibilities\""
+                    .into(),
+            }),
+            Init::Samples | Init::RandomResponsibilities => Ok(()),
+        }
     }
 }
 
@@ -88,14 +102,16 @@ pub struct ConvGmm {
 }
 
 impl ConvGmm {
-    /// Builds a layer from host parameters (`spectrum`: `[K, B]` row-major, `weights`: `[K]`).
+    /// Builds a layer from host parameters (`spectrum`: `[K, B]` row-major, `weights`: `[K]`)
+    /// and its config (K is `weights.len()`).
     pub fn from_parts(
         layout: SpectralLayout,
         spectrum: &[f64],
         weights: &[f64],
-        spectrum_floor: f64,
+        config: &ConvGmmConfig,
         device: &Device,
     ) -> Self {
+        let spectrum_floor = config.spectrum_floor;
         let k = weights.len();
         let b = layout.n_bins();
         assert_eq!(spectrum.len(), k * b, "spectrum must be [K, B]");
@@ -139,30 +155,47 @@ impl ConvGmm {
             .collect())
     }
 
-    /// The mixing weights `π_c` on the host.
-    pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
-        Ok(to_host_f64(self.log_weights.val())?.into_iter().map(f64::exp).collect())
-    }
 
-    /// The E-step as an affine map of the periodograms: `log N(x_n | c) = (x · A)[n,c] + c_c`
-    /// with `A[b, c] = -w_b / (2 D S_c(k_b))` (`[B, K]`) and
-    /// `c_c = -(D'/2) log 2π - ½ Σ_b w_b log S_c(k_b)` (`[1, K]`).
-    fn affine(&self, device: &Device) -> (Tensor<2>, Tensor<2>) {
-        let d = self.layout.pixels() as f64;
-        let w: Vec<f32> = self.layout.weights().iter().map(|&w| w as f32).collect();
-        let w = Tensor::<1>::from_data(TensorData::new(w, [self.layout.n_bins()]), device)
-            .unsqueeze_dim::<2>(0);
+    /// [`stationary_affine`] of this layer's spectra.
+    fn affine(&self) -> (Tensor<2>, Tensor<2>) {
         let s = self.power_spectrum.val();
-        let a = (w.clone() / s.clone()).transpose() * (-0.5 / d);
-        let log_2pi = (2.0 * std::f64::consts::PI).ln();
-        let constant = (w * s.log()).sum_dim(1).transpose() * (-0.5)
-            - 0.5 * self.layout.covered_dims() as f64 * log_2pi;
-        (a, constant)
+        stationary_affine(&self.layout, s.clone(), s.log())
     }
 
     fn device(&self) -> Device {
         self.power_spectrum.val().device()
     }
+
+    /// The hyper-parameters of this layer (K as it is now).
+    pub fn config(&self) -> ConvGmmConfig {
+        ConvGmmConfig {
+            n_components: self.n_components(),
+            exclude_dc: self.layout.excludes_dc(),
+            spectrum_floor: self.spectrum_floor,
+        }
+    }
+}
+
+/// The stationary Gaussians' log-densities as an affine map of the periodograms (models.md §1):
+/// `log N(x_n | c) = (x · A)[n,c] + c_c` with `A[b, c] = -w_b / (2 D S_c(k_b))` (`[B, K]`) and
+/// `c_c = -(D'/2) log 2π - ½ Σ_b w_b log S_c(k_b)` (`[1, K]`), for spectra `S` (`[K, B]`) and
+/// their logarithms `log S`. The one conv density: EM takes `S` as its parameter, fine-tuning
+/// `log S` (on an autodiff device, the gradient flows through both arguments).
+pub fn stationary_affine(
+    layout: &SpectralLayout,
+    spectrum: Tensor<2>,
+    log_spectrum: Tensor<2>,
+) -> (Tensor<2>, Tensor<2>) {
+    let d = layout.pixels() as f64;
+    let device = spectrum.device();
+    let w: Vec<f32> = layout.weights().iter().map(|&w| w as f32).collect();
+    let w = Tensor::<1>::from_data(TensorData::new(w, [layout.n_bins()]), &device)
+        .unsqueeze_dim::<2>(0);
+    let a = (w.clone() / spectrum).transpose() * (-0.5 / d);
+    let log_2pi = (2.0 * std::f64::consts::PI).ln();
+    let constant = (w * log_spectrum).sum_dim(1).transpose() * (-0.5)
+        - 0.5 * layout.covered_dims() as f64 * log_2pi;
+    (a, constant)
 }
 
 /// Sufficient statistics of the convolutional GMM: `N_c = Σ_n r[n,c]` and
@@ -211,14 +244,14 @@ impl Mixture for ConvGmm {
     }
 
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
-        let (a, constant) = self.affine(&x.device());
+        let (a, constant) = self.affine();
         x.matmul(a) + constant
     }
 
     /// As [`log_prob`](Self::log_prob), with `log π_c` folded into the `[1, K]` constant
     /// rather than added to the `[N, K]` product.
     fn weighted_log_prob(&self, x: Tensor<2>) -> Tensor<2> {
-        let (a, constant) = self.affine(&x.device());
+        let (a, constant) = self.affine();
         x.matmul(a) + (constant + self.log_weights.val().unsqueeze_dim(0))
     }
 
@@ -270,8 +303,7 @@ impl Mixture for ConvGmm {
         }
         let weights: Vec<f64> = nk.iter().map(|&nc| nc / n as f64).collect();
         let device = self.device();
-        let layer =
-            Self::from_parts(self.layout, &spectrum, &weights, self.spectrum_floor, &device);
+        let layer = Self::from_parts(self.layout.clone(), &spectrum, &weights, &self.config(), &device);
         Ok((layer, report))
     }
 
@@ -297,12 +329,7 @@ impl Mixture for ConvGmm {
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
         match init {
-            Init::Kmeans => Err(ModelError::InvalidConfig {
-                field: "init",
-                reason: "\"kmeans\" is for full-covariance layers; the convolutional GMM takes \
-                         \"samples\" or \"random_responsibilities\""
-                    .into(),
-            }),
+            Init::Kmeans => ConvGmmConfig::check_init(init).map(|()| self),
             Init::RandomResponsibilities => {
                 crate::mixture::init_random_responsibilities(self, data, rng)
             }
@@ -334,7 +361,8 @@ impl Mixture for ConvGmm {
                 }
                 let weights = vec![1.0 / k as f64; k];
                 let device = self.device();
-                Ok(Self::from_parts(self.layout, &spectrum, &weights, self.spectrum_floor, &device))
+                let config = self.config();
+                Ok(Self::from_parts(self.layout, &spectrum, &weights, &config, &device))
             }
         }
     }
@@ -346,7 +374,7 @@ impl crate::Generative for ConvGmm {
     }
 
     fn sample_weights(&self) -> Result<Vec<f64>, ModelError> {
-        self.weights_host()
+        self.weights()
     }
 
     /// Stationary Gaussian fields with the component's power spectrum

@@ -176,10 +176,6 @@ impl FullGmm {
         Ok(u.chunks(d * d).map(|uc| linalg::covariance_from_precision_cholesky(uc, d)).collect())
     }
 
-    /// The mixing weights `π_c` on the host.
-    pub fn weights_host(&self) -> Result<Vec<f64>, ModelError> {
-        Ok(to_host_f64(self.log_weights.val())?.into_iter().map(f64::exp).collect())
-    }
 
     fn config(&self) -> FullGmmConfig {
         FullGmmConfig {
@@ -576,7 +572,7 @@ impl crate::Generative for FullGmm {
     }
 
     fn sample_weights(&self) -> Result<Vec<f64>, ModelError> {
-        self.weights_host()
+        self.weights()
     }
 
     /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ` and `L_c = U_c⁻ᵀ` (only

@@ -9,6 +9,7 @@ mod device;
 mod error;
 pub mod filters;
 mod full;
+pub mod host;
 mod kmeans;
 pub mod linalg;
 mod mixture;
@@ -16,7 +17,7 @@ mod prob;
 mod sample;
 pub mod spectral;
 
-pub use conv::{ConvGmm, ConvGmmConfig, ConvStats};
+pub use conv::{ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name, is_cpu};
 pub use error::ModelError;
 pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, FullStats, RESP_FLOOR};

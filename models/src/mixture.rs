@@ -173,6 +173,11 @@ pub trait Mixture: Module + Sized + Sync {
         init_random_responsibilities(self, data, rng)
     }
 
+    /// The mixing weights `π_c` on the host, from the log-weights ([`crate::host::softmax`]).
+    fn weights(&self) -> Result<Vec<f64>, ModelError> {
+        Ok(crate::host::softmax(&to_host_f64(self.log_weights())?))
+    }
+
     /// `log π_c + log N(x_n | c)`, `[N, K]`.
     fn weighted_log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         self.log_prob(x) + self.log_weights().unsqueeze_dim(0)

@@ -52,15 +52,21 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Fingerprints a canonical config text and the training pixels.
     pub fn new(config_text: &str, shape: [usize; 2], pixels: &[f32]) -> Self {
-        let mut bytes = Vec::with_capacity(16 + pixels.len() * 4);
-        bytes.extend_from_slice(&(shape[0] as u64).to_le_bytes());
-        bytes.extend_from_slice(&(shape[1] as u64).to_le_bytes());
-        pixels.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
         Self {
             config: format!("{:032x}", xxh3_128(config_text.as_bytes())),
-            data: format!("{:032x}", xxh3_128(&bytes)),
+            data: data_hash(shape, pixels),
         }
     }
+}
+
+/// xxh3-128 of a split's shape (`[height, width]` as little-endian u64) and f32 values, hex:
+/// what checkpoints and the zoo's manifest identify data by.
+pub fn data_hash(shape: [usize; 2], values: &[f32]) -> String {
+    let mut bytes = Vec::with_capacity(16 + values.len() * 4);
+    bytes.extend_from_slice(&(shape[0] as u64).to_le_bytes());
+    bytes.extend_from_slice(&(shape[1] as u64).to_le_bytes());
+    values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    format!("{:032x}", xxh3_128(&bytes))
 }
 
 /// Everything in a checkpoint besides the layer's parameters.

@@ -1,7 +1,7 @@
 //! Run configs: one TOML file says which data, which layer, which EM settings.
 
 use crate::checkpoint::CheckpointConfig;
-use crate::{EmConfig, LayerConfig, StackLayer, TrainError};
+use crate::{ConfigError, EmConfig, LayerConfig, StackLayer, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -104,6 +104,41 @@ impl DataConfig {
         }
     }
 
+    /// Checks the sizes and thresholds TOML's types cannot; keys relative to `[data]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = |n: usize, key: &str| match n {
+            0 => Err(ConfigError::new(key, "must be at least 1")),
+            _ => Ok(()),
+        };
+        match self {
+            DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
+                if *patch_size < 2 {
+                    return Err(ConfigError::new(
+                        "patch_size",
+                        format!("must be at least 2, got {patch_size}"),
+                    ));
+                }
+                at_least_one(*n_train, "n_train")?;
+                at_least_one(*n_test, "n_test")?;
+                if !(min_std.is_finite() && *min_std >= 0.0) {
+                    return Err(ConfigError::new(
+                        "min_std",
+                        format!("must be a non-negative number, got {min_std}"),
+                    ));
+                }
+                Ok(())
+            }
+            DataConfig::Mnist(MnistData { n_train, n_test }) => {
+                at_least_one(n_train.unwrap_or(1), "n_train")?;
+                at_least_one(n_test.unwrap_or(1), "n_test")
+            }
+            DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
+                at_least_one(*n_train, "n_train")?;
+                at_least_one(*n_test, "n_test")
+            }
+        }
+    }
+
     /// Whether every sample has its mean removed (so a convolutional layer must drop DC).
     pub fn zero_meaned(&self) -> bool {
         matches!(self, DataConfig::Bsds(_) | DataConfig::Bsds300(_))
@@ -192,71 +227,52 @@ struct ModelDefinition<'a> {
 impl RunConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Config {
-            path: path.into(),
-            reason: format!("cannot read: {e}"),
-        })?;
-        Self::parse(&text).map_err(|reason| TrainError::Config { path: path.into(), reason })
+        let bad = |error| TrainError::Config { path: path.into(), error };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(ConfigError::new("", format!("cannot read: {e}"))))?;
+        Self::parse(&text).map_err(bad)
     }
 
-    /// Parses and validates TOML text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+    /// Parses and validates TOML text: the one way to a [`RunConfig`] that the engine trusts.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: Self =
+            toml::from_str(text).map_err(|e| ConfigError::new("", e.to_string().trim()))?;
         config.validate()?;
         Ok(config)
     }
 
-    /// Checks values that TOML's types cannot.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks values that TOML's types cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
-            return Err(format!("name '{}' must be a non-empty folder name", self.name));
+            return Err(ConfigError::new(
+                "name",
+                format!("'{}' must be a non-empty folder name", self.name),
+            ));
         }
-        match &self.data {
-            DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
-                if *patch_size < 2 {
-                    return Err(format!("data.patch_size must be at least 2, got {patch_size}"));
-                }
-                if *n_train == 0 || *n_test == 0 {
-                    return Err("data.n_train and data.n_test must be at least 1".into());
-                }
-                if !(min_std.is_finite() && *min_std >= 0.0) {
-                    return Err(format!(
-                        "data.min_std must be a non-negative number, got {min_std}"
-                    ));
-                }
-            }
-            DataConfig::Mnist(MnistData { n_train, n_test }) => {
-                if *n_train == Some(0) || *n_test == Some(0) {
-                    return Err("data.n_train and data.n_test must be at least 1".into());
-                }
-            }
-            DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
-                if *n_train == 0 || *n_test == 0 {
-                    return Err("data.n_train and data.n_test must be at least 1".into());
-                }
-            }
-        }
+        self.data.validate().map_err(|e| e.under("data"))?;
         let stack = match (&self.model, &self.em, self.layers.is_empty()) {
             (Some(_), Some(_), true) | (None, None, false) => self.stack(),
             _ => {
-                return Err("give either [model] and [em] (one layer) or [[layers]] (a stack), \
-                            not both and not half of one"
-                    .into());
+                return Err(ConfigError::new(
+                    "layers",
+                    "give either [model] and [em] (one layer) or [[layers]] (a stack), not both \
+                     and not half of one",
+                ));
             }
         };
         let single = self.layers.is_empty();
         for (i, layer) in stack.iter().enumerate() {
-            let at = |key: &str| {
-                if single { key.to_string() } else { format!("layers[{i}].{key}") }
-            };
-            let below = i.checked_sub(1).map(|j| &stack[j]);
-            layer.validate(&self.data, below).map_err(|(key, e)| format!("{}: {e}", at(key)))?;
+            layer.validate(&self.data, i == 0).map_err(|e| match single {
+                true if e.key.starts_with("em") => e,
+                true => e.under("model"),
+                false => e.under(&format!("layers[{i}]")),
+            })?;
         }
         if self.checkpoint.every == 0 {
-            return Err("checkpoint.every must be at least 1".into());
+            return Err(ConfigError::new("checkpoint.every", "must be at least 1"));
         }
         if self.output.top_samples == 0 {
-            return Err("output.top_samples must be at least 1".into());
+            return Err(ConfigError::new("output.top_samples", "must be at least 1"));
         }
         Ok(())
     }

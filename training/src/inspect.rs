@@ -1,7 +1,8 @@
-//! What each layer family shows in its pictures, behind one trait.
+//! What each layer family shows in its pictures, behind one trait (implemented beside each
+//! family in `family/`), and the overlap summary of a layer's components.
 
-use crate::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
-use gmm_models::{ConvGmm, FullGmm, Mixture, ModelError, ProbGmm};
+use crate::pictures::TileScale;
+use gmm_models::{Mixture, ModelError};
 
 /// Pictures' tiles, each in the input's shape (row-major).
 pub type Tiles = Vec<Vec<f32>>;
@@ -14,9 +15,6 @@ pub trait Inspect: Mixture {
         &self,
         input_scale: TileScale,
     ) -> Result<Option<(Tiles, TileScale)>, ModelError>;
-
-    /// The mixing weights `π_c`.
-    fn weights(&self) -> Result<Vec<f64>, ModelError>;
 
     /// Tiles worth a picture of their own (`means.png` for the full GMM), named.
     fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
@@ -31,110 +29,8 @@ pub trait Inspect: Mixture {
 
     /// `filters.png`: per component, the filter's power spectrum `1/S_c`, its zero-phase and
     /// its minimum-phase filter (conv layers; `None` for the others).
-    fn filter_tiles(&self) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
+    fn filter_tiles(&self) -> Result<Option<Tiles>, ModelError> {
         Ok(None)
-    }
-}
-
-/// A whitening filter is a spike at the origin with a faint surround: for the picture, the
-/// origin is clipped to the largest magnitude elsewhere and every value shown as
-/// `sign(v)·√|v|`, so that the surround shows (mid-gray is 0 only when the tile's extremes are
-/// symmetric; the picture is of shapes, not values).
-fn clip_origin(mut filter: Vec<f64>) -> Vec<f64> {
-    let rest = filter[1..].iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    filter[0] = filter[0].clamp(-rest, rest);
-    filter.iter().map(|v| v.signum() * v.abs().sqrt()).collect()
-}
-
-/// The budget (K²·D³ multiply-adds) below which a full GMM's overlap is computed after training.
-const FULL_OVERLAP_BUDGET: f64 = 2e10;
-
-impl Inspect for ConvGmm {
-    /// `1/S_c(k)` on the full grid, log scale, DC centred, normalised per row.
-    fn extra_column(&self, _: TileScale) -> Result<Option<(Tiles, TileScale)>, ModelError> {
-        let p = self.layout.size();
-        let tiles = self
-            .spectra_host()?
-            .iter()
-            .map(|s| {
-                let inv: Vec<f64> = s.iter().map(|v| 1.0 / v).collect();
-                filter_spectrum_tile(&self.layout.to_full_grid(&inv, 0.0), p)
-            })
-            .collect();
-        Ok(Some((tiles, TileScale::PerTile)))
-    }
-
-    fn weights(&self) -> Result<Vec<f64>, ModelError> {
-        self.weights_host()
-    }
-
-    fn overlap(&self) -> Result<Option<Vec<f64>>, ModelError> {
-        self.bhattacharyya_distances().map(Some)
-    }
-
-    fn filter_tiles(&self) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
-        let p = self.layout.size();
-        let spectra = self.spectra_host()?;
-        let mut tiles = Vec::with_capacity(3 * spectra.len());
-        for (s, f) in spectra.iter().zip(self.filters()?) {
-            let inv: Vec<f64> = s.iter().map(|v| 1.0 / v).collect();
-            tiles.push(filter_spectrum_tile(&self.layout.to_full_grid(&inv, 0.0), p));
-            tiles.push(centred_filter_tile(&clip_origin(f.zero_phase), p));
-            tiles.push(centred_filter_tile(&clip_origin(f.minimum_phase), p));
-        }
-        Ok(Some(tiles))
-    }
-}
-
-impl Inspect for FullGmm {
-    fn extra_column(
-        &self,
-        input_scale: TileScale,
-    ) -> Result<Option<(Tiles, TileScale)>, ModelError> {
-        if self.zero_mean {
-            return Ok(None);
-        }
-        Ok(Some((mean_tiles(self)?, input_scale)))
-    }
-
-    fn weights(&self) -> Result<Vec<f64>, ModelError> {
-        self.weights_host()
-    }
-
-    fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
-        if self.zero_mean {
-            return Ok(None);
-        }
-        Ok(Some(("means.png", mean_tiles(self)?)))
-    }
-
-    fn overlap(&self) -> Result<Option<Vec<f64>>, ModelError> {
-        let (k, d) = (self.n_components() as f64, self.dim() as f64);
-        match k * k * d.powi(3) <= FULL_OVERLAP_BUDGET {
-            true => self.bhattacharyya_distances().map(Some),
-            false => Ok(None),
-        }
-    }
-}
-
-fn mean_tiles(layer: &FullGmm) -> Result<Vec<Vec<f32>>, ModelError> {
-    Ok(layer.means_host()?.into_iter().map(|m| m.into_iter().map(|v| v as f32).collect()).collect())
-}
-
-impl Inspect for ProbGmm {
-    /// Its means live in simplex coordinates, not in the image's shape: no extra column.
-    fn extra_column(&self, _: TileScale) -> Result<Option<(Tiles, TileScale)>, ModelError> {
-        Ok(None)
-    }
-
-    fn weights(&self) -> Result<Vec<f64>, ModelError> {
-        self.gaussian.weights_host()
-    }
-
-    /// In the simplex coordinates the layer models (the overlap is invariant to that
-    /// orthonormal change of basis).
-    fn overlap(&self) -> Result<Option<Vec<f64>>, ModelError> {
-        Inspect::overlap(&self.gaussian)
     }
 }
 

@@ -8,18 +8,20 @@ use serde::{Deserialize, Serialize};
 pub struct Score {
     /// Mean `log p(x)` per sample, nats.
     pub nats_per_sample: f64,
-    /// `-(mean log-likelihood) / (D · ln 2)`, with D the pixels of one sample (lower is better).
-    pub bits_per_pixel: f64,
+    /// `-(mean log-likelihood) / (D · ln 2)`, with D the values of one sample: pixels for a
+    /// layer on images, K of the layer below for a layer on features (lower is better).
+    #[serde(alias = "bits_per_pixel")]
+    pub bits_per_dim: f64,
     /// Samples scored.
     pub n: usize,
 }
 
 impl Score {
-    /// A score from a mean log-likelihood over `n` samples of `pixels` pixels.
-    pub fn new(nats_per_sample: f64, pixels: usize, n: usize) -> Self {
+    /// A score from a mean log-likelihood over `n` samples of `dims` values each.
+    pub fn new(nats_per_sample: f64, dims: usize, n: usize) -> Self {
         Self {
             nats_per_sample,
-            bits_per_pixel: -nats_per_sample / (pixels as f64 * std::f64::consts::LN_2),
+            bits_per_dim: -nats_per_sample / (dims as f64 * std::f64::consts::LN_2),
             n,
         }
     }
@@ -68,7 +70,8 @@ pub struct Metrics {
     /// Device the run used.
     pub device: String,
     /// Values per input sample D (pixels for images, K of the layer below for features).
-    pub pixels: usize,
+    #[serde(alias = "pixels")]
+    pub dims: usize,
     /// Components configured.
     #[serde(default)]
     pub configured_components: usize,
@@ -110,4 +113,26 @@ pub struct StackMetrics {
     pub layers: Vec<Metrics>,
     /// Wall time of the whole run, seconds.
     pub total_seconds: f64,
+}
+
+impl std::fmt::Display for Metrics {
+    /// One line: scores in both units, components alive, label agreement, iterations.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quality = match (self.purity, self.nmi) {
+            (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
+            _ => String::new(),
+        };
+        write!(
+            f,
+            "train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample ({:.4} bits/dim), \
+             {} of {} components alive{quality}, {} EM iterations",
+            self.train.nats_per_sample,
+            self.train.bits_per_dim,
+            self.test.nats_per_sample,
+            self.test.bits_per_dim,
+            self.n_components,
+            self.configured_components,
+            self.iterations.len(),
+        )
+    }
 }

@@ -14,19 +14,21 @@
 //! rewards spectra that tell the classes apart, which pulls the components of different classes
 //! apart (less overlap) at some cost in each class's own likelihood; the report measures both.
 
-use crate::classify::{ClassFigures, ClassifyReport};
-use crate::config::{RunConfig, Split};
-use crate::data::load_split;
-use crate::inspect::OverlapSummary;
-use crate::run::RunOptions;
-use crate::{Layer, Progress, SavedLayer, TrainError, fsio};
+use crate::classify::{ClassFigures, ClassifyReport, write_classifier};
+use gmm_training::config::{RunConfig, Split};
+use gmm_training::data::load_split;
+use gmm_training::inspect::OverlapSummary;
+use gmm_training::folder::{read_json, write_json};
+use gmm_training::{Layer, Progress, RunOptions, SavedLayer, TrainError};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
 use gmm_datasets::Images;
 use gmm_models::filters::{bhattacharyya_stationary, effective_bandwidth};
+use gmm_models::host::softmax;
 use gmm_models::{
-    ConvGmm, Device, Encoded, Mixture, SpectralLayout, Tensor, TensorData, to_host_f64,
+    ConvGmm, Device, Encoded, Mixture, ModelError, SpectralLayout, Tensor, TensorData,
+    log_sum_exp, stationary_affine, to_host_f64,
 };
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -93,30 +95,17 @@ struct ClassSpectra {
 }
 
 impl ClassSpectra {
-    /// `log p(x_n | y)` for periodograms `x` `[N, B]`: `[N, C]` (models.md §1, per class a
-    /// log-sum-exp over its components).
+    /// `log p(x_n | y)` for periodograms `x` `[N, B]`: `[N, C]`, each class a log-sum-exp over
+    /// its components of the conv density ([`stationary_affine`], the one EM uses).
     fn class_log_likelihood(&self, x: Tensor<2>, layout: &SpectralLayout) -> Tensor<2> {
         let [c, k, b] = self.log_spectrum.val().dims();
         let n = x.dims()[0];
-        let device = x.device();
-        let d = layout.pixels() as f64;
-        let w: Vec<f32> = layout.weights().iter().map(|&v| v as f32).collect();
-        let w = Tensor::<1>::from_data(TensorData::new(w, [b]), &device).unsqueeze_dim::<2>(0);
         let log_s = self.log_spectrum.val().reshape([c * k, b]);
-        let a = ((-log_s.clone()).exp() * w.clone()).transpose() * (-0.5 / d);
-        let log_2pi = (2.0 * std::f64::consts::PI).ln();
-        let constant = (log_s * w).sum_dim(1).transpose() * (-0.5)
-            - 0.5 * layout.covered_dims() as f64 * log_2pi;
+        let (a, constant) = stationary_affine(layout, log_s.clone().exp(), log_s);
         let log_weights = log_softmax(self.logits.val(), 1).reshape([1, c * k]);
-        let joint = (x.matmul(a) + constant + log_weights).reshape([n, c, k]);
-        log_sum_exp(joint, 2).reshape([n, c])
+        let joint = (x.matmul(a) + constant + log_weights).reshape([n * c, k]);
+        log_sum_exp(joint).reshape([n, c])
     }
-}
-
-/// `log Σ exp` along `dim`, kept as a size-1 dimension; the shift is detached (it cancels).
-fn log_sum_exp<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
-    let max = x.clone().max_dim(dim).detach();
-    (x - max.clone()).exp().sum_dim(dim).log() + max
 }
 
 /// A split's periodograms (on the device, in batches) and labels.
@@ -155,20 +144,17 @@ impl ConvClassifier {
     pub fn load(run_dir: &Path, device: &Device) -> Result<Self, TrainError> {
         let config = RunConfig::load(&run_dir.join("config.toml"))?;
         let path = run_dir.join("classify.json");
-        let report: ClassifyReport =
-            serde_json::from_slice(&fsio::read(&path)?).map_err(|e| TrainError::file(&path, e))?;
+        let report: ClassifyReport = read_json(&path)?;
         let mut models = Vec::new();
         for c in 0..report.log_prior.len() {
             let dir = run_dir.join(format!("class{c}"));
-            match SavedLayer::load(&dir, device)?.1 {
-                Layer::Conv(m) => models.push(m),
-                _ => {
-                    return Err(TrainError::file(
-                        &dir,
-                        "fine-tuning takes convolutional class models (kind = \"conv\")",
-                    ));
-                }
-            }
+            let conv = ConvGmm::try_from(SavedLayer::load(&dir, device)?.1).map_err(|kind| {
+                TrainError::file(
+                    &dir,
+                    format!("fine-tuning takes convolutional class models (kind = \"conv\"), not {kind}"),
+                )
+            })?;
+            models.push(conv);
         }
         let Some(first) = models.first() else {
             return Err(TrainError::file(&path, "no class priors, so no class models"));
@@ -236,7 +222,7 @@ impl ConvClassifier {
         let mut within: Vec<OverlapSummary> = Vec::new();
         for (m, lp) in self.models.iter().zip(&self.log_prior) {
             let s = m.spectra_host()?;
-            let w = m.weights_host()?;
+            let w = m.weights()?;
             let d = m.bhattacharyya_distances()?;
             within.extend(OverlapSummary::new(&d, &w, dims));
             weights.extend(w.iter().map(|v| v * lp.exp()));
@@ -254,7 +240,7 @@ impl ConvClassifier {
             }),
             dims,
         )
-        .ok_or_else(|| TrainError::file(Path::new("classify.json"), "fewer than two classes"))?;
+        .ok_or_else(|| TrainError::Failed("no between-class pairs: fewer than two classes".into()))?;
         let mean = |f: fn(&OverlapSummary) -> f64| {
             within.iter().map(f).sum::<f64>() / within.len().max(1) as f64
         };
@@ -283,9 +269,8 @@ pub fn finetune_run(
         || !settings.learning_rate.is_finite()
         || settings.learning_rate <= 0.0
     {
-        return Err(TrainError::file(
-            run_dir,
-            "fine-tuning needs steps ≥ 1, batch_size ≥ 1 and a positive learning_rate",
+        return Err(TrainError::Failed(
+            "fine-tuning needs --steps ≥ 1, --batch ≥ 1 and a positive --lr".into(),
         ));
     }
     let progress: &Progress = &opts.progress;
@@ -305,30 +290,86 @@ pub fn finetune_run(
         before.accuracy, before.train_conditional_log_likelihood
     ));
 
-    let layout = classifier.models[0].layout.clone();
-    let floor = classifier.models[0].spectrum_floor;
-    let (c, k, b) = (classifier.models.len(), classifier.models[0].n_components(), layout.n_bins());
-    let ad = opts.device.clone().autodiff();
-    let mut log_s = Vec::with_capacity(c * k * b);
-    let mut logits = Vec::with_capacity(c * k);
-    for m in &classifier.models {
-        log_s.extend(m.spectra_host()?.concat().iter().map(|v| v.ln() as f32));
-        logits.extend(to_host_f64(m.log_weights.val())?.iter().map(|&v| v as f32));
+    let t = Instant::now();
+    let model = ClassSpectra::from_classifier(&classifier, &opts.device.clone().autodiff())?;
+    let labels = &train_set.labels;
+    let (model, objective) =
+        adam_steps(model, &classifier, &periodograms, labels, settings, progress)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let tuned = model.into_classifier(classifier, &opts.device)?;
+    let (after, test_figures) = tuned.figures(&train_set, &test_set)?;
+    progress.log(&format!(
+        "after: test accuracy {:.4}, train log p(y|x) {:.4}",
+        after.accuracy, after.train_conditional_log_likelihood
+    ));
+    save_tuned(&tuned, test_figures, run_dir, opts)?;
+    let report = FinetuneReport { config: settings, objective, before, after, seconds };
+    write_json(&opts.out_dir.join("finetune.json"), &report)?;
+    Ok(report)
+}
+
+impl ClassSpectra {
+    /// The classifier's spectra and weights as `log S` and logits, on the autodiff device `ad`.
+    fn from_classifier(classifier: &ConvClassifier, ad: &Device) -> Result<Self, TrainError> {
+        let first = &classifier.models[0];
+        let (c, k, b) = (classifier.models.len(), first.n_components(), first.layout.n_bins());
+        let mut log_s = Vec::with_capacity(c * k * b);
+        let mut logits = Vec::with_capacity(c * k);
+        for m in &classifier.models {
+            log_s.extend(m.spectra_host()?.concat().iter().map(|v| v.ln() as f32));
+            logits.extend(to_host_f64(m.log_weights.val())?.iter().map(|&v| v as f32));
+        }
+        Ok(Self {
+            log_spectrum: Param::from_data(TensorData::new(log_s, [c, k, b]), ad),
+            logits: Param::from_data(TensorData::new(logits, [c, k]), ad),
+        })
     }
-    let mut model = ClassSpectra {
-        log_spectrum: Param::from_data(TensorData::new(log_s, [c, k, b]), &ad),
-        logits: Param::from_data(TensorData::new(logits, [c, k]), &ad),
-    };
-    let labels = train.labels.as_ref().expect("MNIST has labels");
+
+    /// Back to EM-style layers on `device`: `S = exp(log S)` (floored), `π = softmax(logits)`.
+    fn into_classifier(
+        self,
+        classifier: ConvClassifier,
+        device: &Device,
+    ) -> Result<ConvClassifier, TrainError> {
+        let [c, k, b] = self.log_spectrum.val().dims();
+        let conv_config = classifier.models[0].config();
+        let layout = classifier.models[0].layout.clone();
+        let log_s = to_host_f64(self.log_spectrum.val())?;
+        let logits = to_host_f64(self.logits.val())?;
+        let floor = conv_config.spectrum_floor;
+        let models = (0..c)
+            .map(|y| {
+                let s: Vec<f64> =
+                    log_s[y * k * b..(y + 1) * k * b].iter().map(|v| v.exp().max(floor)).collect();
+                let w = softmax(&logits[y * k..(y + 1) * k]);
+                ConvGmm::from_parts(layout.clone(), &s, &w, &conv_config, device)
+            })
+            .collect();
+        Ok(ConvClassifier { models, ..classifier })
+    }
+}
+
+/// Adam on `J = mean log p(y | x)` over seeded mini-batches of the training periodograms;
+/// returns the tuned spectra and `J` of every step's batch before its step.
+fn adam_steps(
+    mut model: ClassSpectra,
+    classifier: &ConvClassifier,
+    periodograms: &[f32],
+    labels: &[u8],
+    settings: FinetuneConfig,
+    progress: &Progress,
+) -> Result<(ClassSpectra, Vec<f64>), TrainError> {
+    let ad = model.logits.val().device();
+    let layout = &classifier.models[0].layout;
+    let (c, b, n) = (classifier.models.len(), layout.n_bins(), labels.len());
     let prior: Vec<f32> = classifier.log_prior.iter().map(|&v| v as f32).collect();
     let prior = Tensor::<1>::from_data(TensorData::new(prior, [c]), &ad).unsqueeze_dim::<2>(0);
     let mut optimizer = AdamConfig::new().init();
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
-    let batch = settings.batch_size.min(train.len());
+    let batch = settings.batch_size.min(n);
     let mut objective = Vec::with_capacity(settings.steps);
-    let t = Instant::now();
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut next = train.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut next = n;
     for step in 0..settings.steps {
         if next + batch > order.len() {
             order.shuffle(&mut rng);
@@ -344,78 +385,37 @@ pub fn finetune_run(
         }
         let x = Tensor::<2>::from_data(TensorData::new(x, [batch, b]), &ad);
         let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [batch, c]), &ad);
-        let joint = model.class_log_likelihood(x, &layout) + prior.clone();
-        let conditional = joint.clone() - log_sum_exp(joint, 1);
+        let joint = model.class_log_likelihood(x, layout) + prior.clone();
+        let conditional = joint.clone() - log_sum_exp(joint);
         let j = (conditional * onehot).sum() / batch as f64;
         let value = to_host_f64(j.clone())?[0];
         if !value.is_finite() {
-            return Err(TrainError::Model(gmm_models::ModelError::NonFinite {
+            return Err(TrainError::Model(ModelError::NonFinite {
                 what: format!("the conditional log-likelihood at step {step}"),
                 hint: "lower --lr".into(),
             }));
         }
         objective.push(value);
-        let grads = (-j).backward();
-        let grads = GradientsParams::from_grads(grads, &model);
+        let grads = GradientsParams::from_grads((-j).backward(), &model);
         model = optimizer.step(settings.learning_rate, model, grads);
         if (step + 1) % 25 == 0 || step + 1 == settings.steps {
             progress.log(&format!("step {}: batch log p(y|x) {value:.4}", step + 1));
         }
     }
-    let seconds = t.elapsed().as_secs_f64();
-
-    // Back to EM-style layers: S = exp(log S) (floored), π = softmax(logits).
-    let log_s = to_host_f64(model.log_spectrum.val())?;
-    let logits = to_host_f64(model.logits.val())?;
-    let mut tuned = Vec::with_capacity(c);
-    for y in 0..c {
-        let s: Vec<f64> =
-            log_s[y * k * b..(y + 1) * k * b].iter().map(|v| v.exp().max(floor)).collect();
-        let l = &logits[y * k..(y + 1) * k];
-        let max = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let e: Vec<f64> = l.iter().map(|v| (v - max).exp()).collect();
-        let total: f64 = e.iter().sum();
-        let w: Vec<f64> = e.iter().map(|v| v / total).collect();
-        tuned.push(ConvGmm::from_parts(layout.clone(), &s, &w, floor, &opts.device));
-    }
-    let tuned =
-        ConvClassifier { config: config.clone(), models: tuned, log_prior: classifier.log_prior };
-    let (after, test_figures) = tuned.figures(&train_set, &test_set)?;
-    progress.log(&format!(
-        "after: test accuracy {:.4}, train log p(y|x) {:.4}",
-        after.accuracy, after.train_conditional_log_likelihood
-    ));
-    write_classifier(&tuned, test_figures, run_dir, opts)?;
-    let report = FinetuneReport { config: settings, objective, before, after, seconds };
-    let path = opts.out_dir.join("finetune.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
-    fsio::write_atomic(&path, json.as_bytes())?;
-    Ok(report)
+    Ok((model, objective))
 }
 
 /// Writes the fine-tuned classifier as a classification run folder (so that `zoo verify`,
 /// `eval`-style scoring and `inspect` read it like any other).
-fn write_classifier(
+fn save_tuned(
     tuned: &ConvClassifier,
     figures: ClassFigures,
     from: &Path,
     opts: &RunOptions,
 ) -> Result<(), TrainError> {
-    std::fs::create_dir_all(&opts.out_dir)
-        .map_err(|e| TrainError::file(&opts.out_dir, format!("cannot create the folder: {e}")))?;
     let spec = tuned.config.stack().remove(0);
-    let layers: Vec<Layer> = tuned.models.iter().cloned().map(Layer::Conv).collect();
-    for (c, layer) in layers.iter().enumerate() {
-        let dir = opts.out_dir.join(format!("class{c}"));
-        std::fs::create_dir_all(&dir).map_err(|e| TrainError::file(&dir, e))?;
-        let p = tuned.models[0].layout.size();
-        let saved = SavedLayer {
-            input_shape: [p, p],
-            trained_components: layer.n_components(),
-            config: spec.layer.clone(),
-        };
-        saved.save(layer, &dir)?;
-    }
+    let layers: Vec<Layer> = tuned.models.iter().cloned().map(Layer::from).collect();
+    let p = tuned.models[0].layout.size();
     let report = ClassifyReport {
         name: format!("{}_finetuned", tuned.config.name),
         model: format!("discriminatively fine-tuned from {}", from.display()),
@@ -425,14 +425,35 @@ fn write_classifier(
         log_prior: tuned.log_prior.clone(),
         own_class_test_log_likelihood: figures.own_class_log_likelihood,
         class_seconds: Vec::new(),
+        class_iterations: Vec::new(),
         train_seconds: 0.0,
         test_seconds: 0.0,
         jobs: 1,
     };
-    let path = opts.out_dir.join("classify.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
-    fsio::write_atomic(&path, json.as_bytes())?;
-    let config_path = opts.out_dir.join("config.toml");
-    let text = toml::to_string(&tuned.config).map_err(|e| TrainError::file(&config_path, e))?;
-    fsio::write_atomic(&config_path, text.as_bytes())
+    write_classifier(&opts.out_dir, &tuned.config, &spec, [p, p], &layers, &report)
+}
+
+impl std::fmt::Display for FinetuneReport {
+    /// Before and after: accuracy, conditional likelihood, own-class likelihood, overlap,
+    /// bandwidth; then the steps and their time.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (what, c) in [("before", &self.before), ("after", &self.after)] {
+            writeln!(
+                f,
+                "{what}: test accuracy {:.4}, log p(y|x) train {:.4} test {:.4}, own-class test \
+                 LL {:.2} nats, overlap within classes {:.3e} (per dim {:.4}), between classes \
+                 {:.3e} (per dim {:.4}), filter bandwidth {:.4}",
+                c.accuracy,
+                c.train_conditional_log_likelihood,
+                c.test_conditional_log_likelihood,
+                c.own_class_test_log_likelihood,
+                c.within_class_overlap.mean,
+                c.within_class_overlap.mean_per_dim,
+                c.between_class_overlap.weighted,
+                c.between_class_overlap.mean_per_dim,
+                c.mean_bandwidth,
+            )?;
+        }
+        write!(f, "{} Adam steps in {:.1} s", self.config.steps, self.seconds)
+    }
 }

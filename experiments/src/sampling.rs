@@ -1,9 +1,9 @@
 //! Pictures of samples drawn from a trained run.
 
-use crate::config::RunConfig;
-use crate::pictures::{TileScale, component_grid};
-use crate::run::layer_dir;
-use crate::{Layer, SavedLayer, TrainError};
+use gmm_training::config::RunConfig;
+use gmm_training::pictures::{TileScale, component_grid};
+use gmm_training::folder::layer_dir;
+use gmm_training::{SavedLayer, TrainError};
 use gmm_datasets::Images;
 use gmm_models::{Device, Generative};
 use image::RgbImage;
@@ -52,16 +52,13 @@ pub fn sample_picture(
             Ok((values, idx.chunks(10).map(<[usize]>::to_vec).collect()))
         }
     };
-    let (values, rows) = match &layer {
-        Layer::Conv(m) => draw(m, &mut rng)?,
-        Layer::Full(m) => draw(m, &mut rng)?,
-        Layer::Prob(_) => {
-            return Err(TrainError::file(
-                run,
-                "a prob layer models probability vectors, not images; nothing to draw",
-            ));
-        }
+    let Some(generator) = layer.generative() else {
+        return Err(TrainError::file(
+            run,
+            format!("a {} layer does not generate images; nothing to draw", layer.kind()),
+        ));
     };
+    let (values, rows) = draw(generator, &mut rng)?;
     let [height, width] = saved.input_shape;
     let images = Images { pixels: values, height, width, labels: None };
     let scale =

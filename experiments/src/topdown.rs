@@ -25,12 +25,13 @@
 //! `A_l ∝ Σ_n ξ_l[n, t, c]`, `w ∝ Σ_n γ_{L−1}[n, t]` — can only raise it, and does as soon as
 //! the layers' components co-occur non-trivially.
 
-use crate::config::{RunConfig, Split};
-use crate::data::load_split;
-use crate::labels::{nmi, purity};
-use crate::run::{RunOptions, encode_rows, layer_dir};
-use crate::{Layer, SavedLayer, TrainError, fsio};
+use gmm_training::config::{RunConfig, Split};
+use gmm_training::data::load_split;
+use gmm_training::labels::{nmi, purity};
+use gmm_models::host::log_sum_exp;
 use gmm_models::{Encoded, Mixture, SufficientStats, Tensor, TensorData, to_host_f64};
+use gmm_training::folder::{create_dir, encode_rows, layer_dir, write_json};
+use gmm_training::{Layer, RunOptions, SavedLayer, TrainError, map_layer, with_layer};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -94,11 +95,6 @@ struct Posteriors {
     xi: Vec<Vec<f64>>,
 }
 
-fn lse(v: &[f64]) -> f64 {
-    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY { m } else { m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln() }
-}
-
 /// Forward–backward over the chain for every sample; `e[l]` holds `log N_l(z_l(n) | k)`
 /// (`[N·K_l]`).
 fn e_step(chain: &Chain, e: &[Vec<f64>], n: usize) -> Posteriors {
@@ -119,14 +115,14 @@ fn e_step(chain: &Chain, e: &[Vec<f64>], n: usize) -> Posteriors {
                 scratch.clear();
                 let row = &chain.log_a[l - 1][t * ks[l - 1]..(t + 1) * ks[l - 1]];
                 scratch.extend(row.iter().zip(&beta[l - 1]).map(|(a, b)| a + b));
-                msg[l][t] = lse(&scratch);
+                msg[l][t] = log_sum_exp(&scratch);
                 beta[l][t] = e[l][s * ks[l] + t] + msg[l][t];
             }
         }
         let top = layers - 1;
         scratch.clear();
         scratch.extend(chain.log_w.iter().zip(&beta[top]).map(|(w, b)| w + b));
-        let log_p = lse(&scratch);
+        let log_p = log_sum_exp(&scratch);
         total += log_p;
         for t in 0..ks[top] {
             g[top][t] = scratch[t] - log_p;
@@ -169,16 +165,6 @@ struct Level {
     k: usize,
 }
 
-macro_rules! with_layer {
-    ($layer:expr, $m:ident => $body:expr) => {
-        match $layer {
-            Layer::Conv($m) => $body,
-            Layer::Full($m) => $body,
-            Layer::Prob($m) => $body,
-        }
-    };
-}
-
 /// `log N_l(z | k)` of every sample, `[N·K]` on the host.
 fn emissions(layer: &Layer, data: &Encoded) -> Result<Vec<f64>, TrainError> {
     Ok(data.concat_batches(|_, x| with_layer!(layer, m => to_host_f64(m.log_prob(x.clone()))))?)
@@ -186,11 +172,7 @@ fn emissions(layer: &Layer, data: &Encoded) -> Result<Vec<f64>, TrainError> {
 
 /// The layer's M-step with the joint posteriors `γ` as responsibilities.
 fn m_step(layer: Layer, data: &Encoded, gamma: &[f64]) -> Result<Layer, TrainError> {
-    Ok(match layer {
-        Layer::Conv(m) => Layer::Conv(m_step_with(m, data, gamma)?),
-        Layer::Full(m) => Layer::Full(m_step_with(m, data, gamma)?),
-        Layer::Prob(m) => Layer::Prob(m_step_with(m, data, gamma)?),
-    })
+    Ok(map_layer!(layer, m => m_step_with(m, data, gamma)?))
 }
 
 fn m_step_with<M: Mixture>(m: M, data: &Encoded, gamma: &[f64]) -> Result<M, TrainError> {
@@ -242,7 +224,7 @@ fn figures(
             for c in 0..k {
                 buf[c] = log_rho[c] + e[l][s * k + c];
             }
-            sum += lse(&buf);
+            sum += log_sum_exp(&buf);
         }
         let assign: Vec<usize> = (0..n)
             .map(|s| {
@@ -267,13 +249,82 @@ pub fn refine_run(
     opts: &RunOptions,
 ) -> Result<TopDownReport, TrainError> {
     let config = RunConfig::load(&run_dir.join("config.toml"))?;
-    let stack = config.stack();
-    if stack.len() < 2 {
+    if config.stack().len() < 2 {
         return Err(TrainError::file(run_dir, "top-down refinement needs a stack of 2+ layers"));
     }
+    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let mut levels = load_levels(run_dir, &config, opts)?;
+    // Independent layers: A_l[t, ·] = π_l, w = π_top.
+    let mut log_a = Vec::new();
+    for l in 0..levels.len() - 1 {
+        let pi = levels[l].layer.log_weights()?;
+        log_a.push((0..levels[l + 1].k).flat_map(|_| pi.clone()).collect());
+    }
+    let top = levels.len() - 1;
+    let mut chain = Chain { log_a, log_w: levels[top].layer.log_weights()? };
+    let labels = test.labels.as_deref();
+    let n = levels[0].train.n;
+
+    let e: Vec<Vec<f64>> =
+        levels.iter().map(|l| emissions(&l.layer, &l.train)).collect::<Result<_, _>>()?;
+    let mut post = e_step(&chain, &e, n);
+    let before = figures(&chain, &levels, labels, post.mean)?;
+    opts.progress.log(&format!("greedy stack as a chain: train joint {:.4} nats", post.mean));
+    let mut history = vec![post.mean];
+    let t0 = Instant::now();
+    for it in 0..iterations {
+        m_step_chain(&mut chain, &levels, &post, n);
+        for (l, level) in levels.iter_mut().enumerate() {
+            level.layer = m_step(level.layer.clone(), &level.train, &post.gamma[l])?;
+        }
+        let e: Vec<Vec<f64>> =
+            levels.iter().map(|l| emissions(&l.layer, &l.train)).collect::<Result<_, _>>()?;
+        post = e_step(&chain, &e, n);
+        if !post.mean.is_finite() {
+            return Err(TrainError::Failed(format!(
+                "joint EM of {} diverged at iteration {it}",
+                run_dir.display()
+            )));
+        }
+        history.push(post.mean);
+        opts.progress.log(&format!("iteration {}: train joint {:.4} nats", it + 1, post.mean));
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let after = figures(&chain, &levels, labels, post.mean)?;
+
+    create_dir(&opts.out_dir)?;
+    for (i, level) in levels.iter().enumerate() {
+        let dir = layer_dir(&opts.out_dir, i, levels.len());
+        create_dir(&dir)?;
+        level.saved.save(&level.layer, &dir)?;
+    }
+    let report = TopDownReport {
+        log_likelihood: history,
+        before,
+        after,
+        transitions: (0..top)
+            .map(|l| {
+                let kl = levels[l].k;
+                chain.log_a[l].chunks(kl).map(|r| r.iter().map(|v| v.exp()).collect()).collect()
+            })
+            .collect(),
+        top_weights: chain.log_w.iter().map(|v| v.exp()).collect(),
+        seconds,
+    };
+    write_json(&opts.out_dir.join("topdown.json"), &report)?;
+    Ok(report)
+}
+
+/// Every layer of the stack with its fixed train and test inputs (the greedy features).
+fn load_levels(
+    run_dir: &Path,
+    config: &RunConfig,
+    opts: &RunOptions,
+) -> Result<Vec<Level>, TrainError> {
+    let stack = config.stack();
     let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
     let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
-    let (mut rows_train, mut rows_test) = (train.pixels.clone(), test.pixels.clone());
+    let (mut rows_train, mut rows_test) = (train.pixels, test.pixels);
     let mut levels = Vec::new();
     for (i, spec) in stack.iter().enumerate() {
         let (saved, layer) = SavedLayer::load(&layer_dir(run_dir, i, stack.len()), &opts.device)?;
@@ -289,79 +340,47 @@ pub fn refine_run(
         let k = layer.n_components();
         levels.push(Level { layer, saved, train: tr, test: te, k });
     }
-    // Independent layers: A_l[t, ·] = π_l, w = π_top.
-    let log_pi = |l: &Level| with_layer!(&l.layer, m => to_host_f64(m.log_weights()));
-    let mut log_a = Vec::new();
-    for l in 0..levels.len() - 1 {
-        let pi = log_pi(&levels[l])?;
-        log_a.push((0..levels[l + 1].k).flat_map(|_| pi.clone()).collect());
-    }
-    let mut chain = Chain { log_a, log_w: log_pi(levels.last().expect("2+ layers"))? };
-    let labels = test.labels.as_deref();
-    let n = levels[0].train.n;
+    Ok(levels)
+}
 
-    let e: Vec<Vec<f64>> =
-        levels.iter().map(|l| emissions(&l.layer, &l.train)).collect::<Result<_, _>>()?;
-    let mut post = e_step(&chain, &e, n);
-    let before = figures(&chain, &levels, labels, post.mean)?;
-    opts.progress.log(&format!("greedy stack as a chain: train joint {:.4} nats", post.mean));
-    let mut history = vec![post.mean];
-    let t0 = Instant::now();
-    for it in 0..iterations {
-        // M-step: the chain's weights, then every layer's components.
-        let top = levels.len() - 1;
-        let kt = levels[top].k;
-        chain.log_w = (0..kt)
-            .map(|t| ((0..n).map(|s| post.gamma[top][s * kt + t]).sum::<f64>() / n as f64).ln())
-            .collect();
-        for l in 0..top {
-            let (ku, kl) = (levels[l + 1].k, levels[l].k);
-            for t in 0..ku {
-                let row = &post.xi[l][t * kl..(t + 1) * kl];
-                let total: f64 = row.iter().sum();
-                for (a, &x) in chain.log_a[l][t * kl..(t + 1) * kl].iter_mut().zip(row) {
-                    *a = (x.max(1e-300) / total.max(1e-300)).ln();
-                }
+/// The chain's M-step: `w ∝ Σ_n γ_top[n, t]`, `A_l[t, c] ∝ Σ_n ξ_l[n, t, c]`.
+fn m_step_chain(chain: &mut Chain, levels: &[Level], post: &Posteriors, n: usize) {
+    let top = levels.len() - 1;
+    let kt = levels[top].k;
+    chain.log_w = (0..kt)
+        .map(|t| ((0..n).map(|s| post.gamma[top][s * kt + t]).sum::<f64>() / n as f64).ln())
+        .collect();
+    for l in 0..top {
+        let (ku, kl) = (levels[l + 1].k, levels[l].k);
+        for t in 0..ku {
+            let row = &post.xi[l][t * kl..(t + 1) * kl];
+            let total: f64 = row.iter().sum();
+            for (a, &x) in chain.log_a[l][t * kl..(t + 1) * kl].iter_mut().zip(row) {
+                *a = (x.max(1e-300) / total.max(1e-300)).ln();
             }
         }
-        for (l, level) in levels.iter_mut().enumerate() {
-            level.layer = m_step(level.layer.clone(), &level.train, &post.gamma[l])?;
-        }
-        let e: Vec<Vec<f64>> =
-            levels.iter().map(|l| emissions(&l.layer, &l.train)).collect::<Result<_, _>>()?;
-        post = e_step(&chain, &e, n);
-        if !post.mean.is_finite() {
-            return Err(TrainError::file(run_dir, format!("joint EM diverged at iteration {it}")));
-        }
-        history.push(post.mean);
-        opts.progress.log(&format!("iteration {}: train joint {:.4} nats", it + 1, post.mean));
     }
-    let seconds = t0.elapsed().as_secs_f64();
-    let after = figures(&chain, &levels, labels, post.mean)?;
+}
 
-    std::fs::create_dir_all(&opts.out_dir)
-        .map_err(|e| TrainError::file(&opts.out_dir, format!("cannot create the folder: {e}")))?;
-    for (i, level) in levels.iter().enumerate() {
-        let dir = layer_dir(&opts.out_dir, i, stack.len());
-        std::fs::create_dir_all(&dir).map_err(|e| TrainError::file(&dir, e))?;
-        level.saved.save(&level.layer, &dir)?;
+impl std::fmt::Display for TopDownReport {
+    /// Before and after: the joint likelihoods, and per layer its test likelihood and label
+    /// agreement; then the iterations and their time.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (what, c) in [("before", &self.before), ("after", &self.after)] {
+            writeln!(
+                f,
+                "{what}: joint log p(x, z…) train {:.4} test {:.4} nats/sample",
+                c.train_joint, c.test_joint
+            )?;
+            for (i, l) in c.layers.iter().enumerate() {
+                let q = match (l.purity, l.nmi) {
+                    (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
+                    _ => String::new(),
+                };
+                writeln!(f, "  layer {i}: test LL {:.4}{q}", l.test_log_likelihood)?;
+            }
+        }
+        let iterations = self.log_likelihood.len().saturating_sub(1);
+        write!(f, "{iterations} joint EM iterations in {:.1} s", self.seconds)
     }
-    let top = levels.len() - 1;
-    let report = TopDownReport {
-        log_likelihood: history,
-        before,
-        after,
-        transitions: (0..top)
-            .map(|l| {
-                let kl = levels[l].k;
-                chain.log_a[l].chunks(kl).map(|r| r.iter().map(|v| v.exp()).collect()).collect()
-            })
-            .collect(),
-        top_weights: chain.log_w.iter().map(|v| v.exp()).collect(),
-        seconds,
-    };
-    let path = opts.out_dir.join("topdown.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
-    fsio::write_atomic(&path, json.as_bytes())?;
-    Ok(report)
 }

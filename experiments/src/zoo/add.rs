@@ -2,10 +2,11 @@
 
 use super::{Entry, LayerEntry, MANIFEST, MAX_SHIPPED_BYTES, Manifest, checksum, data_fingerprint};
 use crate::classify::ClassifyReport;
-use crate::config::{DataConfig, RunConfig, Split};
-use crate::data::load_split;
-use crate::metrics::{Metrics, StackMetrics};
-use crate::{TrainError, fsio};
+use gmm_training::folder::read_json;
+use gmm_training::config::{DataConfig, RunConfig, Split};
+use gmm_training::data::load_split;
+use gmm_training::metrics::{Metrics, StackMetrics};
+use gmm_training::{TrainError, fsio};
 use gmm_datasets::sample_data_root;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,14 +52,10 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError
     };
     let classify = run.join("classify.json");
     if classify.is_file() {
-        let report: ClassifyReport = serde_json::from_slice(&fsio::read(&classify)?)
-            .map_err(|e| TrainError::file(&classify, e))?;
+        let report: ClassifyReport = read_json(&classify)?;
         entry.accuracy = Some(report.accuracy);
         entry.wall_seconds = report.train_seconds + report.test_seconds;
-        let spec = config.stack().into_iter().next().ok_or_else(|| TrainError::Config {
-            path: run.join("config.toml"),
-            reason: "no layer".into(),
-        })?;
+        let spec = config.stack().remove(0);
         let test_n = report.confusion.iter().flatten().sum();
         let own = &report.own_class_test_log_likelihood;
         let mean_own = own.iter().sum::<f64>() / own.len().max(1) as f64;
@@ -67,8 +64,9 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError
             input: None,
             configured_components: spec.layer.n_components(),
             components: spec.layer.n_components(),
-            iterations: spec.em.max_iter,
-            dims: 784,
+            // The most any class model ran (max_iter for reports that predate the count).
+            iterations: report.class_iterations.iter().copied().max().unwrap_or(spec.em.max_iter),
+            dims: test.height * test.width,
             train_nats: f64::NAN,
             test_nats: mean_own,
             test_n,
@@ -135,7 +133,7 @@ fn layer_entry(m: &Metrics) -> LayerEntry {
         configured_components: m.configured_components,
         components: m.n_components,
         iterations: m.iterations.len(),
-        dims: m.pixels,
+        dims: m.dims,
         train_nats: m.train.nats_per_sample,
         test_nats: m.test.nats_per_sample,
         test_n: m.test.n,
@@ -163,7 +161,7 @@ fn run_files(run: &Path) -> Result<Vec<(String, u64)>, TrainError> {
             let entry = entry.map_err(|e| TrainError::file(dir, e))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') || name == crate::checkpoint::FILE_NAME {
+            if name.starts_with('.') || name == gmm_training::checkpoint::FILE_NAME {
                 continue;
             }
             if path.is_dir() {

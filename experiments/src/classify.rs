@@ -1,14 +1,17 @@
 //! Per-class models as a generative classifier: one model per digit class, decisions by the
 //! largest `log p(x | class) + log p(class)`.
 
-use crate::config::{DataConfig, RunConfig, Split};
-use crate::data::load_split;
-use crate::em::fit;
-use crate::pictures::{TileScale, component_grid};
-use crate::run::{RunOptions, encode, write_png};
-use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError, fsio};
+use gmm_training::config::{DataConfig, RunConfig, Split};
+use gmm_training::data::load_split;
+use gmm_training::em::fit;
+use gmm_training::pictures::{TileScale, component_grid};
 use gmm_datasets::Images;
+use gmm_models::host::log_sum_exp;
 use gmm_models::{Mixture, to_host_f64};
+use gmm_training::folder::{create_dir, encode, read_json, write_json, write_png, write_toml};
+use gmm_training::{
+    ConfigError, Layer, Progress, RunOptions, SavedLayer, StackLayer, TrainError, with_layer,
+};
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -33,6 +36,9 @@ pub struct ClassifyReport {
     pub own_class_test_log_likelihood: Vec<f64>,
     /// Seconds to train each class model.
     pub class_seconds: Vec<f64>,
+    /// EM iterations each class model ran (empty in reports written before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_iterations: Vec<usize>,
     /// Wall time of all the training (parallel where `jobs` > 1), seconds.
     pub train_seconds: f64,
     /// Wall time of scoring the test set, seconds.
@@ -76,8 +82,7 @@ pub fn classify_run(
 ) -> Result<ClassifyReport, TrainError> {
     let spec = single_layer(config)?;
     let progress = &opts.progress;
-    std::fs::create_dir_all(&opts.out_dir)
-        .map_err(|e| TrainError::file(&opts.out_dir, format!("cannot create the folder: {e}")))?;
+    create_dir(&opts.out_dir)?;
     let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
     let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
     let classes: Vec<u8> = (0..10).collect();
@@ -91,9 +96,9 @@ pub fn classify_run(
 
     let t = Instant::now();
     let jobs = jobs.clamp(1, classes.len());
-    let mut trained: Vec<Option<(Layer, f64)>> = (0..classes.len()).map(|_| None).collect();
+    let mut trained: Vec<Option<Trained>> = (0..classes.len()).map(|_| None).collect();
     for group in classes.chunks(jobs) {
-        let results: Vec<Result<(Layer, f64), TrainError>> = std::thread::scope(|s| {
+        let results: Vec<Result<Trained, TrainError>> = std::thread::scope(|s| {
             let handles: Vec<_> = group
                 .iter()
                 .map(|&class| {
@@ -106,17 +111,16 @@ pub fn classify_run(
             handles.into_iter().map(|h| h.join().expect("a class thread panicked")).collect()
         });
         for (&class, result) in group.iter().zip(results) {
-            let (layer, seconds) = result?;
-            progress.log(&format!("class {class}: trained in {seconds:.1} s"));
-            trained[class as usize] = Some((layer, seconds));
+            let t = result?;
+            progress.log(&format!("class {class}: trained in {:.1} s", t.seconds));
+            trained[class as usize] = Some(t);
         }
     }
     let train_seconds = t.elapsed().as_secs_f64();
-    let trained: Vec<(Layer, f64)> =
-        trained.into_iter().map(|t| t.expect("every class trained")).collect();
+    let trained: Vec<Trained> = trained.into_iter().flatten().collect();
 
     let t = Instant::now();
-    let layers: Vec<&Layer> = trained.iter().map(|(l, _)| l).collect();
+    let layers: Vec<&Layer> = trained.iter().map(|t| &t.layer).collect();
     let log_lik = class_log_likelihoods(&layers, &test, spec.em.batch_size, opts)?;
     let test_seconds = t.elapsed().as_secs_f64();
     let labels = test.labels.as_ref().expect("MNIST has labels");
@@ -134,34 +138,52 @@ pub fn classify_run(
         confusion: figures.confusion,
         log_prior: log_prior.clone(),
         own_class_test_log_likelihood: figures.own_class_log_likelihood,
-        class_seconds: trained.iter().map(|t| t.1).collect(),
+        class_seconds: trained.iter().map(|t| t.seconds).collect(),
+        class_iterations: trained.iter().map(|t| t.iterations).collect(),
         train_seconds,
         test_seconds,
         jobs,
     };
-    for (c, (layer, _)) in trained.iter().enumerate() {
-        let dir = opts.out_dir.join(format!("class{c}"));
-        std::fs::create_dir_all(&dir).map_err(|e| TrainError::file(&dir, e))?;
-        let shape = [train.height, train.width];
-        let saved = SavedLayer {
-            input_shape: shape,
-            trained_components: layer.n_components(),
-            config: spec.layer.clone(),
-        };
-        saved.save(layer, &dir)?;
-    }
+    let layers: Vec<Layer> = trained.into_iter().map(|t| t.layer).collect();
+    write_classifier(&opts.out_dir, config, &spec, [train.height, train.width], &layers, &report)?;
     write_png(&confusion_picture(&report.confusion), &opts.out_dir.join("confusion.png"))?;
     write_png(
         &misclassified_picture(&test, &log_lik, &log_prior, &figures.predicted, 40),
         &opts.out_dir.join("misclassified.png"),
     )?;
-    let path = opts.out_dir.join("classify.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| TrainError::file(&path, e))?;
-    fsio::write_atomic(&path, json.as_bytes())?;
-    let config_path = opts.out_dir.join("config.toml");
-    let text = toml::to_string(config).map_err(|e| TrainError::file(&config_path, e))?;
-    fsio::write_atomic(&config_path, text.as_bytes())?;
     Ok(report)
+}
+
+/// A classification run folder: `class<c>/` (each class model as a run folder's layer),
+/// `classify.json` and `config.toml`. Written by `classify` and by fine-tuning.
+pub fn write_classifier(
+    out_dir: &Path,
+    config: &RunConfig,
+    spec: &StackLayer,
+    input_shape: [usize; 2],
+    layers: &[Layer],
+    report: &ClassifyReport,
+) -> Result<(), TrainError> {
+    create_dir(out_dir)?;
+    for (c, layer) in layers.iter().enumerate() {
+        let dir = out_dir.join(format!("class{c}"));
+        create_dir(&dir)?;
+        let saved = SavedLayer {
+            input_shape,
+            trained_components: layer.n_components(),
+            config: spec.layer.clone(),
+        };
+        saved.save(layer, &dir)?;
+    }
+    write_json(&out_dir.join("classify.json"), report)?;
+    write_toml(&out_dir.join("config.toml"), config)
+}
+
+/// One trained class model.
+struct Trained {
+    layer: Layer,
+    seconds: f64,
+    iterations: usize,
 }
 
 /// What a generative classifier scores on labelled digits.
@@ -203,9 +225,7 @@ impl ClassFigures {
         let conditional_log_likelihood = (0..n)
             .map(|i| {
                 let joint: Vec<f64> = (0..c).map(|k| log_lik[i * c + k] + log_prior[k]).collect();
-                let max = joint.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let lse = max + joint.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
-                joint[labels[i] as usize] - lse
+                joint[labels[i] as usize] - log_sum_exp(&joint)
             })
             .sum::<f64>()
             / n.max(1) as f64;
@@ -230,11 +250,7 @@ pub fn class_log_likelihoods(
     let (n, classes) = (test.len(), layers.len());
     let mut log_lik = vec![0.0; n * classes];
     for (c, layer) in layers.iter().enumerate() {
-        let scores = match layer {
-            Layer::Conv(m) => score(m, test, batch, opts)?,
-            Layer::Full(m) => score(m, test, batch, opts)?,
-            Layer::Prob(_) => unreachable!("refused by single_layer"),
-        };
+        let scores = with_layer!(layer, m => score(m, test, batch, opts)?);
         for (i, v) in scores.into_iter().enumerate() {
             log_lik[i * classes + c] = v;
         }
@@ -259,8 +275,7 @@ pub fn score_classifier(
 ) -> Result<(f64, usize), TrainError> {
     let spec = single_layer(config)?;
     let report_path = run_dir.join("classify.json");
-    let report: ClassifyReport = serde_json::from_slice(&fsio::read(&report_path)?)
-        .map_err(|e| TrainError::file(&report_path, e))?;
+    let report: ClassifyReport = read_json(&report_path)?;
     let mut layers = Vec::new();
     for c in 0..report.log_prior.len() {
         layers.push(SavedLayer::load(&run_dir.join(format!("class{c}")), &opts.device)?.1);
@@ -273,51 +288,45 @@ pub fn score_classifier(
     Ok((correct as f64 / test.len().max(1) as f64, test.len()))
 }
 
-/// The per-class model must be one layer with a density over images.
+/// The per-class model must be one layer on labelled images (a first layer has a density over
+/// images: the config's checks refuse a family that cannot sit on the data).
 fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
-    let bad = |reason: &str| TrainError::Config {
+    let bad = |key: &str, reason: &str| TrainError::Config {
         path: config.name.clone().into(),
-        reason: reason.into(),
+        error: ConfigError::new(key, reason),
     };
     if !matches!(config.data, DataConfig::Mnist(_)) {
-        return Err(bad("classify needs labelled data: dataset = \"mnist\""));
+        return Err(bad("data.dataset", "classify needs labelled data: dataset = \"mnist\""));
     }
-    let stack = config.stack();
+    let mut stack = config.stack();
     if stack.len() != 1 {
         return Err(bad(
-            "classify needs log p(x | class), a density over images; a stack's upper layers model \
-             features of the layer below, so a stack defines none. Use [model] and [em]",
+            "layers",
+            "classify needs log p(x | class), a density over images; a stack's upper layers \
+             model features of the layer below, so a stack defines none. Use [model] and [em]",
         ));
     }
-    let spec = stack.into_iter().next().expect("one layer");
-    if matches!(spec.layer, crate::LayerConfig::Prob(_)) {
-        return Err(bad("a prob layer models probability vectors, not images"));
-    }
-    Ok(spec)
+    Ok(stack.remove(0))
 }
 
+/// Fits class `class`'s model to its digits.
 fn train_class(
     spec: &StackLayer,
     seed: u64,
     class: u8,
     images: &Images,
     opts: &RunOptions,
-) -> Result<(Layer, f64), TrainError> {
+) -> Result<Trained, TrainError> {
     let t = Instant::now();
     let quiet = Progress::quiet();
     let seed = seed.wrapping_add(100 + class as u64);
-    let layer = match spec.layer.init([images.height, images.width], &opts.device)? {
-        Layer::Conv(m) => {
-            let data = encode(&m, images, spec.em.batch_size, &opts.device)?;
-            Layer::Conv(fit(m, &data, &spec.em, seed, &quiet)?.0)
-        }
-        Layer::Full(m) => {
-            let data = encode(&m, images, spec.em.batch_size, &opts.device)?;
-            Layer::Full(fit(m, &data, &spec.em, seed, &quiet)?.0)
-        }
-        Layer::Prob(_) => unreachable!("refused by single_layer"),
-    };
-    Ok((layer, t.elapsed().as_secs_f64()))
+    let fresh = spec.layer.init([images.height, images.width], &opts.device)?;
+    let (layer, iterations) = with_layer!(fresh, m => {
+        let data = encode(&m, images, spec.em.batch_size, &opts.device)?;
+        let (m, report) = fit(m, &data, &spec.em, seed, &quiet)?;
+        (Layer::from(m), report.iterations.len())
+    });
+    Ok(Trained { layer, seconds: t.elapsed().as_secs_f64(), iterations })
 }
 
 /// `log p(x_n)` of every test digit under one class model.
@@ -376,4 +385,23 @@ fn misclassified_picture(
     let idx: Vec<usize> = wrong.iter().take(count).map(|w| w.1).collect();
     let rows: Vec<Vec<usize>> = idx.chunks(10).map(<[usize]>::to_vec).collect();
     component_grid(test, &rows, 10, None, TileScale::Fixed(0.0, 1.0))
+}
+
+impl std::fmt::Display for ClassifyReport {
+    /// Accuracy overall and per class, the confusion matrix, and the times.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}: test accuracy {:.4} ({})", self.name, self.accuracy, self.model)?;
+        let per_class: Vec<String> =
+            self.per_class_accuracy.iter().enumerate().map(|(c, a)| format!("{c}: {a:.3}")).collect();
+        writeln!(f, "per class: {}", per_class.join(", "))?;
+        writeln!(f, "confusion (rows: true 0-9, columns: predicted 0-9):")?;
+        for row in &self.confusion {
+            writeln!(f, "  {}", row.iter().map(|v| format!("{v:>5}")).collect::<String>())?;
+        }
+        write!(
+            f,
+            "training {:.1} s ({} at once), testing {:.1} s",
+            self.train_seconds, self.jobs, self.test_seconds
+        )
+    }
 }

@@ -1,11 +1,13 @@
 //! `gmmzoo zoo verify`: a shipped checkpoint is intact, loads, and reproduces its figure.
 
 use super::Entry;
-use crate::SavedLayer;
+use gmm_training::SavedLayer;
 use crate::classify::score_classifier;
-use crate::config::{RunConfig, Split};
-use crate::data::load_split;
-use crate::run::{RunOptions, layer_dir, score_run};
+use gmm_training::config::{RunConfig, Split};
+use gmm_training::data::load_split;
+use gmm_training::checkpoint::data_hash;
+use gmm_training::folder::layer_dir;
+use gmm_training::{RunOptions, score_run};
 use gmm_datasets::{Images, sample_data_root};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_128;
@@ -16,13 +18,7 @@ pub const SCORE_TOLERANCE: f64 = 1e-3;
 pub const ACCURACY_TOLERANCE: f64 = 2e-4;
 /// xxh3-128 of a split's shape and pixels, hex.
 pub fn data_fingerprint(images: &Images) -> String {
-    let mut bytes = Vec::with_capacity(16 + 4 * images.pixels.len());
-    bytes.extend_from_slice(&(images.height as u64).to_le_bytes());
-    bytes.extend_from_slice(&(images.width as u64).to_le_bytes());
-    for v in &images.pixels {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    checksum(&bytes)
+    data_hash([images.height, images.width], &images.pixels)
 }
 
 /// xxh3-128 of a file's bytes, hex.
@@ -134,4 +130,15 @@ fn loaded_only(
         }
     }
     Verdict::Loaded(why)
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Reproduced(r, g) => write!(f, "ok       recorded {r:.6}, now {g:.6}"),
+            Verdict::Loaded(why) => write!(f, "loaded   checksums ok; not scored: {why}"),
+            Verdict::NotShipped => write!(f, "-        not shipped (figures only)"),
+            Verdict::Failed(why) => write!(f, "FAILED   {why}"),
+        }
+    }
 }

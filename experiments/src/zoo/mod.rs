@@ -16,8 +16,8 @@ pub use verify::{
     ACCURACY_TOLERANCE, SCORE_TOLERANCE, Verdict, checksum, data_fingerprint, verify_entry,
 };
 
-use crate::TrainError;
-use crate::fsio;
+use gmm_training::TrainError;
+use gmm_training::fsio;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -147,7 +147,7 @@ impl Manifest {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| TrainError::file(&path, format!("cannot read: {e}")))?;
-        toml::from_str(&text).map_err(|e| TrainError::Config { path, reason: e.to_string() })
+        toml::from_str(&text).map_err(|e| TrainError::file(&path, e.to_string().trim()))
     }
 
     /// Writes `<dir>/manifest.toml` atomically.
@@ -167,5 +167,21 @@ impl Manifest {
             Some(e) => *e = entry,
             None => self.models.push(entry),
         }
+    }
+}
+
+impl Entry {
+    /// One line of `gmmzoo zoo list`: name, data, recorded figure, and where it is.
+    pub fn list_line(&self, checkpoints: &Path) -> String {
+        let test = self.layers.last().map_or(f64::NAN, |l| l.test_nats);
+        let figure = match self.accuracy {
+            Some(a) => format!("accuracy {:.2}%", 100.0 * a),
+            None => format!("test {test:.2} nats"),
+        };
+        let place = match self.shipped {
+            true => checkpoints.join(&self.name).display().to_string(),
+            false => "not shipped".into(),
+        };
+        format!("{:<20} {:<44} {figure:<22} {place}", self.name, self.data)
     }
 }

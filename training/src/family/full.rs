@@ -1,0 +1,84 @@
+//! The full-covariance GMM (models.md §2) as a layer family: where it may sit, its pictures.
+
+use super::{Family, FamilyConfig, LayerInput};
+use crate::inspect::{Inspect, Tiles};
+use crate::pictures::TileScale;
+use crate::{ConfigError, EmConfig};
+use gmm_models::{Device, FullGmm, FullGmmConfig, Generative, Mixture, ModelError};
+
+/// The budget (K²·D³ multiply-adds) below which a full GMM's overlap is computed after training.
+const FULL_OVERLAP_BUDGET: f64 = 2e10;
+
+impl FamilyConfig for FullGmmConfig {
+    type Layer = FullGmm;
+
+    fn n_components(&self) -> usize {
+        self.n_components
+    }
+
+    fn set_n_components(&mut self, k: usize) {
+        self.n_components = k;
+    }
+
+    /// Anywhere but on probability vectors (rows summing to 1 make every covariance singular).
+    fn check(&self, input: LayerInput<'_>, _: &EmConfig) -> Result<(), ConfigError> {
+        self.validate()?;
+        match input {
+            LayerInput::Feature(f) if f.is_probability() => Err(ConfigError::new(
+                "input",
+                format!(
+                    "{f:?} rows sum to 1, so a full Gaussian on them is singular; use kind = \
+                     \"prob\""
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn build(&self, shape: [usize; 2], device: &Device) -> Result<FullGmm, ModelError> {
+        self.init(shape[0] * shape[1], device)
+    }
+}
+
+impl Family for FullGmm {
+    /// The triangular products `(x − μ_c)ᵀ U_c`: about K·D² per sample.
+    fn e_step_flops_per_sample(&self) -> f64 {
+        let d = self.dim() as f64;
+        2.0 * self.n_components() as f64 * d * d
+    }
+
+    fn generative(&self) -> Option<&dyn Generative> {
+        Some(self)
+    }
+}
+
+impl Inspect for FullGmm {
+    fn extra_column(
+        &self,
+        input_scale: TileScale,
+    ) -> Result<Option<(Tiles, TileScale)>, ModelError> {
+        if self.zero_mean {
+            return Ok(None);
+        }
+        Ok(Some((mean_tiles(self)?, input_scale)))
+    }
+
+    fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
+        if self.zero_mean {
+            return Ok(None);
+        }
+        Ok(Some(("means.png", mean_tiles(self)?)))
+    }
+
+    fn overlap(&self) -> Result<Option<Vec<f64>>, ModelError> {
+        let (k, d) = (self.n_components() as f64, self.dim() as f64);
+        match k * k * d.powi(3) <= FULL_OVERLAP_BUDGET {
+            true => self.bhattacharyya_distances().map(Some),
+            false => Ok(None),
+        }
+    }
+}
+
+fn mean_tiles(layer: &FullGmm) -> Result<Tiles, ModelError> {
+    Ok(layer.means_host()?.into_iter().map(|m| m.into_iter().map(|v| v as f32).collect()).collect())
+}

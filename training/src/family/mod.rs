@@ -1,0 +1,247 @@
+//! The layer families: the one list of them ([`families!`] below) and the one place that
+//! dispatches over it.
+//!
+//! A family is a model type of `gmm-models` (its maths, its [`Mixture`] hooks) plus, here, its
+//! config's [`FamilyConfig`] (checks and construction), its [`Family`] and [`Inspect`] views,
+//! in one file of this folder. Registering it is one line of the `families!` call: the
+//! [`Layer`] and [`LayerConfig`] enums, their serde tag (`kind = "…"`), and the
+//! [`with_layer!`](crate::with_layer) / [`map_layer!`](crate::map_layer) dispatch macros are
+//! generated from that line. Code that works on any family is generic over `M: Family` and is
+//! reached through `with_layer!`.
+
+mod conv;
+mod full;
+mod prob;
+
+use crate::config::DataConfig;
+use crate::features::Feature;
+use crate::inspect::Inspect;
+use crate::{ConfigError, EmConfig};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use gmm_models::{
+    ConvGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Where a layer sits: on the data (a first layer), or on a feature of the layer below.
+#[derive(Debug, Clone, Copy)]
+pub enum LayerInput<'a> {
+    /// The run's data.
+    Data(&'a DataConfig),
+    /// This feature of the layer below.
+    Feature(Feature),
+}
+
+/// A family's hyper-parameters (the `[model]` / `[[layers]]` table without `kind`).
+pub trait FamilyConfig:
+    Clone + std::fmt::Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync
+{
+    /// The layer it builds.
+    type Layer: Family;
+
+    /// The configured number of components K.
+    fn n_components(&self) -> usize;
+
+    /// Sets K (a pruned layer is rebuilt with fewer than configured).
+    fn set_n_components(&mut self, k: usize);
+
+    /// Checks the fields, that the family fits its input and the EM settings; the error's key
+    /// is relative to the layer's table (`exclude_dc`, `input`, `em.init`, …).
+    fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError>;
+
+    /// A fresh layer for inputs of shape `[height, width]` (a feature vector is `[1, K]`).
+    fn build(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, ModelError>;
+}
+
+/// What the engine needs of a layer beyond EM's hooks and its pictures.
+pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> {
+    /// Multiply-adds of the E-step per sample (for `gmmzoo bench`'s GFLOP/s).
+    fn e_step_flops_per_sample(&self) -> f64;
+
+    /// The layer as a generator of samples in its input's shape, if it is one.
+    fn generative(&self) -> Option<&dyn Generative> {
+        None
+    }
+}
+
+/// Generates [`LayerConfig`], [`Layer`] and the dispatch macros from the list of families.
+/// `$d` is a literal `$`, so that the generated macros can have metavariables of their own.
+macro_rules! families {
+    ($d:tt $($variant:ident($model:ty, $config:ty) = $kind:literal),+ $(,)?) => {
+        /// A layer's hyper-parameters, tagged by `kind`.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "kind")]
+        pub enum LayerConfig {
+            $(
+                #[doc = concat!("`kind = \"", $kind, "\"`")]
+                #[serde(rename = $kind)]
+                $variant($config),
+            )+
+        }
+
+        /// A trained or fresh layer of any family.
+        #[derive(Debug, Clone)]
+        pub enum Layer {
+            $(
+                #[doc = concat!("A `", $kind, "` layer.")]
+                $variant($model),
+            )+
+        }
+
+        $(impl From<$model> for Layer {
+            fn from(m: $model) -> Self {
+                Layer::$variant(m)
+            }
+        })+
+
+        $(impl TryFrom<Layer> for $model {
+            /// The kind of the layer it was not.
+            type Error = &'static str;
+
+            fn try_from(layer: Layer) -> Result<Self, &'static str> {
+                #[allow(unreachable_patterns)]
+                match layer {
+                    Layer::$variant(m) => Ok(m),
+                    other => Err(other.kind()),
+                }
+            }
+        })+
+
+        /// The names configs spell in `kind`, in registration order.
+        pub const KINDS: &[&str] = &[$($kind),+];
+
+        impl LayerConfig {
+            /// The family's name as configs spell it.
+            pub fn kind(&self) -> &'static str {
+                match self { $(LayerConfig::$variant(_) => $kind),+ }
+            }
+
+            /// Deserialises the table of family `kind` (without its `kind` key).
+            fn from_kind<E: serde::de::Error>(kind: &str, table: toml::Table) -> Result<Self, E> {
+                match kind {
+                    $($kind => crate::config::from_table(table).map(LayerConfig::$variant),)+
+                    other => Err(E::custom(format!(
+                        "unknown layer kind `{other}`, expected one of {}",
+                        KINDS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ))),
+                }
+            }
+        }
+
+        impl Layer {
+            /// The family's name as configs spell it.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Layer::$variant(_) => $kind),+ }
+            }
+        }
+
+        /// Runs `$body` with `$m` bound to the layer inside a [`Layer`] (by value or by
+        /// reference, as `$layer` is), whatever its family: `with_layer!(&layer, m => f(m))`
+        /// calls the generic `f::<M: Family>`.
+        #[macro_export]
+        macro_rules! with_layer {
+            ($d layer:expr, $d m:ident => $d body:expr) => {
+                match $d layer { $($crate::Layer::$variant($d m) => $d body,)+ }
+            };
+        }
+
+        /// Like [`with_layer!`], for a body that returns the same family's layer: the result
+        /// is wrapped back into its [`Layer`] variant.
+        #[macro_export]
+        macro_rules! map_layer {
+            ($d layer:expr, $d m:ident => $d body:expr) => {
+                match $d layer { $($crate::Layer::$variant($d m) => $crate::Layer::$variant($d body),)+ }
+            };
+        }
+
+        /// Runs `$body` with `$c` bound to the [`FamilyConfig`] inside a [`LayerConfig`].
+        #[macro_export]
+        macro_rules! with_config {
+            ($d config:expr, $d c:ident => $d body:expr) => {
+                match $d config { $($crate::LayerConfig::$variant($d c) => $d body,)+ }
+            };
+        }
+    };
+}
+
+// The one registration of every family: `Variant(model, config) = "kind"`.
+families! {$
+    Conv(ConvGmm, gmm_models::ConvGmmConfig) = "conv",
+    Full(FullGmm, gmm_models::FullGmmConfig) = "full",
+    Prob(ProbGmm, gmm_models::ProbGmmConfig) = "prob",
+}
+
+impl<'de> Deserialize<'de> for LayerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        let (kind, table) = crate::config::split_tag::<D::Error>(table, "kind")?;
+        LayerConfig::from_kind(&kind, table)
+    }
+}
+
+impl LayerConfig {
+    /// The configured number of components.
+    pub fn n_components(&self) -> usize {
+        with_config!(self, c => c.n_components())
+    }
+
+    /// Sets the number of components.
+    pub fn set_n_components(&mut self, k: usize) {
+        with_config!(self, c => c.set_n_components(k))
+    }
+
+    /// Checks the layer where it sits, with its EM settings.
+    pub fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError> {
+        with_config!(self, c => c.check(input, em))
+    }
+
+    /// A fresh layer for inputs of shape `[height, width]`.
+    pub fn init(&self, shape: [usize; 2], device: &Device) -> Result<Layer, ModelError> {
+        with_config!(self, c => c.build(shape, device).map(Layer::from))
+    }
+
+    /// A layer of this config with `k` components and the parameters of a Burn record
+    /// (`model.bpk`, a checkpoint's record); the error says why the record does not fit.
+    pub fn load_record(
+        &self,
+        k: usize,
+        shape: [usize; 2],
+        record: Vec<u8>,
+        device: &Device,
+    ) -> Result<Layer, String> {
+        let mut config = self.clone();
+        config.set_n_components(k);
+        let fresh = config.init(shape, device).map_err(|e| e.to_string())?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record))
+            .map_err(|e| format!("not a valid Burn record: {e:?}"))?;
+        let misfit = |e| format!("parameters that do not fit the layer: {e:?}");
+        Ok(map_layer!(fresh, m => m.try_load_record(record).map_err(misfit)?))
+    }
+}
+
+impl Layer {
+    /// Its number of components K.
+    pub fn n_components(&self) -> usize {
+        with_layer!(self, m => m.n_components())
+    }
+
+    /// Its parameters as a Burn record (burnpack bytes).
+    pub fn record_bytes(&self) -> Result<Vec<u8>, String> {
+        with_layer!(self, m => m.clone().into_record().into_bytes())
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("cannot encode the record: {e:?}"))
+    }
+
+    /// `log π_c` on the host.
+    pub fn log_weights(&self) -> Result<Vec<f64>, ModelError> {
+        with_layer!(self, m => gmm_models::to_host_f64(m.log_weights()))
+    }
+
+    /// The layer as a generator of samples, if its family is one.
+    pub fn generative(&self) -> Option<&dyn Generative> {
+        with_layer!(self, m => m.generative())
+    }
+}

@@ -1,0 +1,65 @@
+//! Run folders: where each layer's files go, and the writes every run, report and picture
+//! shares (atomic, with the file named in every error).
+
+use crate::{TrainError, fsio};
+use gmm_datasets::Images;
+use gmm_models::{Device, Encoded, Mixture};
+use std::path::{Path, PathBuf};
+
+/// The folder of layer `i` of a stack of `n` (the run folder itself for a single layer).
+pub fn layer_dir(run: &Path, i: usize, n: usize) -> PathBuf {
+    if n == 1 { run.to_path_buf() } else { run.join(format!("layer{i}")) }
+}
+
+/// Creates a folder and its parents.
+pub fn create_dir(dir: &Path) -> Result<(), TrainError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| TrainError::file(dir, format!("cannot create the folder: {e}")))
+}
+
+/// Writes a value as pretty JSON, atomically.
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let json = serde_json::to_string_pretty(value).map_err(|e| TrainError::file(path, e))?;
+    fsio::write_atomic(path, json.as_bytes())
+}
+
+/// Reads a JSON file written by [`write_json`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
+    serde_json::from_slice(&fsio::read(path)?).map_err(|e| TrainError::file(path, e))
+}
+
+/// Writes a value as TOML (a run's `config.toml`), atomically.
+pub fn write_toml<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    let text = toml::to_string(value).map_err(|e| TrainError::file(path, e))?;
+    fsio::write_atomic(path, text.as_bytes())
+}
+
+/// Writes a picture as a PNG, atomically.
+pub fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| TrainError::file(path, e))?;
+    fsio::write_atomic(path, &png)
+}
+
+/// Encodes rows (`[N, D]` host values) for `layer` and uploads them in batches.
+pub fn encode_rows<M: Mixture>(
+    layer: &M,
+    rows: &[f32],
+    batch_size: usize,
+    device: &Device,
+) -> Result<Encoded, TrainError> {
+    let encoded = layer.encode(rows)?;
+    Ok(Encoded::from_rows(&encoded, layer.encoded_width(), batch_size, device))
+}
+
+/// Encodes images for `layer` and uploads them in batches.
+pub fn encode<M: Mixture>(
+    layer: &M,
+    images: &Images,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Encoded, TrainError> {
+    encode_rows(layer, &images.pixels, batch_size, device)
+}

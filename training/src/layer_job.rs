@@ -1,0 +1,224 @@
+//! One layer of a run: encode its inputs, fit it (with checkpoints), score it, draw its
+//! pictures, compute the next layer's features, and save it with its `metrics.json`.
+
+use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
+use crate::config::{RunConfig, Split};
+use crate::em::{FitReport, Start, fit_with, mean_log_likelihood};
+use crate::features::Feature;
+use crate::folder::{encode_rows, write_json};
+use crate::labels::{nmi, purity};
+use crate::layer_pictures::{write_overlap, write_pictures};
+use crate::metrics::{Metrics, Score, Timings};
+use crate::pictures::TileScale;
+use crate::top::explain;
+use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
+use gmm_datasets::Images;
+use gmm_models::Encoded;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// One layer's inputs: rows for train and test, and their shape.
+pub(crate) struct Inputs {
+    pub train: Vec<f32>,
+    pub test: Vec<f32>,
+    pub shape: [usize; 2],
+}
+
+/// How a layer of a run begins.
+pub(crate) enum LayerStart {
+    /// Initialised and fitted.
+    Fresh,
+    /// Taken as it is from an earlier run's folder.
+    Reused(PathBuf),
+    /// Completed before an interruption: saved in its folder, with this report.
+    Completed(FitReport),
+    /// Interrupted: continued from the checkpoint after these iterations.
+    Resumed(FitReport),
+}
+
+/// Everything a layer's training needs to know about the run.
+pub(crate) struct LayerJob<'a> {
+    pub config: &'a RunConfig,
+    pub spec: &'a StackLayer,
+    pub index: usize,
+    pub dir: PathBuf,
+    pub opts: &'a RunOptions,
+    pub train_images: &'a Images,
+    pub test_images: &'a Images,
+    pub inputs: &'a Inputs,
+    pub next_feature: Option<Feature>,
+    pub start: LayerStart,
+    pub fingerprint: &'a Fingerprint,
+    /// Seconds spent loading the data (counted in the first layer's timings).
+    pub data_seconds: f64,
+}
+
+/// What training one layer produced.
+pub(crate) struct LayerResult<M> {
+    pub layer: M,
+    pub metrics: Metrics,
+    pub next: Option<Inputs>,
+}
+
+/// The layer's input rows on the device.
+struct Encodings {
+    train: Encoded,
+    test: Encoded,
+}
+
+/// Encode, fit (unless reused or completed), score, draw, compute the next layer's features,
+/// and save the layer and its metrics in its folder.
+pub(crate) fn train_layer<M: Family>(
+    layer: M,
+    job: &LayerJob<'_>,
+) -> Result<LayerResult<M>, TrainError> {
+    let mut timings = Timings {
+        data: job.data_seconds,
+        threads: rayon::current_num_threads(),
+        ..Timings::default()
+    };
+    let t = Instant::now();
+    let (batch, device) = (job.spec.em.batch_size, &job.opts.device);
+    let enc = Encodings {
+        train: encode_rows(&layer, &job.inputs.train, batch, device)?,
+        test: encode_rows(&layer, &job.inputs.test, batch, device)?,
+    };
+    timings.encode = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let (layer, report) = fit_layer(layer, job, &enc.train)?;
+    timings.fit = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let dims = job.inputs.shape[0] * job.inputs.shape[1];
+    let train = Score::new(mean_log_likelihood(&layer, &enc.train)?, dims, enc.train.n);
+    let test = Score::new(mean_log_likelihood(&layer, &enc.test)?, dims, enc.test.n);
+    timings.eval = t.elapsed().as_secs_f64();
+    job.opts.progress.log(&format!(
+        "final: train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample ({:.4} bits/dim)",
+        train.nats_per_sample, train.bits_per_dim, test.nats_per_sample, test.bits_per_dim
+    ));
+
+    let t = Instant::now();
+    let mut metrics = outputs(&layer, job, &enc, &report)?;
+    let next = match job.next_feature {
+        Some(feature) => Some(Inputs {
+            train: feature.compute(&layer, &enc.train)?,
+            test: feature.compute(&layer, &enc.test)?,
+            shape: [1, layer.n_components()],
+        }),
+        None => None,
+    };
+    let saved = SavedLayer {
+        input_shape: job.inputs.shape,
+        trained_components: layer.n_components(),
+        config: job.spec.layer.clone(),
+    };
+    saved.save(&layer.clone().into(), &job.dir)?;
+    timings.outputs = t.elapsed().as_secs_f64();
+    timings.total = timings.data + timings.encode + timings.fit + timings.eval + timings.outputs;
+    (metrics.train, metrics.test, metrics.timings) = (train, test, timings);
+    (metrics.iterations, metrics.converged) = (report.iterations, report.converged);
+    write_json(&job.dir.join("metrics.json"), &metrics)?;
+    Ok(LayerResult { layer, metrics, next })
+}
+
+/// The fitted layer and its report: EM from a fresh start or from the checkpoint, writing a
+/// checkpoint every `checkpoint.every` iterations and on Ctrl-C.
+fn fit_layer<M: Family>(
+    layer: M,
+    job: &LayerJob<'_>,
+    train: &Encoded,
+) -> Result<(M, FitReport), TrainError> {
+    let (spec, progress) = (job.spec, &job.opts.progress);
+    let ckpt_path = checkpoint::path_in(&job.opts.out_dir);
+    let every = job.config.checkpoint.every;
+    let mut after_iteration = |layer: &M, report: &FitReport| -> Result<(), TrainError> {
+        let n = report.iterations.len();
+        let stop = checkpoint::stop_requested();
+        if n.is_multiple_of(every) || stop {
+            let whole: crate::Layer = layer.clone().into();
+            let record = whole
+                .record_bytes()
+                .map_err(|e| TrainError::file(&ckpt_path, e))?;
+            let meta = CheckpointMeta {
+                fingerprint: job.fingerprint.clone(),
+                layer_index: job.index,
+                layer_kind: spec.layer.kind().into(),
+                trained_components: layer.n_components(),
+                report: report.clone(),
+            };
+            Checkpoint::write(&ckpt_path, &meta, &record)?;
+        }
+        if stop {
+            return Err(TrainError::Interrupted { iteration: n, checkpoint: ckpt_path.clone() });
+        }
+        Ok(())
+    };
+    let seed = job.config.seed.wrapping_add(job.index as u64);
+    let start = match &job.start {
+        LayerStart::Reused(from) => {
+            progress.log(&format!("reusing the trained layer of {}", from.display()));
+            return Ok((layer, FitReport::default()));
+        }
+        LayerStart::Completed(report) => return Ok((layer, report.clone())),
+        LayerStart::Resumed(report) => Start::Resume(report.clone()),
+        LayerStart::Fresh => Start::Fresh { seed },
+    };
+    fit_with(layer, train, &spec.em, start, progress, &mut after_iteration)
+}
+
+/// Top samples, pictures, overlap and label agreement: the layer's metrics but for its
+/// scores, iterations and timings (which the caller fills in).
+fn outputs<M: Family>(
+    layer: &M,
+    job: &LayerJob<'_>,
+    enc: &Encodings,
+    report: &FitReport,
+) -> Result<Metrics, TrainError> {
+    let (config, spec) = (job.config, job.spec);
+    let (images, encoded) = match config.top_split() {
+        Split::Train => (job.train_images, &enc.train),
+        Split::Test => (job.test_images, &enc.test),
+    };
+    let (top, assignment) = explain(layer, encoded, config.output.top_samples)?;
+    let scale =
+        if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
+    write_pictures(layer, job, images, &top, scale, report)?;
+    let dims = job.inputs.shape[0] * job.inputs.shape[1];
+    let overlap = write_overlap(layer, &job.dir, job.index == 0, dims)?;
+    let (purity_v, nmi_v) = match &images.labels {
+        Some(labels) => (Some(purity(&assignment, labels)), Some(nmi(&assignment, labels))),
+        None => (None, None),
+    };
+    if let (Some(p), Some(n)) = (purity_v, nmi_v) {
+        job.opts.progress.log(&format!(
+            "components vs labels ({} split): purity {p:.4}, NMI {n:.4}",
+            config.top_split()
+        ));
+    }
+    let mut used = vec![false; layer.n_components()];
+    assignment.iter().for_each(|&c| used[c] = true);
+    Ok(Metrics {
+        name: config.name.clone(),
+        layer: job.index,
+        kind: spec.layer.kind().into(),
+        input: spec.input,
+        reused_from: spec.reuse.clone(),
+        dataset: config.data.name().into(),
+        device: job.opts.device_name.clone(),
+        dims,
+        configured_components: spec.layer.n_components(),
+        n_components: layer.n_components(),
+        iterations: Vec::new(),
+        converged: false,
+        train: Score::new(f64::NAN, dims, 0),
+        test: Score::new(f64::NAN, dims, 0),
+        weights: layer.weights()?,
+        purity: purity_v,
+        nmi: nmi_v,
+        overlap,
+        used_components: used.iter().filter(|&&u| u).count(),
+        timings: Timings::default(),
+    })
+}

@@ -1,0 +1,64 @@
+//! A layer's pictures in its run folder: `components.png`, the family's own sheet,
+//! `curve.svg`, `overlap.png` and, for a conv first layer, `filters.png`.
+
+use crate::em::FitReport;
+use crate::folder::write_png;
+use crate::inspect::{Inspect, OverlapSummary, per_dimension_overlap};
+use crate::layer_job::LayerJob;
+use crate::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
+use crate::{TrainError, fsio};
+use gmm_datasets::Images;
+use std::path::Path;
+
+/// `components.png` (top samples and, for a first layer, the family's extra column), the
+/// family's own pictures (`means.png`), and `curve.svg`, in the layer's folder.
+pub(crate) fn write_pictures<M: Inspect>(
+    layer: &M,
+    job: &LayerJob<'_>,
+    images: &Images,
+    top: &[Vec<usize>],
+    scale: TileScale,
+    report: &FitReport,
+) -> Result<(), TrainError> {
+    let columns = job.config.output.top_samples;
+    let on_images = job.index == 0;
+    let extra = if on_images { layer.extra_column(scale)? } else { None };
+    let extra = extra.as_ref().map(|(tiles, s)| (tiles.as_slice(), *s));
+    write_png(
+        &component_grid(images, top, columns, extra, scale),
+        &job.dir.join("components.png"),
+    )?;
+    if let (true, Some((name, tiles))) = (on_images, layer.own_pictures()?) {
+        write_png(&tile_sheet(&tiles, images.height, images.width, 8, scale), &job.dir.join(name))?;
+    }
+    if !report.iterations.is_empty() {
+        let title = format!("{} layer {}: EM training log-likelihood", job.config.name, job.index);
+        fsio::write_atomic(
+            &job.dir.join("curve.svg"),
+            curve_svg(&report.lower_bounds(), &title).as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// `overlap.png` (the per-dimension Bhattacharyya coefficient `exp(−D_B/D)` of every pair of
+/// components, when the family computes them cheaply) and, for a conv layer on images,
+/// `filters.png` (per component: power spectrum of the filter, zero-phase filter,
+/// minimum-phase filter). Returns the summary.
+pub fn write_overlap<M: Inspect>(
+    layer: &M,
+    dir: &Path,
+    on_images: bool,
+    dims: usize,
+) -> Result<Option<OverlapSummary>, TrainError> {
+    if let (true, Some(tiles)) = (on_images, layer.filter_tiles()?) {
+        let p = (tiles[0].len() as f64).sqrt().round() as usize;
+        write_png(&tile_sheet(&tiles, p, p, 3, TileScale::PerTile), &dir.join("filters.png"))?;
+    }
+    let Some(distances) = layer.overlap()? else { return Ok(None) };
+    let k = layer.n_components();
+    let cell = (512 / k.max(1)).clamp(2, 24) as u32;
+    let picture = per_dimension_overlap(&distances, dims);
+    write_png(&matrix_picture(&picture, k, cell), &dir.join("overlap.png"))?;
+    Ok(OverlapSummary::new(&distances, &layer.weights()?, dims))
+}

@@ -1,15 +1,17 @@
 //! `gmmzoo`: the command line over the gmm-zoo library.
+// The doc comments below are clap's help texts, where `<name>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use gmm_zoo::datasets::resolve_data_root;
-use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
 use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
 use gmm_zoo::experiments::inspect::inspect_run;
 use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
+use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::write_png;
 use gmm_zoo::training::metrics::Score;
@@ -317,7 +319,8 @@ fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> 
         }
         eprintln!("stopping after this EM iteration (Ctrl-C again to quit at once)");
     });
-    let outcome = train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
+    let outcome =
+        train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
     println!("{outcome}");
     Ok(())
 }
@@ -330,8 +333,8 @@ fn eval(run: &Path, split: SplitArg, common: &Common) -> Result<()> {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let scores =
-        evaluate_run(&run, split, &opts).with_context(|| format!("evaluating {}", run.display()))?;
+    let scores = evaluate_run(&run, split, &opts)
+        .with_context(|| format!("evaluating {}", run.display()))?;
     let json = |s: &Score| serde_json::to_value(s).unwrap_or_default();
     let mut out = json(&scores[0]);
     out["run"] = run.display().to_string().into();
@@ -404,7 +407,9 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
             println!("{}: recorded in {}{shipped}", entry.name, dir.join(zoo::MANIFEST).display());
         }
         ZooCommand::Verify { names, strict, common } => verify(&dir, &names, strict, &common)?,
-        ZooCommand::Table { write: None } => print!("{}", zoo::render_table(&Manifest::load(&dir)?)),
+        ZooCommand::Table { write: None } => {
+            print!("{}", zoo::render_table(&Manifest::load(&dir)?))
+        }
         ZooCommand::Table { write: Some(path) } => {
             let table = zoo::render_table(&Manifest::load(&dir)?);
             let text = std::fs::read_to_string(&path)

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{device, repo, sample_root};
-use gmm_zoo::models::{FullGmm, FullGmmConfig, Mixture, Tensor, TensorData, linalg, to_host_f64};
 use gmm_zoo::experiments::classify::decide;
+use gmm_zoo::models::{FullGmm, FullGmmConfig, Mixture, Tensor, TensorData, linalg, to_host_f64};
 use std::process::Command;
 
 /// Two classes on the line: A = N(0, 1) with prior 0.7, B = N(2, 0.5²) with prior 0.3.

@@ -99,8 +99,13 @@ fn burn_layer_matches_dense_circulant_gaussian_within_f32_tolerance() {
             let cases: Vec<_> = (0..3).map(|_| random_case(p, exclude_dc, &mut rng)).collect();
             let layout = cases[0].0.clone();
             let spectra: Vec<f64> = cases.iter().flat_map(|c| c.1.clone()).collect();
-            let layer =
-                ConvGmm::from_parts(layout.clone(), &spectra, &[0.2, 0.3, 0.5], &floor(exclude_dc), &device);
+            let layer = ConvGmm::from_parts(
+                layout.clone(),
+                &spectra,
+                &[0.2, 0.3, 0.5],
+                &floor(exclude_dc),
+                &device,
+            );
             let xs: Vec<f32> = cases.iter().flat_map(|c| c.2.clone()).collect();
             let enc = layer.encode(&xs).unwrap();
             let x = Tensor::<2>::from_data(TensorData::new(enc, [3, layout.n_bins()]), &device);

@@ -4,9 +4,9 @@
 
 mod common;
 
-use gmm_zoo::training::RunConfig;
 use gmm_zoo::experiments::classify::{classify_run, evaluate_classifier};
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
+use gmm_zoo::training::RunConfig;
 use std::path::PathBuf;
 
 fn options(out_dir: PathBuf) -> gmm_zoo::training::RunOptions {

@@ -25,7 +25,13 @@ fn conv_samples_have_the_component_power_spectrum() {
         let layout = SpectralLayout::new(p, exclude_dc);
         let b = layout.n_bins();
         let spectra: Vec<f64> = (0..2 * b).map(|_| rng.random_range(0.01..2.0)).collect();
-        let layer = ConvGmm::from_parts(layout.clone(), &spectra, &[0.3, 0.7], &conv_config(exclude_dc), &device());
+        let layer = ConvGmm::from_parts(
+            layout.clone(),
+            &spectra,
+            &[0.3, 0.7],
+            &conv_config(exclude_dc),
+            &device(),
+        );
         let n = 20000;
         let xs = layer.sample_component(1, n, &mut rng).unwrap();
         if exclude_dc {

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{device, device_name, full_root, repo, sample_root};
-use gmm_zoo::experiments::zoo::{self, Manifest, Verdict, render_table, splice_table, verify_entry};
+use gmm_zoo::experiments::zoo::{
+    self, Manifest, Verdict, render_table, splice_table, verify_entry,
+};
 use gmm_zoo::training::{Progress, RunOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;

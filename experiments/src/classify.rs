@@ -1,14 +1,14 @@
 //! Per-class models as a generative classifier: one model per digit class, decisions by the
 //! largest `log p(x | class) + log p(class)`.
 
-use gmm_training::config::{DataConfig, RunConfig, Split};
-use gmm_training::data::load_split;
-use gmm_training::em::fit;
-use gmm_training::pictures::{TileScale, component_grid};
 use gmm_datasets::Images;
 use gmm_models::host::log_sum_exp;
 use gmm_models::{Mixture, to_host_f64};
+use gmm_training::config::{DataConfig, RunConfig, Split};
+use gmm_training::data::load_split;
+use gmm_training::em::fit;
 use gmm_training::folder::{create_dir, encode, read_json, write_json, write_png, write_toml};
+use gmm_training::pictures::{TileScale, component_grid};
 use gmm_training::{
     ConfigError, Layer, Progress, RunOptions, SavedLayer, StackLayer, TrainError, with_layer,
 };
@@ -391,8 +391,12 @@ impl std::fmt::Display for ClassifyReport {
     /// Accuracy overall and per class, the confusion matrix, and the times.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "{}: test accuracy {:.4} ({})", self.name, self.accuracy, self.model)?;
-        let per_class: Vec<String> =
-            self.per_class_accuracy.iter().enumerate().map(|(c, a)| format!("{c}: {a:.3}")).collect();
+        let per_class: Vec<String> = self
+            .per_class_accuracy
+            .iter()
+            .enumerate()
+            .map(|(c, a)| format!("{c}: {a:.3}"))
+            .collect();
         writeln!(f, "per class: {}", per_class.join(", "))?;
         writeln!(f, "confusion (rows: true 0-9, columns: predicted 0-9):")?;
         for row in &self.confusion {

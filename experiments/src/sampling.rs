@@ -1,11 +1,11 @@
 //! Pictures of samples drawn from a trained run.
 
-use gmm_training::config::RunConfig;
-use gmm_training::pictures::{TileScale, component_grid};
-use gmm_training::folder::layer_dir;
-use gmm_training::{SavedLayer, TrainError};
 use gmm_datasets::Images;
 use gmm_models::{Device, Generative};
+use gmm_training::config::RunConfig;
+use gmm_training::folder::layer_dir;
+use gmm_training::pictures::{TileScale, component_grid};
+use gmm_training::{SavedLayer, TrainError};
 use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -25,12 +25,12 @@
 //! `A_l ∝ Σ_n ξ_l[n, t, c]`, `w ∝ Σ_n γ_{L−1}[n, t]` — can only raise it, and does as soon as
 //! the layers' components co-occur non-trivially.
 
-use gmm_training::config::{RunConfig, Split};
-use gmm_training::data::load_split;
-use gmm_training::labels::{nmi, purity};
 use gmm_models::host::log_sum_exp;
 use gmm_models::{Encoded, Mixture, SufficientStats, Tensor, TensorData, to_host_f64};
+use gmm_training::config::{RunConfig, Split};
+use gmm_training::data::load_split;
 use gmm_training::folder::{create_dir, encode_rows, layer_dir, write_json};
+use gmm_training::labels::{nmi, purity};
 use gmm_training::{Layer, RunOptions, SavedLayer, TrainError, map_layer, with_layer};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

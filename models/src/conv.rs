@@ -155,7 +155,6 @@ impl ConvGmm {
             .collect())
     }
 
-
     /// [`stationary_affine`] of this layer's spectra.
     fn affine(&self) -> (Tensor<2>, Tensor<2>) {
         let s = self.power_spectrum.val();
@@ -303,7 +302,8 @@ impl Mixture for ConvGmm {
         }
         let weights: Vec<f64> = nk.iter().map(|&nc| nc / n as f64).collect();
         let device = self.device();
-        let layer = Self::from_parts(self.layout.clone(), &spectrum, &weights, &self.config(), &device);
+        let layer =
+            Self::from_parts(self.layout.clone(), &spectrum, &weights, &self.config(), &device);
         Ok((layer, report))
     }
 

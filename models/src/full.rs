@@ -1,10 +1,11 @@
 //! The full-covariance GMM (models.md §2), computed through Cholesky factors.
 
+use crate::full_density::triangle_blocks;
 use crate::mixture::{
     Encoded, Init, MStepReport, Mixture, SufficientStats, host_vec, renormalised_log_weights,
     select_rows, to_host_f64,
 };
-use crate::{ModelError, kmeans, linalg};
+use crate::{FullStats, ModelError, kmeans, linalg};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
@@ -107,18 +108,6 @@ pub struct FullGmm {
 /// mass left out is below `N · 1e-8`, under f32 resolution for any component holding a sample.
 pub const RESP_FLOOR: f32 = 1e-8;
 
-/// Column-block width of the triangular E-step product (see [`FullGmm::log_prob`]).
-pub const TRIANGLE_BLOCK: usize = 128;
-
-/// Most numbers in one grouped product of [`FullGmm::mahalanobis_grouped`] (16 MB of f32).
-pub const GROUP_BUDGET: usize = 1 << 22;
-
-/// `[start, end)` column blocks of width about [`TRIANGLE_BLOCK`] covering `0..d`.
-fn triangle_blocks(d: usize) -> Vec<(usize, usize)> {
-    let m = d.div_ceil(TRIANGLE_BLOCK).max(1);
-    (0..m).map(|j| (j * d / m, (j + 1) * d / m)).filter(|(s, e)| e > s).collect()
-}
-
 impl FullGmm {
     /// Builds a layer from host parameters: `means` `[K, D]`, `precision_cholesky`
     /// `[K, D, D]`, `weights` `[K]`, all row-major.
@@ -176,7 +165,6 @@ impl FullGmm {
         Ok(u.chunks(d * d).map(|uc| linalg::covariance_from_precision_cholesky(uc, d)).collect())
     }
 
-
     fn config(&self) -> FullGmmConfig {
         FullGmmConfig {
             n_components: self.n_components(),
@@ -186,7 +174,7 @@ impl FullGmm {
         }
     }
 
-    fn device(&self) -> Device {
+    pub(crate) fn device(&self) -> Device {
         self.means.val().device()
     }
 
@@ -198,161 +186,6 @@ impl FullGmm {
         let [k, d] = self.means.val().dims();
         let device = self.device();
         Self { means: Param::from_data(TensorData::new(means.to_vec(), [k, d]), &device), ..self }
-    }
-
-    /// Component c's M-step from its statistics about `shift` (its current mean): with
-    /// `d_c = first / N_c`, `μ_c = shift + d_c` and
-    /// `Σ_c = second / N_c - d_c d_cᵀ + reg_covar·I` (zero-mean: `μ_c = 0`,
-    /// `Σ_c = second / N_c + reg_covar·I`); returns `μ_c` and the precision Cholesky factor `U_c`
-    /// (host, f64).
-    fn component_m_step(
-        &self,
-        c: usize,
-        nc: f64,
-        first: &[f64],
-        second: &[f64],
-        shift: &[f64],
-    ) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
-        let d = shift.len();
-        if first.iter().chain(second).any(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite {
-                what: format!("sufficient statistics of component {c}"),
-                hint: "the input holds NaN/inf or overflowing values; scale the data".into(),
-            });
-        }
-        let delta: Vec<f64> = first.iter().map(|v| v / nc).collect();
-        let mu: Vec<f64> = match self.zero_mean {
-            true => vec![0.0; d],
-            false => shift.iter().zip(&delta).map(|(m, e)| m + e).collect(),
-        };
-        let mut cov = vec![0.0; d * d];
-        for i in 0..d {
-            for j in 0..=i {
-                // Symmetrised; a zero-mean component's covariance is its raw second moment.
-                let centre = if self.zero_mean { 0.0 } else { delta[i] * delta[j] };
-                let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
-                cov[i * d + j] = s;
-                cov[j * d + i] = s;
-            }
-            cov[i * d + i] += self.reg_covar;
-        }
-        let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
-            ModelError::NotPositiveDefinite {
-                component: c,
-                pivot,
-                hint: "increase reg_covar, decrease n_components, or scale the input data".into(),
-            }
-        })?;
-        Ok((mu, u))
-    }
-
-    /// `‖(x_n - μ_c)ᵀ U_c‖²` component by component over the whole batch, and block column by
-    /// block column of the triangular `U_c`: block `J` of `xᵀU_c` needs only the rows of `U_c`
-    /// above the block's end, so about `(m+1)/(2m)` of a dense product's work is done with `m`
-    /// blocks (large D: 784 for MNIST).
-    ///
-    /// # Shapes
-    /// - `x`: `[N, D]`; result: `[N, K]`.
-    fn mahalanobis_triangular(&self, x: Tensor<2>) -> Tensor<2> {
-        let [_, d] = x.dims();
-        let u = self.precision_cholesky.val();
-        let k = u.dims()[0];
-        let means = (!self.zero_mean).then(|| self.means.val());
-        let blocks = triangle_blocks(d);
-        let columns = (0..k)
-            .map(|c| {
-                let uc = u.clone().narrow(0, c, 1).reshape([d, d]);
-                let mu = means.as_ref().map(|m| m.clone().narrow(0, c, 1));
-                let mut blocks = blocks.iter().map(|&(start, end)| {
-                    let ub = uc.clone().narrow(0, 0, end).narrow(1, start, end - start);
-                    let mut y = x.clone().narrow(1, 0, end).matmul(ub.clone());
-                    if let Some(mu) = &mu {
-                        y = y - mu.clone().narrow(1, 0, end).matmul(ub);
-                    }
-                    (y.clone() * y).sum_dim(1)
-                });
-                let first = blocks.next().expect("triangle_blocks covers d ≥ 1 with a block");
-                blocks.fold(first, |a, b| a + b)
-            })
-            .collect();
-        Tensor::cat(columns, 1)
-    }
-
-    /// `‖(x_n - μ_c)ᵀ U_c‖²` for G components per product (small D, where one component's
-    /// `[N, D]·[D, D]` product is too small to keep a CPU or GPU busy):
-    /// `Y = x [U_c … U_{c+G-1}] - [μ_cᵀU_c … ]`, one `[N, D]·[D, G·D]` product, then the squares
-    /// of `Y` summed over each component's D columns. G keeps `Y` under [`GROUP_BUDGET`]
-    /// numbers.
-    ///
-    /// # Shapes
-    /// - `x`: `[N, D]`; result: `[N, K]`.
-    fn mahalanobis_grouped(&self, x: Tensor<2>) -> Tensor<2> {
-        let [n, d] = x.dims();
-        let u = self.precision_cholesky.val();
-        let k = u.dims()[0];
-        // W = [U_1 … U_K], `[D, K·D]`; the means' images `μ_cᵀU_c`, `[1, K·D]`.
-        let w = u.clone().swap_dims(0, 1).reshape([d, k * d]);
-        let shift = (!self.zero_mean)
-            .then(|| self.means.val().unsqueeze_dim::<3>(1).matmul(u).reshape([1, k * d]));
-        let g = (GROUP_BUDGET / (n.max(1) * d)).clamp(1, k);
-        let parts = (0..k)
-            .step_by(g)
-            .map(|c0| {
-                let gs = g.min(k - c0);
-                let mut y = x.clone().matmul(w.clone().narrow(1, c0 * d, gs * d));
-                if let Some(shift) = &shift {
-                    y = y - shift.clone().narrow(1, c0 * d, gs * d);
-                }
-                (y.clone() * y).reshape([n, gs, d]).sum_dim(2).reshape([n, gs])
-            })
-            .collect();
-        Tensor::cat(parts, 1)
-    }
-
-    /// `Σ_i log U_c[i,i]` (half the log-determinant of `Σ_c⁻¹`), `[1, K]`.
-    fn half_log_det(&self) -> Tensor<2> {
-        let [k, d, _] = self.precision_cholesky.val().dims();
-        let idx: Vec<i64> = (0..d).map(|i| (i * (d + 1)) as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [d]), &self.device());
-        self.precision_cholesky
-            .val()
-            .reshape([k, d * d])
-            .select(1, idx)
-            .log()
-            .sum_dim(1)
-            .transpose()
-    }
-}
-
-/// Sufficient statistics of the full GMM over the rows each component explains (see
-/// [`RESP_FLOOR`]): `N_c = Σ_n r[n,c]`, and the first and second moments about the
-/// component's current mean `m_c` (0 for zero-mean layers), `Σ_n r[n,c] (x_n - m_c)` and
-/// `Σ_n r[n,c] (x_n - m_c)(x_n - m_c)ᵀ`. Shifting by `m_c` keeps the f32 sums free of the
-/// cancellation that raw moments suffer on data far from the origin (raw log-likelihood
-/// features sit near −600).
-#[derive(Debug, Clone)]
-pub struct FullStats {
-    /// `N_c`, accumulated in f64 on the host.
-    pub resp_sum: Vec<f64>,
-    /// Per component: `(Σ r (x - m), Σ r (x - m)(x - m)ᵀ)` as `[D]` and `[D, D]`, or `None`
-    /// if no row.
-    pub moments: Vec<Option<(Tensor<1>, Tensor<2>)>>,
-}
-
-impl SufficientStats for FullStats {
-    fn merge(self, other: Self) -> Self {
-        let resp_sum = self.resp_sum.iter().zip(&other.resp_sum).map(|(a, b)| a + b).collect();
-        let moments = self
-            .moments
-            .into_iter()
-            .zip(other.moments)
-            .map(|pair| match pair {
-                (Some((a1, a2)), Some((b1, b2))) => Some((a1 + b1, a2 + b2)),
-                (a, None) => a,
-                (None, b) => b,
-            })
-            .collect();
-        Self { resp_sum, moments }
     }
 }
 
@@ -383,8 +216,8 @@ impl Mixture for FullGmm {
     }
 
     /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`, with the Mahalanobis distances
-    /// from [`FullGmm::mahalanobis_grouped`] when `U_c` is one triangle block wide (D ≤ 128),
-    /// else from [`FullGmm::mahalanobis_triangular`].
+    /// from `FullGmm::mahalanobis_grouped` when `U_c` is one triangle block wide (D ≤ 128),
+    /// else from `FullGmm::mahalanobis_triangular`.
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
         let maha = if triangle_blocks(d).len() == 1 {
@@ -563,39 +396,5 @@ impl Mixture for FullGmm {
         };
         let stats = data.fold_batches(layer.zero_stats(), batch, |acc, s| Ok(acc.merge(s)))?;
         Ok(layer.m_step(stats, data.n)?.0)
-    }
-}
-
-impl crate::Generative for FullGmm {
-    fn sample_width(&self) -> usize {
-        self.dim()
-    }
-
-    fn sample_weights(&self) -> Result<Vec<f64>, ModelError> {
-        self.weights()
-    }
-
-    /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ` and `L_c = U_c⁻ᵀ` (only
-    /// component c's factor is read back and inverted).
-    fn sample_component(
-        &self,
-        c: usize,
-        n: usize,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Vec<f32>, ModelError> {
-        use rand_distr::{Distribution, StandardNormal};
-        let d = self.dim();
-        let u = to_host_f64(self.precision_cholesky.val().narrow(0, c, 1))?;
-        let l = linalg::covariance_factor_from_precision_cholesky(&u, d);
-        let mu = to_host_f64(self.means.val().narrow(0, c, 1))?;
-        let mut out = Vec::with_capacity(n * d);
-        for _ in 0..n {
-            let z: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();
-            for i in 0..d {
-                let v = mu[i] + (0..=i).map(|j| l[i * d + j] * z[j]).sum::<f64>();
-                out.push(v as f32);
-            }
-        }
-        Ok(out)
     }
 }

@@ -9,6 +9,8 @@ mod device;
 mod error;
 pub mod filters;
 mod full;
+mod full_density;
+mod full_moments;
 pub mod host;
 mod kmeans;
 pub mod linalg;
@@ -20,7 +22,9 @@ pub mod spectral;
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name, is_cpu};
 pub use error::ModelError;
-pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, FullStats, RESP_FLOOR};
+pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, RESP_FLOOR};
+pub use full_density::{GROUP_BUDGET, TRIANGLE_BLOCK};
+pub use full_moments::FullStats;
 pub use mixture::{
     Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
     init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,

@@ -312,21 +312,7 @@ pub fn fit_with<M: Mixture>(
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
     config.validate()?;
-    let (mut layer, mut report) = match start {
-        Start::Fresh { seed } => {
-            let t = Instant::now();
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let layer = layer.initialize(data, config.init, &mut rng)?;
-            let rng = RngState { seed, word_pos: rng.get_word_pos().to_string() };
-            let report = FitReport {
-                init_seconds: t.elapsed().as_secs_f64(),
-                rng: Some(rng),
-                ..FitReport::default()
-            };
-            (layer, report)
-        }
-        Start::Resume(report) => (layer, report),
-    };
+    let (mut layer, mut report) = begin(layer, data, config, start)?;
     let stages = config.stages();
     let total: usize = stages.iter().map(|s| s.1).sum();
     let bar = progress.bar(total as u64, "EM");
@@ -384,6 +370,30 @@ pub fn fit_with<M: Mixture>(
     }
     bar.finish_and_clear();
     Ok((layer, report))
+}
+
+/// The layer and report EM's loop starts from: a seeded initialisation, or a checkpoint's.
+fn begin<M: Mixture>(
+    layer: M,
+    data: &Encoded,
+    config: &EmConfig,
+    start: Start,
+) -> Result<(M, FitReport), ModelError> {
+    match start {
+        Start::Fresh { seed } => {
+            let t = Instant::now();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let layer = layer.initialize(data, config.init, &mut rng)?;
+            let rng = RngState { seed, word_pos: rng.get_word_pos().to_string() };
+            let report = FitReport {
+                init_seconds: t.elapsed().as_secs_f64(),
+                rng: Some(rng),
+                ..FitReport::default()
+            };
+            Ok((layer, report))
+        }
+        Start::Resume(report) => Ok((layer, report)),
+    }
 }
 
 /// Removes every component whose weight is below `threshold` (unless that would remove them

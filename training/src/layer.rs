@@ -44,7 +44,9 @@ impl SavedLayer {
         let layer = saved
             .config
             .load_record(saved.trained_components, saved.input_shape, fsio::read(&bpk)?, device)
-            .map_err(|e| TrainError::file(&bpk, format!("{e} (model.toml: {})", toml_path.display())))?;
+            .map_err(|e| {
+                TrainError::file(&bpk, format!("{e} (model.toml: {})", toml_path.display()))
+            })?;
         Ok((saved, layer))
     }
 }

@@ -138,9 +138,7 @@ fn fit_layer<M: Family>(
         let stop = checkpoint::stop_requested();
         if n.is_multiple_of(every) || stop {
             let whole: crate::Layer = layer.clone().into();
-            let record = whole
-                .record_bytes()
-                .map_err(|e| TrainError::file(&ckpt_path, e))?;
+            let record = whole.record_bytes().map_err(|e| TrainError::file(&ckpt_path, e))?;
             let meta = CheckpointMeta {
                 fingerprint: job.fingerprint.clone(),
                 layer_index: job.index,

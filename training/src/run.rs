@@ -1,5 +1,5 @@
 //! A whole run: data → layers (greedily, bottom up) → run folder (config, and per layer its
-//! model, metrics and pictures; [`crate::layer_job`] trains one layer).
+//! model, metrics and pictures; `layer_job.rs` trains one layer).
 
 use crate::checkpoint::{self, Checkpoint, Fingerprint};
 use crate::config::{RunConfig, Split};

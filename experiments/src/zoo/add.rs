@@ -2,12 +2,12 @@
 
 use super::{Entry, LayerEntry, MANIFEST, MAX_SHIPPED_BYTES, Manifest, checksum, data_fingerprint};
 use crate::classify::ClassifyReport;
-use gmm_training::folder::read_json;
+use gmm_datasets::{Images, sample_data_root};
 use gmm_training::config::{DataConfig, RunConfig, Split};
 use gmm_training::data::load_split;
+use gmm_training::folder::read_json;
 use gmm_training::metrics::{Metrics, StackMetrics};
 use gmm_training::{TrainError, fsio};
-use gmm_datasets::sample_data_root;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -51,71 +51,13 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError
         files: BTreeMap::new(),
     };
     let classify = run.join("classify.json");
-    if classify.is_file() {
-        let report: ClassifyReport = read_json(&classify)?;
-        entry.accuracy = Some(report.accuracy);
-        entry.wall_seconds = report.train_seconds + report.test_seconds;
-        let spec = config.stack().remove(0);
-        let test_n = report.confusion.iter().flatten().sum();
-        let own = &report.own_class_test_log_likelihood;
-        let mean_own = own.iter().sum::<f64>() / own.len().max(1) as f64;
-        entry.layers.push(LayerEntry {
-            kind: spec.layer.kind().to_string(),
-            input: None,
-            configured_components: spec.layer.n_components(),
-            components: spec.layer.n_components(),
-            // The most any class model ran (max_iter for reports that predate the count).
-            iterations: report.class_iterations.iter().copied().max().unwrap_or(spec.em.max_iter),
-            dims: test.height * test.width,
-            train_nats: f64::NAN,
-            test_nats: mean_own,
-            test_n,
-            purity: None,
-            nmi: None,
-        });
-    } else {
-        let path = run.join("metrics.json");
-        let bytes = fsio::read(&path)?;
-        let (layers, total) = match serde_json::from_slice::<StackMetrics>(&bytes) {
-            Ok(s) => (s.layers, s.total_seconds),
-            Err(_) => {
-                let m: Metrics =
-                    serde_json::from_slice(&bytes).map_err(|e| TrainError::file(&path, e))?;
-                let total = m.timings.total;
-                (vec![m], total)
-            }
-        };
-        entry.wall_seconds = total;
-        entry.layers = layers.iter().map(layer_entry).collect();
+    match classify.is_file() {
+        true => classifier_figures(&mut entry, &config, &read_json(&classify)?, &test),
+        false => run_figures(&mut entry, &run.join("metrics.json"))?,
     }
     entry.data = data_description(&config.data, &entry);
     if request.ship {
-        let files = run_files(run)?;
-        let bytes: u64 = files.iter().map(|(_, len)| len).sum();
-        if bytes > MAX_SHIPPED_BYTES {
-            return Err(TrainError::file(
-                run,
-                format!(
-                    "{:.1} MB is over the {} MB a shipped checkpoint may take; add it without \
-                     --ship to record its figures only",
-                    bytes as f64 / 1e6,
-                    MAX_SHIPPED_BYTES >> 20
-                ),
-            ));
-        }
-        let dest = checkpoints.join(&entry.name);
-        if dest.exists() {
-            std::fs::remove_dir_all(&dest)
-                .map_err(|e| TrainError::file(&dest, format!("cannot replace: {e}")))?;
-        }
-        for (rel, _) in &files {
-            let (from, to) = (run.join(rel), dest.join(rel));
-            let parent = to.parent().expect("a file in a folder");
-            std::fs::create_dir_all(parent).map_err(|e| TrainError::file(parent, e))?;
-            let bytes = fsio::read(&from)?;
-            fsio::write_atomic(&to, &bytes)?;
-            entry.files.insert(rel.clone(), checksum(&bytes));
-        }
+        ship_files(checkpoints, run, &mut entry)?;
     }
     let mut manifest = match checkpoints.join(MANIFEST).is_file() {
         true => Manifest::load(checkpoints)?,
@@ -124,6 +66,83 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError
     manifest.upsert(entry.clone());
     manifest.save(checkpoints)?;
     Ok(entry)
+}
+
+/// A classification run's figures: its accuracy, and the mean own-class test log-likelihood
+/// as its one layer's test figure.
+fn classifier_figures(
+    entry: &mut Entry,
+    config: &RunConfig,
+    report: &ClassifyReport,
+    test: &Images,
+) {
+    entry.accuracy = Some(report.accuracy);
+    entry.wall_seconds = report.train_seconds + report.test_seconds;
+    let spec = config.stack().remove(0);
+    let own = &report.own_class_test_log_likelihood;
+    entry.layers.push(LayerEntry {
+        kind: spec.layer.kind().to_string(),
+        input: None,
+        configured_components: spec.layer.n_components(),
+        components: spec.layer.n_components(),
+        // The most any class model ran (max_iter for reports that predate the count).
+        iterations: report.class_iterations.iter().copied().max().unwrap_or(spec.em.max_iter),
+        dims: test.height * test.width,
+        train_nats: f64::NAN,
+        test_nats: own.iter().sum::<f64>() / own.len().max(1) as f64,
+        test_n: report.confusion.iter().flatten().sum(),
+        purity: None,
+        nmi: None,
+    });
+}
+
+/// A run's figures from its `metrics.json` (one layer's, or a stack's).
+fn run_figures(entry: &mut Entry, path: &Path) -> Result<(), TrainError> {
+    let bytes = fsio::read(path)?;
+    let (layers, total) = match serde_json::from_slice::<StackMetrics>(&bytes) {
+        Ok(s) => (s.layers, s.total_seconds),
+        Err(_) => {
+            let m: Metrics =
+                serde_json::from_slice(&bytes).map_err(|e| TrainError::file(path, e))?;
+            let total = m.timings.total;
+            (vec![m], total)
+        }
+    };
+    entry.wall_seconds = total;
+    entry.layers = layers.iter().map(layer_entry).collect();
+    Ok(())
+}
+
+/// Copies the run folder's files into `<checkpoints>/<name>/` with their checksums, refusing
+/// runs over [`MAX_SHIPPED_BYTES`].
+fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<(), TrainError> {
+    let files = run_files(run)?;
+    let bytes: u64 = files.iter().map(|(_, len)| len).sum();
+    if bytes > MAX_SHIPPED_BYTES {
+        return Err(TrainError::file(
+            run,
+            format!(
+                "{:.1} MB is over the {} MB a shipped checkpoint may take; add it without \
+                 --ship to record its figures only",
+                bytes as f64 / 1e6,
+                MAX_SHIPPED_BYTES >> 20
+            ),
+        ));
+    }
+    let dest = checkpoints.join(&entry.name);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)
+            .map_err(|e| TrainError::file(&dest, format!("cannot replace: {e}")))?;
+    }
+    for (rel, _) in &files {
+        let (from, to) = (run.join(rel), dest.join(rel));
+        let parent = to.parent().expect("a file in a folder");
+        std::fs::create_dir_all(parent).map_err(|e| TrainError::file(parent, e))?;
+        let bytes = fsio::read(&from)?;
+        fsio::write_atomic(&to, &bytes)?;
+        entry.files.insert(rel.clone(), checksum(&bytes));
+    }
+    Ok(())
 }
 
 fn layer_entry(m: &Metrics) -> LayerEntry {

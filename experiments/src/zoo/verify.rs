@@ -1,14 +1,14 @@
 //! `gmmzoo zoo verify`: a shipped checkpoint is intact, loads, and reproduces its figure.
 
 use super::Entry;
-use gmm_training::SavedLayer;
 use crate::classify::score_classifier;
+use gmm_datasets::{Images, sample_data_root};
+use gmm_training::SavedLayer;
+use gmm_training::checkpoint::data_hash;
 use gmm_training::config::{RunConfig, Split};
 use gmm_training::data::load_split;
-use gmm_training::checkpoint::data_hash;
 use gmm_training::folder::layer_dir;
 use gmm_training::{RunOptions, score_run};
-use gmm_datasets::{Images, sample_data_root};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::xxh3_128;
 

@@ -1,4 +1,4 @@
-//! The layer families: the one list of them ([`families!`] below) and the one place that
+//! The layer families: the one list of them (the `families!` call below) and the one place that
 //! dispatches over it.
 //!
 //! A family is a model type of `gmm-models` (its maths, its [`Mixture`] hooks) plus, here, its
@@ -20,9 +20,7 @@ use crate::{ConfigError, EmConfig};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use gmm_models::{
-    ConvGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm,
-};
+use gmm_models::{ConvGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

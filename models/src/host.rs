@@ -10,11 +10,13 @@ pub fn log_sum_exp(a: &[f64]) -> f64 {
     max + a.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
 }
 
-/// `exp(a_c − log Σ_c' exp a_c')`: weights `π_c` from log-weights or logits, posteriors from
-/// joint log-probabilities.
+/// `exp(a_c − max) / Σ_c' exp(a_c' − max)`: weights `π_c` from log-weights or logits,
+/// posteriors from joint log-probabilities.
 pub fn softmax(a: &[f64]) -> Vec<f64> {
-    let norm = log_sum_exp(a);
-    a.iter().map(|v| (v - norm).exp()).collect()
+    let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = a.iter().map(|v| (v - max).exp()).collect();
+    let total: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / total).collect()
 }
 
 #[cfg(test)]

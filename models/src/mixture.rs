@@ -247,8 +247,7 @@ pub fn init_random_responsibilities<M: Mixture>(
 /// `log π` of the kept components, renormalised: `log π_c - log Σ_{c' kept} π_c'`.
 pub fn renormalised_log_weights(log_weights: &[f64], keep: &[usize]) -> Vec<f64> {
     let kept: Vec<f64> = keep.iter().map(|&c| log_weights[c]).collect();
-    let max = kept.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let log_total = max + kept.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+    let log_total = crate::host::log_sum_exp(&kept);
     kept.iter().map(|v| v - log_total).collect()
 }
 

@@ -402,7 +402,7 @@ pub fn prune_weak<M: Mixture>(
     layer: M,
     threshold: f64,
 ) -> Result<(M, Vec<(usize, f64)>), ModelError> {
-    let weights: Vec<f64> = to_host_f64(layer.log_weights())?.into_iter().map(f64::exp).collect();
+    let weights = layer.weights()?;
     let keep: Vec<usize> = (0..weights.len()).filter(|&c| weights[c] >= threshold).collect();
     if keep.is_empty() || keep.len() == weights.len() {
         return Ok((layer, Vec::new()));

@@ -1,5 +1,6 @@
 //! What a layer hands to the next one in a deep stack (models.md §4).
 
+use gmm_models::host::softmax;
 use gmm_models::{Encoded, Mixture, ModelError, to_host_f64};
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,10 @@ impl Feature {
                 let scale = if std > 0.0 { 1.0 / std } else { 0.0 };
                 log_lik.iter().map(|v| (v - mean) * scale).collect()
             }
-            Feature::PosteriorNormalised => softmax(log_lik.iter().copied()),
-            Feature::Responsibility => softmax(log_lik.iter().zip(log_weights).map(|(l, w)| l + w)),
+            Feature::PosteriorNormalised => softmax(log_lik),
+            Feature::Responsibility => {
+                softmax(&log_lik.iter().zip(log_weights).map(|(l, w)| l + w).collect::<Vec<_>>())
+            }
         }
     }
 
@@ -58,14 +61,6 @@ impl Feature {
         }
         Ok(out)
     }
-}
-
-/// `exp(a_c - logsumexp(a))`, stably.
-fn softmax(a: impl Iterator<Item = f64> + Clone) -> Vec<f64> {
-    let max = a.clone().fold(f64::NEG_INFINITY, f64::max);
-    let e: Vec<f64> = a.map(|v| (v - max).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The samples that a component explains best: the write-up's "top samples".
 
+use gmm_models::host::log_sum_exp;
 use gmm_models::{Encoded, Mixture, ModelError, to_host_f64};
 
 /// For each component, up to `k` samples whose most probable component it is, best first;
@@ -33,8 +34,7 @@ pub fn explain<M: Mixture>(
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .expect("at least one component");
-                let lse = top + row.iter().map(|v| (v - top).exp()).sum::<f64>().ln();
-                (c, (top - lse, top - log_w[c], offset + i))
+                (c, (top - log_sum_exp(row), top - log_w[c], offset + i))
             })
             .collect::<Vec<_>>())
     };

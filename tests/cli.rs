@@ -61,6 +61,15 @@ fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
         metrics["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
     assert_eq!(weights.len(), k);
     assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    // 8x8 patches without DC: (64 − 4 self-conjugate bins)/2 + 4 − 1 = 33 bins per spectrum.
+    let p = 16 * 33 + 15;
+    assert_eq!(metrics["n_parameters"].as_u64(), Some(p as u64));
+    let n = metrics["train"]["n"].as_f64().unwrap();
+    let log_l = n * metrics["train"]["nats_per_sample"].as_f64().unwrap();
+    let bic = metrics["criteria"]["bic"].as_f64().unwrap();
+    let aic = metrics["criteria"]["aic"].as_f64().unwrap();
+    assert!((bic - (-2.0 * log_l + p as f64 * n.ln())).abs() < 1e-6 * bic.abs());
+    assert!((aic - (-2.0 * log_l + 2.0 * p as f64)).abs() < 1e-6 * aic.abs());
 
     let png = image::open(out.join("components.png")).unwrap();
     assert!(png.height() > png.width(), "one row per component (16 rows, 11 columns)");
@@ -149,6 +158,18 @@ fn bad_input_fails_cleanly_with_a_message_that_names_the_culprit() {
         ),
         (vec!["configs/does-not-exist.toml".into()], vec!["does-not-exist.toml"]),
         (
+            vec![write_config(
+                d,
+                "huge.toml",
+                &GOOD.replace("n_train = 2000", "n_train = 100000000000"),
+            )],
+            vec!["huge.toml", "data.n_train", "GB", "at most"],
+        ),
+        (
+            vec![write_config(d, "top.toml", &format!("{GOOD}[output]\ntop_samples = 5000\n"))],
+            vec!["top.toml", "output.top_samples", "1000"],
+        ),
+        (
             vec![write_config(d, "ok.toml", GOOD), "--device".into(), "tpu".into()],
             vec!["device 'tpu'", "compiled in"],
         ),
@@ -188,6 +209,27 @@ fn bad_input_fails_cleanly_with_a_message_that_names_the_culprit() {
         }
     }
     assert!(!Path::new(out).join("model.bpk").exists(), "no model is written by a failed run");
+}
+
+/// `sample --n` of a size no picture (or machine) holds is refused before anything is drawn.
+#[test]
+fn absurd_sample_counts_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("s.png");
+    let png = png.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["sample", "quickstart", "--n", "100000000", "--out", png], "at most 100000"),
+        (
+            vec!["sample", "quickstart", "--n", "50000", "--per-component", "--out", png],
+            "per component",
+        ),
+    ] {
+        let run = gmmzoo(&args);
+        let err = stderr(&run);
+        assert_eq!(run.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(needle) && err.contains("--n"), "{args:?}: {err}");
+    }
+    assert!(!Path::new(png).exists());
 }
 
 #[test]

@@ -5,8 +5,8 @@ mod common;
 
 use common::{SEED, sample_root};
 use gmm_zoo::models::{
-    Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture, Tensor,
-    TensorData, linalg, to_host_f64,
+    Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture, ProbGmmConfig,
+    Tensor, TensorData, linalg, to_host_f64,
 };
 use gmm_zoo::training::config::{BsdsData, DataConfig, Split};
 use gmm_zoo::training::data::load_split;
@@ -279,4 +279,21 @@ fn non_finite_inputs_are_refused() {
             .unwrap();
     let err = conv.encode(&[0.0, 1.0, f32::NEG_INFINITY, 0.0]).unwrap_err().to_string();
     assert!(err.contains("sample 0"), "{err}");
+}
+
+/// BIC's `p`: means, covariance triangles and free weights, counted by hand.
+#[test]
+fn parameter_counts_of_the_full_and_prob_families() {
+    let config = |zero_mean| FullGmmConfig {
+        n_components: 2,
+        zero_mean,
+        reg_covar: 1e-6,
+        empty_components: EmptyPolicy::Keep,
+    };
+    // D = 3: 2·3 means + 2·6 covariance entries + 1 free weight.
+    assert_eq!(config(false).init(3, &device()).unwrap().n_parameters(), 6 + 12 + 1);
+    assert_eq!(config(true).init(3, &device()).unwrap().n_parameters(), 12 + 1);
+    // Probability vectors of 4 entries live in 3 simplex coordinates.
+    let prob = ProbGmmConfig { n_components: 2, reg_covar: 1e-4 }.init(4, &device()).unwrap();
+    assert_eq!(prob.n_parameters(), 6 + 12 + 1);
 }

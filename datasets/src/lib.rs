@@ -15,12 +15,14 @@
 
 mod bsds;
 pub mod bsds300;
+mod budget;
 mod error;
 mod images;
 mod mnist;
 mod root;
 
 pub use bsds::{BsdsImages, Grayscale, PatchSampler, PatchSpec};
+pub use budget::{check_f32_count, memory_budget};
 pub use error::DataError;
 pub use images::Images;
 pub use mnist::{Mnist, MnistSplit, read_idx_images, read_idx_labels};

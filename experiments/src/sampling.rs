@@ -11,6 +11,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
+/// The most samples one picture holds (a grid of 10,000 rows of ten).
+pub const MAX_PICTURE_SAMPLES: u64 = 100_000;
+
 /// What to draw.
 #[derive(Debug, Clone, Copy)]
 pub struct SampleRequest {
@@ -34,6 +37,23 @@ pub fn sample_picture(
 ) -> Result<RgbImage, TrainError> {
     let config = RunConfig::load(&run.join("config.toml"))?;
     let (saved, layer) = SavedLayer::load(&layer_dir(run, 0, config.stack().len()), device)?;
+    let [height, width] = saved.input_shape;
+    let k = layer.n_components() as u64;
+    let tiles = (request.n as u64).saturating_mul(if request.per_component { k } else { 1 });
+    if tiles > MAX_PICTURE_SAMPLES {
+        return Err(TrainError::Failed(format!(
+            "--n {}{} asks for {tiles} samples in one picture; at most {MAX_PICTURE_SAMPLES} are \
+             drawn into a picture",
+            request.n,
+            if request.per_component {
+                format!(" per component ({k} components)")
+            } else {
+                String::new()
+            },
+        )));
+    }
+    gmm_datasets::check_f32_count("--n", tiles, (height * width) as u64)
+        .map_err(TrainError::Failed)?;
     let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
     let draw = |g: &dyn Generative,
                 rng: &mut ChaCha8Rng|
@@ -59,7 +79,6 @@ pub fn sample_picture(
         ));
     };
     let (values, rows) = draw(generator, &mut rng)?;
-    let [height, width] = saved.input_shape;
     let images = Images { pixels: values, height, width, labels: None };
     let scale =
         if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };

@@ -254,6 +254,12 @@ impl Mixture for ConvGmm {
         x.matmul(a) + (constant + self.log_weights.val().unsqueeze_dim(0))
     }
 
+    /// `K·B` spectrum values (one per unique frequency bin) and `K − 1` weights.
+    fn n_parameters(&self) -> usize {
+        let k = self.n_components();
+        k * self.layout.n_bins() + k - 1
+    }
+
     fn log_weights(&self) -> Tensor<1> {
         self.log_weights.val()
     }

@@ -229,6 +229,13 @@ impl Mixture for FullGmm {
         maha * (-0.5) + (self.half_log_det() - 0.5 * d as f64 * log_2pi)
     }
 
+    /// `K·D` means (none with `zero_mean`), `K·D(D+1)/2` covariance entries, `K − 1` weights.
+    fn n_parameters(&self) -> usize {
+        let (k, d) = (self.n_components(), self.dim());
+        let means = if self.zero_mean { 0 } else { k * d };
+        means + k * d * (d + 1) / 2 + k - 1
+    }
+
     fn log_weights(&self) -> Tensor<1> {
         self.log_weights.val()
     }

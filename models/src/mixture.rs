@@ -147,6 +147,10 @@ pub trait Mixture: Module + Sized + Sync {
     /// `log π_c`, `[K]`.
     fn log_weights(&self) -> Tensor<1>;
 
+    /// Free parameters of the density, the `p` of BIC `= −2 log L + p log N` and
+    /// AIC `= −2 log L + 2p`: the K − 1 free weights plus each family's component parameters.
+    fn n_parameters(&self) -> usize;
+
     /// Statistics of nothing (the start of an E-step pass).
     fn zero_stats(&self) -> Self::Stats;
 

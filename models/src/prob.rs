@@ -126,6 +126,11 @@ impl Mixture for ProbGmm {
         self.gaussian.log_prob(x)
     }
 
+    /// Those of the full GMM in the `K_in − 1` simplex coordinates.
+    fn n_parameters(&self) -> usize {
+        self.gaussian.n_parameters()
+    }
+
     fn log_weights(&self) -> Tensor<1> {
         self.gaussian.log_weights()
     }

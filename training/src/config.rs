@@ -110,6 +110,12 @@ impl DataConfig {
             0 => Err(ConfigError::new(key, "must be at least 1")),
             _ => Ok(()),
         };
+        // Patches are drawn into memory: refuse counts that cannot fit before drawing them.
+        let fits = |key: &str, n: usize, values: u64| {
+            gmm_datasets::check_f32_count(key, n as u64, values).map_err(|e| {
+                ConfigError::new(key, e.split_once(" = ").map_or(e.clone(), |(_, r)| r.into()))
+            })
+        };
         match self {
             DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
                 if *patch_size < 2 {
@@ -120,6 +126,9 @@ impl DataConfig {
                 }
                 at_least_one(*n_train, "n_train")?;
                 at_least_one(*n_test, "n_test")?;
+                let pixels = (*patch_size as u64).saturating_mul(*patch_size as u64);
+                fits("n_train", *n_train, pixels)?;
+                fits("n_test", *n_test, pixels)?;
                 if !(min_std.is_finite() && *min_std >= 0.0) {
                     return Err(ConfigError::new(
                         "min_std",
@@ -134,7 +143,9 @@ impl DataConfig {
             }
             DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
                 at_least_one(*n_train, "n_train")?;
-                at_least_one(*n_test, "n_test")
+                at_least_one(*n_test, "n_test")?;
+                fits("n_train", *n_train, 64)?;
+                fits("n_test", *n_test, 64)
             }
         }
     }
@@ -163,6 +174,9 @@ impl std::fmt::Display for Split {
         })
     }
 }
+
+/// The most top samples a component grid shows per component.
+pub const MAX_TOP_SAMPLES: usize = 1000;
 
 fn default_top() -> usize {
     10
@@ -271,8 +285,14 @@ impl RunConfig {
         if self.checkpoint.every == 0 {
             return Err(ConfigError::new("checkpoint.every", "must be at least 1"));
         }
-        if self.output.top_samples == 0 {
-            return Err(ConfigError::new("output.top_samples", "must be at least 1"));
+        if !(1..=MAX_TOP_SAMPLES).contains(&self.output.top_samples) {
+            return Err(ConfigError::new(
+                "output.top_samples",
+                format!(
+                    "must be between 1 and {MAX_TOP_SAMPLES} (one picture column each), got {}",
+                    self.output.top_samples
+                ),
+            ));
         }
         Ok(())
     }

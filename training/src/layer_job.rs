@@ -8,7 +8,7 @@ use crate::features::Feature;
 use crate::folder::{encode_rows, write_json};
 use crate::labels::{nmi, purity};
 use crate::layer_pictures::{write_overlap, write_pictures};
-use crate::metrics::{Metrics, Score, Timings};
+use crate::metrics::{Criteria, Metrics, Score, Timings};
 use crate::pictures::TileScale;
 use crate::top::explain;
 use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
@@ -119,6 +119,8 @@ pub(crate) fn train_layer<M: Family>(
     timings.total = timings.data + timings.encode + timings.fit + timings.eval + timings.outputs;
     (metrics.train, metrics.test, metrics.timings) = (train, test, timings);
     (metrics.iterations, metrics.converged) = (report.iterations, report.converged);
+    metrics.n_parameters = Some(layer.n_parameters());
+    metrics.criteria = Some(Criteria::new(train.nats_per_sample, train.n, layer.n_parameters()));
     write_json(&job.dir.join("metrics.json"), &metrics)?;
     Ok(LayerResult { layer, metrics, next })
 }
@@ -217,6 +219,8 @@ fn outputs<M: Family>(
         nmi: nmi_v,
         overlap,
         used_components: used.iter().filter(|&&u| u).count(),
+        n_parameters: None,
+        criteria: None,
         timings: Timings::default(),
     })
 }

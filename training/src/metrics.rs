@@ -100,8 +100,33 @@ pub struct Metrics {
     /// Components that are the MAP assignment of at least one sample of the picture split.
     #[serde(default)]
     pub used_components: usize,
+    /// Free parameters of the layer's density ([`gmm_models::Mixture::n_parameters`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_parameters: Option<usize>,
+    /// Model selection on the training data (lower is better); absent in older metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criteria: Option<Criteria>,
     /// Wall times.
     pub timings: Timings,
+}
+
+/// Information criteria of a fitted layer on its `n` training samples, with
+/// `log L = n · (mean train log-likelihood)` and `p` free parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Criteria {
+    /// `BIC = −2 log L + p ln n`.
+    pub bic: f64,
+    /// `AIC = −2 log L + 2p`.
+    pub aic: f64,
+}
+
+impl Criteria {
+    /// From the mean train log-likelihood (nats/sample), `n` samples and `p` parameters.
+    pub fn new(mean_log_likelihood: f64, n: usize, p: usize) -> Self {
+        let log_l = mean_log_likelihood * n as f64;
+        let p = p as f64;
+        Self { bic: -2.0 * log_l + p * (n as f64).ln(), aic: -2.0 * log_l + 2.0 * p }
+    }
 }
 
 /// The metrics of a deep stack: one entry per layer, bottom up.

@@ -9,6 +9,7 @@ use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
 use gmm_zoo::experiments::inspect::inspect_run;
 use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
+use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
 use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
@@ -158,6 +159,20 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Pick the number of components: train the config's layer once per K and write
+    /// selection.json and selection.svg (BIC, AIC and test log-likelihood against K)
+    Select {
+        /// A single-layer config
+        config: PathBuf,
+        /// The K to try, comma-separated, e.g. 1,2,4,8
+        #[arg(long, value_delimiter = ',', required = true)]
+        components: Vec<usize>,
+        /// Output folder (one run folder per K inside) [default: runs/<name>_select]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// The zoo of trained models in checkpoints/: list, add, verify, table
     #[command(subcommand)]
     Zoo(ZooCommand),
@@ -302,6 +317,14 @@ fn run(cli: Cli) -> Result<()> {
             println!("{report}; wrote {}", opts.out_dir.display());
         }
         Command::Inspect { run, out, common } => inspect(&run, out, &common)?,
+        Command::Select { config, components, out, common } => {
+            let cfg = RunConfig::load(&config)?;
+            let out = out.unwrap_or_else(|| Path::new("runs").join(format!("{}_select", cfg.name)));
+            let opts = options(&common, out)?;
+            let selection = select_run(&cfg, &components, &opts)
+                .with_context(|| format!("selecting K for {}", config.display()))?;
+            println!("{selection}\nwrote {}", opts.out_dir.display());
+        }
         Command::Zoo(command) => zoo_command(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
     }

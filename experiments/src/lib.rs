@@ -6,5 +6,6 @@ pub mod classify;
 pub mod finetune;
 pub mod inspect;
 pub mod sampling;
+pub mod select;
 pub mod topdown;
 pub mod zoo;

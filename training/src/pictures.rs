@@ -175,34 +175,96 @@ fn draw_tile(
 /// The training curve as an SVG line chart: mean log-likelihood per sample against EM
 /// iteration, with labelled axes.
 pub fn curve_svg(values: &[f64], title: &str) -> String {
+    let ticks: Vec<String> = (1..=values.len()).map(|i| i.to_string()).collect();
+    let plot = Plot { title, x_label: "EM iteration", y_label: "log-likelihood (nats/sample)" };
+    line_svg(&plot, &ticks, &[("", values)], 0.0)
+}
+
+/// What a line plot says around its lines.
+pub struct Plot<'a> {
+    /// Above the plot.
+    pub title: &'a str,
+    /// Under the x axis.
+    pub x_label: &'a str,
+    /// Beside the y axis.
+    pub y_label: &'a str,
+}
+
+const COLOURS: [&str; 4] = ["#1f5fbf", "#bf4f1f", "#2f8f2f", "#7f3fbf"];
+
+/// An SVG line plot (640×400, placed `y_offset` down inside a taller picture when stacked):
+/// the series `(name, values)` share the y axis, point `i` of each sits above `x_ticks[i]`.
+pub fn line_svg(
+    plot: &Plot<'_>,
+    x_ticks: &[String],
+    series: &[(&str, &[f64])],
+    y_offset: f64,
+) -> String {
     let (w, h, left, right, top, bottom) = (640.0, 400.0, 90.0, 20.0, 40.0, 50.0);
-    let (lo, hi) =
-        values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 1.0, hi + 1.0) };
-    let n = values.len().max(2) as f64;
+    let all = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite());
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else if lo.is_finite() {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (0.0, 1.0)
+    };
+    let n = x_ticks.len().max(2) as f64;
     let px = |i: usize| left + (w - left - right) * i as f64 / (n - 1.0);
     let py = |v: f64| top + (h - top - bottom) * (hi - v) / (hi - lo);
-    let points: Vec<String> =
-        values.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", px(i), py(v))).collect();
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" y=\"{y_offset}\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">{}</text>\n\
          <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
          <line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n\
-         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">EM iteration</text>\n\
-         <text x=\"16\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">log-likelihood (nats/sample)</text>\n",
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n\
+         <text x=\"16\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {})\">{}</text>\n",
         w / 2.0,
-        escape(title),
+        escape(plot.title),
         h - bottom,
         w - right,
         h - bottom,
         h - bottom,
         (left + w - right) / 2.0,
         h - 12.0,
+        escape(plot.x_label),
         h / 2.0,
         h / 2.0,
+        escape(plot.y_label),
     );
+    svg += &tick_labels((lo, hi), x_ticks, &px, &py, (left, h - bottom));
+    for (j, (name, values)) in series.iter().enumerate() {
+        let colour = COLOURS[j % COLOURS.len()];
+        let points: Vec<String> =
+            values.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", px(i), py(v))).collect();
+        svg += &format!(
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            points.join(" ")
+        );
+        if !name.is_empty() {
+            let y = top + 16.0 * (j as f64 + 1.0);
+            svg += &format!(
+                "<text x=\"{}\" y=\"{y}\" fill=\"{colour}\" text-anchor=\"end\">{}</text>\n",
+                w - right - 4.0,
+                escape(name)
+            );
+        }
+    }
+    svg + "</svg>\n"
+}
+
+/// The y axis' five value labels over `[lo, hi]` and the x axis' tick labels (all of them up
+/// to 12, else first, middle and last), for an axis corner at `(left, base)`.
+fn tick_labels(
+    (lo, hi): (f64, f64),
+    x_ticks: &[String],
+    px: &dyn Fn(usize) -> f64,
+    py: &dyn Fn(f64) -> f64,
+    (left, base): (f64, f64),
+) -> String {
+    let mut svg = String::new();
     for t in 0..=4 {
         let v = lo + (hi - lo) * t as f64 / 4.0;
         svg += &format!(
@@ -214,22 +276,23 @@ pub fn curve_svg(values: &[f64], title: &str) -> String {
             py(v)
         );
     }
-    for i in [0, values.len().saturating_sub(1) / 2, values.len().saturating_sub(1)] {
+    let last = x_ticks.len().saturating_sub(1);
+    let shown: Vec<usize> = match x_ticks.len() <= 12 {
+        true => (0..x_ticks.len()).collect(),
+        false => vec![0, last / 2, last],
+    };
+    for i in shown {
         svg += &format!(
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
             px(i),
-            h - bottom + 16.0,
-            i + 1
+            base + 16.0,
+            escape(&x_ticks[i])
         );
     }
-    svg += &format!(
-        "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"2\" points=\"{}\"/>\n</svg>\n",
-        points.join(" ")
-    );
     svg
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 

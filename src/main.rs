@@ -1,9 +1,10 @@
 //! `gmmzoo`: the command line over the gmm-zoo library.
-// The doc comments below are clap's help texts, where `<name>` is a placeholder, not HTML.
-#![allow(rustdoc::invalid_html_tags)]
+
+mod cli;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Command, Common, SplitArg, ZooCommand};
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
@@ -12,7 +13,7 @@ use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
 use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
-use gmm_zoo::models::{DEFAULT_DEVICE, device_from_name};
+use gmm_zoo::models::device_from_name;
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::write_png;
 use gmm_zoo::training::metrics::Score;
@@ -20,207 +21,6 @@ use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
 };
 use std::path::{Path, PathBuf};
-
-#[derive(Parser)]
-#[command(
-    name = "gmmzoo",
-    version,
-    about = "Deep and convolutional Gaussian mixture models on Burn"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-    /// Worker threads of the CPU backends and of every parallel step [default:
-    /// $RAYON_NUM_THREADS, else one per CPU core]
-    #[arg(long, global = true)]
-    threads: Option<usize>,
-}
-
-#[derive(clap::Args, Clone)]
-struct Common {
-    /// Data root holding mnist/ and bsds300/ [default: $GMM_ZOO_DATA, else data/sample]
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Device: cpu (this build's default CPU backend), flex, ndarray or wgpu, as compiled in
-    #[arg(long, env = "GMM_ZOO_DEVICE", default_value = DEFAULT_DEVICE)]
-    device: String,
-    /// Only errors and the final summary
-    #[arg(long)]
-    quiet: bool,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Train the model a config describes; writes a run folder
-    Train {
-        /// The run config (TOML), e.g. configs/quickstart.toml
-        config: PathBuf,
-        /// Run folder [default: runs/<name>]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Continue from the run folder's checkpoint (after Ctrl-C, a crash or a kill)
-        #[arg(long)]
-        resume: bool,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Score a trained run folder (or a shipped checkpoint, by name) on a split
-    Eval {
-        /// The run folder (holds config.toml, model.toml, model.bpk), or a name from
-        /// checkpoints/ (`gmmzoo zoo list`)
-        run: PathBuf,
-        /// Which split to score
-        #[arg(long, value_enum, default_value = "test")]
-        split: SplitArg,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Train one model per MNIST class and classify the test digits by the largest
-    /// log p(x | class) + log p(class)
-    Classify {
-        /// A single-layer MNIST config: the per-class model
-        config: PathBuf,
-        /// Output folder [default: runs/<name>]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Class models trained at once [default: the number of CPU cores]
-        #[arg(long)]
-        jobs: Option<usize>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Draw samples from a trained run's image model into a picture
-    Sample {
-        /// The run folder, or a name from checkpoints/
-        run: PathBuf,
-        /// Samples to draw (per component with --per-component)
-        #[arg(long, default_value_t = 100)]
-        n: usize,
-        /// One row per component instead of draws from the mixture
-        #[arg(long)]
-        per_component: bool,
-        /// Seed of the draws
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// The picture [default: <run>/samples.png; <name>-samples.png for a checkpoint]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Fine-tune a classification run's conv class models discriminatively: Adam on the
-    /// conditional log-likelihood log p(y | x) (burn-autodiff); reports accuracy, likelihood
-    /// and component overlap before and after
-    Finetune {
-        /// A classification run folder (gmmzoo classify with a conv model), or a checkpoint name
-        run: PathBuf,
-        /// Adam steps
-        #[arg(long, default_value_t = 1000)]
-        steps: usize,
-        /// Learning rate (on log S and the weight logits)
-        #[arg(long, default_value_t = 0.02)]
-        lr: f64,
-        /// Training digits per step
-        #[arg(long, default_value_t = 2000)]
-        batch: usize,
-        /// Seed of the batches
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Output folder [default: runs/<name>_finetuned]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Refine a trained stack top down: joint EM on the chain likelihood p(x, z1, …) in which
-    /// each upper component sets weights over the components below; reports before/after
-    /// likelihoods and purity/NMI per layer
-    Refine {
-        /// A stack's run folder, or a checkpoint name
-        run: PathBuf,
-        /// Joint EM iterations
-        #[arg(long, default_value_t = 20)]
-        iters: usize,
-        /// Output folder [default: runs/<name>_topdown]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Pictures of a trained run's filters and component overlap: filters.png (power spectrum,
-    /// zero-phase and minimum-phase filter of each conv component) and overlap.png; prints the
-    /// overlap summary of each layer
-    Inspect {
-        /// The run folder, or a name from checkpoints/
-        run: PathBuf,
-        /// Where the pictures go [default: the run folder; <name>-inspect/ for a checkpoint]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Pick the number of components: train the config's layer once per K and write
-    /// selection.json and selection.svg (BIC, AIC and test log-likelihood against K)
-    Select {
-        /// A single-layer config
-        config: PathBuf,
-        /// The K to try, comma-separated, e.g. 1,2,4,8
-        #[arg(long, value_delimiter = ',', required = true)]
-        components: Vec<usize>,
-        /// Output folder (one run folder per K inside) [default: runs/<name>_select]
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// The zoo of trained models in checkpoints/: list, add, verify, table
-    #[command(subcommand)]
-    Zoo(ZooCommand),
-    /// Time EM on a config, and the E-step product on every compiled CPU backend
-    Bench(gmm_zoo::bench::BenchArgs),
-}
-
-#[derive(Subcommand)]
-enum ZooCommand {
-    /// The checkpoints and their recorded test figures
-    List,
-    /// Record a trained run folder in checkpoints/manifest.toml; with --ship also copy it in
-    Add {
-        /// The run folder (runs/<name>)
-        run: PathBuf,
-        /// The config it was trained from [default: configs/<name>.toml]
-        #[arg(long)]
-        config: Option<String>,
-        /// Copy the run folder into checkpoints/<name>/ (at most 8 MB)
-        #[arg(long)]
-        ship: bool,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Check every shipped checkpoint: file checksums, that it loads, and that it reproduces
-    /// its recorded test figure when its test data is at --data-dir
-    Verify {
-        /// Only these checkpoints [default: all]
-        names: Vec<String>,
-        /// Fail unless every shipped checkpoint's figure was reproduced (not merely loaded)
-        #[arg(long)]
-        strict: bool,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Print the README's results table (markdown) from the manifest
-    Table {
-        /// Replace the table inside this file (between its zoo-table markers) instead
-        #[arg(long)]
-        write: Option<PathBuf>,
-    },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum SplitArg {
-    Train,
-    Test,
-}
 
 fn options(common: &Common, out_dir: PathBuf) -> Result<RunOptions> {
     let device = device_from_name(&common.device)?;

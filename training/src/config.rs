@@ -112,9 +112,8 @@ impl DataConfig {
         };
         // Patches are drawn into memory: refuse counts that cannot fit before drawing them.
         let fits = |key: &str, n: usize, values: u64| {
-            gmm_datasets::check_f32_count(key, n as u64, values).map_err(|e| {
-                ConfigError::new(key, e.split_once(" = ").map_or(e.clone(), |(_, r)| r.into()))
-            })
+            gmm_datasets::check_f32_count(key, n as u64, values)
+                .map_err(|reason| ConfigError::new(key, reason))
         };
         match self {
             DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {

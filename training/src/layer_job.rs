@@ -100,7 +100,7 @@ pub(crate) fn train_layer<M: Family>(
     ));
 
     let t = Instant::now();
-    let mut metrics = outputs(&layer, job, &enc, &report)?;
+    let seen = outputs(&layer, job, &enc, &report)?;
     let next = match job.next_feature {
         Some(feature) => Some(Inputs {
             train: feature.compute(&layer, &enc.train)?,
@@ -117,10 +117,7 @@ pub(crate) fn train_layer<M: Family>(
     saved.save(&layer.clone().into(), &job.dir)?;
     timings.outputs = t.elapsed().as_secs_f64();
     timings.total = timings.data + timings.encode + timings.fit + timings.eval + timings.outputs;
-    (metrics.train, metrics.test, metrics.timings) = (train, test, timings);
-    (metrics.iterations, metrics.converged) = (report.iterations, report.converged);
-    metrics.n_parameters = Some(layer.n_parameters());
-    metrics.criteria = Some(Criteria::new(train.nats_per_sample, train.n, layer.n_parameters()));
+    let metrics = layer_metrics(&layer, job, [train, test], report, seen, timings)?;
     write_json(&job.dir.join("metrics.json"), &metrics)?;
     Ok(LayerResult { layer, metrics, next })
 }
@@ -168,15 +165,22 @@ fn fit_layer<M: Family>(
     fit_with(layer, train, &spec.em, start, progress, &mut after_iteration)
 }
 
-/// Top samples, pictures, overlap and label agreement: the layer's metrics but for its
-/// scores, iterations and timings (which the caller fills in).
+/// What the pictures' pass measured.
+struct Outputs {
+    overlap: Option<crate::inspect::OverlapSummary>,
+    purity: Option<f64>,
+    nmi: Option<f64>,
+    used_components: usize,
+}
+
+/// Top samples, pictures, overlap and label agreement.
 fn outputs<M: Family>(
     layer: &M,
     job: &LayerJob<'_>,
     enc: &Encodings,
     report: &FitReport,
-) -> Result<Metrics, TrainError> {
-    let (config, spec) = (job.config, job.spec);
+) -> Result<Outputs, TrainError> {
+    let config = job.config;
     let (images, encoded) = match config.top_split() {
         Split::Train => (job.train_images, &enc.train),
         Split::Test => (job.test_images, &enc.test),
@@ -187,11 +191,11 @@ fn outputs<M: Family>(
     write_pictures(layer, job, images, &top, scale, report)?;
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
     let overlap = write_overlap(layer, &job.dir, job.index == 0, dims)?;
-    let (purity_v, nmi_v) = match &images.labels {
+    let (purity, nmi) = match &images.labels {
         Some(labels) => (Some(purity(&assignment, labels)), Some(nmi(&assignment, labels))),
         None => (None, None),
     };
-    if let (Some(p), Some(n)) = (purity_v, nmi_v) {
+    if let (Some(p), Some(n)) = (purity, nmi) {
         job.opts.progress.log(&format!(
             "components vs labels ({} split): purity {p:.4}, NMI {n:.4}",
             config.top_split()
@@ -199,6 +203,21 @@ fn outputs<M: Family>(
     }
     let mut used = vec![false; layer.n_components()];
     assignment.iter().for_each(|&c| used[c] = true);
+    let used_components = used.iter().filter(|&&u| u).count();
+    Ok(Outputs { overlap, purity, nmi, used_components })
+}
+
+/// The layer's `metrics.json`.
+fn layer_metrics<M: Family>(
+    layer: &M,
+    job: &LayerJob<'_>,
+    [train, test]: [Score; 2],
+    report: FitReport,
+    seen: Outputs,
+    timings: Timings,
+) -> Result<Metrics, TrainError> {
+    let (config, spec) = (job.config, job.spec);
+    let p = layer.n_parameters();
     Ok(Metrics {
         name: config.name.clone(),
         layer: job.index,
@@ -207,20 +226,20 @@ fn outputs<M: Family>(
         reused_from: spec.reuse.clone(),
         dataset: config.data.name().into(),
         device: job.opts.device_name.clone(),
-        dims,
+        dims: job.inputs.shape[0] * job.inputs.shape[1],
         configured_components: spec.layer.n_components(),
         n_components: layer.n_components(),
-        iterations: Vec::new(),
-        converged: false,
-        train: Score::new(f64::NAN, dims, 0),
-        test: Score::new(f64::NAN, dims, 0),
+        iterations: report.iterations,
+        converged: report.converged,
+        train,
+        test,
         weights: layer.weights()?,
-        purity: purity_v,
-        nmi: nmi_v,
-        overlap,
-        used_components: used.iter().filter(|&&u| u).count(),
-        n_parameters: None,
-        criteria: None,
-        timings: Timings::default(),
+        purity: seen.purity,
+        nmi: seen.nmi,
+        overlap: seen.overlap,
+        used_components: seen.used_components,
+        n_parameters: Some(p),
+        criteria: Some(Criteria::new(train.nats_per_sample, train.n, p)),
+        timings,
     })
 }

@@ -144,6 +144,29 @@ pub(crate) enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Score new data with a trained run, without training: per-sample log-likelihood and
+    /// MAP component (and with --responsibilities the posterior row); prints a summary per
+    /// image or file, writes every row with --out
+    Score {
+        /// The run folder, or a name from checkpoints/
+        run: PathBuf,
+        /// What to score: `train` or `test` (the run's own splits), a .npy or .csv file (one
+        /// sample per row), or an image file or folder (tiled into the model's patches, or
+        /// whole images of the model's size)
+        input: String,
+        /// Write one CSV row per sample here
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Add the posterior r_c of every component to each CSV row
+        #[arg(long, requires = "out")]
+        responsibilities: bool,
+        /// Which layer of a stack scores (1 = the first; upper layers score the features of
+        /// the layers below)
+        #[arg(long, default_value_t = 1)]
+        layer: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Pick the number of components: train the config's layer once per K and write
     /// selection.json and selection.svg (BIC, AIC and test log-likelihood against K)
     Select {

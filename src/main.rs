@@ -10,12 +10,14 @@ use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
 use gmm_zoo::experiments::inspect::inspect_run;
 use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
+use gmm_zoo::experiments::scoring::{ScoreInput, score_input};
 use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
 use gmm_zoo::models::device_from_name;
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::write_png;
+use gmm_zoo::training::fsio::write_atomic;
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
@@ -117,6 +119,17 @@ fn run(cli: Cli) -> Result<()> {
             println!("{report}; wrote {}", opts.out_dir.display());
         }
         Command::Inspect { run, out, common } => inspect(&run, out, &common)?,
+        Command::Score { run, input, out, responsibilities, layer, common } => {
+            let opts = options(&common, PathBuf::new())?;
+            let input = ScoreInput::parse(&input);
+            let report = score_input(&run, &input, layer, responsibilities, &opts)
+                .with_context(|| format!("scoring with {}", run.display()))?;
+            print!("{report}");
+            if let Some(out) = out {
+                write_atomic(&out, report.to_csv().as_bytes())?;
+                println!("wrote {} rows to {}", report.rows.len(), out.display());
+            }
+        }
         Command::Select { config, components, out, common } => {
             let cfg = RunConfig::load(&config)?;
             let out = out.unwrap_or_else(|| Path::new("runs").join(format!("{}_select", cfg.name)));

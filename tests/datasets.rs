@@ -4,9 +4,7 @@
 mod common;
 
 use common::{full_root, sample_root};
-use gmm_zoo::datasets::{
-    BsdsImages, Grayscale, Mnist, MnistSplit, read_idx_images, read_idx_labels,
-};
+use gmm_zoo::datasets::{Grayscale, ImageSet, Mnist, MnistSplit, read_idx_images, read_idx_labels};
 use std::io::Write;
 
 #[test]
@@ -32,13 +30,13 @@ fn full_data_has_the_standard_sizes_when_present() {
     let mnist = Mnist::new(&root);
     assert_eq!(mnist.load(MnistSplit::Train).unwrap().len(), 60000);
     assert_eq!(mnist.load(MnistSplit::Test).unwrap().len(), 10000);
-    assert_eq!(BsdsImages::load(&root, "train").unwrap().images.len(), 200);
-    assert_eq!(BsdsImages::load(&root, "test").unwrap().images.len(), 100);
+    assert_eq!(ImageSet::load(&root, "train").unwrap().images.len(), 200);
+    assert_eq!(ImageSet::load(&root, "test").unwrap().images.len(), 100);
 }
 
 #[test]
 fn shipped_bsds_sample_is_grayscale_in_unit_range() {
-    let set = BsdsImages::load(&sample_root(), "train").unwrap();
+    let set = ImageSet::load(&sample_root(), "train").unwrap();
     assert_eq!(set.images.len(), 6);
     for im in &set.images {
         assert_eq!(im.pixels.len(), im.height * im.width);
@@ -109,7 +107,7 @@ fn missing_data_says_where_to_put_it() {
     let dir = tempfile::tempdir().unwrap();
     let err = Mnist::new(dir.path()).load(MnistSplit::Train).unwrap_err().to_string();
     assert!(err.contains("train-images-idx3-ubyte") && err.contains("--data-dir"), "{err}");
-    let err = BsdsImages::load(dir.path(), "train").unwrap_err().to_string();
+    let err = ImageSet::load(dir.path(), "train").unwrap_err().to_string();
     assert!(err.contains("bsds300") && err.contains("GMM_ZOO_DATA"), "{err}");
 }
 
@@ -119,7 +117,7 @@ fn a_non_image_file_is_named_in_the_error() {
     let folder = dir.path().join("bsds300/train");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("broken.jpg"), b"this is not a jpeg").unwrap();
-    let err = BsdsImages::load(dir.path(), "train").unwrap_err().to_string();
+    let err = ImageSet::load(dir.path(), "train").unwrap_err().to_string();
     assert!(err.contains("broken.jpg"), "{err}");
 }
 
@@ -136,7 +134,7 @@ fn rec601_gray_levels_are_the_benchmarks() {
         img.put_pixel(i as u32 % 2, i as u32 / 2, image::Rgb(*c));
     }
     img.save(folder.join("colours.png")).unwrap();
-    let levels = BsdsImages::load_as(dir.path(), "train", Grayscale::Rec601Levels).unwrap();
+    let levels = ImageSet::load_as(dir.path(), "train", Grayscale::Rec601Levels).unwrap();
     // By hand: 76.245 → 76, 149.685 → 150, 0.299·10 + 0.587·20 + 0.114·200 = 37.53 → 38,
     // 59.8 + 88.05 + 11.4 = 159.25 → 159.
     let want = [76.0, 150.0, 38.0, 159.0];
@@ -144,7 +142,7 @@ fn rec601_gray_levels_are_the_benchmarks() {
         assert_eq!((v * 255.0).round(), w);
         assert!((v * 255.0 - w).abs() < 1e-4);
     }
-    let luma = BsdsImages::load(dir.path(), "train").unwrap();
+    let luma = ImageSet::load(dir.path(), "train").unwrap();
     assert!((luma.images[0].pixels[1] * 255.0 - 182.4).abs() < 1.0, "Rec. 709: 0.7152 · 255");
 }
 

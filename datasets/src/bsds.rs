@@ -1,106 +1,10 @@
-//! BSDS300 images and the write-up's seeded patch sampler.
+//! The write-up's seeded patch sampler (BSDS300 images, or any [`ImageSet`]).
 
-use crate::{DataError, Images};
+use crate::gray::center;
+use crate::{DataError, GrayImage, ImageSet, Images};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use std::path::{Path, PathBuf};
-
-/// One grayscale image in `[0, 1]`, row-major.
-#[derive(Debug, Clone)]
-pub struct GrayImage {
-    /// Pixel values.
-    pub pixels: Vec<f32>,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-}
-
-/// The images of one BSDS300 split (`<root>/bsds300/<split>/*.jpg`), sorted by file name.
-#[derive(Debug, Clone)]
-pub struct BsdsImages {
-    /// The decoded images.
-    pub images: Vec<GrayImage>,
-    /// The folder they came from.
-    pub dir: PathBuf,
-}
-
-/// How colour pixels become gray.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grayscale {
-    /// Rec. 709 luma of the sRGB values, as `f32` in `[0, 1]` (the write-up's patches).
-    Rec709,
-    /// 8-bit gray levels `round(0.299 R + 0.587 G + 0.114 B)` (Rec. 601, what MATLAB's
-    /// `rgb2gray` and PIL's `convert("L")` give, hence the BSDS300 benchmark's), stored as
-    /// `level / 255`.
-    Rec601Levels,
-}
-
-impl BsdsImages {
-    /// Loads every JPEG or PNG of `<root>/bsds300/<split>` as grayscale in `[0, 1]` (Rec. 709).
-    pub fn load(root: &Path, split: &str) -> Result<Self, DataError> {
-        Self::load_as(root, split, Grayscale::Rec709)
-    }
-
-    /// As [`load`](Self::load), with the grayscale conversion chosen.
-    pub fn load_as(root: &Path, split: &str, gray: Grayscale) -> Result<Self, DataError> {
-        let dir = root.join("bsds300").join(split);
-        let missing = || DataError::Missing {
-            what: format!("BSDS300 {split} images"),
-            path: dir.clone(),
-            hint: "put the BSDS300 JPEGs in bsds300/train and bsds300/test under the data \
-                   root, or point --data-dir (or the GMM_ZOO_DATA variable) at such a folder"
-                .into(),
-        };
-        let entries = std::fs::read_dir(&dir).map_err(|_| missing())?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
-                })
-            })
-            .collect();
-        if paths.is_empty() {
-            return Err(missing());
-        }
-        paths.sort();
-        // Decoded in parallel, kept in file-name order.
-        let images = paths.par_iter().map(|p| load_gray(p, gray)).collect::<Result<_, _>>()?;
-        Ok(Self { images, dir })
-    }
-}
-
-/// Decodes an image file to grayscale in `[0, 1]`.
-fn load_gray(path: &Path, gray: Grayscale) -> Result<GrayImage, DataError> {
-    let bad = |reason: String| DataError::BadImage { path: path.to_path_buf(), reason };
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?
-        .with_guessed_format()
-        .map_err(|e| DataError::Io { path: path.to_path_buf(), source: e })?;
-    let decoded = reader.decode().map_err(|e| bad(e.to_string()))?;
-    if gray == Grayscale::Rec601Levels {
-        let rgb = decoded.to_rgb8();
-        let (width, height) = (rgb.width() as usize, rgb.height() as usize);
-        let pixels = rgb
-            .pixels()
-            .map(|p| {
-                let [r, g, b] = p.0.map(f64::from);
-                (0.299 * r + 0.587 * g + 0.114 * b).round() as f32 / 255.0
-            })
-            .collect();
-        return Ok(GrayImage { pixels, height, width });
-    }
-    let img = decoded.to_luma32f();
-    let (width, height) = (img.width() as usize, img.height() as usize);
-    // The f32 luma weights can overshoot 1 by an ulp; the write-up's range is [0, 1].
-    Ok(GrayImage {
-        pixels: img.into_raw().into_iter().map(|v| v.clamp(0.0, 1.0)).collect(),
-        height,
-        width,
-    })
-}
 
 /// What patches to draw: the write-up's preprocessing, in numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,12 +23,12 @@ pub struct PatchSpec {
 /// chosen position, the patch mean subtracted, and patches with std `< min_std` discarded and
 /// redrawn until `count` are kept.
 pub struct PatchSampler<'a> {
-    images: &'a BsdsImages,
+    images: &'a ImageSet,
 }
 
 impl<'a> PatchSampler<'a> {
     /// A sampler over these images.
-    pub fn new(images: &'a BsdsImages) -> Self {
+    pub fn new(images: &'a ImageSet) -> Self {
         Self { images }
     }
 
@@ -194,27 +98,17 @@ impl<'a> PatchSampler<'a> {
     }
 }
 
-/// Subtracts the mean in place and returns the (population) standard deviation.
-fn center(patch: &mut [f32]) -> Option<f32> {
-    let n = patch.len() as f64;
-    let mean = patch.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let mut var = 0.0;
-    for v in patch.iter_mut() {
-        let c = *v as f64 - mean;
-        var += c * c;
-        *v = c as f32;
-    }
-    let std = (var / n).sqrt();
-    std.is_finite().then_some(std as f32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ramp(h: usize, w: usize) -> BsdsImages {
+    fn ramp(h: usize, w: usize) -> ImageSet {
         let pixels = (0..h * w).map(|i| ((i * 7919) % 101) as f32 / 100.0).collect();
-        BsdsImages { images: vec![GrayImage { pixels, height: h, width: w }], dir: "mem".into() }
+        ImageSet {
+            images: vec![GrayImage { pixels, height: h, width: w }],
+            files: vec![],
+            dir: "mem".into(),
+        }
     }
 
     #[test]
@@ -236,8 +130,9 @@ mod tests {
 
     #[test]
     fn flat_images_are_an_error_not_a_hang() {
-        let imgs = BsdsImages {
+        let imgs = ImageSet {
             images: vec![GrayImage { pixels: vec![0.5; 400], height: 20, width: 20 }],
+            files: vec![],
             dir: "flat".into(),
         };
         let spec = PatchSpec { size: 4, count: 3, min_std: 0.04, seed: 0 };

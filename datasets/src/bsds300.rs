@@ -2,7 +2,7 @@
 //! 8×8 grayscale patches in [0, 255] plus uniform noise, divided by 256, patch mean subtracted,
 //! last pixel dropped — 63 dimensions.
 
-use crate::{BsdsImages, DataError, Images};
+use crate::{DataError, ImageSet, Images};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -26,7 +26,7 @@ pub fn transform(gray: &[f64; SIDE * SIDE], noise: &[f64; SIDE * SIDE]) -> [f32;
 /// Draws `count` benchmark samples (seeded): a uniformly chosen image and position, the gray
 /// levels `round(255 · v)` (exact for images loaded as [`crate::Grayscale::Rec601Levels`], the
 /// benchmark's gray), uniform noise, then [`transform`]. Rows are `[1, 63]` "images".
-pub fn sample(images: &BsdsImages, count: usize, seed: u64) -> Result<Images, DataError> {
+pub fn sample(images: &ImageSet, count: usize, seed: u64) -> Result<Images, DataError> {
     let usable: Vec<_> =
         images.images.iter().filter(|im| im.height >= SIDE && im.width >= SIDE).collect();
     if usable.is_empty() {

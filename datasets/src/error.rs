@@ -14,12 +14,13 @@ pub enum DataError {
         hint: String,
     },
     /// Reading a file failed at the operating-system level.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also a `source` that a chained
+        /// report would print twice).
+        error: std::io::Error,
     },
     /// An IDX file whose header or length is not what the format requires.
     #[error("{path} is not a valid IDX file: {reason}")]
@@ -35,6 +36,14 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
         /// The decoder's message.
+        reason: String,
+    },
+    /// An array file (`.npy`, `.csv`) of the wrong type, shape or content.
+    #[error("{path}: {reason}")]
+    BadArray {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
         reason: String,
     },
     /// A request the data cannot satisfy (a patch larger than the images, too few digits...).

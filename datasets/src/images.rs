@@ -42,4 +42,14 @@ impl Images {
         }
         self
     }
+
+    /// The rows `keep` (indices, in that order), with their labels.
+    pub fn select(&self, keep: &[usize]) -> Self {
+        let mut pixels = Vec::with_capacity(keep.len() * self.dim());
+        for &i in keep {
+            pixels.extend_from_slice(self.image(i));
+        }
+        let labels = self.labels.as_ref().map(|l| keep.iter().map(|&i| l[i]).collect());
+        Self { pixels, height: self.height, width: self.width, labels }
+    }
 }

@@ -82,7 +82,7 @@ impl Mnist {
 
 /// Reads a whole file, transparently un-gzipping it when it starts with the gzip magic.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io { path: path.to_path_buf(), source };
+    let io = |error| DataError::Io { path: path.to_path_buf(), error };
     let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::with_capacity(raw.len() * 4);

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod finetune;
 pub mod inspect;
 pub mod sampling;
+pub mod scoring;
 pub mod select;
 pub mod topdown;
 pub mod zoo;

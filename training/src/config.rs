@@ -1,76 +1,10 @@
 //! Run configs: one TOML file says which data, which layer, which EM settings.
 
 use crate::checkpoint::CheckpointConfig;
+pub use crate::data::{ArrayData, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData};
 use crate::{ConfigError, EmConfig, LayerConfig, StackLayer, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-fn default_min_std() -> f32 {
-    0.04
-}
-
-/// MNIST digits, 28×28, pixels in `[0, 1]`, no other processing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MnistData {
-    /// Training digits to use (the first ones); all of them when absent.
-    pub n_train: Option<usize>,
-    /// Test digits to use (the first ones); all of them when absent.
-    pub n_test: Option<usize>,
-}
-
-/// Random P×P patches of the BSDS300 images (models.md §6).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BsdsData {
-    /// Patch side P.
-    pub patch_size: usize,
-    /// Patches drawn from the training images.
-    pub n_train: usize,
-    /// Patches drawn from the test images.
-    pub n_test: usize,
-    /// Patches whose standard deviation is below this are redrawn.
-    #[serde(default = "default_min_std")]
-    pub min_std: f32,
-}
-
-/// The "BSDS300" density benchmark: 63-dimensional rows from 8×8 patches (see
-/// `gmm_datasets::bsds300`), train from the 200 train images (seed + 1), test from the 100 test
-/// images (seed + 2).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Bsds300Data {
-    /// Rows drawn from the training images.
-    pub n_train: usize,
-    /// Rows drawn from the test images.
-    pub n_test: usize,
-}
-
-/// Which data a run trains and tests on, tagged by `dataset`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "dataset", rename_all = "snake_case")]
-pub enum DataConfig {
-    /// MNIST digits.
-    Mnist(MnistData),
-    /// BSDS300 patches.
-    Bsds(BsdsData),
-    /// The BSDS300 density benchmark.
-    Bsds300(Bsds300Data),
-}
-
-impl<'de> Deserialize<'de> for DataConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (tag, table) = split_tag::<D::Error>(toml::Table::deserialize(d)?, "dataset")?;
-        match tag.as_str() {
-            "mnist" => from_table(table).map(DataConfig::Mnist),
-            "bsds" => from_table(table).map(DataConfig::Bsds),
-            "bsds300" => from_table(table).map(DataConfig::Bsds300),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown dataset `{other}`, expected `mnist`, `bsds` or `bsds300`"
-            ))),
-        }
-    }
-}
 
 /// Takes the tag out of an internally tagged table. (serde's derived internally tagged enums
 /// buffer their content and lose the key of an error; going through a table keeps it.)
@@ -92,67 +26,6 @@ pub(crate) fn from_table<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     table
         .try_into()
         .map_err(|e: toml::de::Error| E::custom(e.to_string().trim().replace('\n', " ")))
-}
-
-impl DataConfig {
-    /// Short name of the dataset.
-    pub fn name(&self) -> &'static str {
-        match self {
-            DataConfig::Mnist(_) => "mnist",
-            DataConfig::Bsds(_) => "bsds",
-            DataConfig::Bsds300(_) => "bsds300",
-        }
-    }
-
-    /// Checks the sizes and thresholds TOML's types cannot; keys relative to `[data]`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let at_least_one = |n: usize, key: &str| match n {
-            0 => Err(ConfigError::new(key, "must be at least 1")),
-            _ => Ok(()),
-        };
-        // Patches are drawn into memory: refuse counts that cannot fit before drawing them.
-        let fits = |key: &str, n: usize, values: u64| {
-            gmm_datasets::check_f32_count(key, n as u64, values)
-                .map_err(|reason| ConfigError::new(key, reason))
-        };
-        match self {
-            DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
-                if *patch_size < 2 {
-                    return Err(ConfigError::new(
-                        "patch_size",
-                        format!("must be at least 2, got {patch_size}"),
-                    ));
-                }
-                at_least_one(*n_train, "n_train")?;
-                at_least_one(*n_test, "n_test")?;
-                let pixels = (*patch_size as u64).saturating_mul(*patch_size as u64);
-                fits("n_train", *n_train, pixels)?;
-                fits("n_test", *n_test, pixels)?;
-                if !(min_std.is_finite() && *min_std >= 0.0) {
-                    return Err(ConfigError::new(
-                        "min_std",
-                        format!("must be a non-negative number, got {min_std}"),
-                    ));
-                }
-                Ok(())
-            }
-            DataConfig::Mnist(MnistData { n_train, n_test }) => {
-                at_least_one(n_train.unwrap_or(1), "n_train")?;
-                at_least_one(n_test.unwrap_or(1), "n_test")
-            }
-            DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
-                at_least_one(*n_train, "n_train")?;
-                at_least_one(*n_test, "n_test")?;
-                fits("n_train", *n_train, 64)?;
-                fits("n_test", *n_test, 64)
-            }
-        }
-    }
-
-    /// Whether every sample has its mean removed (so a convolutional layer must drop DC).
-    pub fn zero_meaned(&self) -> bool {
-        matches!(self, DataConfig::Bsds(_) | DataConfig::Bsds300(_))
-    }
 }
 
 /// Which split a picture or a score is taken from.
@@ -316,7 +189,7 @@ impl RunConfig {
     pub fn top_split(&self) -> Split {
         self.output.top_from.unwrap_or(match self.data {
             DataConfig::Mnist(_) => Split::Test,
-            DataConfig::Bsds(_) | DataConfig::Bsds300(_) => Split::Train,
+            _ => Split::Train,
         })
     }
 }

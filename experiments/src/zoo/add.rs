@@ -167,6 +167,11 @@ fn data_description(data: &DataConfig, entry: &Entry) -> String {
         DataConfig::Mnist(_) => "MNIST".to_string(),
         DataConfig::Bsds(b) => format!("BSDS {}x{} patches", b.patch_size, b.patch_size),
         DataConfig::Bsds300(_) => "BSDS300 benchmark (63 dims)".to_string(),
+        DataConfig::Images(d) => match d.patch_size {
+            Some(p) => format!("{p}x{p} patches of {}", d.train.display()),
+            None => format!("images of {}", d.train.display()),
+        },
+        DataConfig::Array(d) => format!("rows of {}", d.train.display()),
     };
     format!("{what}, {} ({test_n} test)", entry.data_root)
 }

@@ -1,7 +1,6 @@
 //! The convolutional GMM (models.md §1) as a layer family: where it may sit, its pictures.
 
 use super::{Family, FamilyConfig, LayerInput};
-use crate::config::DataConfig;
 use crate::inspect::{Inspect, Tiles};
 use crate::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
 use crate::{ConfigError, EmConfig};
@@ -31,11 +30,14 @@ impl FamilyConfig for ConvGmmConfig {
             }
             LayerInput::Data(data) => data,
         };
-        if matches!(data, DataConfig::Bsds300(_)) {
+        if !data.is_images() {
             return Err(ConfigError::new(
                 "kind",
-                "bsds300 rows are 63 values (the last pixel dropped), not square images; use a \
-                 full layer",
+                format!(
+                    "{} rows are vectors (bsds300: 63 values, the last pixel dropped), not \
+                     square images; use a full layer",
+                    data.name()
+                ),
             ));
         }
         ConvGmmConfig::check_init(em.init).map_err(|e| ConfigError::from(e).under("em"))?;

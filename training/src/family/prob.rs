@@ -1,6 +1,7 @@
 //! The probability-vector GMM (models.md §3) as a layer family: only above another layer.
 
 use super::{Family, FamilyConfig, LayerInput};
+use crate::config::DataConfig;
 use crate::inspect::{Inspect, Tiles};
 use crate::pictures::TileScale;
 use crate::{ConfigError, EmConfig};
@@ -21,9 +22,12 @@ impl FamilyConfig for ProbGmmConfig {
     fn check(&self, input: LayerInput<'_>, _: &EmConfig) -> Result<(), ConfigError> {
         self.validate()?;
         match input {
+            // A user's array may hold probability vectors (checked row by row when encoded).
+            LayerInput::Data(DataConfig::Array(_)) => Ok(()),
             LayerInput::Data(_) => Err(ConfigError::new(
                 "kind",
-                "a prob layer models probability vectors; it cannot be the first layer",
+                "a prob layer models probability vectors; it can be the first layer only on \
+                 dataset = \"array\"",
             )),
             LayerInput::Feature(f) if !f.is_probability() => Err(ConfigError::new(
                 "input",

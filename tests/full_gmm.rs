@@ -10,7 +10,7 @@ use gmm_zoo::models::{
 };
 use gmm_zoo::training::config::{BsdsData, DataConfig, Split};
 use gmm_zoo::training::data::load_split;
-use gmm_zoo::training::em::e_step;
+use gmm_zoo::training::em::{e_step, mean_log_likelihood};
 use gmm_zoo::training::{EmConfig, Progress, fit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -296,4 +296,69 @@ fn parameter_counts_of_the_full_and_prob_families() {
     // Probability vectors of 4 entries live in 3 simplex coordinates.
     let prob = ProbGmmConfig { n_components: 2, reg_covar: 1e-4 }.init(4, &device()).unwrap();
     assert_eq!(prob.n_parameters(), 6 + 12 + 1);
+}
+
+/// `n_init` restarts: restart 0 is the plain fit, the kept model is the restart with the best
+/// final log-likelihood, and a selection interrupted inside a later restart resumes to the very
+/// same model (the finished restarts refitted from their seeds where needed).
+#[test]
+fn restarts_keep_the_best_and_resume_exactly() {
+    use gmm_zoo::training::TrainError;
+    use gmm_zoo::training::em::{FitReport, Start, fit_with, restart_seed};
+    let data = patches(3000);
+    let layer = || config(6, false, 1e-4).init(35, &device()).unwrap();
+    let plain = EmConfig { max_iter: 6, ..em(6, Init::Samples) };
+    let restarts = EmConfig { n_init: 3, ..plain.clone() };
+    let quiet = Progress::quiet();
+    let (single, _) = fit(layer(), &data, &plain, SEED, &quiet).unwrap();
+    let (best, report) = fit(layer(), &data, &restarts, SEED, &quiet).unwrap();
+    let lls: Vec<f64> = report.restarts.iter().map(|r| r.log_likelihood).collect();
+    assert_eq!(lls.len(), 3);
+    let seeds: Vec<u64> = report.restarts.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds, (0..3).map(|r| restart_seed(SEED, r)).collect::<Vec<_>>());
+    let single_ll = mean_log_likelihood(&single, &data).unwrap();
+    assert_eq!(lls[0], single_ll, "restart 0 is the plain fit");
+    let best_ll = mean_log_likelihood(&best, &data).unwrap();
+    assert_eq!(best_ll, lls.iter().cloned().fold(f64::MIN, f64::max), "the best restart is kept");
+    assert!(lls.iter().any(|&l| l != lls[0]), "restarts differ: {lls:?}");
+
+    // Interrupt in the last restart's 3rd iteration, keeping what a checkpoint would hold. An
+    // earlier restart wins here, so the resumed fit must refit it from its seed.
+    assert!(lls[2] < best_ll, "an earlier restart wins: {lls:?}");
+    let mut saved: Option<(FullGmm, FitReport)> = None;
+    let mut hook = |m: &FullGmm, r: &FitReport| {
+        if r.restarts.len() == 2 && r.iterations.len() == 3 {
+            saved = Some((m.clone(), r.clone()));
+            return Err(TrainError::Failed("stop".into()));
+        }
+        Ok(())
+    };
+    let start = Start::Fresh { seed: SEED };
+    assert!(fit_with(layer(), &data, &restarts, start, &quiet, &mut hook).is_err());
+    let (checkpoint_layer, checkpoint_report) = saved.unwrap();
+    let (resumed, resumed_report) = fit_with(
+        checkpoint_layer,
+        &data,
+        &restarts,
+        Start::Resume(checkpoint_report),
+        &quiet,
+        &mut |_, _| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(resumed_report.restarts, report.restarts);
+    assert_eq!(
+        resumed_report.iterations,
+        report
+            .iterations
+            .iter()
+            .map(|r| {
+                // Wall times differ between the two fits; everything else is identical.
+                let at = resumed_report.iterations.iter().find(|s| s.iter == r.iter).unwrap();
+                gmm_zoo::training::IterationRecord { seconds: at.seconds, ..r.clone() }
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(mean_log_likelihood(&resumed, &data).unwrap(), best_ll);
+    let err = EmConfig { n_init: 2, prune_below: Some(0.01), ..plain }.validate().unwrap_err();
+    assert!(err.to_string().contains("n_init"), "{err}");
 }

@@ -74,6 +74,24 @@ pub struct EmConfig {
     /// Components whose weight falls below this after an M-step are removed.
     #[serde(default)]
     pub prune_below: Option<f64>,
+    /// Restarts: EM from this many seeded initialisations, keeping the one with the highest
+    /// final training log-likelihood (scikit-learn's `n_init`). Restart 0 is seeded as a
+    /// single fit is, so `n_init = 1` is the plain fit.
+    #[serde(default = "one_init", skip_serializing_if = "is_one_init")]
+    pub n_init: usize,
+}
+
+fn one_init() -> usize {
+    1
+}
+
+fn is_one_init(n: &usize) -> bool {
+    *n == 1
+}
+
+/// The seed of restart `r` of a fit seeded with `base` (restart 0 is `base` itself).
+pub fn restart_seed(base: u64, r: usize) -> u64 {
+    base.wrapping_add((r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 impl EmConfig {
@@ -86,6 +104,7 @@ impl EmConfig {
             init: default_init(),
             annealing: None,
             prune_below: None,
+            n_init: 1,
         }
     }
 
@@ -120,6 +139,15 @@ impl EmConfig {
             && !(p.is_finite() && p > 0.0 && p < 1.0)
         {
             return bad("prune_below", "must be in (0, 1)");
+        }
+        if self.n_init == 0 {
+            return bad("n_init", "must be at least 1");
+        }
+        if self.n_init > 1 && self.prune_below.is_some() {
+            return bad(
+                "n_init",
+                "restarts compare models of one K; prune_below changes K (use one of the two)",
+            );
         }
         Ok(())
     }
@@ -181,6 +209,21 @@ pub struct FitReport {
     /// any later random step can continue the same stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rng: Option<RngState>,
+    /// With `n_init > 1`: every restart finished so far (all of them in a finished fit),
+    /// whose best one these iterations belong to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<RestartRecord>,
+}
+
+/// One restart of a fit with `n_init > 1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestartRecord {
+    /// The seed of its initialisation ([`restart_seed`]).
+    pub seed: u64,
+    /// Mean training log-likelihood of its final parameters, nats per sample.
+    pub log_likelihood: f64,
+    /// EM iterations it ran.
+    pub iterations: usize,
 }
 
 /// Where a seeded ChaCha8 stream stands.
@@ -303,6 +346,14 @@ pub fn fit<M: Mixture>(
 }
 
 /// [`fit`] with a start (fresh or resumed) and a hook after every iteration.
+///
+/// With `n_init > 1`, restart `r` is a whole fit from [`restart_seed`]`(seed, r)`; the restart
+/// with the highest final mean log-likelihood (the first of equals) is returned, its report
+/// listing every restart. The hook sees each restart's iterations with the restarts finished
+/// before it, so a checkpoint resumes inside the restart it was written in; a finished
+/// restart that is not in memory when the best is chosen (it ended before an interruption)
+/// is refitted from its seed, which gives the same parameters on the same machine and
+/// thread count.
 pub fn fit_with<M: Mixture>(
     layer: M,
     data: &Encoded,
@@ -312,6 +363,63 @@ pub fn fit_with<M: Mixture>(
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
     config.validate()?;
+    if config.n_init == 1 {
+        return fit_one(layer, data, config, start, progress, after_iteration);
+    }
+    let (base, mut done, mut start) = match start {
+        Start::Fresh { seed } => (seed, Vec::new(), Start::Fresh { seed }),
+        Start::Resume(mut report) => {
+            let done = std::mem::take(&mut report.restarts);
+            let current = report.rng.as_ref().map(|r| r.seed);
+            let base = done.first().map(|r: &RestartRecord| r.seed).or(current).unwrap_or(0);
+            (base, done, Start::Resume(report))
+        }
+    };
+    let fresh = layer;
+    let mut best: Option<(usize, M, FitReport)> = None;
+    for r in done.len()..config.n_init {
+        progress.log(&format!("restart {}/{}", r + 1, config.n_init));
+        let finished = done.clone();
+        let mut hook = |layer: &M, report: &FitReport| {
+            after_iteration(layer, &FitReport { restarts: finished.clone(), ..report.clone() })
+        };
+        let (fitted, report) = fit_one(fresh.clone(), data, config, start, progress, &mut hook)?;
+        let log_likelihood = mean_log_likelihood(&fitted, data)?;
+        let seed = restart_seed(base, r);
+        done.push(RestartRecord { seed, log_likelihood, iterations: report.iterations.len() });
+        if best.as_ref().is_none_or(|(b, ..)| log_likelihood > done[*b].log_likelihood) {
+            best = Some((r, fitted, report));
+        }
+        start = Start::Fresh { seed: restart_seed(base, r + 1) };
+    }
+    let winner = (0..done.len())
+        .fold(0, |b, r| if done[r].log_likelihood > done[b].log_likelihood { r } else { b });
+    progress.log(&format!(
+        "restart {} of {} kept: log-likelihood {:.4} nats/sample",
+        winner + 1,
+        done.len(),
+        done[winner].log_likelihood
+    ));
+    let (layer, report) = match best {
+        Some((r, layer, report)) if r == winner => (layer, report),
+        _ => {
+            progress.log(&format!("refitting restart {} from its seed", winner + 1));
+            let start = Start::Fresh { seed: done[winner].seed };
+            fit_one(fresh, data, config, start, progress, &mut |_, _| Ok(()))?
+        }
+    };
+    Ok((layer, FitReport { restarts: done, ..report }))
+}
+
+/// One EM fit from one start.
+fn fit_one<M: Mixture>(
+    layer: M,
+    data: &Encoded,
+    config: &EmConfig,
+    start: Start,
+    progress: &Progress,
+    after_iteration: &mut AfterIteration<'_, M>,
+) -> Result<(M, FitReport), TrainError> {
     let (mut layer, mut report) = begin(layer, data, config, start)?;
     let stages = config.stages();
     let total: usize = stages.iter().map(|s| s.1).sum();

@@ -231,6 +231,7 @@ fn layer_metrics<M: Family>(
         n_components: layer.n_components(),
         iterations: report.iterations,
         converged: report.converged,
+        restarts: report.restarts,
         train,
         test,
         weights: layer.weights()?,

@@ -82,6 +82,10 @@ pub struct Metrics {
     pub iterations: Vec<IterationRecord>,
     /// Whether `tol` ended EM before `max_iter`.
     pub converged: bool,
+    /// With `em.n_init > 1`: every restart's seed, final training log-likelihood and
+    /// iterations; `iterations` above are the kept (best) restart's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<crate::em::RestartRecord>,
     /// Score of the final model on the training data.
     pub train: Score,
     /// Score of the final model on the test data.

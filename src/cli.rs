@@ -202,6 +202,10 @@ pub(crate) enum ZooCommand {
         /// Copy the run folder into checkpoints/<name>/ (at most 8 MB)
         #[arg(long)]
         ship: bool,
+        /// The machine that trained it, in words, for a run trained elsewhere [default: this
+        /// machine's CPU, cores and --device]
+        #[arg(long)]
+        machine: Option<String>,
         #[command(flatten)]
         common: Common,
     },

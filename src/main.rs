@@ -225,14 +225,14 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
                 println!("{}", e.list_line(&dir));
             }
         }
-        ZooCommand::Add { run, config, ship, common } => {
+        ZooCommand::Add { run, config, ship, machine, common } => {
             let cfg = RunConfig::load(&run.join("config.toml"))?;
             let request = zoo::AddRequest {
                 run_dir: run.clone(),
                 config: config.unwrap_or_else(|| format!("configs/{}.toml", cfg.name)),
                 data_root: resolve_data_root(common.data_dir.as_deref()),
                 ship,
-                machine: zoo::this_machine(&common.device),
+                machine: machine.unwrap_or_else(|| zoo::this_machine(&common.device)),
             };
             let entry = zoo::add(&dir, &request)
                 .with_context(|| format!("adding {} to the zoo", run.display()))?;

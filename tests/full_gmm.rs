@@ -362,3 +362,54 @@ fn restarts_keep_the_best_and_resume_exactly() {
     let err = EmConfig { n_init: 2, prune_below: Some(0.01), ..plain }.validate().unwrap_err();
     assert!(err.to_string().contains("n_init"), "{err}");
 }
+
+/// `init = "kmeans"` runs Lloyd's iterations: on well-separated clusters from k-means++ seeds
+/// they end at the clusters' sample means (the oracle, from the known labels), with an inertia
+/// no larger than the seeds' own.
+#[test]
+fn lloyd_kmeans_ends_at_the_cluster_means() {
+    use gmm_zoo::models::kmeans::{kmeans_plus_plus, lloyd};
+    let (k, d, n) = (4usize, 5usize, 4000usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let centres: Vec<f64> = (0..k * d).map(|_| rng.random_range(-20.0..20.0)).collect();
+    let mut labels = Vec::with_capacity(n);
+    let mut rows = Vec::with_capacity(n * d);
+    for i in 0..n {
+        let c = i % k;
+        labels.push(c);
+        rows.extend((0..d).map(|j| (centres[c * d + j] + standard_normal(&mut rng)) as f32));
+    }
+    let data = Encoded::from_rows(&rows, d, 1000, &device());
+    let seeds = kmeans_plus_plus(&rows, d, k, &mut ChaCha8Rng::seed_from_u64(1));
+    let result = lloyd(&data, seeds.clone(), k).unwrap();
+    let inertia = |c: &[f32]| -> f64 {
+        rows.chunks(d)
+            .map(|x| {
+                (0..k)
+                    .map(|j| x.iter().zip(&c[j * d..]).map(|(a, b)| ((a - b) as f64).powi(2)).sum())
+                    .fold(f64::MAX, f64::min)
+            })
+            .sum()
+    };
+    assert!(inertia(&result.centres) <= inertia(&seeds));
+    for c in 0..k {
+        let members: Vec<&[f32]> =
+            rows.chunks(d).zip(&labels).filter(|(_, l)| **l == c).map(|(x, _)| x).collect();
+        let mean: Vec<f64> = (0..d)
+            .map(|j| members.iter().map(|x| x[j] as f64).sum::<f64>() / members.len() as f64)
+            .collect();
+        let found = (0..k)
+            .map(|j| {
+                dist(
+                    &mean,
+                    &result.centres[j * d..(j + 1) * d]
+                        .iter()
+                        .map(|&v| v as f64)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .fold(f64::MAX, f64::min);
+        assert!(found < 1e-3, "cluster {c}: nearest centre {found} from its mean");
+    }
+    assert!(result.iterations >= 1 && result.iterations < 300);
+}

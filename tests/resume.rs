@@ -23,7 +23,7 @@ n_components = 6
 reg_covar = 1e-2
 [em]
 max_iter = 20
-init = "kmeans"
+init = "kmeans++"
 batch_size = 1024
 [checkpoint]
 every = 2
@@ -48,7 +48,7 @@ n_components = 12
 reg_covar = 1e-2
 [layers.em]
 max_iter = 300
-init = "kmeans"
+init = "kmeans++"
 [checkpoint]
 every = 1
 "#;

@@ -47,7 +47,7 @@ n_components = 6
 reg_covar = 1e-3
 [layers.em]
 max_iter = 20
-init = "kmeans"
+init = "kmeans++"
 [layers.em.annealing]
 beta0 = 0.2
 growth = 2.0
@@ -60,7 +60,7 @@ n_components = 6
 reg_covar = 1e-3
 [layers.em]
 max_iter = 20
-init = "kmeans"
+init = "kmeans++"
 prune_below = 0.1
 "#;
 
@@ -83,7 +83,7 @@ zero_mean = true
 reg_covar = 1e-3
 [layers.em]
 max_iter = 15
-init = "kmeans"
+init = "kmeans++"
 "#;
 
 /// Within each β stage the annealed objective never decreases, and at β = 1 it is the
@@ -297,9 +297,9 @@ fn impossible_stacks_are_refused_when_the_config_is_read() {
             "layers[0].input",
         ),
         (FULL_STACK.replace("zero_mean = true", "zero_mean = true\nfilters = 3"), "filters"),
-        (FULL_STACK.replace("[layers.em]\nmax_iter = 15\ninit = \"kmeans\"", ""), "em"),
+        (FULL_STACK.replace("[layers.em]\nmax_iter = 15\ninit = \"kmeans++\"", ""), "em"),
         (
-            FULL_STACK.replace("init = \"kmeans\"", "init = \"kmeans\"\nprune_below = 1.5"),
+            FULL_STACK.replace("init = \"kmeans++\"", "init = \"kmeans++\"\nprune_below = 1.5"),
             "prune_below",
         ),
     ];

@@ -33,7 +33,7 @@ zero_mean = true
 reg_covar = 1e-3
 [layers.em]
 max_iter = 15
-init = "kmeans"
+init = "kmeans++"
 [[layers]]
 kind = "prob"
 input = "posterior_normalised"
@@ -41,7 +41,7 @@ n_components = 3
 reg_covar = 1e-3
 [layers.em]
 max_iter = 15
-init = "kmeans"
+init = "kmeans++"
 "#;
 
 #[test]

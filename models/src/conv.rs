@@ -62,10 +62,10 @@ impl ConvGmmConfig {
     /// `random_responsibilities` (k-means needs means, and every component's mean is 0).
     pub fn check_init(init: Init) -> Result<(), ModelError> {
         match init {
-            Init::Kmeans => Err(ModelError::InvalidConfig {
+            Init::Kmeans | Init::KmeansPlusPlus => Err(ModelError::InvalidConfig {
                 field: "init",
-                reason: "\"kmeans\" is for full-covariance layers; the convolutional GMM takes \
-                         \"samples\" or \"random_responsibilities\""
+                reason: "\"kmeans\" and \"kmeans++\" are for full-covariance layers; the \
+                         convolutional GMM takes \"samples\" or \"random_responsibilities\""
                     .into(),
             }),
             Init::Samples | Init::RandomResponsibilities => Ok(()),
@@ -335,7 +335,7 @@ impl Mixture for ConvGmm {
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
         match init {
-            Init::Kmeans => ConvGmmConfig::check_init(init).map(|()| self),
+            Init::Kmeans | Init::KmeansPlusPlus => ConvGmmConfig::check_init(init).map(|()| self),
             Init::RandomResponsibilities => {
                 crate::mixture::init_random_responsibilities(self, data, rng)
             }

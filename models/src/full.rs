@@ -358,8 +358,9 @@ impl Mixture for FullGmm {
         })
     }
 
-    /// [`Init::Kmeans`]: seeded k-means++ centres, every row assigned to its nearest centre,
-    /// then one M-step; [`Init::Samples`]: K distinct random rows as centres, the same way;
+    /// [`Init::KmeansPlusPlus`]: seeded k-means++ centres, every row assigned to its nearest
+    /// centre, then one M-step; [`Init::Kmeans`]: the same after Lloyd's iterations from
+    /// those seeds ([`kmeans::lloyd`]); [`Init::Samples`]: K distinct random rows as centres, the same way;
     /// [`Init::RandomResponsibilities`]: the shared default.
     fn initialize(
         self,
@@ -394,7 +395,13 @@ impl Mixture for FullGmm {
                     .flat_map(|&i| rows[i * data.width..(i + 1) * data.width].to_vec())
                     .collect()
             }
-            Init::Kmeans => kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, rng),
+            Init::KmeansPlusPlus => {
+                kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, rng)
+            }
+            Init::Kmeans => {
+                let seeds = kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, rng);
+                kmeans::lloyd(data, seeds, k)?.centres
+            }
         };
         // Moments are taken about the current means: start them at the centres.
         let layer = self.with_means(&centres);

@@ -1,7 +1,8 @@
-//! Seeding and hard assignments for the full GMM's k-means initialisation.
+//! Seeding, Lloyd's iterations and hard assignments for the full GMM's k-means
+//! initialisations.
 
 use crate::ModelError;
-use crate::mixture::host_vec;
+use crate::mixture::{Encoded, host_vec, to_host_f64};
 use crate::sample::categorical;
 use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
@@ -49,4 +50,90 @@ pub fn nearest_centre_responsibilities(
         onehot[i * k + c as usize] = 1.0;
     }
     Ok(Tensor::from_data(TensorData::new(onehot, [n, k]), &device))
+}
+
+/// scikit-learn's `KMeans` defaults: at most 300 iterations, relative tolerance 1e-4.
+pub const LLOYD_MAX_ITER: usize = 300;
+/// Lloyd's iterations stop when `Σ ‖c_new − c_old‖² ≤ LLOYD_TOL · mean_d Var(x_d)`.
+pub const LLOYD_TOL: f64 = 1e-4;
+
+/// What Lloyd's k-means ended with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lloyd {
+    /// The centres, `[K, D]` row-major.
+    pub centres: Vec<f32>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// `Σ_n ‖x_n − c(x_n)‖²` of the last assignment (to the centres before its update).
+    pub inertia: f64,
+}
+
+/// Lloyd's k-means from `centres` (`[K, D]`): assign every row to its nearest centre, move each
+/// centre to the mean of its rows, until the squared centre shift falls to
+/// [`LLOYD_TOL`] times the data's mean variance or [`LLOYD_MAX_ITER`] passes (scikit-learn's
+/// rule). A centre that gets no rows stays where it is. Each pass is one product per batch on
+/// the device (`onehotᵀ x`, `[K, n]·[n, D]`), several batches at once on a CPU.
+pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, ModelError> {
+    let d = data.width;
+    let n = data.n as f64;
+    // Mean per-dimension variance, for the tolerance.
+    let (sum, sum_sq) = data.fold_batches(
+        (vec![0f64; d], vec![0f64; d]),
+        |_, x| {
+            Ok((
+                to_host_f64(x.clone().sum_dim(0))?,
+                to_host_f64((x.clone() * x.clone()).sum_dim(0))?,
+            ))
+        },
+        |(mut s, mut q), (bs, bq)| {
+            s.iter_mut().zip(bs).for_each(|(a, b)| *a += b);
+            q.iter_mut().zip(bq).for_each(|(a, b)| *a += b);
+            Ok((s, q))
+        },
+    )?;
+    let variance = (0..d).map(|j| sum_sq[j] / n - (sum[j] / n).powi(2)).sum::<f64>() / d as f64;
+    let tol = LLOYD_TOL * variance.max(0.0);
+    let mut iterations = 0;
+    let mut inertia = 0.0;
+    while iterations < LLOYD_MAX_ITER {
+        iterations += 1;
+        let (sums, counts, sq) = data.fold_batches(
+            (vec![0f64; k * d], vec![0f64; k], 0.0),
+            |_, x| {
+                let onehot = nearest_centre_responsibilities(x, &centres, k)?;
+                let sums = onehot.clone().transpose().matmul(x.clone());
+                // ‖x − c‖² of each row to its centre: ‖x‖² − 2 x·c + ‖c‖² summed over rows.
+                let c =
+                    Tensor::<2>::from_data(TensorData::new(centres.clone(), [k, d]), &x.device());
+                let assigned = onehot.clone().matmul(c);
+                let diff = x.clone() - assigned;
+                Ok((
+                    to_host_f64(sums)?,
+                    to_host_f64(onehot.sum_dim(0))?,
+                    to_host_f64((diff.clone() * diff).sum())?[0],
+                ))
+            },
+            |(mut s, mut c, q), (bs, bc, bq)| {
+                s.iter_mut().zip(bs).for_each(|(a, b)| *a += b);
+                c.iter_mut().zip(bc).for_each(|(a, b)| *a += b);
+                Ok((s, c, q + bq))
+            },
+        )?;
+        inertia = sq;
+        let mut shift = 0.0;
+        for c in 0..k {
+            if counts[c] == 0.0 {
+                continue;
+            }
+            for j in 0..d {
+                let new = (sums[c * d + j] / counts[c]) as f32;
+                shift += ((new - centres[c * d + j]) as f64).powi(2);
+                centres[c * d + j] = new;
+            }
+        }
+        if shift <= tol {
+            break;
+        }
+    }
+    Ok(Lloyd { centres, iterations, inertia })
 }

@@ -12,7 +12,7 @@ mod full;
 mod full_density;
 mod full_moments;
 pub mod host;
-mod kmeans;
+pub mod kmeans;
 pub mod linalg;
 mod mixture;
 mod prob;

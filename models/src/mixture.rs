@@ -14,7 +14,12 @@ pub enum Init {
     Samples,
     /// Seeded: random responsibilities (uniform rows, normalised), then one M-step.
     RandomResponsibilities,
-    /// Seeded k-means++ centres, each sample assigned to the nearest, then one M-step
+    /// Seeded k-means++ centres (Arthur & Vassilvitskii 2007), each sample assigned to the
+    /// nearest, then one M-step (full-covariance layers). `init = "kmeans++"`.
+    #[serde(rename = "kmeans++")]
+    KmeansPlusPlus,
+    /// Lloyd's k-means from the k-means++ seeds, to scikit-learn's tolerance, then each sample
+    /// assigned to its nearest centre and one M-step: scikit-learn's `init_params="kmeans"`
     /// (full-covariance layers).
     Kmeans,
 }

@@ -315,3 +315,55 @@ fn broken_data_files_fail_cleanly() {
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("stack.toml") && err.contains("layers[1].input"), "{err}");
 }
+
+/// A newcomer's three commands: train a conv GMM on a folder of their own images, score new
+/// images (per-image summary, one CSV row per tile), and a clear failure for input the model
+/// cannot take.
+#[test]
+fn own_images_train_then_score_in_three_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(photos.join("nested")).unwrap();
+    for name in ["100075.jpg", "103041.jpg", "105053.jpg", "106025.jpg"] {
+        let from = repo().join("data/sample/bsds300/train").join(name);
+        std::fs::copy(&from, photos.join("nested").join(name)).unwrap();
+    }
+    let config = write_config(
+        dir.path(),
+        "mine.toml",
+        &format!(
+            "name = \"mine\"\n[data]\ndataset = \"images\"\ntrain = \"{}\"\npatch_size = 8\n\
+             n_train = 4000\nn_test = 500\n[model]\nkind = \"conv\"\nn_components = 4\n\
+             exclude_dc = true\n[em]\nmax_iter = 5\n",
+            photos.display()
+        ),
+    );
+    let run = dir.path().join("run");
+    let out = gmmzoo(&["train", &config, "--out", run.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let new = repo().join("data/sample/bsds300/test");
+    let csv = dir.path().join("scores.csv");
+    let args =
+        ["score", run.to_str().unwrap(), new.to_str().unwrap(), "--out", csv.to_str().unwrap()];
+    let out = gmmzoo(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches(".jpg").count(), 3, "one summary line per test image:\n{stdout}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows = text.lines().count() - 1;
+    assert!(rows > 1000 && stdout.contains(&format!("wrote {rows} rows")), "{stdout}");
+
+    let matrix = dir.path().join("wrong.csv");
+    std::fs::write(&matrix, "1,2,3\n4,5,6\n").unwrap();
+    let out = gmmzoo(&["score", run.to_str().unwrap(), matrix.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("wrong.csv") && err.contains("rows of 3 values; the model takes 64"),
+        "{err}"
+    );
+    let out = gmmzoo(&["score", run.to_str().unwrap(), "test", "--layer", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--layer 2: the run at"), "{}", stderr(&out));
+}

@@ -102,7 +102,7 @@ pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, M
             |_, x| {
                 let onehot = nearest_centre_responsibilities(x, &centres, k)?;
                 let sums = onehot.clone().transpose().matmul(x.clone());
-                // ‖x − c‖² of each row to its centre: ‖x‖² − 2 x·c + ‖c‖² summed over rows.
+                // The inertia: ‖x − c(x)‖² of every row to its centre, summed.
                 let c =
                     Tensor::<2>::from_data(TensorData::new(centres.clone(), [k, d]), &x.device());
                 let assigned = onehot.clone().matmul(c);

@@ -3,169 +3,17 @@
 //! scikit-learn's `BaseMixture.fit`.
 
 use crate::TrainError;
+pub use crate::em_config::{Annealing, EmConfig};
 use crate::progress::Progress;
+pub use crate::restarts::{RestartRecord, fit_restarts, restart_seed};
 use gmm_models::{
-    Encoded, Init, Mixture, ModelError, SufficientStats, Tensor, log_sum_exp, responsibilities,
+    Encoded, Mixture, ModelError, SufficientStats, Tensor, log_sum_exp, responsibilities,
     to_host_f64,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
-
-fn default_batch() -> usize {
-    16384
-}
-
-fn default_init() -> Init {
-    Init::Samples
-}
-
-fn default_growth() -> f64 {
-    1.5
-}
-
-fn default_stage_iter() -> usize {
-    30
-}
-
-fn default_stage_tol() -> f64 {
-    1e-3
-}
-
-/// Deterministic annealing EM (Ueda & Nakano 1998): responsibilities `∝ (π_c N(x|c))^β`, β
-/// rising from `beta0` by `growth` per stage, EM at each stage until its objective settles,
-/// then ordinary EM at β = 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Annealing {
-    /// The first inverse temperature, in (0, 1].
-    pub beta0: f64,
-    /// Factor by which β grows from one stage to the next (> 1).
-    #[serde(default = "default_growth")]
-    pub growth: f64,
-    /// Most EM iterations at one β < 1.
-    #[serde(default = "default_stage_iter")]
-    pub stage_max_iter: usize,
-    /// A stage ends when its objective (nats/sample) changes by less than this.
-    #[serde(default = "default_stage_tol")]
-    pub stage_tol: f64,
-}
-
-/// The EM settings of one layer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmConfig {
-    /// Maximum number of EM iterations at β = 1.
-    pub max_iter: usize,
-    /// Stop when the mean log-likelihood per sample changes by less than this (nats);
-    /// 0 runs all `max_iter` iterations.
-    #[serde(default)]
-    pub tol: f64,
-    /// Rows per batch in every pass over the data.
-    #[serde(default = "default_batch")]
-    pub batch_size: usize,
-    /// How the parameters are first set.
-    #[serde(default = "default_init")]
-    pub init: Init,
-    /// Deterministic annealing before ordinary EM.
-    #[serde(default)]
-    pub annealing: Option<Annealing>,
-    /// Components whose weight falls below this after an M-step are removed.
-    #[serde(default)]
-    pub prune_below: Option<f64>,
-    /// Restarts: EM from this many seeded initialisations, keeping the one with the highest
-    /// final training log-likelihood (scikit-learn's `n_init`). Restart 0 is seeded as a
-    /// single fit is, so `n_init = 1` is the plain fit.
-    #[serde(default = "one_init", skip_serializing_if = "is_one_init")]
-    pub n_init: usize,
-}
-
-fn one_init() -> usize {
-    1
-}
-
-fn is_one_init(n: &usize) -> bool {
-    *n == 1
-}
-
-/// The seed of restart `r` of a fit seeded with `base` (restart 0 is `base` itself).
-pub fn restart_seed(base: u64, r: usize) -> u64 {
-    base.wrapping_add((r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-impl EmConfig {
-    /// Plain EM: `max_iter` iterations, no early stop, default batches and initialisation.
-    pub fn iterations(max_iter: usize) -> Self {
-        Self {
-            max_iter,
-            tol: 0.0,
-            batch_size: default_batch(),
-            init: default_init(),
-            annealing: None,
-            prune_below: None,
-            n_init: 1,
-        }
-    }
-
-    /// Checks every field; the error names the field.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        let bad =
-            |field, reason: &str| Err(ModelError::InvalidConfig { field, reason: reason.into() });
-        if self.max_iter == 0 {
-            return bad("max_iter", "must be at least 1");
-        }
-        if !(self.tol.is_finite() && self.tol >= 0.0) {
-            return bad("tol", "must be a non-negative number");
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size", "must be at least 1");
-        }
-        if let Some(a) = &self.annealing {
-            if !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
-                return bad("annealing.beta0", "must be in (0, 1]");
-            }
-            if !(a.growth.is_finite() && a.growth > 1.0) {
-                return bad("annealing.growth", "must be greater than 1");
-            }
-            if a.stage_max_iter == 0 {
-                return bad("annealing.stage_max_iter", "must be at least 1");
-            }
-            if !(a.stage_tol.is_finite() && a.stage_tol >= 0.0) {
-                return bad("annealing.stage_tol", "must be a non-negative number");
-            }
-        }
-        if let Some(p) = self.prune_below
-            && !(p.is_finite() && p > 0.0 && p < 1.0)
-        {
-            return bad("prune_below", "must be in (0, 1)");
-        }
-        if self.n_init == 0 {
-            return bad("n_init", "must be at least 1");
-        }
-        if self.n_init > 1 && self.prune_below.is_some() {
-            return bad(
-                "n_init",
-                "restarts compare models of one K; prune_below changes K (use one of the two)",
-            );
-        }
-        Ok(())
-    }
-
-    /// The stages of the schedule: `(β, most iterations, tol)`, ending with β = 1.
-    pub fn stages(&self) -> Vec<(f64, usize, f64)> {
-        let mut stages = Vec::new();
-        if let Some(a) = &self.annealing {
-            let mut beta = a.beta0;
-            while beta < 1.0 {
-                stages.push((beta, a.stage_max_iter, a.stage_tol));
-                beta *= a.growth;
-            }
-        }
-        stages.push((1.0, self.max_iter, self.tol));
-        stages
-    }
-}
 
 /// One EM iteration, as the log and the metrics file record it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,17 +61,6 @@ pub struct FitReport {
     /// whose best one these iterations belong to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restarts: Vec<RestartRecord>,
-}
-
-/// One restart of a fit with `n_init > 1`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RestartRecord {
-    /// The seed of its initialisation ([`restart_seed`]).
-    pub seed: u64,
-    /// Mean training log-likelihood of its final parameters, nats per sample.
-    pub log_likelihood: f64,
-    /// EM iterations it ran.
-    pub iterations: usize,
 }
 
 /// Where a seeded ChaCha8 stream stands.
@@ -345,15 +182,8 @@ pub fn fit<M: Mixture>(
     fit_with(layer, data, config, Start::Fresh { seed }, progress, &mut |_, _| Ok(()))
 }
 
-/// [`fit`] with a start (fresh or resumed) and a hook after every iteration.
-///
-/// With `n_init > 1`, restart `r` is a whole fit from [`restart_seed`]`(seed, r)`; the restart
-/// with the highest final mean log-likelihood (the first of equals) is returned, its report
-/// listing every restart. The hook sees each restart's iterations with the restarts finished
-/// before it, so a checkpoint resumes inside the restart it was written in; a finished
-/// restart that is not in memory when the best is chosen (it ended before an interruption)
-/// is refitted from its seed, which gives the same parameters on the same machine and
-/// thread count.
+/// [`fit`] with a start (fresh or resumed) and a hook after every iteration; with
+/// `n_init > 1`, [`fit_restarts`].
 pub fn fit_with<M: Mixture>(
     layer: M,
     data: &Encoded,
@@ -363,56 +193,14 @@ pub fn fit_with<M: Mixture>(
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
     config.validate()?;
-    if config.n_init == 1 {
-        return fit_one(layer, data, config, start, progress, after_iteration);
+    match config.n_init {
+        1 => fit_one(layer, data, config, start, progress, after_iteration),
+        _ => fit_restarts(layer, data, config, start, progress, after_iteration),
     }
-    let (base, mut done, mut start) = match start {
-        Start::Fresh { seed } => (seed, Vec::new(), Start::Fresh { seed }),
-        Start::Resume(mut report) => {
-            let done = std::mem::take(&mut report.restarts);
-            let current = report.rng.as_ref().map(|r| r.seed);
-            let base = done.first().map(|r: &RestartRecord| r.seed).or(current).unwrap_or(0);
-            (base, done, Start::Resume(report))
-        }
-    };
-    let fresh = layer;
-    let mut best: Option<(usize, M, FitReport)> = None;
-    for r in done.len()..config.n_init {
-        progress.log(&format!("restart {}/{}", r + 1, config.n_init));
-        let finished = done.clone();
-        let mut hook = |layer: &M, report: &FitReport| {
-            after_iteration(layer, &FitReport { restarts: finished.clone(), ..report.clone() })
-        };
-        let (fitted, report) = fit_one(fresh.clone(), data, config, start, progress, &mut hook)?;
-        let log_likelihood = mean_log_likelihood(&fitted, data)?;
-        let seed = restart_seed(base, r);
-        done.push(RestartRecord { seed, log_likelihood, iterations: report.iterations.len() });
-        if best.as_ref().is_none_or(|(b, ..)| log_likelihood > done[*b].log_likelihood) {
-            best = Some((r, fitted, report));
-        }
-        start = Start::Fresh { seed: restart_seed(base, r + 1) };
-    }
-    let winner = (0..done.len())
-        .fold(0, |b, r| if done[r].log_likelihood > done[b].log_likelihood { r } else { b });
-    progress.log(&format!(
-        "restart {} of {} kept: log-likelihood {:.4} nats/sample",
-        winner + 1,
-        done.len(),
-        done[winner].log_likelihood
-    ));
-    let (layer, report) = match best {
-        Some((r, layer, report)) if r == winner => (layer, report),
-        _ => {
-            progress.log(&format!("refitting restart {} from its seed", winner + 1));
-            let start = Start::Fresh { seed: done[winner].seed };
-            fit_one(fresh, data, config, start, progress, &mut |_, _| Ok(()))?
-        }
-    };
-    Ok((layer, FitReport { restarts: done, ..report }))
 }
 
 /// One EM fit from one start.
-fn fit_one<M: Mixture>(
+pub(crate) fn fit_one<M: Mixture>(
     layer: M,
     data: &Encoded,
     config: &EmConfig,

@@ -20,7 +20,7 @@ use gmm_zoo::training::folder::write_png;
 use gmm_zoo::training::fsio::write_atomic;
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::{
-    Progress, RunConfig, RunOptions, TrainError, checkpoint, evaluate_run, train_run,
+    Progress, RunConfig, RunOptions, TrainError, checkpoint, cluster, evaluate_run, train_run,
 };
 use std::path::{Path, PathBuf};
 
@@ -67,13 +67,20 @@ fn main() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
     }
     let cli = Cli::parse();
+    // Under `mpirun -n P` (built with the `mpi` feature) this process is one rank of P.
+    let cluster = cluster::init();
     if let Err(e) = set_threads(cli.threads).and_then(|()| run(cli)) {
         let interrupted = e.chain().any(|c| {
             matches!(c.downcast_ref::<TrainError>(), Some(TrainError::Interrupted { .. }))
         });
-        eprintln!("error: {e:#}");
-        std::process::exit(if interrupted { 130 } else { 1 });
+        match cluster.size() {
+            1 => eprintln!("error: {e:#}"),
+            _ => eprintln!("error (rank {} of {}): {e:#}", cluster.rank(), cluster.size()),
+        }
+        // A failing rank ends the whole job rather than leaving the others waiting.
+        cluster::abort(if interrupted { 130 } else { 1 });
     }
+    cluster::finish();
 }
 
 /// Sizes the one thread pool (rayon's global pool, which Burn's CPU backends, the EM driver
@@ -157,7 +164,20 @@ fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> 
     });
     let outcome =
         train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
-    println!("{outcome}");
+    let cluster = cluster::world();
+    match (cluster.is_root(), cluster.size()) {
+        (false, _) => {}
+        (true, 1) => println!("{outcome}"),
+        (true, ranks) => {
+            let t = cluster.traffic();
+            println!(
+                "{outcome}\ndata-parallel EM on {ranks} ranks: {} all-reduces, {:.1} MB, {:.3} s",
+                t.calls,
+                t.bytes as f64 / 1e6,
+                t.seconds
+            );
+        }
+    }
     Ok(())
 }
 

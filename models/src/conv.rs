@@ -273,6 +273,26 @@ impl Mixture for ConvGmm {
         }
     }
 
+    /// `[N_c (K), T_c(k_b) (K·B)]`.
+    fn stats_to_flat(&self, stats: &ConvStats) -> Result<Vec<f64>, ModelError> {
+        let mut flat = to_host_f64(stats.resp_sum.clone())?;
+        flat.extend(to_host_f64(stats.power_sum.clone())?);
+        Ok(flat)
+    }
+
+    fn stats_from_flat(&self, flat: &[f64]) -> Result<ConvStats, ModelError> {
+        let (k, b) = (self.n_components(), self.layout.n_bins());
+        if flat.len() != k + k * b {
+            return Err(ModelError::InputShape { expected: k + k * b, got: flat.len() });
+        }
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        let device = self.device();
+        Ok(ConvStats {
+            resp_sum: Tensor::from_data(TensorData::new(f32s(&flat[..k]), [k]), &device),
+            power_sum: Tensor::from_data(TensorData::new(f32s(&flat[k..]), [k, b]), &device),
+        })
+    }
+
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<ConvStats, ModelError> {
         Ok(ConvStats {
             resp_sum: resp.clone().sum_dim(0).squeeze_dim(0),

@@ -245,6 +245,47 @@ impl Mixture for FullGmm {
         FullStats { resp_sum: vec![0.0; k], moments: vec![None; k] }
     }
 
+    /// `[N_c (K), present_c (K), then per component Σ r (x − m) (D) and Σ r (x − m)(x − m)ᵀ
+    /// (D·D)]`; `present_c` is 1 where this process's rows reached component c (summed: how
+    /// many processes' did), else its moments are zeros.
+    fn stats_to_flat(&self, stats: &FullStats) -> Result<Vec<f64>, ModelError> {
+        let (k, d) = (self.n_components(), self.dim());
+        let mut flat = stats.resp_sum.clone();
+        flat.extend(stats.moments.iter().map(|m| if m.is_some() { 1.0 } else { 0.0 }));
+        for m in &stats.moments {
+            match m {
+                Some((first, second)) => {
+                    flat.extend(to_host_f64(first.clone())?);
+                    flat.extend(to_host_f64(second.clone())?);
+                }
+                None => flat.extend(std::iter::repeat_n(0.0, d + d * d)),
+            }
+        }
+        debug_assert_eq!(flat.len(), 2 * k + k * (d + d * d));
+        Ok(flat)
+    }
+
+    fn stats_from_flat(&self, flat: &[f64]) -> Result<FullStats, ModelError> {
+        let (k, d) = (self.n_components(), self.dim());
+        let expected = 2 * k + k * (d + d * d);
+        if flat.len() != expected {
+            return Err(ModelError::InputShape { expected, got: flat.len() });
+        }
+        let device = self.device();
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        let moments = (0..k)
+            .map(|c| {
+                let at = 2 * k + c * (d + d * d);
+                (flat[k + c] > 0.0).then(|| {
+                    let first = TensorData::new(f32s(&flat[at..at + d]), [d]);
+                    let second = TensorData::new(f32s(&flat[at + d..at + d + d * d]), [d, d]);
+                    (Tensor::from_data(first, &device), Tensor::from_data(second, &device))
+                })
+            })
+            .collect();
+        Ok(FullStats { resp_sum: flat[..k].to_vec(), moments })
+    }
+
     /// Each component over the rows it explains ([`RESP_FLOOR`]): posteriors are sparse (on
     /// MNIST almost all 0 or 1; on BSDS300 patches a few components per row), which divides the
     /// work by up to K against products over every row.

@@ -61,6 +61,18 @@ impl Encoded {
         &self,
         acc: A,
         f: impl Fn(usize, &Tensor<2>) -> Result<T, ModelError> + Sync,
+        fold: impl FnMut(A, T) -> Result<A, ModelError>,
+    ) -> Result<A, ModelError> {
+        self.fold_range(0..self.batches.len(), acc, f, fold)
+    }
+
+    /// [`fold_batches`](Self::fold_batches) over the batches `range` only (a process's share
+    /// of the data in a data-parallel job).
+    pub fn fold_range<T: Send, A>(
+        &self,
+        range: std::ops::Range<usize>,
+        acc: A,
+        f: impl Fn(usize, &Tensor<2>) -> Result<T, ModelError> + Sync,
         mut fold: impl FnMut(A, T) -> Result<A, ModelError>,
     ) -> Result<A, ModelError> {
         use rayon::prelude::*;
@@ -69,8 +81,9 @@ impl Encoded {
             _ => 1,
         };
         let mut acc = acc;
-        for (g, batches) in self.batches.chunks(group).enumerate() {
-            let first = g * group;
+        let offset = range.start;
+        for (g, batches) in self.batches[range].chunks(group).enumerate() {
+            let first = offset + g * group;
             let results: Vec<Result<T, ModelError>> = if group == 1 {
                 vec![f(first, &batches[0])]
             } else {
@@ -162,6 +175,14 @@ pub trait Mixture: Module + Sized + Sync {
     /// Statistics of one batch given its responsibilities `r[n, c]` (`[N, K]`); fails only
     /// where a device read-back fails.
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<Self::Stats, ModelError>;
+
+    /// The statistics as one flat f64 buffer, to be summed element-wise with other
+    /// processes' (`MPI_Allreduce`); [`stats_from_flat`](Self::stats_from_flat) reads it back.
+    fn stats_to_flat(&self, stats: &Self::Stats) -> Result<Vec<f64>, ModelError>;
+
+    /// Statistics from a buffer laid out by [`stats_to_flat`](Self::stats_to_flat) (or the
+    /// element-wise sum of several).
+    fn stats_from_flat(&self, flat: &[f64]) -> Result<Self::Stats, ModelError>;
 
     /// Re-estimates the parameters from the statistics of the whole data.
     fn m_step(self, stats: Self::Stats, n: usize) -> Result<(Self, MStepReport), ModelError>;

@@ -143,6 +143,14 @@ impl Mixture for ProbGmm {
         self.gaussian.batch_stats(x, resp)
     }
 
+    fn stats_to_flat(&self, stats: &FullStats) -> Result<Vec<f64>, ModelError> {
+        self.gaussian.stats_to_flat(stats)
+    }
+
+    fn stats_from_flat(&self, flat: &[f64]) -> Result<FullStats, ModelError> {
+        self.gaussian.stats_from_flat(flat)
+    }
+
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
         let (gaussian, report) = self.gaussian.m_step(stats, n)?;
         Ok((Self { gaussian, k_in: self.k_in }, report))

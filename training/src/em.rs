@@ -112,7 +112,9 @@ pub fn e_step<M: Mixture>(
         let ll = (beta != 1.0).then(|| log_sum_exp(weighted).sum_dim(0).squeeze_dim(0));
         Ok((objective, ll, layer.batch_stats(x.clone(), resp)?))
     };
-    let (objective, ll, stats) = data.fold_batches(
+    let cluster = crate::cluster::world();
+    let (objective, ll, stats) = data.fold_range(
+        cluster.shares(data.batches.len()),
         (None, None, layer.zero_stats()),
         batch,
         |(objective, ll, stats), (o, l, s): (Tensor<1>, Option<Tensor<1>>, M::Stats)| {
@@ -123,15 +125,28 @@ pub fn e_step<M: Mixture>(
             Ok((add(objective, o), ll, stats.merge(s)))
         },
     )?;
-    let objective = objective.ok_or_else(|| ModelError::InvalidConfig {
-        field: "data",
-        reason: "no samples to fit".into(),
-    })?;
-    let objective_sum = to_host_f64(objective)?[0] / beta;
-    let log_likelihood_sum = match ll {
+    if data.n == 0 {
+        return Err(ModelError::InvalidConfig {
+            field: "data",
+            reason: "no samples to fit".into(),
+        });
+    }
+    // This process's sums (0 for a rank whose share holds no batch).
+    let objective_sum = objective.map(|t| to_host_f64(t)).transpose()?.map_or(0.0, |v| v[0]) / beta;
+    let mut log_likelihood_sum = match ll {
         Some(t) => to_host_f64(t)?[0],
-        None => objective_sum,
+        None if beta == 1.0 => objective_sum,
+        None => 0.0,
     };
+    let (mut objective_sum, mut stats) = (objective_sum, stats);
+    if cluster.size() > 1 {
+        // One flat buffer per iteration: [Σ objective, Σ log-likelihood, statistics…].
+        let mut flat = vec![objective_sum, log_likelihood_sum];
+        flat.extend(layer.stats_to_flat(&stats)?);
+        cluster.sum(&mut flat);
+        (objective_sum, log_likelihood_sum) = (flat[0], flat[1]);
+        stats = layer.stats_from_flat(&flat[2..])?;
+    }
     if !log_likelihood_sum.is_finite() || !objective_sum.is_finite() {
         return Err(ModelError::NonFinite {
             what: "log-likelihood in the E-step".into(),
@@ -147,12 +162,18 @@ pub fn e_step<M: Mixture>(
 /// on the device and summed on the host in f64, in sample order: the recorded figures do not
 /// hang on an f32 sum of N terms of a few hundred nats (whose rounding, ~1e-3 nats per sample
 /// at N = 10⁴, moves with the order a backend's SIMD sums in).
+///
+/// In a job of several processes each sums its share of the batches and the sums are added.
 pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64, ModelError> {
-    let total = data.fold_batches(
+    let cluster = crate::cluster::world();
+    let mut total = [data.fold_range(
+        cluster.shares(data.batches.len()),
         0.0,
         |_, x| to_host_f64(layer.score_samples(x.clone())),
         |acc, scores| Ok(scores.into_iter().fold(acc, |a, v| a + v)),
-    )?;
+    )?];
+    cluster.sum(&mut total);
+    let total = total[0];
     Ok(if data.n == 0 { f64::NAN } else { total / data.n as f64 })
 }
 
@@ -208,7 +229,11 @@ pub(crate) fn fit_one<M: Mixture>(
     progress: &Progress,
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
+    let fresh = matches!(start, Start::Fresh { .. });
     let (mut layer, mut report) = begin(layer, data, config, start)?;
+    if fresh {
+        check_same_start(&layer, data)?;
+    }
     let stages = config.stages();
     let total: usize = stages.iter().map(|s| s.1).sum();
     let bar = progress.bar(total as u64, "EM");
@@ -290,6 +315,29 @@ fn begin<M: Mixture>(
         }
         Start::Resume(report) => Ok((layer, report)),
     }
+}
+
+/// In a data-parallel job every rank initialises from the same data and seed; this checks
+/// that they agree (the log-likelihood of the first batch, summed over the ranks, is the
+/// ranks' number times this rank's), so that no rank runs EM on other parameters.
+fn check_same_start<M: Mixture>(layer: &M, data: &Encoded) -> Result<(), TrainError> {
+    let cluster = crate::cluster::world();
+    let Some(first) = data.batches.first().filter(|_| cluster.size() > 1) else {
+        return Ok(());
+    };
+    let own: f64 = to_host_f64(layer.score_samples(first.clone()))?.iter().sum();
+    let mut all = [own];
+    cluster.sum(&mut all);
+    let expected = own * cluster.size() as f64;
+    if (all[0] - expected).abs() > 1e-9 * expected.abs().max(1.0) {
+        return Err(TrainError::Failed(format!(
+            "rank {} initialised differently from the others (first-batch log-likelihood {own} \
+             against a mean of {}); every rank must run the same binary on the same data",
+            cluster.rank(),
+            all[0] / cluster.size() as f64
+        )));
+    }
+    Ok(())
 }
 
 /// Removes every component whose weight is below `threshold` (unless that would remove them

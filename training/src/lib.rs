@@ -8,6 +8,7 @@
 #[macro_use]
 pub mod family;
 pub mod checkpoint;
+pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod em;

@@ -53,7 +53,12 @@ struct RunData {
 }
 
 /// Trains the run a config describes — one layer, or a stack bottom up — and writes its folder.
+///
+/// In a data-parallel job every rank calls it alike; only rank 0 writes the run folder
+/// ([`crate::cluster::rank_options`]).
 pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, TrainError> {
+    let (opts, _scratch) = crate::cluster::rank_options(opts)?;
+    let opts = &opts;
     let start = Instant::now();
     create_dir(&opts.out_dir)?;
     let data = load_data(config, opts)?;

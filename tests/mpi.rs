@@ -17,7 +17,8 @@ fn mpirun_available() -> bool {
 }
 
 /// Trains `config` into `out`, alone or under `mpirun -n ranks`, and returns its metrics.
-fn train(config: &Path, out: &Path, ranks: Option<usize>) -> serde_json::Value {
+/// The ranks' scratch folders go under `tmp` (`TMPDIR`).
+fn train(config: &Path, out: &Path, ranks: Option<usize>, tmp: &Path) -> serde_json::Value {
     let bin = env!("CARGO_BIN_EXE_gmmzoo");
     let args = ["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
     let mut command = match ranks {
@@ -28,8 +29,13 @@ fn train(config: &Path, out: &Path, ranks: Option<usize>) -> serde_json::Value {
             c
         }
     };
-    let output =
-        command.args(args).current_dir(repo()).env_remove("GMM_ZOO_DATA").output().unwrap();
+    let output = command
+        .args(args)
+        .current_dir(repo())
+        .env_remove("GMM_ZOO_DATA")
+        .env("TMPDIR", tmp)
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = std::fs::read_to_string(out.join("metrics.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -47,8 +53,10 @@ fn assert_same_model(config_text: &str, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join(format!("{name}.toml"));
     std::fs::write(&config, config_text).unwrap();
-    let single = layers(&train(&config, &dir.path().join("one"), None));
-    let two = layers(&train(&config, &dir.path().join("two"), Some(2)));
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let single = layers(&train(&config, &dir.path().join("one"), None, &tmp));
+    let two = layers(&train(&config, &dir.path().join("two"), Some(2), &tmp));
     assert_eq!(single.len(), two.len());
     for (a, b) in single.iter().zip(&two) {
         for split in ["train", "test"] {
@@ -74,7 +82,7 @@ fn assert_same_model(config_text: &str, name: &str) {
             b["iterations"].as_array().unwrap().len()
         );
     }
-    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("gmmzoo-rank"))

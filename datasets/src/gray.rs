@@ -115,15 +115,6 @@ impl ImageSet {
         Ok(Self { images, files, dir })
     }
 
-    /// The images `keep` (indices, in that order).
-    pub fn select(&self, keep: &[usize]) -> Self {
-        Self {
-            images: keep.iter().map(|&i| self.images[i].clone()).collect(),
-            files: keep.iter().filter_map(|&i| self.files.get(i).cloned()).collect(),
-            dir: self.dir.clone(),
-        }
-    }
-
     /// The images as equally sized rows (no other processing); an error naming two files of
     /// different sizes when they are not all one size.
     pub fn whole_images(&self) -> Result<crate::Images, DataError> {

@@ -99,25 +99,25 @@ pub fn score_input(
             stack.len()
         )));
     }
-    let (first, _) = SavedLayer::load(&layer_dir(&run, 0, stack.len()), &opts.device)?;
+    let load = |i: usize| SavedLayer::load(&layer_dir(&run, i, stack.len()), &opts.device);
+    let (first, mut model) = load(0)?;
     let (mut rows, sources) = input_rows(input, &config, first.input_shape, opts)?;
-    for (i, spec) in stack.iter().enumerate().take(layer) {
-        let (_, model) = SavedLayer::load(&layer_dir(&run, i, stack.len()), &opts.device)?;
-        let batch = spec.em.batch_size;
-        if i + 1 == layer {
-            let (k, scored) = with_layer!(&model, m => {
-                let enc = encode_rows(m, &rows, batch, &opts.device)?;
-                (m.n_components(), score_rows(m, &enc, responsibilities)?)
-            });
-            return Ok(ScoreReport { run, layer, n_components: k, sources, rows: scored });
-        }
+    // The layers below `layer` turn the rows into its input features, as in training.
+    for i in 0..layer - 1 {
+        let batch = stack[i].em.batch_size;
         let feature = stack[i + 1].input.expect("a stack's upper layers name their input");
         rows = with_layer!(&model, m => {
             let enc = encode_rows(m, &rows, batch, &opts.device)?;
             feature.compute(m, &enc)?
         });
+        model = load(i + 1)?.1;
     }
-    unreachable!("layer {layer} is within the stack")
+    let batch = stack[layer - 1].em.batch_size;
+    let (k, scored) = with_layer!(&model, m => {
+        let enc = encode_rows(m, &rows, batch, &opts.device)?;
+        (m.n_components(), score_rows(m, &enc, responsibilities)?)
+    });
+    Ok(ScoreReport { run, layer, n_components: k, sources, rows: scored })
 }
 
 /// Every row's `log p(x)`, MAP component and (when `keep`) posterior.

@@ -64,8 +64,6 @@ pub struct Lloyd {
     pub centres: Vec<f32>,
     /// Iterations run.
     pub iterations: usize,
-    /// `Σ_n ‖x_n − c(x_n)‖²` of the last assignment (to the centres before its update).
-    pub inertia: f64,
 }
 
 /// Lloyd's k-means from `centres` (`[K, D]`): assign every row to its nearest centre, move each
@@ -86,40 +84,29 @@ pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, M
             ))
         },
         |(mut s, mut q), (bs, bq)| {
-            s.iter_mut().zip(bs).for_each(|(a, b)| *a += b);
-            q.iter_mut().zip(bq).for_each(|(a, b)| *a += b);
+            add_into(&mut s, bs);
+            add_into(&mut q, bq);
             Ok((s, q))
         },
     )?;
     let variance = (0..d).map(|j| sum_sq[j] / n - (sum[j] / n).powi(2)).sum::<f64>() / d as f64;
     let tol = LLOYD_TOL * variance.max(0.0);
     let mut iterations = 0;
-    let mut inertia = 0.0;
     while iterations < LLOYD_MAX_ITER {
         iterations += 1;
-        let (sums, counts, sq) = data.fold_batches(
-            (vec![0f64; k * d], vec![0f64; k], 0.0),
+        let (sums, counts) = data.fold_batches(
+            (vec![0f64; k * d], vec![0f64; k]),
             |_, x| {
                 let onehot = nearest_centre_responsibilities(x, &centres, k)?;
                 let sums = onehot.clone().transpose().matmul(x.clone());
-                // The inertia: ‖x − c(x)‖² of every row to its centre, summed.
-                let c =
-                    Tensor::<2>::from_data(TensorData::new(centres.clone(), [k, d]), &x.device());
-                let assigned = onehot.clone().matmul(c);
-                let diff = x.clone() - assigned;
-                Ok((
-                    to_host_f64(sums)?,
-                    to_host_f64(onehot.sum_dim(0))?,
-                    to_host_f64((diff.clone() * diff).sum())?[0],
-                ))
+                Ok((to_host_f64(sums)?, to_host_f64(onehot.sum_dim(0))?))
             },
-            |(mut s, mut c, q), (bs, bc, bq)| {
-                s.iter_mut().zip(bs).for_each(|(a, b)| *a += b);
-                c.iter_mut().zip(bc).for_each(|(a, b)| *a += b);
-                Ok((s, c, q + bq))
+            |(mut s, mut c), (bs, bc)| {
+                add_into(&mut s, bs);
+                add_into(&mut c, bc);
+                Ok((s, c))
             },
         )?;
-        inertia = sq;
         let mut shift = 0.0;
         for c in 0..k {
             if counts[c] == 0.0 {
@@ -135,5 +122,10 @@ pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, M
             break;
         }
     }
-    Ok(Lloyd { centres, iterations, inertia })
+    Ok(Lloyd { centres, iterations })
+}
+
+/// `acc += b`, element-wise.
+fn add_into(acc: &mut [f64], b: Vec<f64>) {
+    acc.iter_mut().zip(b).for_each(|(a, b)| *a += b);
 }

@@ -113,7 +113,7 @@ pub fn e_step<M: Mixture>(
         Ok((objective, ll, layer.batch_stats(x.clone(), resp)?))
     };
     let cluster = crate::cluster::world();
-    let (objective, ll, stats) = data.fold_range(
+    let (objective, ll, mut stats) = data.fold_range(
         cluster.shares(data.batches.len()),
         (None, None, layer.zero_stats()),
         batch,
@@ -132,13 +132,13 @@ pub fn e_step<M: Mixture>(
         });
     }
     // This process's sums (0 for a rank whose share holds no batch).
-    let objective_sum = objective.map(|t| to_host_f64(t)).transpose()?.map_or(0.0, |v| v[0]) / beta;
+    let mut objective_sum =
+        objective.map(|t| to_host_f64(t)).transpose()?.map_or(0.0, |v| v[0]) / beta;
     let mut log_likelihood_sum = match ll {
         Some(t) => to_host_f64(t)?[0],
         None if beta == 1.0 => objective_sum,
         None => 0.0,
     };
-    let (mut objective_sum, mut stats) = (objective_sum, stats);
     if cluster.size() > 1 {
         // One flat buffer per iteration: [Σ objective, Σ log-likelihood, statistics…].
         let mut flat = vec![objective_sum, log_likelihood_sum];

@@ -62,25 +62,30 @@ pub fn load_split(
     }
 }
 
-/// The file (folder) of `split`, and which of its items belong to it: all, or the seeded
-/// train / test share of the training file when no test file is given.
-fn split_source(
+/// The file (or folder) `split` is read from: the test one for `test` when it is given, else
+/// the training one.
+fn source<'a>(train: &'a Path, test: Option<&'a PathBuf>, split: Split) -> &'a Path {
+    match (split, test) {
+        (Split::Test, Some(test)) => test,
+        _ => train,
+    }
+}
+
+/// Which of the training file's `n` items `split` keeps when no test file is given (a seeded
+/// 10 % for test, the rest for train, drawn with `seed + 3`); `None`: all of its file's items.
+fn held_out(
+    n: usize,
     train: &Path,
     test: Option<&PathBuf>,
     split: Split,
-    n_items: impl FnOnce(&Path) -> Result<usize, DataError>,
     seed: u64,
-) -> Result<(PathBuf, Option<Vec<usize>>), DataError> {
-    match (split, test) {
-        (Split::Test, Some(test)) => Ok((test.clone(), None)),
-        (Split::Train, Some(_)) => Ok((train.to_path_buf(), None)),
-        (_, None) => {
-            let (train_rows, test_rows) = seeded_split(n_items(train)?, seed.wrapping_add(3))
-                .map_err(|e| DataError::Request(format!("{}: {e}", train.display())))?;
-            let keep = if split == Split::Train { train_rows } else { test_rows };
-            Ok((train.to_path_buf(), Some(keep)))
-        }
+) -> Result<Option<Vec<usize>>, DataError> {
+    if test.is_some() {
+        return Ok(None);
     }
+    let (train_rows, test_rows) = seeded_split(n, seed.wrapping_add(3))
+        .map_err(|e| DataError::Request(format!("{}: {e}", train.display())))?;
+    Ok(Some(if split == Split::Train { train_rows } else { test_rows }))
 }
 
 /// The first `n` of `set` when `n` is given.
@@ -93,18 +98,12 @@ fn at_most(set: Images, n: Option<usize>) -> Images {
 
 /// A split of the user's image folder(s): patches as BSDS, or whole images.
 fn load_images(d: &ImagesData, split: Split, seed: u64) -> Result<Images, TrainError> {
-    let (dir, keep) = split_source(
-        &d.train,
-        d.test.as_ref(),
-        split,
-        |dir| Ok(ImageSet::files_in(dir)?.len()),
-        seed,
-    )?;
-    let mut files = ImageSet::files_in(&dir)?;
-    if let Some(keep) = keep {
+    let dir = source(&d.train, d.test.as_ref(), split);
+    let mut files = ImageSet::files_in(dir)?;
+    if let Some(keep) = held_out(files.len(), &d.train, d.test.as_ref(), split, seed)? {
         files = keep.iter().map(|&i| files[i].clone()).collect();
     }
-    let images = ImageSet::from_files(files, dir, Grayscale::Rec601)?;
+    let images = ImageSet::from_files(files, dir.to_path_buf(), Grayscale::Rec601)?;
     let (count, offset) = match split {
         Split::Train => (d.n_train, 1),
         Split::Test => (d.n_test, 2),
@@ -129,15 +128,8 @@ fn load_array(d: &ArrayData, split: Split, seed: u64) -> Result<Images, TrainErr
         Split::Train => d.n_train,
         Split::Test => d.n_test,
     };
-    // Without a test file the training file is read once, then split.
-    let rows = read_array(if split == Split::Test {
-        d.test.as_ref().unwrap_or(&d.train)
-    } else {
-        &d.train
-    })?;
-    let n = rows.len();
-    let (_, keep) = split_source(&d.train, d.test.as_ref(), split, |_| Ok(n), seed)?;
-    let rows = match keep {
+    let rows = read_array(source(&d.train, d.test.as_ref(), split))?;
+    let rows = match held_out(rows.len(), &d.train, d.test.as_ref(), split, seed)? {
         Some(keep) => rows.select(&keep),
         None => rows,
     };

@@ -155,6 +155,11 @@ impl DataConfig {
             gmm_datasets::check_f32_count(key, n as u64, values)
                 .map_err(|reason| ConfigError::new(key, reason))
         };
+        // Optional counts (the first ones; all when absent) are at least 1 when given.
+        let caps = |n_train: Option<usize>, n_test: Option<usize>| {
+            at_least_one(n_train.unwrap_or(1), "n_train")?;
+            at_least_one(n_test.unwrap_or(1), "n_test")
+        };
         let patches = |patch_size: usize, n_train: usize, n_test: usize, min_std: f32| {
             if patch_size < 2 {
                 return Err(ConfigError::new(
@@ -195,19 +200,10 @@ impl DataConfig {
                     "min_std",
                     "applies to patches only; give patch_size or leave min_std out",
                 )),
-                (None, n_train, n_test) => {
-                    at_least_one(n_train.unwrap_or(1), "n_train")?;
-                    at_least_one(n_test.unwrap_or(1), "n_test")
-                }
+                (None, n_train, n_test) => caps(n_train, n_test),
             },
-            DataConfig::Array(ArrayData { n_train, n_test, .. }) => {
-                at_least_one(n_train.unwrap_or(1), "n_train")?;
-                at_least_one(n_test.unwrap_or(1), "n_test")
-            }
-            DataConfig::Mnist(MnistData { n_train, n_test }) => {
-                at_least_one(n_train.unwrap_or(1), "n_train")?;
-                at_least_one(n_test.unwrap_or(1), "n_test")
-            }
+            DataConfig::Array(ArrayData { n_train, n_test, .. })
+            | DataConfig::Mnist(MnistData { n_train, n_test }) => caps(*n_train, *n_test),
             DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
                 at_least_one(*n_train, "n_train")?;
                 at_least_one(*n_test, "n_test")?;

@@ -53,6 +53,27 @@ init = "kmeans++"
 every = 1
 "#;
 
+/// A deep GMM (hard EM, Adam M-steps) on BSDS300-protocol rows of the shipped images.
+const DEEP: &str = r#"
+name = "resume-deep"
+seed = 5
+[data]
+dataset = "bsds300"
+n_train = 4000
+n_test = 500
+[model]
+kind = "deep"
+nodes = [3, 2]
+beam = 2
+m_step_iters = 20
+[em]
+max_iter = 14
+batch_size = 1000
+init = "kmeans++"
+[checkpoint]
+every = 1
+"#;
+
 fn command(config: &Path, out: &Path, extra: &[&str]) -> Command {
     command_on(&sample_root(), config, out, extra)
 }
@@ -113,6 +134,11 @@ fn parameters(run: &Path, layers: usize) -> Vec<Vec<f64>> {
                     to_host_f64(m.log_weights.val()).unwrap(),
                 ],
                 Layer::Prob(m) => vec![to_host_f64(m.gaussian.means.val()).unwrap()],
+                Layer::Deep(m) => vec![
+                    to_host_f64(m.transforms.val()).unwrap(),
+                    to_host_f64(m.biases.val()).unwrap(),
+                    to_host_f64(m.log_weights.val()).unwrap(),
+                ],
             };
             tensors.concat()
         })
@@ -152,6 +178,19 @@ fn sigkill_twice_then_resume_gives_the_uninterrupted_model() {
     let done = run(&config, &broken, &["--resume", "--quiet"]);
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     assert!(!broken.join("checkpoint.ckpt").exists(), "a finished run removes its checkpoint");
+    assert_eq!(histories(&whole, 1), histories(&broken, 1));
+    assert_eq!(parameters(&whole, 1), parameters(&broken, 1));
+}
+
+#[test]
+fn a_killed_deep_gmm_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "deep.toml", DEEP);
+    let (whole, broken) = (dir.path().join("whole"), dir.path().join("broken"));
+    assert!(run(&config, &whole, &["--quiet"]).status.success());
+    kill_at(&config, &broken, &[], "", 5);
+    let done = run(&config, &broken, &["--resume", "--quiet"]);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     assert_eq!(histories(&whole, 1), histories(&broken, 1));
     assert_eq!(parameters(&whole, 1), parameters(&broken, 1));
 }

@@ -67,6 +67,16 @@ pub fn select_run(
         let mut run = config.clone();
         let mut layer = model.clone();
         layer.set_n_components(k);
+        if layer.n_components() != k {
+            return Err(bad(
+                "model.kind",
+                &format!(
+                    "a {} layer's number of components follows from its other keys; select \
+                     varies n_components, which it does not have",
+                    layer.kind()
+                ),
+            ));
+        }
         (run.model, run.name) = (Some(layer), format!("{}_k{k}", config.name));
         run.validate()
             .map_err(|error| TrainError::Config { path: run.name.clone().into(), error })?;

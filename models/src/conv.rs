@@ -229,16 +229,7 @@ impl Mixture for ConvGmm {
 
     /// The periodograms `|X_n(k_b)|²` (rustfft, once per dataset).
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let d = self.layout.pixels();
-        if !samples.len().is_multiple_of(d) {
-            return Err(ModelError::InputShape { expected: d, got: samples.len() });
-        }
-        if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite {
-                what: format!("pixel value {} in sample {}", samples[i], i / d),
-                hint: "clean the input data".into(),
-            });
-        }
+        crate::mixture::check_rows(samples, self.layout.pixels(), "pixel value")?;
         Ok(self.layout.power(samples))
     }
 

@@ -2,8 +2,8 @@
 
 use crate::full_density::triangle_blocks;
 use crate::mixture::{
-    Encoded, Init, MStepReport, Mixture, SufficientStats, host_vec, renormalised_log_weights,
-    select_rows, to_host_f64,
+    Encoded, Init, MStepReport, Mixture, SufficientStats, check_rows, host_vec,
+    renormalised_log_weights, select_rows, to_host_f64,
 };
 use crate::{FullStats, ModelError, kmeans, linalg};
 use burn::module::{Module, Param};
@@ -202,16 +202,7 @@ impl Mixture for FullGmm {
 
     /// Rows are used as they are (after a finiteness check).
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let d = self.dim();
-        if !samples.len().is_multiple_of(d) {
-            return Err(ModelError::InputShape { expected: d, got: samples.len() });
-        }
-        if let Some(i) = samples.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::NonFinite {
-                what: format!("value {} in sample {}", samples[i], i / d),
-                hint: "clean the input data".into(),
-            });
-        }
+        check_rows(samples, self.dim(), "value")?;
         Ok(samples.to_vec())
     }
 

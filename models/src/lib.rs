@@ -5,6 +5,9 @@
 //! weights, sufficient statistics accumulated batch by batch, and an M-step.
 
 mod conv;
+mod deep;
+mod deep_m_step;
+pub mod deep_search;
 mod device;
 mod error;
 pub mod filters;
@@ -20,15 +23,17 @@ mod sample;
 pub mod spectral;
 
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
+pub use deep::{DeepGmm, DeepGmmConfig, MAX_PATHS, PathAssignment, path_nodes};
+pub use deep_m_step::NodeParams;
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name, is_cpu};
 pub use error::ModelError;
 pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, RESP_FLOOR};
 pub use full_density::{GROUP_BUDGET, TRIANGLE_BLOCK};
 pub use full_moments::FullStats;
 pub use mixture::{
-    Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
-    init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,
-    select_rows, to_host_f64,
+    EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
+    default_e_step_rows, init_random_responsibilities, log_sum_exp, renormalised_log_weights,
+    responsibilities, select_rows, to_host_f64,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use sample::Generative;

@@ -56,6 +56,32 @@ pub fn covariance_from_precision_cholesky(u: &[f64], n: usize) -> Vec<f64> {
     cov
 }
 
+/// The inverse of a square matrix (row-major `n×n`) and `log |det A|`, from faer's LU
+/// factorisation with partial pivoting (`log |det A| = Σ_i log |U_ii|`). `None` if `A` is
+/// singular or not finite (the deep GMM's node transforms must stay invertible).
+pub fn inverse_and_log_abs_det(a: &[f64], n: usize) -> Option<(Vec<f64>, f64)> {
+    use faer::linalg::solvers::DenseSolveCore;
+    assert_eq!(a.len(), n * n, "inverse: matrix is not n×n");
+    let m = Mat::<f64>::from_fn(n, n, |i, j| a[i * n + j]);
+    let lu = m.partial_piv_lu();
+    let u = lu.U();
+    let log_det: f64 = (0..n).map(|i| u[(i, i)].abs().ln()).sum();
+    if !log_det.is_finite() {
+        return None;
+    }
+    let inv = lu.inverse();
+    let out: Vec<f64> = (0..n * n).map(|k| inv[(k / n, k % n)]).collect();
+    out.iter().all(|v| v.is_finite()).then_some((out, log_det))
+}
+
+/// The product `A B` of row-major `n×n` matrices.
+pub fn matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let ma = Mat::<f64>::from_fn(n, n, |i, j| a[i * n + j]);
+    let mb = Mat::<f64>::from_fn(n, n, |i, j| b[i * n + j]);
+    let c = &ma * &mb;
+    (0..n * n).map(|k| c[(k / n, k % n)]).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +157,21 @@ mod tests {
     fn indefinite_matrix_names_its_pivot() {
         let a = [1.0, 2.0, 2.0, 1.0];
         assert_eq!(cholesky(&a, 2), Err(1));
+    }
+    #[test]
+    fn inverse_and_log_det_match_a_known_matrix() {
+        // [[2, 1], [0, 3]]: det 6, inverse [[1/2, -1/6], [0, 1/3]].
+        let (inv, log_det) = inverse_and_log_abs_det(&[2.0, 1.0, 0.0, 3.0], 2).unwrap();
+        assert!((log_det - 6f64.ln()).abs() < 1e-14);
+        assert!(max_abs_diff(&inv, &[0.5, -1.0 / 6.0, 0.0, 1.0 / 3.0]) < 1e-14);
+        let a = random_spd(40, 11);
+        let (inv, _) = inverse_and_log_abs_det(&a, 40).unwrap();
+        let eye = matmul(&a, &inv, 40);
+        for i in 0..40 {
+            for j in 0..40 {
+                assert!((eye[i * 40 + j] - if i == j { 1.0 } else { 0.0 }).abs() < 1e-9);
+            }
+        }
+        assert!(inverse_and_log_abs_det(&[1.0, 2.0, 2.0, 4.0], 2).is_none());
     }
 }

@@ -217,6 +217,37 @@ pub trait Mixture: Module + Sized + Sync {
     fn score_samples(&self, x: Tensor<2>) -> Tensor<1> {
         log_sum_exp(self.weighted_log_prob(x)).squeeze_dim(1)
     }
+
+    /// One batch's E-step at inverse temperature β: the responsibilities and what each row
+    /// adds to EM's objective. The default ([`default_e_step_rows`]) is the posterior over
+    /// every component; a family may assign rows otherwise (the deep GMM's hard E-step).
+    fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
+        Ok(default_e_step_rows(self, x, beta))
+    }
+}
+
+/// One batch's E-step terms.
+///
+/// # Shapes
+/// - `resp`: `[N, K]`; `objective`, `log_likelihood`: `[N, 1]`.
+#[derive(Debug, Clone)]
+pub struct EStepRows {
+    /// Responsibilities `r[n, c]`, rows summing to 1.
+    pub resp: Tensor<2>,
+    /// Each row's term of the objective EM raises, times β (`log Σ_c exp(β(log π_c + log
+    /// N(x_n|c)))` for the posterior E-step).
+    pub objective: Tensor<2>,
+    /// `log p(x_n)` where it differs from `objective` (β ≠ 1), else `None`.
+    pub log_likelihood: Option<Tensor<2>>,
+}
+
+/// The posterior E-step: `r[n,c] ∝ exp(β (log π_c + log N(x_n|c)))` ([`responsibilities`]).
+pub fn default_e_step_rows<M: Mixture>(layer: &M, x: Tensor<2>, beta: f64) -> EStepRows {
+    let weighted = layer.weighted_log_prob(x);
+    let tempered = if beta == 1.0 { weighted.clone() } else { weighted.clone() * beta };
+    let (resp, objective) = responsibilities(tempered);
+    let log_likelihood = (beta != 1.0).then(|| log_sum_exp(weighted));
+    EStepRows { resp, objective, log_likelihood }
 }
 
 /// Row-wise `log Σ_c exp(a[n, c])`, computed stably around the row maximum.
@@ -287,6 +318,21 @@ pub fn select_rows<const D: usize>(t: Tensor<D>, keep: &[usize]) -> Tensor<D> {
     let idx =
         Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [keep.len()]), &t.device());
     t.select(0, idx)
+}
+
+/// Checks that `samples` are whole rows of `d` values, all finite; the error names the first
+/// bad `what` (e.g. "pixel value") and its sample.
+pub(crate) fn check_rows(samples: &[f32], d: usize, what: &str) -> Result<(), ModelError> {
+    if !samples.len().is_multiple_of(d) {
+        return Err(ModelError::InputShape { expected: d, got: samples.len() });
+    }
+    match samples.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(ModelError::NonFinite {
+            what: format!("{what} {} in sample {}", samples[i], i / d),
+            hint: "clean the input data".into(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Reads a float tensor back to the host as f64.

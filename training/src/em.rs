@@ -6,10 +6,7 @@ use crate::TrainError;
 pub use crate::em_config::{Annealing, EmConfig};
 use crate::progress::Progress;
 pub use crate::restarts::{RestartRecord, fit_restarts, restart_seed};
-use gmm_models::{
-    Encoded, Mixture, ModelError, SufficientStats, Tensor, log_sum_exp, responsibilities,
-    to_host_f64,
-};
+use gmm_models::{Encoded, Mixture, ModelError, SufficientStats, Tensor, to_host_f64};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -97,7 +94,8 @@ fn add(acc: Option<Tensor<1>>, t: Tensor<1>) -> Option<Tensor<1>> {
 }
 
 /// One pass over the data at inverse temperature `beta`: responsibilities
-/// `r[n,c] ∝ exp(β (log π_c + log N(x_n|c)))` batch by batch (several at once on a CPU,
+/// `r[n,c] ∝ exp(β (log π_c + log N(x_n|c)))` (or the family's own assignment,
+/// [`Mixture::e_step_rows`]) batch by batch (several at once on a CPU,
 /// [`Encoded::fold_batches`]), statistics accumulated in batch order, responsibilities dropped.
 pub fn e_step<M: Mixture>(
     layer: &M,
@@ -105,12 +103,10 @@ pub fn e_step<M: Mixture>(
     beta: f64,
 ) -> Result<EStep<M::Stats>, ModelError> {
     let batch = |_: usize, x: &Tensor<2>| {
-        let weighted = layer.weighted_log_prob(x.clone());
-        let tempered = if beta == 1.0 { weighted.clone() } else { weighted.clone() * beta };
-        let (resp, log_norm) = responsibilities(tempered);
-        let objective = log_norm.sum_dim(0).squeeze_dim(0);
-        let ll = (beta != 1.0).then(|| log_sum_exp(weighted).sum_dim(0).squeeze_dim(0));
-        Ok((objective, ll, layer.batch_stats(x.clone(), resp)?))
+        let rows = layer.e_step_rows(x.clone(), beta)?;
+        let objective = rows.objective.sum_dim(0).squeeze_dim(0);
+        let ll = rows.log_likelihood.map(|l| l.sum_dim(0).squeeze_dim(0));
+        Ok((objective, ll, layer.batch_stats(x.clone(), rows.resp)?))
     };
     let cluster = crate::cluster::world();
     let (objective, ll, mut stats) = data.fold_range(
@@ -362,12 +358,24 @@ fn log_iteration(
     previous: Option<&IterationRecord>,
     total: usize,
 ) {
-    for c in &r.emptied {
-        progress.log(&format!(
+    match r.emptied.as_slice() {
+        [] => {}
+        [c] => progress.log(&format!(
             "iter {}: component {c} has no responsibility mass; kept its previous parameters \
              (or pruned, as configured)",
             r.iter
-        ));
+        )),
+        many => {
+            let shown: Vec<String> = many.iter().take(12).map(usize::to_string).collect();
+            let more = if many.len() > 12 { ", …" } else { "" };
+            progress.log(&format!(
+                "iter {}: {} components have no responsibility mass ({}{more}); kept their \
+                 previous parameters (or pruned, as configured)",
+                r.iter,
+                many.len(),
+                shown.join(", ")
+            ));
+        }
     }
     for (c, w) in &r.pruned {
         progress.log(&format!(

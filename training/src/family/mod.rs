@@ -10,6 +10,7 @@
 //! reached through `with_layer!`.
 
 mod conv;
+mod deep;
 mod full;
 mod prob;
 
@@ -20,7 +21,7 @@ use crate::{ConfigError, EmConfig};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-use gmm_models::{ConvGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm};
+use gmm_models::{ConvGmm, DeepGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +171,7 @@ families! {$
     Conv(ConvGmm, gmm_models::ConvGmmConfig) = "conv",
     Full(FullGmm, gmm_models::FullGmmConfig) = "full",
     Prob(ProbGmm, gmm_models::ProbGmmConfig) = "prob",
+    Deep(DeepGmm, gmm_models::DeepGmmConfig) = "deep",
 }
 
 impl<'de> Deserialize<'de> for LayerConfig {

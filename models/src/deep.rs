@@ -1,0 +1,517 @@
+//! The deep GMM of van den Oord & Schrauwen (NIPS 2014; models.md §7): a network of linear
+//! transformations whose paths are the components of a Gaussian mixture.
+//!
+//! The E-step reuses the full-covariance GMM: the K = Π N_l path components are materialised
+//! (mean `μ_p`, precision Cholesky factor of `Σ_p`) as a [`FullGmm`] once per parameter set, and
+//! its log-densities and per-path sufficient statistics are used as they are. The M-step
+//! ([`crate::deep_m_step`]) never touches the data: it raises the expected complete-data
+//! log-likelihood over the node transformations by gradient steps. The hard E-step's best path
+//! is found layer by layer ([`crate::deep_search`]).
+
+use crate::deep_m_step::{NodeParams, PathStats};
+use crate::mixture::{
+    EStepRows, Encoded, Init, MStepReport, Mixture, check_rows, default_e_step_rows, to_host_f64,
+};
+use crate::{FullGmm, FullGmmConfig, FullStats, ModelError, linalg};
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// How the E-step assigns samples to paths.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathAssignment {
+    /// The paper's hard EM: each sample goes to its best path, found layer by layer with
+    /// `beam` partial paths kept per layer ([`crate::deep_search`]); the per-iteration
+    /// figure is the best-path bound `mean_n max_p log π_p N(x_n | p)`.
+    #[default]
+    Hard,
+    /// Exact EM: posteriors over every path (Π N_l log-densities per sample); the
+    /// per-iteration figure is the log-likelihood itself.
+    Soft,
+}
+
+fn default_reg() -> f64 {
+    1e-6
+}
+fn default_beam() -> usize {
+    16
+}
+fn default_m_step_iters() -> usize {
+    100
+}
+fn default_learning_rate() -> f64 {
+    1e-2
+}
+fn default_init_noise() -> f64 {
+    0.1
+}
+
+/// Hyper-parameters of a [`DeepGmm`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeepGmmConfig {
+    /// Nodes per layer, `[N_1, …, N_L]`; layer 1 is the one nearest the data.
+    pub nodes: Vec<usize>,
+    /// `e_step = "hard"` (best path, the paper's) or `"soft"` (every path).
+    #[serde(default)]
+    pub e_step: PathAssignment,
+    /// Partial paths kept per sample after each layer of the hard E-step's search; with
+    /// `beam ≥ N_1 ⋯ N_{L−1}` the search is exhaustive.
+    #[serde(default = "default_beam")]
+    pub beam: usize,
+    /// Added to every path's covariance statistics, `C_p + reg_covar·I` (the full GMM's
+    /// `reg_covar`, applied where the M-step sees the data).
+    #[serde(default = "default_reg")]
+    pub reg_covar: f64,
+    /// Adam steps of each M-step.
+    #[serde(default = "default_m_step_iters")]
+    pub m_step_iters: usize,
+    /// Adam's learning rate on the relative updates `(I + Δ)` of the node transforms.
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// Scale of the seeded perturbation of the identity that starts the layers above the first.
+    #[serde(default = "default_init_noise")]
+    pub init_noise: f64,
+}
+
+/// The most paths (components) a network may have: each is a D×D factorisation per M-step
+/// and a column of every E-step's `[N, K]` posteriors.
+pub const MAX_PATHS: usize = 4096;
+
+impl DeepGmmConfig {
+    /// Checks every field; the error names the field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |field, reason: String| Err(ModelError::InvalidConfig { field, reason });
+        if self.nodes.is_empty() || self.nodes.contains(&0) {
+            return bad(
+                "nodes",
+                format!("needs at least one layer of at least one node, got {:?}", self.nodes),
+            );
+        }
+        match self.n_paths() {
+            Some(k) if k <= MAX_PATHS => {}
+            _ => {
+                return bad(
+                    "nodes",
+                    format!("{:?} makes more than {MAX_PATHS} paths (components)", self.nodes),
+                );
+            }
+        }
+        if self.beam == 0 {
+            return bad("beam", "must be at least 1".into());
+        }
+        if self.m_step_iters == 0 {
+            return bad("m_step_iters", "must be at least 1".into());
+        }
+        ModelError::check_positive("reg_covar", self.reg_covar)?;
+        ModelError::check_positive("learning_rate", self.learning_rate)?;
+        ModelError::check_positive("init_noise", self.init_noise)
+    }
+
+    /// `Π N_l`, or `None` on overflow.
+    pub fn n_paths(&self) -> Option<usize> {
+        self.nodes.iter().try_fold(1usize, |k, &n| k.checked_mul(n))
+    }
+
+    /// A network over `dim`-dimensional rows: identity transforms, zero biases, uniform path
+    /// weights; EM's initialisation sets real starting values.
+    pub fn init(&self, dim: usize, device: &Device) -> Result<DeepGmm, ModelError> {
+        self.validate()?;
+        if dim == 0 {
+            return Err(ModelError::InvalidConfig {
+                field: "input",
+                reason: "has no dimensions".into(),
+            });
+        }
+        let m: usize = self.nodes.iter().sum();
+        let eye: Vec<f64> =
+            (0..dim * dim).map(|k| if k / dim == k % dim { 1.0 } else { 0.0 }).collect();
+        let k = self.n_paths().unwrap_or(1);
+        let nodes = NodeParams { a: eye.repeat(m), b: vec![0.0; m * dim], dim };
+        DeepGmm::from_parts(&nodes, &vec![1.0 / k as f64; k], self, device)
+    }
+}
+
+/// A deep GMM: L layers of nodes, node j of layer l a transform `x ↦ A_{l,j} x + b_{l,j}`;
+/// a path `p = (j_1, …, j_L)` is the Gaussian component
+///
+/// ```text
+/// x = A_{1,j1}(A_{2,j2}(… (A_{L,jL} z + b_{L,jL}) …) + b_{2,j2}) + b_{1,j1},   z ~ N(0, I_D)
+/// x | p ~ N(μ_p, M_p M_pᵀ),  M_p = A_{1,j1} ⋯ A_{L,jL},  μ_p = b_{1,j1} + A_{1,j1} b_{2,j2} + …
+/// p(x) = Σ_p π_p N(x | μ_p, M_p M_pᵀ)
+/// ```
+///
+/// with free path weights `π_p` (K − 1 parameters; the M-step sets `π_p = N_p / N`). Paths
+/// are numbered with layer 1 most significant: `p = ((j_1 N_2 + j_2) N_3 + j_3) …`.
+///
+/// # Shapes
+/// - `transforms`: `[M, D, D]` and `biases`: `[M, D]`, `M = Σ N_l` nodes, layer 1's first;
+///   `log_weights`: `[K]`, `K = Π N_l`; input `[N, D]`.
+#[derive(Module, Debug)]
+pub struct DeepGmm {
+    /// `A_{l,j}`, `[M, D, D]` row-major, layer 1's nodes first.
+    pub transforms: Param<Tensor<3>>,
+    /// `b_{l,j}`, `[M, D]`.
+    pub biases: Param<Tensor<2>>,
+    /// `log π_p`, `[K]`.
+    pub log_weights: Param<Tensor<1>>,
+    /// The hyper-parameters (nodes per layer, E-step, M-step settings).
+    #[module(skip)]
+    pub config: DeepGmmConfig,
+    /// The path components and node inverses, built from the parameters on first use.
+    #[module(skip)]
+    materialised: OnceLock<Result<Materialised, String>>,
+}
+
+/// What the E-step uses, derived from the parameters.
+#[derive(Debug, Clone)]
+pub(crate) struct Materialised {
+    /// The K path components as a full-covariance GMM.
+    pub paths: FullGmm,
+    /// `W_m = A_m⁻¹`, `[M, D, D]` (the hard search runs the network from the data to `z`).
+    pub inverses: Tensor<3>,
+    /// `c_m = −A_m⁻¹ b_m`, `[M, D]`, so that node m maps `x ↦ W_m x + c_m` towards `z`.
+    pub offsets: Tensor<2>,
+    /// `log |det W_m|`, `M` values.
+    pub log_det_inverse: Vec<f64>,
+}
+
+impl DeepGmm {
+    /// Builds a network from host parameters (row-major `A` `[M, D, D]`, `b` `[M, D]`) and path
+    /// weights `[K]`.
+    pub fn from_parts(
+        nodes: &NodeParams,
+        weights: &[f64],
+        config: &DeepGmmConfig,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let d = nodes.dim;
+        let m: usize = config.nodes.iter().sum();
+        let k = config.n_paths().unwrap_or(0);
+        if nodes.a.len() != m * d * d || nodes.b.len() != m * d || weights.len() != k {
+            return Err(ModelError::InputShape { expected: m * d * d, got: nodes.a.len() });
+        }
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
+        Ok(Self {
+            transforms: Param::from_data(TensorData::new(f(&nodes.a), [m, d, d]), device),
+            biases: Param::from_data(TensorData::new(f(&nodes.b), [m, d]), device),
+            log_weights: Param::from_data(TensorData::new(lw, [k]), device),
+            config: config.clone(),
+            materialised: OnceLock::new(),
+        })
+    }
+
+    /// Input dimension D.
+    pub fn dim(&self) -> usize {
+        self.biases.val().dims()[1]
+    }
+
+    /// Layers L.
+    pub fn depth(&self) -> usize {
+        self.config.nodes.len()
+    }
+
+    pub(crate) fn device(&self) -> Device {
+        self.biases.val().device()
+    }
+
+    /// The nodes' `A` and `b` on the host, in f64.
+    pub fn nodes_host(&self) -> Result<NodeParams, ModelError> {
+        Ok(NodeParams {
+            a: to_host_f64(self.transforms.val())?,
+            b: to_host_f64(self.biases.val())?,
+            dim: self.dim(),
+        })
+    }
+
+    /// The global node indices `[j_1 + o_1, …, j_L + o_L]` of path `p` (`o_l = Σ_{l'<l} N_l'`).
+    pub fn path_nodes(&self, p: usize) -> Vec<usize> {
+        path_nodes(&self.config.nodes, p)
+    }
+
+    /// The path components as a full-covariance GMM (the dense oracle of the density).
+    pub fn path_mixture(&self) -> Result<&FullGmm, ModelError> {
+        Ok(&self.materialised()?.paths)
+    }
+
+    pub(crate) fn materialised(&self) -> Result<&Materialised, ModelError> {
+        self.materialised
+            .get_or_init(|| self.materialise().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| ModelError::NonFinite {
+                what: format!("deep GMM path components ({e})"),
+                hint: "raise reg_covar or lower learning_rate".into(),
+            })
+    }
+
+    /// `μ_p`, `Σ_p = M_p M_pᵀ` for every path (host f64, paths in parallel), their precision
+    /// Cholesky factors, and the node inverses.
+    fn materialise(&self) -> Result<Materialised, ModelError> {
+        use rayon::prelude::*;
+        let nodes = self.nodes_host()?;
+        let d = nodes.dim;
+        let k = self.n_components();
+        let parts: Vec<Result<(Vec<f64>, Vec<f64>), ModelError>> = (0..k)
+            .into_par_iter()
+            .map(|p| {
+                let (mu, m) = nodes.path_affine(&self.path_nodes(p));
+                let mut cov = vec![0.0; d * d];
+                for i in 0..d {
+                    for j in 0..=i {
+                        let v: f64 = (0..d).map(|t| m[i * d + t] * m[j * d + t]).sum();
+                        cov[i * d + j] = v;
+                        cov[j * d + i] = v;
+                    }
+                }
+                let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
+                    ModelError::NotPositiveDefinite {
+                        component: p,
+                        pivot,
+                        hint: "a node transform became singular; raise reg_covar".into(),
+                    }
+                })?;
+                Ok((mu, u))
+            })
+            .collect();
+        let mut means = Vec::with_capacity(k * d);
+        let mut precs = Vec::with_capacity(k * d * d);
+        for part in parts {
+            let (mu, u) = part?;
+            means.extend(mu);
+            precs.extend(u);
+        }
+        let weights = self.weights()?;
+        let full = FullGmmConfig {
+            n_components: k,
+            zero_mean: false,
+            reg_covar: self.config.reg_covar,
+            empty_components: Default::default(),
+        };
+        let device = self.device();
+        let paths = FullGmm::from_parts(&means, &precs, &weights, &full, &device);
+        let (w, c, log_det) = nodes.inverses()?;
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let m = self.config.nodes.iter().sum::<usize>();
+        Ok(Materialised {
+            paths,
+            inverses: Tensor::from_data(TensorData::new(f(&w), [m, d, d]), &device),
+            offsets: Tensor::from_data(TensorData::new(f(&c), [m, d]), &device),
+            log_det_inverse: log_det,
+        })
+    }
+
+    /// Log-weights of every path prefix: entry l (0-based) is `[N_1 ⋯ N_{l+1}]`,
+    /// `log Σ_{paths starting with the prefix} π_p`; the last is `log π_p` itself.
+    pub(crate) fn prefix_log_weights(&self) -> Result<Vec<Vec<f64>>, ModelError> {
+        let mut level = to_host_f64(self.log_weights.val())?;
+        let mut out = vec![level.clone()];
+        for &n in self.config.nodes[1..].iter().rev() {
+            level = level.chunks(n).map(crate::host::log_sum_exp).collect();
+            out.push(level.clone());
+        }
+        out.reverse();
+        Ok(out)
+    }
+}
+
+/// The global node indices of path `p` in a network with `nodes[l]` nodes in layer l.
+pub fn path_nodes(nodes: &[usize], p: usize) -> Vec<usize> {
+    let mut rest = p;
+    let mut local = vec![0; nodes.len()];
+    for (l, &n) in nodes.iter().enumerate().rev() {
+        local[l] = rest % n;
+        rest /= n;
+    }
+    let mut offset = 0;
+    local
+        .iter()
+        .zip(nodes)
+        .map(|(&j, &n)| {
+            let g = offset + j;
+            offset += n;
+            g
+        })
+        .collect()
+}
+
+impl Mixture for DeepGmm {
+    type Stats = FullStats;
+
+    fn n_components(&self) -> usize {
+        self.log_weights.val().dims()[0]
+    }
+
+    fn encoded_width(&self) -> usize {
+        self.dim()
+    }
+
+    /// Rows are used as they are (after a finiteness check), as the full GMM's.
+    fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
+        check_rows(samples, self.dim(), "value")?;
+        Ok(samples.to_vec())
+    }
+
+    /// `log N(x | μ_p, Σ_p)` of every path, by the materialised full GMM. A network whose
+    /// components cannot be formed scores −∞ (the fit stops with the reason).
+    fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
+        match self.materialised() {
+            Ok(m) => m.paths.log_prob(x),
+            Err(_) => {
+                let [n, _] = x.dims();
+                Tensor::full([n, self.n_components()], f32::NEG_INFINITY, &x.device())
+            }
+        }
+    }
+
+    fn log_weights(&self) -> Tensor<1> {
+        self.log_weights.val()
+    }
+
+    /// `M (D² + D)` node parameters and `K − 1` path weights (of the `D²` of the top layer's
+    /// transforms only `D(D+1)/2` combinations reach the density; all are counted, as free).
+    fn n_parameters(&self) -> usize {
+        let (d, m) = (self.dim(), self.config.nodes.iter().sum::<usize>());
+        m * (d * d + d) + self.n_components() - 1
+    }
+
+    fn zero_stats(&self) -> FullStats {
+        let k = self.n_components();
+        FullStats { resp_sum: vec![0.0; k], moments: vec![None; k] }
+    }
+
+    /// Per path: `N_p`, `Σ r (x − μ_p)`, `Σ r (x − μ_p)(x − μ_p)ᵀ` (the full GMM's statistics).
+    fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
+        self.materialised()?.paths.batch_stats(x, resp)
+    }
+
+    fn stats_to_flat(&self, stats: &FullStats) -> Result<Vec<f64>, ModelError> {
+        self.materialised()?.paths.stats_to_flat(stats)
+    }
+
+    fn stats_from_flat(&self, flat: &[f64]) -> Result<FullStats, ModelError> {
+        self.materialised()?.paths.stats_from_flat(flat)
+    }
+
+    /// `π_p = N_p / N`, then the node transforms by Adam steps (`deep_m_step.rs`) from the
+    /// current ones. Paths that received no sample are reported as emptied; they keep a
+    /// vanishing weight (their nodes are shared with other paths and still move).
+    fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
+        let k = self.n_components();
+        let mut report = MStepReport::default();
+        let shifts = to_host_f64(self.materialised()?.paths.means.val())?;
+        let d = self.dim();
+        let mut paths = Vec::new();
+        for (p, (nc, moments)) in stats.resp_sum.iter().zip(stats.moments).enumerate() {
+            match moments.filter(|_| *nc > 1e-10 * n as f64) {
+                Some((first, second)) => paths.push(PathStats {
+                    path: p,
+                    n: *nc,
+                    shift: shifts[p * d..(p + 1) * d].to_vec(),
+                    first: to_host_f64(first)?,
+                    second: to_host_f64(second)?,
+                }),
+                None => report.emptied.push(p),
+            }
+        }
+        if paths.is_empty() {
+            return Err(ModelError::NonFinite {
+                what: "deep GMM: every path emptied".into(),
+                hint: "check the data".into(),
+            });
+        }
+        let weights: Vec<f64> = {
+            let mut w = vec![0.0; k];
+            for s in &paths {
+                w[s.path] = s.n / n as f64;
+            }
+            let total: f64 = w.iter().sum();
+            w.iter().map(|v| v / total).collect()
+        };
+        let nodes = crate::deep_m_step::optimise(&self, self.nodes_host()?, &paths, n)?;
+        let layer = Self::from_parts(&nodes, &weights, &self.config, &self.device())?;
+        layer.materialised()?;
+        Ok((layer, report))
+    }
+
+    /// Paths share nodes, so a network is never pruned (configs refuse `prune_below`).
+    fn prune(self, _keep: &[usize]) -> Result<Self, ModelError> {
+        Err(ModelError::InvalidConfig {
+            field: "prune_below",
+            reason: "a deep GMM's paths share their nodes and cannot be pruned".into(),
+        })
+    }
+
+    /// Layer 1 from a flat GMM of `N_1` components started by `init` (k-means++, Lloyd's
+    /// k-means or random samples, then one M-step): node j's `b = μ_j`, `A = L_j` with
+    /// `Σ_j = L_j L_jᵀ`. The layers above start at the identity plus seeded noise,
+    /// `A = I + init_noise · G / √D`, `b = init_noise · g` (G, g standard normal), which breaks
+    /// the symmetry between the nodes of a layer; `π_p = π_{j_1} / (N_2 ⋯ N_L)`.
+    fn initialize(
+        self,
+        data: &Encoded,
+        init: Init,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self, ModelError> {
+        use rand_distr::{Distribution, StandardNormal};
+        let d = self.dim();
+        let n1 = self.config.nodes[0];
+        let flat = FullGmmConfig {
+            n_components: n1,
+            zero_mean: false,
+            reg_covar: self.config.reg_covar,
+            empty_components: Default::default(),
+        };
+        let first = flat.init(d, &self.device())?.initialize(data, init, rng)?;
+        let means = first.means_host()?;
+        let u = to_host_f64(first.precision_cholesky.val())?;
+        let pi = first.weights()?;
+        let m: usize = self.config.nodes.iter().sum();
+        let mut a = Vec::with_capacity(m * d * d);
+        let mut b = Vec::with_capacity(m * d);
+        for j in 0..n1 {
+            a.extend(linalg::covariance_factor_from_precision_cholesky(
+                &u[j * d * d..(j + 1) * d * d],
+                d,
+            ));
+            b.extend(&means[j]);
+        }
+        let noise = self.config.init_noise;
+        let scale = noise / (d as f64).sqrt();
+        for _ in n1..m {
+            for t in 0..d * d {
+                let g: f64 = StandardNormal.sample(rng);
+                a.push(if t / d == t % d { 1.0 } else { 0.0 } + scale * g);
+            }
+            for _ in 0..d {
+                let g: f64 = StandardNormal.sample(rng);
+                b.push(noise * g);
+            }
+        }
+        let k = self.n_components();
+        let per_first = k / n1;
+        let weights: Vec<f64> = (0..k).map(|p| pi[p / per_first] / per_first as f64).collect();
+        let nodes = NodeParams { a, b, dim: d };
+        Self::from_parts(&nodes, &weights, &self.config, &self.device())
+    }
+
+    /// Soft: the posterior over every path. Hard: one-hot on the best path found layer by
+    /// layer ([`crate::deep_search::best_paths`]), each row's objective its best-path
+    /// log-joint `max_p log π_p N(x | p)`.
+    fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
+        match self.config.e_step {
+            PathAssignment::Soft => Ok(default_e_step_rows(self, x, beta)),
+            PathAssignment::Hard => {
+                let best = crate::deep_search::best_paths(self, x, self.config.beam)?;
+                Ok(EStepRows {
+                    resp: best.path.one_hot::<2>(self.n_components()).float(),
+                    objective: best.score.unsqueeze_dim(1),
+                    log_likelihood: None,
+                })
+            }
+        }
+    }
+}

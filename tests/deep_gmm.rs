@@ -1,0 +1,209 @@
+//! The deep GMM: its density against the dense flat GMM of its enumerated paths, the
+//! layer-wise path search against brute force, EM's objective, save/load, config errors.
+
+mod common;
+
+use common::{SEED, dense_normal_log_density};
+use gmm_zoo::models::deep_search::{best_paths, brute_force_best_paths};
+use gmm_zoo::models::{
+    DeepGmm, DeepGmmConfig, Device, Encoded, Generative, Init, Mixture, NodeParams, PathAssignment,
+    Tensor, TensorData, to_host_f64,
+};
+use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, RunConfig, fit};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn device() -> Device {
+    common::device()
+}
+
+fn config(nodes: &[usize], e_step: PathAssignment, beam: usize) -> DeepGmmConfig {
+    DeepGmmConfig {
+        nodes: nodes.to_vec(),
+        e_step,
+        beam,
+        reg_covar: 1e-6,
+        m_step_iters: 60,
+        learning_rate: 1e-2,
+        init_noise: 0.1,
+    }
+}
+
+/// A random network: every `A = I + 0.6 G` (G uniform in ±1/√D... scaled), well away from
+/// singular; biases spread so that paths are distinguishable; random path weights.
+fn random_network(nodes: &[usize], d: usize, rng: &mut ChaCha8Rng) -> (NodeParams, Vec<f64>) {
+    let m: usize = nodes.iter().sum();
+    let a: Vec<f64> = (0..m * d * d)
+        .map(|k| {
+            let eye = if (k % (d * d)) / d == k % d { 1.0 } else { 0.0 };
+            eye + 0.6 * rng.random_range(-1.0..1.0) / (d as f64).sqrt()
+        })
+        .collect();
+    let b: Vec<f64> = (0..m * d).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let k: usize = nodes.iter().product();
+    let w: Vec<f64> = (0..k).map(|_| rng.random_range(0.2..1.0)).collect();
+    let total: f64 = w.iter().sum();
+    (NodeParams { a, b, dim: d }, w.iter().map(|v| v / total).collect())
+}
+
+/// The oracle's path component, straight from the generative formula applied from the top:
+/// `x = A_1(A_2(… (A_L z + b_L) …) + b_2) + b_1`, i.e. `(M, μ) ← (A_l M, A_l μ + b_l)` for
+/// l = L … 1 from `(I, 0)`; `Σ = M Mᵀ`.
+fn oracle_component(nodes: &NodeParams, path: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let d = nodes.dim;
+    let mut m: Vec<f64> = (0..d * d).map(|k| if k / d == k % d { 1.0 } else { 0.0 }).collect();
+    let mut mu = vec![0.0; d];
+    for &node in path.iter().rev() {
+        let a = &nodes.a[node * d * d..(node + 1) * d * d];
+        let b = &nodes.b[node * d..(node + 1) * d];
+        let am: Vec<f64> = (0..d * d)
+            .map(|k| (0..d).map(|t| a[(k / d) * d + t] * m[t * d + k % d]).sum())
+            .collect();
+        mu = (0..d).map(|i| (0..d).map(|t| a[i * d + t] * mu[t]).sum::<f64>() + b[i]).collect();
+        m = am;
+    }
+    let sigma: Vec<f64> =
+        (0..d * d).map(|k| (0..d).map(|t| m[(k / d) * d + t] * m[(k % d) * d + t]).sum()).collect();
+    (mu, sigma)
+}
+
+fn rows(x: &[f32], d: usize) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(x.to_vec(), [x.len() / d, d]), &device())
+}
+
+#[test]
+fn density_equals_the_flat_gmm_of_its_enumerated_paths() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    for nodes in [vec![3], vec![2, 3], vec![2, 2, 3]] {
+        let d = 4;
+        let (params, weights) = random_network(&nodes, d, &mut rng);
+        let cfg = config(&nodes, PathAssignment::Soft, 4);
+        let layer = DeepGmm::from_parts(&params, &weights, &cfg, &device()).unwrap();
+        assert_eq!(layer.n_components(), nodes.iter().product::<usize>());
+        let x: Vec<f32> = (0..25 * d).map(|_| rng.random_range(-5.0..5.0)).collect();
+        let got = to_host_f64(layer.score_samples(rows(&x, d))).unwrap();
+        for (i, g) in got.iter().enumerate() {
+            let xi: Vec<f64> = x[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+            let terms: Vec<f64> = (0..layer.n_components())
+                .map(|p| {
+                    let (mu, sigma) = oracle_component(&params, &layer.path_nodes(p));
+                    let y: Vec<f64> = xi.iter().zip(&mu).map(|(a, b)| a - b).collect();
+                    weights[p].ln() + dense_normal_log_density(&y, &sigma)
+                })
+                .collect();
+            let max = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let want = max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln();
+            assert!(
+                (g - want).abs() < 2e-3 * want.abs().max(1.0),
+                "{nodes:?} row {i}: {g} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn layerwise_search_equals_brute_force() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
+    let (nodes, d) = (vec![3, 4, 3], 3);
+    let (params, weights) = random_network(&nodes, d, &mut rng);
+    let layer = DeepGmm::from_parts(
+        &params,
+        &weights,
+        &config(&nodes, PathAssignment::Hard, 12),
+        &device(),
+    )
+    .unwrap();
+    let (x, _) = layer.sample(2000, &mut rng).unwrap();
+    let brute = brute_force_best_paths(&layer, rows(&x, d));
+    let brute_path = brute.path.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+    let brute_score = to_host_f64(brute.score).unwrap();
+    // beam = N_1 N_2 = 12: the search is exhaustive and must agree exactly.
+    let exact = best_paths(&layer, rows(&x, d), 12).unwrap();
+    let exact_path = exact.path.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+    let exact_score = to_host_f64(exact.score).unwrap();
+    assert_eq!(exact_path, brute_path);
+    for (a, b) in exact_score.iter().zip(&brute_score) {
+        assert!((a - b).abs() < 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    // A narrow beam never finds a better path than the best, and finds it for most rows.
+    for beam in [1, 3] {
+        let found = best_paths(&layer, rows(&x, d), beam).unwrap();
+        let path = found.path.into_data().convert::<i64>().try_into_vec::<i64>().unwrap();
+        let score = to_host_f64(found.score).unwrap();
+        let agree = path.iter().zip(&brute_path).filter(|(a, b)| a == b).count();
+        for (a, b) in score.iter().zip(&brute_score) {
+            assert!(*a <= b + 1e-3 * b.abs().max(1.0), "beam {beam}: {a} above the best {b}");
+        }
+        let rate = agree as f64 / x.len() as f64 * d as f64;
+        println!("beam {beam}: best path found for {:.1} % of rows", 100.0 * rate);
+        assert!(rate > if beam == 1 { 0.3 } else { 0.6 }, "beam {beam}: {rate}");
+    }
+}
+
+/// Samples of a known network, as EM's input.
+fn known_data(nodes: &[usize], d: usize, n: usize) -> Encoded {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 2);
+    let (params, weights) = random_network(nodes, d, &mut rng);
+    let truth =
+        DeepGmm::from_parts(&params, &weights, &config(nodes, PathAssignment::Soft, 1), &device())
+            .unwrap();
+    let (x, _) = truth.sample(n, &mut rng).unwrap();
+    Encoded::from_rows(&x, d, 1000, &device())
+}
+
+#[test]
+fn em_never_lowers_its_objective() {
+    let (nodes, d) = (vec![3, 2], 4);
+    let data = known_data(&nodes, d, 4000);
+    let em = EmConfig { batch_size: 1000, init: Init::KmeansPlusPlus, ..EmConfig::iterations(8) };
+    // Soft EM raises the log-likelihood; hard EM with the exhaustive search its best-path bound.
+    for (e_step, beam) in [(PathAssignment::Soft, 1), (PathAssignment::Hard, 3)] {
+        let layer = config(&nodes, e_step, beam).init(d, &device()).unwrap();
+        let (layer, report) = fit(layer, &data, &em, SEED, &Progress::quiet()).unwrap();
+        let objective: Vec<f64> = report.iterations.iter().map(|r| r.objective).collect();
+        println!("{e_step:?}: {objective:?}");
+        for w in objective.windows(2) {
+            assert!(w[1] >= w[0] - 2e-4 * w[0].abs().max(1.0), "{e_step:?}: {objective:?}");
+        }
+        assert!(objective.last().unwrap() > &(objective[0] + 1e-3), "{e_step:?} did not move");
+        let ll = gmm_zoo::training::em::mean_log_likelihood(&layer, &data).unwrap();
+        assert!(ll.is_finite());
+    }
+}
+
+#[test]
+fn record_round_trips_exactly() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 3);
+    let (nodes, d) = (vec![2, 3], 5);
+    let (params, weights) = random_network(&nodes, d, &mut rng);
+    let cfg = config(&nodes, PathAssignment::Hard, 2);
+    let layer = DeepGmm::from_parts(&params, &weights, &cfg, &device()).unwrap();
+    let x: Vec<f32> = (0..40 * d).map(|_| rng.random_range(-4.0..4.0)).collect();
+    let before = to_host_f64(layer.score_samples(rows(&x, d))).unwrap();
+    let bytes = Layer::from(layer).record_bytes().unwrap();
+    let loaded = LayerConfig::Deep(cfg).load_record(6, [1, d], bytes, &device()).unwrap();
+    let loaded = DeepGmm::try_from(loaded).unwrap();
+    let after = to_host_f64(loaded.score_samples(rows(&x, d))).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn bad_deep_configs_name_their_key() {
+    let base =
+        "name = \"d\"\nseed = 1\n[data]\ndataset = \"bsds300\"\nn_train = 100\nn_test = 10\n";
+    let cases = [
+        ("[model]\nkind = \"deep\"\nnodes = []\n", "nodes"),
+        ("[model]\nkind = \"deep\"\nnodes = [4, 0]\n", "nodes"),
+        ("[model]\nkind = \"deep\"\nnodes = [64, 64, 64]\n", "paths"),
+        ("[model]\nkind = \"deep\"\nnodes = [2]\nbeam = 0\n", "beam"),
+        ("[model]\nkind = \"deep\"\nnodes = [2]\n", "prune_below"),
+    ];
+    for (model, key) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let em = if key == "prune_below" { "prune_below = 0.01\n" } else { "" };
+        std::fs::write(&path, format!("{base}{model}[em]\nmax_iter = 2\n{em}")).unwrap();
+        let err = RunConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains(key), "{model}: {err}");
+    }
+}

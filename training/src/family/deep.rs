@@ -1,0 +1,87 @@
+//! The deep GMM (models.md §7) as a layer family: where it may sit, its pictures (those of its
+//! path components).
+
+use super::{Family, FamilyConfig, LayerInput};
+use crate::inspect::{Inspect, Tiles};
+use crate::pictures::TileScale;
+use crate::{ConfigError, EmConfig};
+use gmm_models::{DeepGmm, DeepGmmConfig, Device, Generative, ModelError, PathAssignment};
+
+impl FamilyConfig for DeepGmmConfig {
+    type Layer = DeepGmm;
+
+    /// The paths, `Π N_l`.
+    fn n_components(&self) -> usize {
+        self.n_paths().unwrap_or(usize::MAX)
+    }
+
+    /// A network keeps its paths (it is never pruned); a record of another K does not load.
+    fn set_n_components(&mut self, _k: usize) {}
+
+    /// Where a full GMM may sit; with plain EM (no annealing, no pruning: paths share nodes).
+    fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError> {
+        self.validate()?;
+        if em.prune_below.is_some() {
+            return Err(ConfigError::new(
+                "em.prune_below",
+                "a deep GMM's paths share their nodes and cannot be pruned; remove prune_below",
+            ));
+        }
+        if em.annealing.is_some() {
+            return Err(ConfigError::new(
+                "em.annealing",
+                "a deep GMM is fitted by plain EM; remove [em.annealing]",
+            ));
+        }
+        match input {
+            LayerInput::Feature(f) if f.is_probability() => Err(ConfigError::new(
+                "input",
+                format!("{f:?} rows sum to 1, so every path's Gaussian on them is singular"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn build(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, ModelError> {
+        self.init(shape[0] * shape[1], device)
+    }
+}
+
+impl Family for DeepGmm {
+    /// Soft: every path's triangular product, K·D². Hard: the beam search's node transforms,
+    /// `(N_1 + beam · Σ_{l>1} N_l) · D²`.
+    fn e_step_flops_per_sample(&self) -> f64 {
+        let d = self.dim() as f64;
+        let nodes = &self.config.nodes;
+        let transforms = match self.config.e_step {
+            PathAssignment::Soft => nodes.iter().product::<usize>() as f64,
+            PathAssignment::Hard => {
+                let upper: usize = nodes[1..].iter().sum();
+                (nodes[0] + self.config.beam * upper) as f64
+            }
+        };
+        2.0 * transforms * d * d
+    }
+
+    fn generative(&self) -> Option<&dyn Generative> {
+        Some(self)
+    }
+}
+
+/// The path components' pictures (their means), as the full GMM shows its components.
+impl Inspect for DeepGmm {
+    fn extra_column(
+        &self,
+        input_scale: TileScale,
+    ) -> Result<Option<(Tiles, TileScale)>, ModelError> {
+        Inspect::extra_column(self.path_mixture()?, input_scale)
+    }
+
+    fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
+        Inspect::own_pictures(self.path_mixture()?)
+    }
+
+    fn overlap(&self) -> Result<Option<Vec<f64>>, ModelError> {
+        Inspect::overlap(self.path_mixture()?)
+    }
+}

@@ -175,8 +175,11 @@ pub(crate) struct Materialised {
     pub inverses: Tensor<3>,
     /// `c_m = −A_m⁻¹ b_m`, `[M, D]`, so that node m maps `x ↦ W_m x + c_m` towards `z`.
     pub offsets: Tensor<2>,
-    /// `log |det W_m|`, `M` values.
-    pub log_det_inverse: Vec<f64>,
+    /// `log |det W_m|`, `[M]`.
+    pub log_det_inverse: Tensor<1>,
+    /// Per layer l, `log Σ_{paths starting with the prefix} π_p` of every prefix
+    /// `(j_1, …, j_l)`, `[N_1 ⋯ N_l]` ([`DeepGmm::prefix_log_weights`]).
+    pub prefix_log_weights: Vec<Tensor<1>>,
 }
 
 impl DeepGmm {
@@ -300,13 +303,18 @@ impl DeepGmm {
             paths,
             inverses: Tensor::from_data(TensorData::new(f(&w), [m, d, d]), &device),
             offsets: Tensor::from_data(TensorData::new(f(&c), [m, d]), &device),
-            log_det_inverse: log_det,
+            log_det_inverse: Tensor::from_data(TensorData::new(f(&log_det), [m]), &device),
+            prefix_log_weights: self
+                .prefix_log_weights()?
+                .iter()
+                .map(|w| Tensor::from_data(TensorData::new(f(w), [w.len()]), &device))
+                .collect(),
         })
     }
 
     /// Log-weights of every path prefix: entry l (0-based) is `[N_1 ⋯ N_{l+1}]`,
     /// `log Σ_{paths starting with the prefix} π_p`; the last is `log π_p` itself.
-    pub(crate) fn prefix_log_weights(&self) -> Result<Vec<Vec<f64>>, ModelError> {
+    fn prefix_log_weights(&self) -> Result<Vec<Vec<f64>>, ModelError> {
         let mut level = to_host_f64(self.log_weights.val())?;
         let mut out = vec![level.clone()];
         for &n in self.config.nodes[1..].iter().rev() {

@@ -17,7 +17,7 @@
 use crate::ModelError;
 use crate::deep::DeepGmm;
 use crate::mixture::Mixture;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 
 /// Every row's best path found and its score `log π_p + log N(x | p)`.
 #[derive(Debug, Clone)]
@@ -31,11 +31,9 @@ pub struct BestPaths {
 /// The beam search of the module docs over a batch `x` `[N, D]`.
 pub fn best_paths(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<BestPaths, ModelError> {
     let mat = layer.materialised()?;
-    let prefix_weights = layer.prefix_log_weights()?;
     let nodes = &layer.config.nodes;
     let [n, d] = x.dims();
     let device = x.device();
-    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     // Per sample: the kept prefixes' outputs y [N, B, D], Σ log|det W| [N, B], indices [N, B].
     let mut y = x.unsqueeze_dim::<3>(1);
     let mut log_det = Tensor::<2>::zeros([n, 1], &device);
@@ -48,15 +46,12 @@ pub fn best_paths(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<BestPath
         let c = mat.offsets.clone().narrow(0, offset, nl).reshape([1, 1, nl, d]);
         let y_new = y.reshape([n * b, d]).matmul(w).reshape([n, b, nl, d]) + c;
         let squares = y_new.clone().powi_scalar(2).sum_dim(3).reshape([n, b * nl]);
-        let ld = &mat.log_det_inverse[offset..offset + nl];
-        let ld = Tensor::<1>::from_data(TensorData::new(f32s(ld), [nl]), &device);
+        let ld = mat.log_det_inverse.clone().narrow(0, offset, nl);
         let log_det_new =
             (log_det.unsqueeze_dim::<3>(2) + ld.reshape([1, 1, nl])).reshape([n, b * nl]);
         let j = Tensor::<1, Int>::arange(0..nl as i64, &device).reshape([1, 1, nl]);
         let candidates = (prefix.unsqueeze_dim::<3>(2) * (nl as i64) + j).reshape([n, b * nl]);
-        let weights = &prefix_weights[l];
-        let weights =
-            Tensor::<1>::from_data(TensorData::new(f32s(weights), [weights.len()]), &device);
+        let weights = mat.prefix_log_weights[l].clone();
         let prior =
             weights.select(0, candidates.clone().reshape([n * b * nl])).reshape([n, b * nl]);
         let score = prior + log_det_new.clone() - squares * 0.5;

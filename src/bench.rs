@@ -1,13 +1,16 @@
 //! `gmmzoo bench`: seconds per EM iteration of a config, and the E-step product on every
 //! compiled CPU backend, measured side by side in one run (medians, and ratios to a peer).
 
+use crate::bench_export::{export_ours, export_start};
 use crate::datasets::resolve_data_root;
-use crate::models::{Device, Tensor, TensorData, compiled_devices, device_from_name};
+use crate::models::{
+    Device, Tensor, TensorData, compiled_devices, device_description, device_from_name,
+};
 use crate::training::config::Split;
 use crate::training::data::load_split;
 use crate::training::em::{e_step, fit};
 use crate::training::folder::encode;
-use crate::training::{Family, Progress, RunConfig, with_layer};
+use crate::training::{Family, IterationRecord, Layer, Progress, RunConfig, with_layer};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,6 +33,10 @@ pub struct BenchArgs {
     /// Repetitions of the E-step product microbenchmark
     #[arg(long, default_value_t = 7)]
     pub reps: usize,
+    /// Also write the rows, the initial parameters and our per-iteration figures of a full
+    /// GMM config into this folder, for `benches/torch_full_gmm.py` (the first device's run)
+    #[arg(long)]
+    pub export: Option<PathBuf>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -61,7 +68,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     first.em.annealing = None;
     let root = resolve_data_root(args.data_dir.as_deref());
     let devices: Vec<String> = if args.devices.is_empty() {
-        compiled_devices().into_iter().filter(|d| *d != "wgpu").map(String::from).collect()
+        let gpus = ["wgpu", "vulkan"];
+        compiled_devices().into_iter().filter(|d| !gpus.contains(d)).map(String::from).collect()
     } else {
         args.devices.clone()
     };
@@ -89,14 +97,33 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut products: Vec<(String, Vec<f64>)> = Vec::new();
     let mut product_inputs = Vec::new();
     let shape = [train.height, train.width];
-    for name in &devices {
+    for (i, name) in devices.iter().enumerate() {
         let device = device_from_name(name)?;
+        let description = device_description(name)?;
+        println!("{name:>8}: {description}");
         let n = train.len() as f64;
+        let export = args.export.as_deref().filter(|_| i == 0);
+        if let Some(dir) = export {
+            let Layer::Full(layer) = first.layer.init(shape, &device)? else {
+                anyhow::bail!(
+                    "--export writes a full GMM's start for the PyTorch peer; {} starts with a \
+                     `{}` layer",
+                    args.config.display(),
+                    first.layer.kind()
+                );
+            };
+            let data = encode(&layer, &train, first.em.batch_size, &device)?;
+            let stem = args.config.file_stem().map_or("config".into(), |s| s.to_string_lossy());
+            export_start(layer, &data, &first.em, config.seed, &stem, dir)?;
+        }
         // A first layer (the config's checks keep families that cannot take the data out).
-        let (x, k) = with_layer!(first.layer.init(shape, &device)?, layer => {
+        let (x, k, iterations) = with_layer!(first.layer.init(shape, &device)?, layer => {
             let flops = n * layer.e_step_flops_per_sample();
             bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
         });
+        if let Some(dir) = export {
+            export_ours(dir, &format!("{name}: {description}"), &iterations)?;
+        }
         product_inputs.push((name.clone(), device, x, k));
         products.push((name.clone(), Vec::new()));
     }
@@ -140,7 +167,7 @@ fn bench_layer<M: Family>(
     sampling: f64,
     estep_flops: f64,
     device: &Device,
-) -> Result<(Tensor<2>, usize)> {
+) -> Result<(Tensor<2>, usize, Vec<IterationRecord>)> {
     let t = Clock::start();
     let enc = encode(&layer, train, em.batch_size, device)?;
     sync(enc.batches[0].clone())?;
@@ -164,7 +191,9 @@ fn bench_layer<M: Family>(
         sampling + fft + fit_s,
     );
     let t = Clock::start();
-    let _ = e_step(&layer, &enc, 1.0)?;
+    let estep = e_step(&layer, &enc, 1.0)?;
+    // Every statistic read back: the device's work is done (a GPU queues it lazily).
+    let _ = layer.stats_to_flat(&estep.stats)?;
     let e = t.wall();
     println!(
         "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP; {})",
@@ -172,7 +201,17 @@ fn bench_layer<M: Family>(
         estep_flops / 1e9,
         t.utilisation()
     );
-    Ok((enc.batches[0].clone(), layer.n_components()))
+    let t = Clock::start();
+    let layer = layer.m_step(estep.stats, enc.n)?.0;
+    let _ = crate::models::to_host_f64(layer.log_weights())?;
+    let m = t.wall();
+    println!(
+        "{name:>8}: one M-step {m:.4} s ({:.1} % of E-step + M-step; on the host: read-back, \
+         per-component updates, upload; {})",
+        100.0 * m / (e + m),
+        t.utilisation()
+    );
+    Ok((enc.batches[0].clone(), layer.n_components(), report.iterations))
 }
 
 /// Wall time and process CPU time since a start, for CPU utilisation (CPU time / wall: 200 %

@@ -26,7 +26,9 @@ pub(crate) struct Common {
     /// Data root holding mnist/ and bsds300/ [default: $GMM_ZOO_DATA, else data/sample]
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Device: cpu (this build's default CPU backend), flex, ndarray or wgpu, as compiled in
+    /// Device: cpu (this build's default CPU backend), flex, ndarray, or a GPU: `wgpu`, `vulkan`,
+    /// `vulkan:N` (N: the adapter, as `gmmzoo devices` lists them; `vulkan:local` for the local
+    /// MPI rank's), as compiled in
     #[arg(long, env = "GMM_ZOO_DEVICE", default_value = DEFAULT_DEVICE)]
     pub(crate) device: String,
     /// Only errors and the final summary
@@ -186,6 +188,8 @@ pub(crate) enum Command {
     Zoo(ZooCommand),
     /// Time EM on a config, and the E-step product on every compiled CPU backend
     Bench(gmm_zoo::bench::BenchArgs),
+    /// The devices this build has, and the GPU adapters this machine offers them
+    Devices,
 }
 
 #[derive(Subcommand)]

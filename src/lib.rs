@@ -58,3 +58,4 @@ pub use gmm_models as models;
 pub use gmm_training as training;
 
 pub mod bench;
+pub mod bench_export;

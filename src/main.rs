@@ -147,8 +147,28 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Zoo(command) => zoo_command(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
+        Command::Devices => devices(),
     }
     Ok(())
+}
+
+/// `gmmzoo devices`: the compiled device names, then every GPU adapter by the name that
+/// selects it.
+fn devices() {
+    use gmm_zoo::models::{DEFAULT_DEVICE, compiled_devices};
+    println!("compiled in: {} (default: {DEFAULT_DEVICE})", compiled_devices().join(", "));
+    #[cfg(feature = "wgpu")]
+    {
+        let adapters = gmm_zoo::models::list_adapters();
+        if adapters.is_empty() {
+            println!("GPU adapters: none found (no Vulkan/Metal/DX12/GL driver answered)");
+        }
+        for (name, description) in adapters {
+            println!("{name:>10}  {description}");
+        }
+    }
+    #[cfg(not(feature = "wgpu"))]
+    println!("GPU adapters: not compiled in (build with --features vulkan or wgpu)");
 }
 
 fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> Result<()> {

@@ -71,6 +71,9 @@ fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
     assert!((bic - (-2.0 * log_l + p as f64 * n.ln())).abs() < 1e-6 * bic.abs());
     assert!((aic - (-2.0 * log_l + 2.0 * p as f64)).abs() < 1e-6 * aic.abs());
 
+    let adapter = metrics["adapter"].as_str().unwrap_or_default();
+    assert!(!adapter.is_empty(), "metrics.json names what computed: {metrics}");
+
     let png = image::open(out.join("components.png")).unwrap();
     assert!(png.height() > png.width(), "one row per component (16 rows, 11 columns)");
 
@@ -82,6 +85,45 @@ fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
     assert!((got - recorded).abs() < 1e-9, "eval {got} vs recorded {recorded}");
     let bpp = score["bits_per_dim"].as_f64().unwrap();
     assert!((bpp + got / (64.0 * std::f64::consts::LN_2)).abs() < 1e-12);
+}
+
+/// A run's failure as the user sees it: exit 1, one `error:` line naming the device, no panic.
+fn fails_with(args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gmmzoo"));
+    command.args(args).current_dir(repo()).env_remove("GMM_ZOO_DEVICE");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("the binary runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+    // Mesa's software Vulkan driver warns on a headless machine; that line is not ours.
+    let ours = err.lines().filter(|l| l.starts_with("error") && !l.contains("XDG_RUNTIME_DIR"));
+    assert_eq!(ours.count(), 1, "{err}");
+}
+
+/// Device names: a CPU takes no index, an index must be a number, a GPU this build lacks says
+/// how to get it; with the GPU features, a machine without a Vulkan driver (the loader pointed
+/// at no driver) or an index past its adapters is one clear sentence, and `gmmzoo devices`
+/// lists what there is.
+#[test]
+fn device_names_are_checked_and_a_missing_gpu_is_one_clear_error() {
+    let train = |device: &'static str| ["train", "configs/quickstart.toml", "--device", device];
+    fails_with(&train("flex:1"), &[], "takes no index");
+    fails_with(&train("tpu"), &[], "not available in this build");
+    if cfg!(feature = "wgpu") {
+        fails_with(&train("vulkan:x"), &[], "is not an adapter index");
+        fails_with(&train("vulkan:99"), &[], "adapter(s)");
+        let no_driver =
+            [("VK_DRIVER_FILES", "/nonexistent.json"), ("VK_ICD_FILENAMES", "/nonexistent.json")];
+        fails_with(&train("vulkan"), &no_driver, "no Vulkan adapter");
+        let listed = gmmzoo(&["devices"]);
+        let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+        assert!(listed.status.success() && text.contains("vulkan:0"), "{text}");
+    } else {
+        fails_with(&train("vulkan"), &[], "not available in this build");
+    }
 }
 
 /// Every bad input: non-zero exit, one clear message naming the culprit, no panic.

@@ -6,7 +6,7 @@ mod common;
 use common::{SEED, sample_root};
 use gmm_zoo::models::{
     Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture, ProbGmmConfig,
-    Tensor, TensorData, linalg, to_host_f64,
+    SufficientStats, Tensor, TensorData, linalg, to_host_f64,
 };
 use gmm_zoo::training::config::{BsdsData, DataConfig, Split};
 use gmm_zoo::training::data::load_split;
@@ -104,6 +104,95 @@ fn log_density_matches_naive_inverse_and_determinant() {
                     (got - oracle).abs() < 1e-4 + 1e-5 * oracle.abs(),
                     "zero_mean={zero_mean} sample {i} component {c}: {got} vs naive {oracle}"
                 );
+            }
+        }
+    }
+}
+
+/// Wider than one triangle block (D = 130 > 128): the CPU's blocked triangular product and a
+/// GPU's all-components product (`GMM_ZOO_DEVICE=vulkan`) against the same naive reference.
+#[test]
+fn log_density_matches_naive_reference_beyond_one_triangle_block() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 130);
+    let (k, d, n) = (2, 130, 3);
+    let covs: Vec<Vec<f64>> = (0..k).map(|_| random_spd(d, &mut rng)).collect();
+    let means: Vec<f64> = (0..k * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let precs: Vec<f64> =
+        covs.iter().flat_map(|c| linalg::precision_cholesky(c, d).unwrap()).collect();
+    let layer =
+        FullGmm::from_parts(&means, &precs, &[0.4, 0.6], &config(k, false, 1e-6), &device());
+    let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, d]), &device());
+    let lp = to_host_f64(layer.log_prob(x)).unwrap();
+    for i in 0..n {
+        let xi: Vec<f64> = xs[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+        for c in 0..k {
+            let oracle = naive_log_density(&xi, &means[c * d..(c + 1) * d], &covs[c]);
+            let got = lp[i * k + c];
+            assert!(
+                (got - oracle).abs() < 1e-4 * oracle.abs().max(1.0),
+                "sample {i} component {c}: {got} vs naive {oracle}"
+            );
+        }
+    }
+}
+
+/// The M-step's statistics computed both ways — gathered over the rows each component
+/// explains (a CPU's form) and as batched products over all components on the device (a
+/// GPU's) — equal a dense f64 oracle, `N_c = Σ r`, `Σ r (x − m_c)`, `Σ r (x − m_c)(x − m_c)ᵀ`
+/// over the rows with `r ≥ RESP_FLOOR`; merging batches (and the empty start) keeps them.
+#[test]
+fn gathered_and_batched_statistics_equal_a_dense_oracle() {
+    let data = patches(3000);
+    let layer = config(5, false, 1e-3).init(35, &device()).unwrap();
+    let layer =
+        layer.initialize(&data, Init::Kmeans, &mut ChaCha8Rng::seed_from_u64(SEED)).unwrap();
+    let (k, d) = (5, 35);
+    let means = to_host_f64(layer.means.val()).unwrap();
+    let mut oracle_n = vec![0.0f64; k];
+    let mut oracle_first = vec![0.0f64; k * d];
+    let mut oracle_second = vec![0.0f64; k * d * d];
+    let (mut rows, mut batched) = (FullStats::zeros(k), FullStats::zeros(k));
+    for x in &data.batches {
+        let resp = layer.e_step_rows(x.clone(), 1.0).unwrap().resp;
+        let r = to_host_f64(resp.clone()).unwrap();
+        let xs = to_host_f64(x.clone()).unwrap();
+        for (i, row) in xs.chunks(d).enumerate() {
+            for c in 0..k {
+                let w = r[i * k + c];
+                if (w as f32) < gmm_zoo::models::RESP_FLOOR {
+                    continue;
+                }
+                oracle_n[c] += w;
+                let y: Vec<f64> = (0..d).map(|j| row[j] - means[c * d + j]).collect();
+                for a in 0..d {
+                    oracle_first[c * d + a] += w * y[a];
+                    for b in 0..d {
+                        oracle_second[(c * d + a) * d + b] += w * y[a] * y[b];
+                    }
+                }
+            }
+        }
+        rows = rows.merge(layer.stats_by_rows(x.clone(), resp.clone()).unwrap());
+        batched = batched.merge(layer.stats_batched(x.clone(), resp));
+    }
+    assert!(matches!(batched, FullStats::Batched { .. }));
+    let scale = oracle_second.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (form, stats) in [("gathered", rows), ("batched", batched)] {
+        for (c, (nc, moments)) in stats.into_host().unwrap().into_iter().enumerate() {
+            assert!(
+                (nc - oracle_n[c]).abs() < 1e-4 * oracle_n[c],
+                "{form} N_{c}: {nc} vs {}",
+                oracle_n[c]
+            );
+            let (first, second) = moments.expect("every component explains some rows");
+            for (a, v) in first.iter().enumerate() {
+                let o = oracle_first[c * d + a];
+                assert!((v - o).abs() < 1e-4 * scale, "{form} first moment {c},{a}: {v} vs {o}");
+            }
+            for (a, v) in second.iter().enumerate() {
+                let o = oracle_second[c * d * d + a];
+                assert!((v - o).abs() < 1e-4 * scale, "{form} second moment {c},{a}: {v} vs {o}");
             }
         }
     }
@@ -255,7 +344,7 @@ fn an_indefinite_covariance_is_a_clear_error() {
     let second =
         Tensor::<2>::from_data(TensorData::new(vec![1f32, 2.0, 2.0, 1.0], [2, 2]), &device());
     let first = Tensor::<1>::zeros([2], &device());
-    let stats = FullStats { resp_sum: vec![1.0], moments: vec![Some((first, second))] };
+    let stats = FullStats::Rows { resp_sum: vec![1.0], moments: vec![Some((first, second))] };
     let err = layer.m_step(stats, 1).unwrap_err().to_string();
     assert!(err.contains("component 0") && err.contains("reg_covar"), "{err}");
 }

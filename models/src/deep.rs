@@ -387,8 +387,7 @@ impl Mixture for DeepGmm {
     }
 
     fn zero_stats(&self) -> FullStats {
-        let k = self.n_components();
-        FullStats { resp_sum: vec![0.0; k], moments: vec![None; k] }
+        FullStats::zeros(self.n_components())
     }
 
     /// Per path: `N_p`, `Σ r (x − μ_p)`, `Σ r (x − μ_p)(x − μ_p)ᵀ` (the full GMM's statistics).
@@ -413,14 +412,14 @@ impl Mixture for DeepGmm {
         let shifts = to_host_f64(self.materialised()?.paths.means.val())?;
         let d = self.dim();
         let mut paths = Vec::new();
-        for (p, (nc, moments)) in stats.resp_sum.iter().zip(stats.moments).enumerate() {
-            match moments.filter(|_| *nc > 1e-10 * n as f64) {
+        for (p, (nc, moments)) in stats.into_host()?.into_iter().enumerate() {
+            match moments.filter(|_| nc > 1e-10 * n as f64) {
                 Some((first, second)) => paths.push(PathStats {
                     path: p,
-                    n: *nc,
+                    n: nc,
                     shift: shifts[p * d..(p + 1) * d].to_vec(),
-                    first: to_host_f64(first)?,
-                    second: to_host_f64(second)?,
+                    first,
+                    second,
                 }),
                 None => report.emptied.push(p),
             }

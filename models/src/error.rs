@@ -47,6 +47,15 @@ pub enum ModelError {
         /// How to get it.
         hint: String,
     },
+    /// A GPU that is compiled in but cannot be used on this machine (no adapter, index out of
+    /// range, the driver refused it).
+    #[error("device '{name}': {reason}")]
+    Adapter {
+        /// The requested name.
+        name: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// Reading Burn's tensor data back failed.
     #[error("tensor read-back failed: {0}")]
     Readback(String),

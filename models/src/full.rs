@@ -1,13 +1,13 @@
 //! The full-covariance GMM (models.md §2), computed through Cholesky factors.
 
-use crate::full_density::triangle_blocks;
+use crate::full_density::{GPU_GROUP_BUDGET, GROUP_BUDGET, triangle_blocks};
 use crate::mixture::{
-    Encoded, Init, MStepReport, Mixture, SufficientStats, check_rows, host_vec,
-    renormalised_log_weights, select_rows, to_host_f64,
+    Encoded, Init, MStepReport, Mixture, SufficientStats, check_rows, renormalised_log_weights,
+    select_rows, to_host_f64,
 };
-use crate::{FullStats, ModelError, kmeans, linalg};
+use crate::{FullStats, ModelError, is_cpu, kmeans, linalg};
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -206,13 +206,16 @@ impl Mixture for FullGmm {
         Ok(samples.to_vec())
     }
 
-    /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`, with the Mahalanobis distances
-    /// from `FullGmm::mahalanobis_grouped` when `U_c` is one triangle block wide (D ≤ 128),
-    /// else from `FullGmm::mahalanobis_triangular`.
+    /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`. The Mahalanobis distances come
+    /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU, and on a CPU
+    /// when `U_c` is one triangle block wide (D ≤ 128); else from
+    /// `FullGmm::mahalanobis_triangular` (a CPU skips the zero half of each `U_c`).
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
-        let maha = if triangle_blocks(d).len() == 1 {
-            self.mahalanobis_grouped(x)
+        let maha = if !is_cpu(&x.device()) {
+            self.mahalanobis_grouped(x, GPU_GROUP_BUDGET)
+        } else if triangle_blocks(d).len() == 1 {
+            self.mahalanobis_grouped(x, GROUP_BUDGET)
         } else {
             self.mahalanobis_triangular(x)
         };
@@ -232,8 +235,7 @@ impl Mixture for FullGmm {
     }
 
     fn zero_stats(&self) -> FullStats {
-        let k = self.n_components();
-        FullStats { resp_sum: vec![0.0; k], moments: vec![None; k] }
+        FullStats::zeros(self.n_components())
     }
 
     /// `[N_c (K), present_c (K), then per component Σ r (x − m) (D) and Σ r (x − m)(x − m)ᵀ
@@ -241,13 +243,14 @@ impl Mixture for FullGmm {
     /// many processes' did), else its moments are zeros.
     fn stats_to_flat(&self, stats: &FullStats) -> Result<Vec<f64>, ModelError> {
         let (k, d) = (self.n_components(), self.dim());
-        let mut flat = stats.resp_sum.clone();
-        flat.extend(stats.moments.iter().map(|m| if m.is_some() { 1.0 } else { 0.0 }));
-        for m in &stats.moments {
+        let host = stats.clone().into_host()?;
+        let mut flat: Vec<f64> = host.iter().map(|(nc, _)| *nc).collect();
+        flat.extend(host.iter().map(|(_, m)| if m.is_some() { 1.0 } else { 0.0 }));
+        for (_, m) in host {
             match m {
                 Some((first, second)) => {
-                    flat.extend(to_host_f64(first.clone())?);
-                    flat.extend(to_host_f64(second.clone())?);
+                    flat.extend(first);
+                    flat.extend(second);
                 }
                 None => flat.extend(std::iter::repeat_n(0.0, d + d * d)),
             }
@@ -274,46 +277,17 @@ impl Mixture for FullGmm {
                 })
             })
             .collect();
-        Ok(FullStats { resp_sum: flat[..k].to_vec(), moments })
+        Ok(FullStats::Rows { resp_sum: flat[..k].to_vec(), moments })
     }
 
-    /// Each component over the rows it explains ([`RESP_FLOOR`]): posteriors are sparse (on
-    /// MNIST almost all 0 or 1; on BSDS300 patches a few components per row), which divides the
-    /// work by up to K against products over every row.
+    /// [`FullGmm::stats_by_rows`] on a CPU (sparse gathers), [`FullGmm::stats_batched`] on a
+    /// GPU (batched products, nothing read back before the M-step).
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
-        let [n, _] = x.dims();
-        let k = self.n_components();
-        let device = x.device();
-        let r = host_vec::<f32, _>(resp.try_into_data())?;
-        let mut resp_sum = vec![0.0; k];
-        let mut moments = Vec::with_capacity(k);
-        let shift = (!self.zero_mean).then(|| self.means.val());
-        for c in 0..k {
-            let rows: Vec<usize> = (0..n).filter(|&i| r[i * k + c] >= RESP_FLOOR).collect();
-            if rows.is_empty() {
-                moments.push(None);
-                continue;
-            }
-            let w: Vec<f32> = rows.iter().map(|&i| r[i * k + c]).collect();
-            resp_sum[c] = w.iter().map(|&v| v as f64).sum();
-            let m = rows.len();
-            let xs = if m == n {
-                x.clone()
-            } else {
-                let idx: Vec<i64> = rows.iter().map(|&i| i as i64).collect();
-                x.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [m]), &device))
-            };
-            let xs = match &shift {
-                Some(means) => xs - means.clone().narrow(0, c, 1),
-                None => xs,
-            };
-            let w = Tensor::<1>::from_data(TensorData::new(w, [m]), &device).unsqueeze_dim::<2>(1);
-            let xw = xs.clone() * w;
-            let first = xw.clone().sum_dim(0).squeeze_dim(0);
-            let second = xw.transpose().matmul(xs);
-            moments.push(Some((first, second)));
+        if is_cpu(&x.device()) {
+            self.stats_by_rows(x, resp)
+        } else {
+            Ok(self.stats_batched(x, resp))
         }
-        Ok(FullStats { resp_sum, moments })
     }
 
     /// With `d_c = Σ r (x - m_c) / N_c`: `μ_c = m_c + d_c`,
@@ -330,11 +304,9 @@ impl Mixture for FullGmm {
         // parallel (one component per task: the same numbers on any number of threads).
         let mut live = Vec::new();
         let mut kept = Vec::new();
-        for (c, (nc, moments)) in stats.resp_sum.iter().zip(stats.moments).enumerate() {
-            match moments.filter(|_| *nc > 1e-10 * n as f64) {
-                Some((first, second)) => {
-                    live.push((c, *nc, to_host_f64(first)?, to_host_f64(second)?));
-                }
+        for (c, (nc, moments)) in stats.into_host()?.into_iter().enumerate() {
+            match moments.filter(|_| nc > 1e-10 * n as f64) {
+                Some((first, second)) => live.push((c, nc, first, second)),
                 None => {
                     report.emptied.push(c);
                     if self.empty_components == EmptyPolicy::Keep {

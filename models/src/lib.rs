@@ -14,6 +14,8 @@ pub mod filters;
 mod full;
 mod full_density;
 mod full_moments;
+#[cfg(feature = "wgpu")]
+mod gpu;
 pub mod host;
 pub mod kmeans;
 pub mod linalg;
@@ -25,11 +27,13 @@ pub mod spectral;
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
 pub use deep::{DeepGmm, DeepGmmConfig, MAX_PATHS, PathAssignment, path_nodes};
 pub use deep_m_step::NodeParams;
-pub use device::{DEFAULT_DEVICE, compiled_devices, device_from_name, is_cpu};
+pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
 pub use error::ModelError;
 pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, RESP_FLOOR};
 pub use full_density::{GROUP_BUDGET, TRIANGLE_BLOCK};
 pub use full_moments::FullStats;
+#[cfg(feature = "wgpu")]
+pub use gpu::list_adapters;
 pub use mixture::{
     EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
     default_e_step_rows, init_random_responsibilities, log_sum_exp, renormalised_log_weights,

@@ -188,9 +188,13 @@ fn outputs<M: Family>(
     let (top, assignment) = explain(layer, encoded, config.output.top_samples)?;
     let scale =
         if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
-    write_pictures(layer, job, images, &top, scale, report)?;
+    // Pictures and overlap only where the run folder is written (rank 0 of an MPI job).
+    let root = crate::cluster::world().is_root();
+    if root {
+        write_pictures(layer, job, images, &top, scale, report)?;
+    }
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
-    let overlap = write_overlap(layer, &job.dir, job.index == 0, dims)?;
+    let overlap = if root { write_overlap(layer, &job.dir, job.index == 0, dims)? } else { None };
     let (purity, nmi) = match &images.labels {
         Some(labels) => (Some(purity(&assignment, labels)), Some(nmi(&assignment, labels))),
         None => (None, None),
@@ -226,6 +230,7 @@ fn layer_metrics<M: Family>(
         reused_from: spec.reuse.clone(),
         dataset: config.data.name().into(),
         device: job.opts.device_name.clone(),
+        adapter: gmm_models::device_description(&job.opts.device_name).unwrap_or_default(),
         dims: job.inputs.shape[0] * job.inputs.shape[1],
         configured_components: spec.layer.n_components(),
         n_components: layer.n_components(),

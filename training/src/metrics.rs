@@ -69,6 +69,10 @@ pub struct Metrics {
     pub dataset: String,
     /// Device the run used.
     pub device: String,
+    /// What computed behind the device name: the GPU adapter (name, graphics API, driver) or
+    /// the CPU backend and its threads; empty in metrics written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub adapter: String,
     /// Values per input sample D (pixels for images, K of the layer below for features).
     #[serde(alias = "pixels")]
     pub dims: usize,

@@ -104,6 +104,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let n = train.len() as f64;
         let export = args.export.as_deref().filter(|_| i == 0);
         if let Some(dir) = export {
+            // Its own copy of the layer and rows: `fit` below does not hand out its start, so
+            // the start is drawn once more from the same seed (only with --export).
             let Layer::Full(layer) = first.layer.init(shape, &device)? else {
                 anyhow::bail!(
                     "--export writes a full GMM's start for the PyTorch peer; {} starts with a \

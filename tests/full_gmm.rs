@@ -93,18 +93,34 @@ fn log_density_matches_naive_inverse_and_determinant() {
             &device(),
         );
         let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
-        let x = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, d]), &device());
-        let lp = to_host_f64(layer.log_prob(x)).unwrap();
-        for i in 0..n {
-            let xi: Vec<f64> = xs[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
-            for c in 0..k {
-                let oracle = naive_log_density(&xi, &means[c * d..(c + 1) * d], &covs[c]);
-                let got = lp[i * k + c];
-                assert!(
-                    (got - oracle).abs() < 1e-4 + 1e-5 * oracle.abs(),
-                    "zero_mean={zero_mean} sample {i} component {c}: {got} vs naive {oracle}"
-                );
-            }
+        let what = format!("zero_mean={zero_mean}");
+        assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 + 1e-5 * o.abs(), &what);
+    }
+}
+
+/// `layer.log_prob` of the rows `xs` against [`naive_log_density`] of each component
+/// (`means` `[K·D]`, `covs` K matrices), within `tolerance(oracle)`.
+fn assert_matches_naive(
+    layer: &FullGmm,
+    xs: &[f32],
+    means: &[f64],
+    covs: &[Vec<f64>],
+    tolerance: impl Fn(f64) -> f64,
+    what: &str,
+) {
+    let (k, d) = (covs.len(), layer.dim());
+    let n = xs.len() / d;
+    let x = Tensor::<2>::from_data(TensorData::new(xs.to_vec(), [n, d]), &device());
+    let lp = to_host_f64(layer.log_prob(x)).unwrap();
+    for i in 0..n {
+        let xi: Vec<f64> = xs[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+        for c in 0..k {
+            let oracle = naive_log_density(&xi, &means[c * d..(c + 1) * d], &covs[c]);
+            let got = lp[i * k + c];
+            assert!(
+                (got - oracle).abs() < tolerance(oracle),
+                "{what} sample {i} component {c}: {got} vs naive {oracle}"
+            );
         }
     }
 }
@@ -122,19 +138,7 @@ fn log_density_matches_naive_reference_beyond_one_triangle_block() {
     let layer =
         FullGmm::from_parts(&means, &precs, &[0.4, 0.6], &config(k, false, 1e-6), &device());
     let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
-    let x = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, d]), &device());
-    let lp = to_host_f64(layer.log_prob(x)).unwrap();
-    for i in 0..n {
-        let xi: Vec<f64> = xs[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
-        for c in 0..k {
-            let oracle = naive_log_density(&xi, &means[c * d..(c + 1) * d], &covs[c]);
-            let got = lp[i * k + c];
-            assert!(
-                (got - oracle).abs() < 1e-4 * oracle.abs().max(1.0),
-                "sample {i} component {c}: {got} vs naive {oracle}"
-            );
-        }
-    }
+    assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 * o.abs().max(1.0), "D = 130");
 }
 
 /// The M-step's statistics computed both ways — gathered over the rows each component

@@ -25,6 +25,14 @@ impl Api {
         }
     }
 
+    /// The device name that selects this API.
+    fn name(self) -> &'static str {
+        match self {
+            Api::Auto => "wgpu",
+            Api::Vulkan => "vulkan",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Api::Auto => "wgpu",
@@ -80,9 +88,8 @@ fn describe(info: &wgpu::AdapterInfo) -> String {
 pub fn list_adapters() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for api in [Api::Auto, Api::Vulkan] {
-        let base = if api == Api::Auto { "wgpu" } else { "vulkan" };
         for (i, info) in adapters(api).iter().enumerate() {
-            out.push((format!("{base}:{i}"), describe(info)));
+            out.push((format!("{}:{i}", api.name()), describe(info)));
         }
     }
     out

@@ -104,7 +104,9 @@ fn run(cli: Cli) -> Result<()> {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let report = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
                 .with_context(|| format!("classifying with {}", config.display()))?;
-            println!("{report}; wrote {}", opts.out_dir.display());
+            if cluster::world().is_root() {
+                println!("{report}; wrote {}", opts.out_dir.display());
+            }
         }
         Command::Sample { run, n, per_component, seed, out, common } => {
             let request = SampleRequest { n, per_component, seed };

@@ -461,6 +461,7 @@ fn restarts_keep_the_best_and_resume_exactly() {
 /// no larger than the seeds' own.
 #[test]
 fn lloyd_kmeans_ends_at_the_cluster_means() {
+    use gmm_zoo::models::Part;
     use gmm_zoo::models::kmeans::{kmeans_plus_plus, lloyd};
     let (k, d, n) = (4usize, 5usize, 4000usize);
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
@@ -473,7 +474,7 @@ fn lloyd_kmeans_ends_at_the_cluster_means() {
         rows.extend((0..d).map(|j| (centres[c * d + j] + standard_normal(&mut rng)) as f32));
     }
     let data = Encoded::from_rows(&rows, d, 1000, &device());
-    let seeds = kmeans_plus_plus(&rows, d, k, &mut ChaCha8Rng::seed_from_u64(1));
+    let seeds = kmeans_plus_plus(&rows, d, k, Part::Whole, &mut ChaCha8Rng::seed_from_u64(1));
     let result = lloyd(&data, seeds.clone(), k).unwrap();
     let inertia = |c: &[f32]| -> f64 {
         rows.chunks(d)

@@ -5,6 +5,7 @@ use crate::{DataError, GrayImage, ImageSet, Images};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// What patches to draw: the write-up's preprocessing, in numbers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +35,13 @@ impl<'a> PatchSampler<'a> {
 
     /// Samples the patches of `spec`.
     pub fn sample(&self, spec: &PatchSpec) -> Result<Images, DataError> {
+        self.sample_rows(spec, 0..spec.count)
+    }
+
+    /// The patches `keep` (a block of `0..spec.count`) of those [`sample`](Self::sample) draws:
+    /// every candidate is still drawn and tested in order, only the kept block is stored (a
+    /// process of a data-parallel job holds its shard, not the whole set).
+    pub fn sample_rows(&self, spec: &PatchSpec, keep: Range<usize>) -> Result<Images, DataError> {
         let p = spec.size;
         if p == 0 {
             return Err(DataError::Request("patch size must be at least 1".into()));
@@ -48,19 +56,22 @@ impl<'a> PatchSampler<'a> {
         }
         let d = p * p;
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-        let mut pixels = Vec::with_capacity(spec.count.saturating_mul(d).min(1 << 28));
+        let keep = keep.start.min(spec.count)..keep.end.min(spec.count);
+        let mut pixels = Vec::with_capacity(keep.len().saturating_mul(d).min(1 << 28));
+        // Patches accepted so far (kept or not).
+        let mut accepted = 0usize;
         let max_draws = spec.count.saturating_mul(1000).max(1000);
         let mut draws = 0usize;
         // Candidates are drawn from the one seeded stream in blocks, in order; their patches
         // are cut and centred in parallel, and kept in draw order until `count` are kept —
         // the same patches as one candidate at a time, on any number of threads.
         const BLOCK: usize = 8192;
-        while pixels.len() < spec.count * d {
+        while accepted < spec.count {
             if draws >= max_draws {
                 return Err(DataError::Request(format!(
                     "after {max_draws} draws only {} of {} patches had std >= {}: the images \
                      in {} are too flat for this min_std",
-                    pixels.len() / d,
+                    accepted,
                     spec.count,
                     spec.min_std,
                     self.images.dir.display()
@@ -88,10 +99,13 @@ impl<'a> PatchSampler<'a> {
                 })
                 .collect();
             for patch in cut.into_iter().flatten() {
-                if pixels.len() == spec.count * d {
+                if accepted == spec.count {
                     break;
                 }
-                pixels.extend_from_slice(&patch);
+                if keep.contains(&accepted) {
+                    pixels.extend_from_slice(&patch);
+                }
+                accepted += 1;
             }
         }
         Ok(Images { pixels, height: p, width: p, labels: None })

@@ -27,6 +27,18 @@ pub fn transform(gray: &[f64; SIDE * SIDE], noise: &[f64; SIDE * SIDE]) -> [f32;
 /// levels `round(255 · v)` (exact for images loaded as [`crate::Grayscale::Rec601Levels`], the
 /// benchmark's gray), uniform noise, then [`transform`]. Rows are `[1, 63]` "images".
 pub fn sample(images: &ImageSet, count: usize, seed: u64) -> Result<Images, DataError> {
+    sample_rows(images, count, seed, 0..count)
+}
+
+/// The rows `keep` (a block of `0..count`) of those [`sample`] draws: every row's random
+/// numbers are still drawn in order, only the kept block is computed and stored (a process
+/// of a data-parallel job holds its shard, not the whole set).
+pub fn sample_rows(
+    images: &ImageSet,
+    count: usize,
+    seed: u64,
+    keep: std::ops::Range<usize>,
+) -> Result<Images, DataError> {
     let usable: Vec<_> =
         images.images.iter().filter(|im| im.height >= SIDE && im.width >= SIDE).collect();
     if usable.is_empty() {
@@ -36,9 +48,10 @@ pub fn sample(images: &ImageSet, count: usize, seed: u64) -> Result<Images, Data
         )));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut pixels = Vec::with_capacity(count * DIMS);
+    let keep = keep.start.min(count)..keep.end.min(count);
+    let mut pixels = Vec::with_capacity(keep.len() * DIMS);
     let (mut gray, mut noise) = ([0f64; SIDE * SIDE], [0f64; SIDE * SIDE]);
-    for _ in 0..count {
+    for row in 0..count {
         let im = usable[rng.random_range(0..usable.len())];
         let top = rng.random_range(0..=im.height - SIDE);
         let left = rng.random_range(0..=im.width - SIDE);
@@ -49,7 +62,9 @@ pub fn sample(images: &ImageSet, count: usize, seed: u64) -> Result<Images, Data
                 noise[r * SIDE + c] = rng.random::<f64>();
             }
         }
-        pixels.extend_from_slice(&transform(&gray, &noise));
+        if keep.contains(&row) {
+            pixels.extend_from_slice(&transform(&gray, &noise));
+        }
     }
     Ok(Images { pixels, height: 1, width: DIMS, labels: None })
 }

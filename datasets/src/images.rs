@@ -43,6 +43,20 @@ impl Images {
         self
     }
 
+    /// The rows of the block `keep` (all when it covers them), with their labels.
+    pub fn rows(mut self, keep: std::ops::Range<usize>) -> Self {
+        let (start, end) = (keep.start.min(self.len()), keep.end.min(self.len()));
+        let d = self.dim();
+        self.pixels.truncate(end * d);
+        self.pixels.drain(..start * d);
+        self.pixels.shrink_to_fit();
+        if let Some(labels) = self.labels.as_mut() {
+            labels.truncate(end);
+            labels.drain(..start);
+        }
+        self
+    }
+
     /// The rows `keep` (indices, in that order), with their labels.
     pub fn select(&self, keep: &[usize]) -> Self {
         let mut pixels = Vec::with_capacity(keep.len() * self.dim());

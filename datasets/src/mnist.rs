@@ -3,6 +3,7 @@
 use crate::{DataError, Images};
 use flate2::read::GzDecoder;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Magic number of an IDX file of unsigned bytes with three dimensions (images).
@@ -44,22 +45,31 @@ impl Mnist {
 
     /// Loads one split: images scaled to `[0, 1]` with their labels, no other processing.
     pub fn load(&self, split: MnistSplit) -> Result<Images, DataError> {
+        self.load_rows(split, |n| 0..n).map(|(set, _)| set)
+    }
+
+    /// The images `keep(n)` of the split's `n` (and their labels), and `n`: only the kept
+    /// block is scaled to f32 (a process of a data-parallel job holds its shard).
+    pub fn load_rows(
+        &self,
+        split: MnistSplit,
+        keep: impl FnOnce(usize) -> Range<usize>,
+    ) -> Result<(Images, usize), DataError> {
         let images = self.find(split, "images-idx3")?;
         let labels = self.find(split, "labels-idx1")?;
-        let mut set = read_idx_images(&images)?;
         let labels = read_idx_labels(&labels)?;
-        if labels.len() != set.len() {
+        let (mut set, kept, n) = read_idx_image_rows(&images, keep)?;
+        if labels.len() != n {
             return Err(DataError::BadIdx {
                 path: images,
                 reason: format!(
-                    "holds {} images but its label file holds {} labels",
-                    set.len(),
+                    "holds {n} images but its label file holds {} labels",
                     labels.len()
                 ),
             });
         }
-        set.labels = Some(labels);
-        Ok(set)
+        set.labels = Some(labels[kept].to_vec());
+        Ok((set, n))
     }
 
     fn find(&self, split: MnistSplit, kind: &str) -> Result<PathBuf, DataError> {
@@ -130,6 +140,15 @@ fn parse_idx<'a>(
 
 /// Reads an IDX image file (magic 0x803, `[n, rows, cols]` of bytes), scaled to `[0, 1]`.
 pub fn read_idx_images(path: &Path) -> Result<Images, DataError> {
+    read_idx_image_rows(path, |n| 0..n).map(|(set, ..)| set)
+}
+
+/// The images `keep(n)` of an IDX image file's `n`, scaled to `[0, 1]`; the kept block
+/// (clipped to `0..n`) and `n`.
+fn read_idx_image_rows(
+    path: &Path,
+    keep: impl FnOnce(usize) -> Range<usize>,
+) -> Result<(Images, Range<usize>, usize), DataError> {
     let bytes = read_maybe_gz(path)?;
     let (dims, payload) = parse_idx(path, &bytes, IMAGES_MAGIC, 3)?;
     if dims[1] == 0 || dims[2] == 0 {
@@ -138,12 +157,17 @@ pub fn read_idx_images(path: &Path) -> Result<Images, DataError> {
             reason: format!("image dimensions {}x{} are empty", dims[1], dims[2]),
         });
     }
-    Ok(Images {
-        pixels: payload.iter().map(|&b| b as f32 / 255.0).collect(),
+    let (n, d) = (dims[0], dims[1] * dims[2]);
+    let keep = keep(n);
+    let keep = keep.start.min(n)..keep.end.min(n);
+    let rows = &payload[keep.start * d..keep.end * d];
+    let images = Images {
+        pixels: rows.iter().map(|&b| b as f32 / 255.0).collect(),
         height: dims[1],
         width: dims[2],
         labels: None,
-    })
+    };
+    Ok((images, keep, n))
 }
 
 /// Reads an IDX label file (magic 0x801, `[n]` of bytes).

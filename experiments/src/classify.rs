@@ -3,7 +3,7 @@
 
 use gmm_datasets::Images;
 use gmm_models::host::log_sum_exp;
-use gmm_models::{Mixture, to_host_f64};
+use gmm_models::{Mixture, Part, to_host_f64};
 use gmm_training::config::{DataConfig, RunConfig, Split};
 use gmm_training::data::load_split;
 use gmm_training::em::fit;
@@ -82,7 +82,12 @@ pub fn classify_run(
 ) -> Result<ClassifyReport, TrainError> {
     let spec = single_layer(config)?;
     let progress = &opts.progress;
-    create_dir(&opts.out_dir)?;
+    // Under `mpirun -n P` the class models are spread over the ranks (class c on rank c mod P,
+    // each fitted there alone), then every rank gets them all; rank 0 writes the run folder.
+    let cluster = gmm_training::cluster::world();
+    if cluster.is_root() {
+        create_dir(&opts.out_dir)?;
+    }
     let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
     let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
     let classes: Vec<u8> = (0..10).collect();
@@ -97,7 +102,12 @@ pub fn classify_run(
     let t = Instant::now();
     let jobs = jobs.clamp(1, classes.len());
     let mut trained: Vec<Option<Trained>> = (0..classes.len()).map(|_| None).collect();
-    for group in classes.chunks(jobs) {
+    let mine: Vec<u8> = classes
+        .iter()
+        .copied()
+        .filter(|&c| c as usize % cluster.size() == cluster.rank())
+        .collect();
+    for group in mine.chunks(jobs) {
         let results: Vec<Result<Trained, TrainError>> = std::thread::scope(|s| {
             let handles: Vec<_> = group
                 .iter()
@@ -116,8 +126,9 @@ pub fn classify_run(
             trained[class as usize] = Some(t);
         }
     }
+    let shape = [train.height, train.width];
+    let trained = share_classes(trained, &spec, shape, opts)?;
     let train_seconds = t.elapsed().as_secs_f64();
-    let trained: Vec<Trained> = trained.into_iter().flatten().collect();
 
     let t = Instant::now();
     let layers: Vec<&Layer> = trained.iter().map(|t| &t.layer).collect();
@@ -144,8 +155,11 @@ pub fn classify_run(
         test_seconds,
         jobs,
     };
+    if !cluster.is_root() {
+        return Ok(report);
+    }
     let layers: Vec<Layer> = trained.into_iter().map(|t| t.layer).collect();
-    write_classifier(&opts.out_dir, config, &spec, [train.height, train.width], &layers, &report)?;
+    write_classifier(&opts.out_dir, config, &spec, shape, &layers, &report)?;
     write_png(&confusion_picture(&report.confusion), &opts.out_dir.join("confusion.png"))?;
     write_png(
         &misclassified_picture(&test, &log_lik, &log_prior, &figures.predicted, 40),
@@ -322,11 +336,48 @@ fn train_class(
     let seed = seed.wrapping_add(100 + class as u64);
     let fresh = spec.layer.init([images.height, images.width], &opts.device)?;
     let (layer, iterations) = with_layer!(fresh, m => {
-        let data = encode(&m, images, spec.em.batch_size, &opts.device)?;
+        // Fitted by this process alone, whatever the job's size.
+        let data = encode(&m, images, spec.em.batch_size, &opts.device)?.with_part(Part::Alone);
         let (m, report) = fit(m, &data, &spec.em, seed, &quiet)?;
         (Layer::from(m), report.iterations.len())
     });
     Ok(Trained { layer, seconds: t.elapsed().as_secs_f64(), iterations })
+}
+
+/// Every class model on every rank: in a job of several ranks each class's model (its
+/// parameters, components, seconds and iterations) is broadcast from the rank that trained it.
+fn share_classes(
+    trained: Vec<Option<Trained>>,
+    spec: &StackLayer,
+    shape: [usize; 2],
+    opts: &RunOptions,
+) -> Result<Vec<Trained>, TrainError> {
+    let cluster = gmm_training::cluster::world();
+    if cluster.size() == 1 {
+        return Ok(trained.into_iter().flatten().collect());
+    }
+    let mut all = Vec::with_capacity(trained.len());
+    for (class, t) in trained.into_iter().enumerate() {
+        let owner = class % cluster.size();
+        // [components, seconds, iterations] from the owner, zeros from the others.
+        let mut meta = [0.0; 3];
+        let mut bytes = Vec::new();
+        if let Some(t) = &t {
+            meta = [t.layer.n_components() as f64, t.seconds, t.iterations as f64];
+            bytes = t.layer.record_bytes().map_err(TrainError::Failed)?;
+        }
+        cluster.sum(&mut meta);
+        cluster.broadcast(owner, &mut bytes);
+        let layer = match t {
+            Some(t) => t.layer,
+            None => spec
+                .layer
+                .load_record(meta[0] as usize, shape, bytes, &opts.device)
+                .map_err(|e| TrainError::Failed(format!("class {class} from rank {owner}: {e}")))?,
+        };
+        all.push(Trained { layer, seconds: meta[1], iterations: meta[2] as usize });
+    }
+    Ok(all)
 }
 
 /// `log p(x_n)` of every test digit under one class model.

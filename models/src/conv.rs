@@ -352,10 +352,11 @@ impl Mixture for ConvGmm {
             }
             Init::Samples => {
                 let k = self.n_components();
-                if data.n < k {
+                let n = data.total();
+                if n < k {
                     return Err(ModelError::InvalidConfig {
                         field: "n_components",
-                        reason: format!("{k} components need at least {k} samples, got {}", data.n),
+                        reason: format!("{k} components need at least {k} samples, got {n}"),
                     });
                 }
                 let b = self.layout.n_bins();
@@ -363,17 +364,17 @@ impl Mixture for ConvGmm {
                 let mut mean = vec![0.0; b];
                 for x in &data.batches {
                     for (m, v) in mean.iter_mut().zip(to_host_f64(x.clone().sum_dim(0))?) {
-                        *m += v / (data.n as f64 * d);
+                        *m += v / (n as f64 * d);
                     }
                 }
-                let mut picks = sample(rng, data.n, k).into_vec();
+                data.sum_shards(&mut mean);
+                let mut picks = sample(rng, n, k).into_vec();
                 picks.sort_unstable();
+                let rows = data.gather_rows(&picks)?;
                 let mut spectrum = Vec::with_capacity(k * b);
-                for &i in &picks {
-                    let rows = data.batches[0].dims()[0];
-                    let row = data.batches[i / rows].clone().narrow(0, i % rows, 1);
-                    for (v, m) in to_host_f64(row)?.into_iter().zip(&mean) {
-                        spectrum.push(0.5 * v / d + 0.5 * m);
+                for row in rows.chunks(data.width) {
+                    for (&v, m) in row.iter().zip(&mean) {
+                        spectrum.push(0.5 * v as f64 / d + 0.5 * m);
                     }
                 }
                 let weights = vec![1.0 / k as f64; k];

@@ -5,6 +5,7 @@ use crate::mixture::{
     Encoded, Init, MStepReport, Mixture, SufficientStats, check_rows, renormalised_log_weights,
     select_rows, to_host_f64,
 };
+use crate::processes::Part;
 use crate::{FullStats, ModelError, is_cpu, kmeans, linalg};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -373,37 +374,46 @@ impl Mixture for FullGmm {
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
         let k = self.n_components();
-        if data.n < k {
+        if data.total() < k {
             return Err(ModelError::InvalidConfig {
                 field: "n_components",
-                reason: format!("{k} components need at least {k} samples, got {}", data.n),
+                reason: format!("{k} components need at least {k} samples, got {}", data.total()),
             });
         }
         let centres = match init {
             Init::RandomResponsibilities => {
                 // Moments are taken about the current means: start them at the data's mean.
                 let mut mean = vec![0f32; data.width];
+                let mut shard_sums = vec![0f64; data.width];
                 for x in &data.batches {
-                    for (m, v) in mean.iter_mut().zip(to_host_f64(x.clone().sum_dim(0))?) {
-                        *m += (v / data.n as f64) as f32;
+                    let sums = to_host_f64(x.clone().sum_dim(0))?;
+                    match data.part {
+                        Part::Whole | Part::Alone => mean
+                            .iter_mut()
+                            .zip(sums)
+                            .for_each(|(m, v)| *m += (v / data.n as f64) as f32),
+                        Part::Shard { .. } => {
+                            shard_sums.iter_mut().zip(sums).for_each(|(s, v)| *s += v)
+                        }
                     }
+                }
+                if let Part::Shard { total, .. } = data.part {
+                    data.sum_shards(&mut shard_sums);
+                    mean = shard_sums.iter().map(|s| (s / total as f64) as f32).collect();
                 }
                 let layer = self.with_means(&mean.repeat(k));
                 return crate::mixture::init_random_responsibilities(layer, data, rng);
             }
             Init::Samples => {
-                let rows = data.host_rows()?;
-                let picks = rand::seq::index::sample(rng, data.n, k).into_vec();
-                picks
-                    .iter()
-                    .flat_map(|&i| rows[i * data.width..(i + 1) * data.width].to_vec())
-                    .collect()
+                let picks = rand::seq::index::sample(rng, data.total(), k).into_vec();
+                data.gather_rows(&picks)?
             }
             Init::KmeansPlusPlus => {
-                kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, rng)
+                kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, data.part, rng)
             }
             Init::Kmeans => {
-                let seeds = kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, rng);
+                let rows = data.host_rows()?;
+                let seeds = kmeans::kmeans_plus_plus(&rows, data.width, k, data.part, rng);
                 kmeans::lloyd(data, seeds, k)?.centres
             }
         };
@@ -413,6 +423,7 @@ impl Mixture for FullGmm {
             layer.batch_stats(x.clone(), kmeans::nearest_centre_responsibilities(x, &centres, k)?)
         };
         let stats = data.fold_batches(layer.zero_stats(), batch, |acc, s| Ok(acc.merge(s)))?;
-        Ok(layer.m_step(stats, data.n)?.0)
+        let stats = crate::mixture::complete_stats(&layer, data, stats)?;
+        Ok(layer.m_step(stats, data.total())?.0)
     }
 }

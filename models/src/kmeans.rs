@@ -3,6 +3,7 @@
 
 use crate::ModelError;
 use crate::mixture::{Encoded, host_vec, to_host_f64};
+use crate::processes::{self, Part};
 use crate::sample::categorical;
 use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
@@ -10,26 +11,92 @@ use rand_chacha::ChaCha8Rng;
 
 /// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly, each next one
 /// with probability proportional to the squared distance to the nearest centre so far.
-pub fn kmeans_plus_plus(rows: &[f32], d: usize, k: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+///
+/// `rows` (`[n, d]`) are `part` of the whole data set. A shard's draws are those of one
+/// process holding every row: the uniform number is walked down the processes' distance sums
+/// in rank order, then down the rows of the process it lands in, which names the row; the
+/// chosen row reaches every process through a sum ([`Encoded::gather_rows`]'s rule).
+pub fn kmeans_plus_plus(
+    rows: &[f32],
+    d: usize,
+    k: usize,
+    part: Part,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f32> {
     use rayon::prelude::*;
     let n = rows.len() / d;
+    let (first, total) = match part {
+        Part::Whole | Part::Alone => (0, n),
+        Part::Shard { first, total } => (first, total),
+    };
     let dist = |i: usize, c: &[f32]| -> f64 {
         rows[i * d..(i + 1) * d].iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum()
     };
+    // Row `i` of the whole data set, on every process.
+    let row = |i: usize| -> Vec<f32> {
+        let mut out = vec![0f32; d];
+        if (first..first + n).contains(&i) {
+            out.copy_from_slice(&rows[(i - first) * d..(i - first + 1) * d]);
+        }
+        match part {
+            Part::Shard { .. } => processes::share_rows(&out),
+            Part::Whole | Part::Alone => out,
+        }
+    };
     let mut centres: Vec<f32> = Vec::with_capacity(k * d);
-    let first = rng.random_range(0..n);
-    centres.extend_from_slice(&rows[first * d..(first + 1) * d]);
+    centres.extend(row(rng.random_range(0..total)));
     // Distances are updated in parallel, element by element; the draws stay sequential.
     let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| dist(i, &centres[..d])).collect();
     for _ in 1..k {
-        let total: f64 = nearest.iter().sum();
-        let pick =
-            if total > 0.0 { categorical(&nearest, total, rng) } else { rng.random_range(0..n) };
-        let c = rows[pick * d..(pick + 1) * d].to_vec();
+        let pick = match part {
+            Part::Whole | Part::Alone => {
+                let total: f64 = nearest.iter().sum();
+                if total > 0.0 { categorical(&nearest, total, rng) } else { rng.random_range(0..n) }
+            }
+            Part::Shard { .. } => shard_pick(&nearest, first, total, rng),
+        };
+        let c = row(pick);
         nearest.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(dist(i, &c)));
         centres.extend(c);
     }
     centres
+}
+
+/// One k-means++ draw over the shards of all processes: the whole data set's row index.
+fn shard_pick(nearest: &[f64], first: usize, total: usize, rng: &mut ChaCha8Rng) -> usize {
+    let (rank, size) = (processes::rank(), processes::size());
+    let mut sums = vec![0.0; size];
+    sums[rank] = nearest.iter().sum();
+    processes::sum(&mut sums);
+    let all: f64 = sums.iter().sum();
+    if all <= 0.0 {
+        return rng.random_range(0..total);
+    }
+    let mut u = rng.random::<f64>() * all;
+    // The process the draw lands in (rounding past the end: the last one with any mass).
+    let last = sums.iter().rposition(|&s| s > 0.0).unwrap_or(size - 1);
+    let owner = sums.iter().position(|&s| {
+        let inside = u < s;
+        if !inside {
+            u -= s;
+        }
+        inside
+    });
+    let owner = owner.unwrap_or(last);
+    // The owner names the row; a sum tells the others.
+    let mut pick = [0.0];
+    if owner == rank {
+        let local = nearest
+            .iter()
+            .position(|&w| {
+                u -= w;
+                u < 0.0
+            })
+            .unwrap_or(nearest.len() - 1);
+        pick[0] = (first + local) as f64;
+    }
+    processes::sum(&mut pick);
+    pick[0] as usize
 }
 
 /// One-hot responsibilities of the nearest centre (squared Euclidean distance), `[n, K]`.
@@ -73,9 +140,10 @@ pub struct Lloyd {
 /// the device (`onehotᵀ x`, `[K, n]·[n, D]`), several batches at once on a CPU.
 pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, ModelError> {
     let d = data.width;
-    let n = data.n as f64;
-    // Mean per-dimension variance, for the tolerance.
-    let (sum, sum_sq) = data.fold_batches(
+    let n = data.total() as f64;
+    // Mean per-dimension variance, for the tolerance (sums over a shard completed by the
+    // other processes', as every sum here).
+    let (mut sum, mut sum_sq) = data.fold_batches(
         (vec![0f64; d], vec![0f64; d]),
         |_, x| {
             Ok((
@@ -89,12 +157,14 @@ pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, M
             Ok((s, q))
         },
     )?;
+    data.sum_shards(&mut sum);
+    data.sum_shards(&mut sum_sq);
     let variance = (0..d).map(|j| sum_sq[j] / n - (sum[j] / n).powi(2)).sum::<f64>() / d as f64;
     let tol = LLOYD_TOL * variance.max(0.0);
     let mut iterations = 0;
     while iterations < LLOYD_MAX_ITER {
         iterations += 1;
-        let (sums, counts) = data.fold_batches(
+        let (mut sums, mut counts) = data.fold_batches(
             (vec![0f64; k * d], vec![0f64; k]),
             |_, x| {
                 let onehot = nearest_centre_responsibilities(x, &centres, k)?;
@@ -107,6 +177,8 @@ pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, M
                 Ok((s, c))
             },
         )?;
+        data.sum_shards(&mut sums);
+        data.sum_shards(&mut counts);
         let mut shift = 0.0;
         for c in 0..k {
             if counts[c] == 0.0 {

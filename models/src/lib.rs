@@ -21,6 +21,7 @@ pub mod kmeans;
 pub mod linalg;
 mod mixture;
 mod prob;
+pub mod processes;
 mod sample;
 pub mod spectral;
 
@@ -36,10 +37,11 @@ pub use full_moments::FullStats;
 pub use gpu::list_adapters;
 pub use mixture::{
     EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
-    default_e_step_rows, init_random_responsibilities, log_sum_exp, renormalised_log_weights,
-    responsibilities, select_rows, to_host_f64,
+    complete_stats, default_e_step_rows, init_random_responsibilities, log_sum_exp,
+    renormalised_log_weights, responsibilities, select_rows, to_host_f64,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
+pub use processes::Part;
 pub use sample::Generative;
 pub use spectral::SpectralLayout;
 

@@ -1,6 +1,7 @@
 //! The hooks every mixture family implements, and the plumbing they share.
 
 use crate::ModelError;
+use crate::processes::{self, Part};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
@@ -34,6 +35,9 @@ pub struct Encoded {
     pub n: usize,
     /// Width F of a row.
     pub width: usize,
+    /// Which rows of the whole data set these are: all of them, or this process's shard
+    /// (whose sums the other processes' complete, [`crate::processes`]).
+    pub part: Part,
 }
 
 impl Encoded {
@@ -47,7 +51,76 @@ impl Encoded {
                 Tensor::from_data(TensorData::new(c.to_vec(), [c.len() / width, width]), device)
             })
             .collect();
-        Self { batches, n, width }
+        Self { batches, n, width, part: Part::Whole }
+    }
+
+    /// The same rows, marked as `part` of the whole data set.
+    pub fn with_part(self, part: Part) -> Self {
+        Self { part, ..self }
+    }
+
+    /// Rows of the whole data set (`n` unless this is a shard).
+    pub fn total(&self) -> usize {
+        match self.part {
+            Part::Whole | Part::Alone => self.n,
+            Part::Shard { total, .. } => total,
+        }
+    }
+
+    /// Index of the first row here in the whole data set.
+    pub fn first_row(&self) -> usize {
+        match self.part {
+            Part::Whole | Part::Alone => 0,
+            Part::Shard { first, .. } => first,
+        }
+    }
+
+    /// The batches whose sums this process contributes to a sum over the processes: all of a
+    /// shard's; of replicated rows ([`Part::Whole`]), this process's block of them.
+    pub fn own_batches(&self) -> std::ops::Range<usize> {
+        match self.part {
+            Part::Whole => processes::own_block(self.batches.len()),
+            Part::Alone | Part::Shard { .. } => 0..self.batches.len(),
+        }
+    }
+
+    /// Whether sums over these rows are added over the processes of a job: a shard's, and
+    /// replicated rows' in a job of several.
+    pub fn spread(&self) -> bool {
+        match self.part {
+            Part::Whole => processes::size() > 1,
+            Part::Alone => false,
+            Part::Shard { .. } => true,
+        }
+    }
+
+    /// Completes sums over a shard's rows with the other processes' (element-wise); the rows
+    /// of [`Part::Whole`] are all here, and their sums already whole.
+    pub fn sum_shards(&self, values: &mut [f64]) {
+        if let Part::Shard { .. } = self.part {
+            processes::sum(values)
+        }
+    }
+
+    /// The rows `picks` (indices into the whole data set), `[picks.len(), width]`, on every
+    /// process: from this process's batches where it holds them, from the others' otherwise.
+    pub fn gather_rows(&self, picks: &[usize]) -> Result<Vec<f32>, ModelError> {
+        let (first, offsets) = (self.first_row(), self.offsets());
+        let mut out = vec![0f32; picks.len() * self.width];
+        for (slot, &i) in picks.iter().enumerate() {
+            if !(first..first + self.n).contains(&i) {
+                continue;
+            }
+            let local = i - first;
+            let b = offsets.partition_point(|&o| o <= local) - 1;
+            let row = self.batches[b].clone().narrow(0, local - offsets[b], 1);
+            let values = host_vec::<f32, _>(row.try_into_data())?;
+            out[slot * self.width..(slot + 1) * self.width].copy_from_slice(&values);
+        }
+        Ok(match self.part {
+            Part::Shard { .. } => processes::share_rows(&out),
+            Part::Whole | Part::Alone => out,
+        })
     }
 }
 
@@ -291,6 +364,10 @@ pub fn init_random_responsibilities<M: Mixture>(
     rng: &mut ChaCha8Rng,
 ) -> Result<M, ModelError> {
     let k = layer.n_components();
+    // Row i's K draws are the words `start + i·K ..` of the stream: a shard starts at its first
+    // row, and every process ends where one process drawing all rows would.
+    let start = rng.get_word_pos();
+    rng.set_word_pos(start + (data.first_row() * k) as u128);
     let mut stats = layer.zero_stats();
     for x in &data.batches {
         let rows = x.dims()[0];
@@ -302,7 +379,24 @@ pub fn init_random_responsibilities<M: Mixture>(
         let resp = Tensor::from_data(TensorData::new(r, [rows, k]), &x.device());
         stats = stats.merge(layer.batch_stats(x.clone(), resp)?);
     }
-    Ok(layer.m_step(stats, data.n)?.0)
+    rng.set_word_pos(start + (data.total() * k) as u128);
+    let stats = complete_stats(&layer, data, stats)?;
+    Ok(layer.m_step(stats, data.total())?.0)
+}
+
+/// A shard's statistics completed by the other processes' ([`Encoded::sum_shards`] through
+/// the family's flat buffer); the statistics of whole data as they are.
+pub fn complete_stats<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+    stats: M::Stats,
+) -> Result<M::Stats, ModelError> {
+    if !matches!(data.part, Part::Shard { .. }) {
+        return Ok(stats);
+    }
+    let mut flat = layer.stats_to_flat(&stats)?;
+    data.sum_shards(&mut flat);
+    layer.stats_from_flat(&flat)
 }
 
 /// `log π` of the kept components, renormalised: `log π_c - log Σ_{c' kept} π_c'`.

@@ -157,7 +157,22 @@ impl Checkpoint {
         ) {
             (true, true) => return Ok(()),
             (false, _) => "a different config (seed, data or layer settings changed)",
-            (true, false) => "different training data",
+            (true, false) => {
+                // A data-parallel job names its data by its ranks' shards ("<hash>-<ranks>").
+                let ranks = |d: &str| d.split_once('-').map_or(1, |(_, p)| p.parse().unwrap_or(1));
+                let (written, now) = (ranks(&self.meta.fingerprint.data), ranks(&expected.data));
+                if written != now {
+                    return Err(bad(
+                        path,
+                        &format!(
+                            "was written by a job of {written} process(es), this one has {now}; \
+                             resume with `mpirun -n {written}` (or without mpirun for 1), or \
+                             train afresh without --resume"
+                        ),
+                    ));
+                }
+                "different training data"
+            }
         };
         Err(bad(
             path,

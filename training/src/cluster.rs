@@ -1,10 +1,13 @@
 //! The processes of one training job: this one alone, or the ranks of an MPI job
 //! (`mpirun -n P gmmzoo train …` with the `mpi` feature).
 //!
-//! Data-parallel EM: every rank holds the same data and the same layer; the E-step and every
-//! score take the rank's share of the row batches ([`Cluster::shares`]) and their sums are
-//! added over the ranks ([`Cluster::sum`]); every rank then runs the same M-step. With one
-//! process every function here is the identity.
+//! Data-parallel EM: every rank holds its shard of the rows (`data::load_shard`, a contiguous
+//! block of the rows one process would draw) and the same layer. Rank 0 initialises and
+//! broadcasts the parameters ([`Cluster::broadcast`]; the initialisations' own sums over the
+//! data are completed through `gmm_models::processes`, which [`init`] installs); the E-step
+//! and every score sum over the rank's rows and their sums are added over the ranks
+//! ([`Cluster::sum`]); every rank then runs the same M-step. With one process every function
+//! here is the identity.
 
 use crate::{Progress, RunOptions, TrainError};
 use std::path::{Path, PathBuf};
@@ -50,6 +53,12 @@ pub fn init() -> &'static Cluster {
             let world = universe.world();
             let cluster = Cluster { rank: world.rank() as usize, size: world.size() as usize };
             *UNIVERSE.lock().unwrap_or_else(|e| e.into_inner()) = Some(universe);
+            // The initialisations in gmm-models complete their sums over shards through this.
+            gmm_models::processes::install(gmm_models::processes::World {
+                rank: cluster.rank,
+                size: cluster.size,
+                sum: |values| crate::cluster::world().sum(values),
+            });
             return cluster;
         }
         Cluster { rank: 0, size: 1 }
@@ -104,12 +113,47 @@ impl Cluster {
         }
     }
 
-    /// The batches `0..n_batches` this rank takes: a contiguous block, the first
-    /// `n_batches mod size` ranks one more.
-    pub fn shares(&self, n_batches: usize) -> std::ops::Range<usize> {
-        let (base, extra) = (n_batches / self.size, n_batches % self.size);
-        let start = self.rank * base + self.rank.min(extra);
-        start..start + base + usize::from(self.rank < extra)
+    /// One hash of every rank's `hash` (32 hex digits each, an xxh3-128), in rank order; the
+    /// hash itself with one process. Every rank gets the same string.
+    pub fn combined_hash(&self, hash: &str) -> String {
+        if self.size == 1 {
+            return hash.to_string();
+        }
+        // 128 bits as eight 16-bit numbers in this rank's slots: exact in an f64 sum.
+        let value = u128::from_str_radix(hash, 16).unwrap_or(0);
+        let mut slots = vec![0.0; 8 * self.size];
+        for i in 0..8 {
+            slots[8 * self.rank + i] = ((value >> (16 * i)) & 0xffff) as f64;
+        }
+        self.sum(&mut slots);
+        let bytes: Vec<u8> = slots.iter().flat_map(|&v| (v as u16).to_le_bytes()).collect();
+        format!("{:032x}-{}", xxhash_rust::xxh3::xxh3_128(&bytes), self.size)
+    }
+
+    /// Replaces `bytes` on every rank by rank `root`'s (`MPI_Bcast` of the length, then of
+    /// the bytes); a no-op with one process.
+    pub fn broadcast(&self, root: usize, bytes: &mut Vec<u8>) {
+        if self.size == 1 {
+            return;
+        }
+        #[cfg(not(feature = "mpi"))]
+        unreachable!(
+            "a job of {} ranks without MPI (from {root}, {} bytes)",
+            self.size,
+            bytes.len()
+        );
+        #[cfg(feature = "mpi")]
+        {
+            use mpi::traits::{Communicator, Root};
+            let guard = UNIVERSE.lock().unwrap_or_else(|e| e.into_inner());
+            let universe = guard.as_ref().expect("a job of several ranks has joined MPI");
+            let world = universe.world();
+            let root = world.process_at_rank(root as i32);
+            let mut len = bytes.len() as u64;
+            root.broadcast_into(&mut len);
+            bytes.resize(len as usize, 0);
+            root.broadcast_into(&mut bytes[..]);
+        }
     }
 
     /// Replaces `values` by their element-wise sum over the ranks (`MPI_Allreduce`, one flat
@@ -155,7 +199,9 @@ pub fn rank_options(opts: &RunOptions) -> Result<(RunOptions, Option<Scratch>), 
     if cluster.is_root() {
         return Ok((opts.clone(), None));
     }
-    let name = format!("gmmzoo-rank{}-{}", cluster.rank(), std::process::id());
+    let host = hostname();
+    remove_dead_scratch(&host);
+    let name = format!("gmmzoo-rank{}-{host}-{}", cluster.rank(), std::process::id());
     let dir = std::env::temp_dir().join(name);
     let scratch = Scratch(dir.clone());
     let _ = std::fs::remove_dir_all(&dir);
@@ -165,6 +211,36 @@ pub fn rank_options(opts: &RunOptions) -> Result<(RunOptions, Option<Scratch>), 
     }
     let opts = RunOptions { out_dir: dir, progress: Progress::quiet(), ..opts.clone() };
     Ok((opts, Some(scratch)))
+}
+
+/// This machine's name (Linux: `/proc/sys/kernel/hostname`; `host` elsewhere).
+fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name.trim().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if name.is_empty() { "host".into() } else { name }
+}
+
+/// Removes the scratch folders of ranks on this machine that died without removing theirs
+/// (killed): `gmmzoo-rank<r>-<host>-<pid>` whose process is gone. Only where `/proc` says
+/// which processes live.
+fn remove_dead_scratch(host: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("gmmzoo-rank") else { continue };
+        let mut fields = rest.split('-');
+        let (Some(_), Some(h), Some(pid), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if h == host && pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), TrainError> {
@@ -181,23 +257,4 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), TrainError> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_cover_every_batch_once_in_order() {
-        for size in 1..5 {
-            for n in 0..11 {
-                let ranges: Vec<_> =
-                    (0..size).map(|rank| Cluster { rank, size }.shares(n)).collect();
-                let all: Vec<usize> = ranges.iter().flat_map(|r| r.clone()).collect();
-                assert_eq!(all, (0..n).collect::<Vec<_>>(), "size {size}, {n} batches");
-                let lens: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
-                assert!(lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 1);
-            }
-        }
-    }
 }

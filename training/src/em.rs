@@ -27,6 +27,10 @@ pub struct IterationRecord {
     pub objective: f64,
     /// Wall time of the iteration (E-step and M-step), seconds.
     pub seconds: f64,
+    /// In a data-parallel job: seconds of the iteration spent summing the statistics over the
+    /// processes (`MPI_Allreduce`, waiting for the slowest included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_seconds: Option<f64>,
     /// Components that emptied in this iteration's M-step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub emptied: Vec<usize>,
@@ -84,6 +88,8 @@ pub struct EStep<S> {
     pub objective_sum: f64,
     /// Sufficient statistics of the whole data.
     pub stats: S,
+    /// Seconds spent summing over the processes (`None` when the data are not spread).
+    pub reduce_seconds: Option<f64>,
 }
 
 fn add(acc: Option<Tensor<1>>, t: Tensor<1>) -> Option<Tensor<1>> {
@@ -110,7 +116,7 @@ pub fn e_step<M: Mixture>(
     };
     let cluster = crate::cluster::world();
     let (objective, ll, mut stats) = data.fold_range(
-        cluster.shares(data.batches.len()),
+        data.own_batches(),
         (None, None, layer.zero_stats()),
         batch,
         |(objective, ll, stats), (o, l, s): (Tensor<1>, Option<Tensor<1>>, M::Stats)| {
@@ -121,7 +127,7 @@ pub fn e_step<M: Mixture>(
             Ok((add(objective, o), ll, stats.merge(s)))
         },
     )?;
-    if data.n == 0 {
+    if data.total() == 0 {
         return Err(ModelError::InvalidConfig {
             field: "data",
             reason: "no samples to fit".into(),
@@ -135,11 +141,14 @@ pub fn e_step<M: Mixture>(
         None if beta == 1.0 => objective_sum,
         None => 0.0,
     };
-    if cluster.size() > 1 {
+    let mut reduce_seconds = None;
+    if data.spread() {
         // One flat buffer per iteration: [Σ objective, Σ log-likelihood, statistics…].
         let mut flat = vec![objective_sum, log_likelihood_sum];
         flat.extend(layer.stats_to_flat(&stats)?);
+        let t = Instant::now();
         cluster.sum(&mut flat);
+        reduce_seconds = Some(t.elapsed().as_secs_f64());
         (objective_sum, log_likelihood_sum) = (flat[0], flat[1]);
         stats = layer.stats_from_flat(&flat[2..])?;
     }
@@ -151,7 +160,7 @@ pub fn e_step<M: Mixture>(
                 .into(),
         });
     }
-    Ok(EStep { log_likelihood_sum, objective_sum, stats })
+    Ok(EStep { log_likelihood_sum, objective_sum, stats, reduce_seconds })
 }
 
 /// Mean `log p(x_n)` over the data, in nats per sample. Each `log p(x_n)` is computed in f32
@@ -159,18 +168,21 @@ pub fn e_step<M: Mixture>(
 /// hang on an f32 sum of N terms of a few hundred nats (whose rounding, ~1e-3 nats per sample
 /// at N = 10⁴, moves with the order a backend's SIMD sums in).
 ///
-/// In a job of several processes each sums its share of the batches and the sums are added.
+/// In a job of several processes each sums its rows (its shard, or its share of the batches
+/// of replicated rows) and the sums are added.
 pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64, ModelError> {
     let cluster = crate::cluster::world();
     let mut total = [data.fold_range(
-        cluster.shares(data.batches.len()),
+        data.own_batches(),
         0.0,
         |_, x| to_host_f64(layer.score_samples(x.clone())),
         |acc, scores| Ok(scores.into_iter().fold(acc, |a, v| a + v)),
     )?];
-    cluster.sum(&mut total);
-    let total = total[0];
-    Ok(if data.n == 0 { f64::NAN } else { total / data.n as f64 })
+    if data.spread() {
+        cluster.sum(&mut total);
+    }
+    let (total, n) = (total[0], data.total());
+    Ok(if n == 0 { f64::NAN } else { total / n as f64 })
 }
 
 /// Where a fit starts: fresh (seeded initialisation) or from a checkpoint's report.
@@ -225,11 +237,7 @@ pub(crate) fn fit_one<M: Mixture>(
     progress: &Progress,
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
-    let fresh = matches!(start, Start::Fresh { .. });
     let (mut layer, mut report) = begin(layer, data, config, start)?;
-    if fresh {
-        check_same_start(&layer, data)?;
-    }
     let stages = config.stages();
     let total: usize = stages.iter().map(|s| s.1).sum();
     let bar = progress.bar(total as u64, "EM");
@@ -251,19 +259,20 @@ pub(crate) fn fit_one<M: Mixture>(
             let t0 = Instant::now();
             let iter = report.iterations.len() + 1;
             let estep = e_step(&layer, data, beta)?;
-            let (next, m_report) = layer.m_step(estep.stats, data.n)?;
+            let (next, m_report) = layer.m_step(estep.stats, data.total())?;
             layer = next;
             let mut pruned = Vec::new();
             if let Some(threshold) = config.prune_below {
                 (layer, pruned) = prune_weak(layer, threshold)?;
             }
-            let n = data.n as f64;
+            let n = data.total() as f64;
             let record = IterationRecord {
                 iter,
                 beta,
                 log_likelihood: estep.log_likelihood_sum / n,
                 objective: estep.objective_sum / n,
                 seconds: t0.elapsed().as_secs_f64(),
+                reduce_seconds: estep.reduce_seconds,
                 emptied: m_report.emptied,
                 pruned,
             };
@@ -300,7 +309,9 @@ fn begin<M: Mixture>(
         Start::Fresh { seed } => {
             let t = Instant::now();
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let fresh = layer.clone();
             let layer = layer.initialize(data, config.init, &mut rng)?;
+            let layer = if data.spread() { same_start(layer, fresh)? } else { layer };
             let rng = RngState { seed, word_pos: rng.get_word_pos().to_string() };
             let report = FitReport {
                 init_seconds: t.elapsed().as_secs_f64(),
@@ -313,27 +324,22 @@ fn begin<M: Mixture>(
     }
 }
 
-/// In a data-parallel job every rank initialises from the same data and seed; this checks
-/// that they agree (the log-likelihood of the first batch, summed over the ranks, is the
-/// ranks' number times this rank's), so that no rank runs EM on other parameters.
-fn check_same_start<M: Mixture>(layer: &M, data: &Encoded) -> Result<(), TrainError> {
+/// In a data-parallel job every rank takes rank 0's initialisation: its parameters are
+/// broadcast as a Burn record and loaded into a fresh layer (`fresh`, the layer before
+/// `initialize`), so that all ranks start EM from the same bits. (The ranks' own
+/// initialisations agree up to the order of their sums, which completes them over shards.)
+fn same_start<M: Mixture>(layer: M, fresh: M) -> Result<M, ModelError> {
+    use burn::store::ModuleRecord;
     let cluster = crate::cluster::world();
-    let Some(first) = data.batches.first().filter(|_| cluster.size() > 1) else {
-        return Ok(());
+    let failed = |e: String| ModelError::InvalidConfig { field: "init", reason: e };
+    let mut bytes = match cluster.is_root() {
+        true => layer.into_record().into_bytes().map_err(|e| failed(format!("{e:?}")))?.to_vec(),
+        false => Vec::new(),
     };
-    let own: f64 = to_host_f64(layer.score_samples(first.clone()))?.iter().sum();
-    let mut all = [own];
-    cluster.sum(&mut all);
-    let expected = own * cluster.size() as f64;
-    if (all[0] - expected).abs() > 1e-9 * expected.abs().max(1.0) {
-        return Err(TrainError::Failed(format!(
-            "rank {} initialised differently from the others (first-batch log-likelihood {own} \
-             against a mean of {}); every rank must run the same binary on the same data",
-            cluster.rank(),
-            all[0] / cluster.size() as f64
-        )));
-    }
-    Ok(())
+    cluster.broadcast(0, &mut bytes);
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| failed(format!("rank 0's initial parameters: {e:?}")))?;
+    fresh.try_load_record(record).map_err(|e| failed(format!("rank 0's initial parameters: {e:?}")))
 }
 
 /// Removes every component whose weight is below `threshold` (unless that would remove them

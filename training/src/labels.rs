@@ -1,46 +1,59 @@
-//! How components line up with class labels: purity and normalised mutual information.
+//! How components line up with class labels: purity and normalised mutual information, from
+//! the contingency table of components and labels (which sums over a data-parallel job's
+//! shards).
 
-use std::collections::HashMap;
+/// Labels a table has room for (labels are bytes).
+const LABELS: usize = 256;
 
-/// Contingency counts `n[(component, label)]`.
-fn table(assign: &[usize], labels: &[u8]) -> HashMap<(usize, u8), f64> {
+/// Contingency counts `n[c · 256 + l]` of `k` components and the byte labels, `[k, 256]`.
+pub fn contingency(assign: &[usize], labels: &[u8], k: usize) -> Vec<f64> {
     assert_eq!(assign.len(), labels.len(), "one label per assignment");
-    let mut t = HashMap::new();
+    let mut t = vec![0.0; k * LABELS];
     for (&a, &l) in assign.iter().zip(labels) {
-        *t.entry((a, l)).or_insert(0.0) += 1.0;
+        t[a * LABELS + l as usize] += 1.0;
     }
     t
 }
 
 /// Purity: the fraction of samples whose component's most common label is their own,
 /// `(1/N) Σ_c max_l n(c, l)`.
-pub fn purity(assign: &[usize], labels: &[u8]) -> f64 {
-    let mut best: HashMap<usize, f64> = HashMap::new();
-    for ((a, _), n) in table(assign, labels) {
-        let b = best.entry(a).or_insert(0.0);
-        *b = b.max(n);
-    }
-    best.values().sum::<f64>() / assign.len() as f64
+pub fn purity_of(table: &[f64]) -> f64 {
+    let n: f64 = table.iter().sum();
+    table.chunks(LABELS).map(|row| row.iter().copied().fold(0.0, f64::max)).sum::<f64>() / n
 }
 
 /// Normalised mutual information with the arithmetic-mean normalisation (scikit-learn's
 /// default): `NMI = I(C; L) / ((H(C) + H(L)) / 2)`, in nats; 1 when both partitions are
 /// single blocks.
-pub fn nmi(assign: &[usize], labels: &[u8]) -> f64 {
-    let n = assign.len() as f64;
-    let t = table(assign, labels);
-    let mut pc: HashMap<usize, f64> = HashMap::new();
-    let mut pl: HashMap<u8, f64> = HashMap::new();
-    for (&(a, l), &v) in &t {
-        *pc.entry(a).or_insert(0.0) += v;
-        *pl.entry(l).or_insert(0.0) += v;
+pub fn nmi_of(table: &[f64]) -> f64 {
+    let n: f64 = table.iter().sum();
+    let pc: Vec<f64> = table.chunks(LABELS).map(|row| row.iter().sum()).collect();
+    let pl: Vec<f64> = (0..LABELS).map(|l| table.chunks(LABELS).map(|row| row[l]).sum()).collect();
+    let entropy =
+        |m: &[f64]| -m.iter().filter(|&&v| v > 0.0).map(|&v| (v / n) * (v / n).ln()).sum::<f64>();
+    let (hc, hl) = (entropy(&pc), entropy(&pl));
+    let mut mi = 0.0;
+    for (c, row) in table.chunks(LABELS).enumerate() {
+        for (l, &v) in row.iter().enumerate().filter(|(_, v)| **v > 0.0) {
+            mi += (v / n) * (v * n / (pc[c] * pl[l])).ln();
+        }
     }
-    let entropy = |m: Vec<f64>| -m.iter().map(|&v| (v / n) * (v / n).ln()).sum::<f64>();
-    let (hc, hl) =
-        (entropy(pc.values().copied().collect()), entropy(pl.values().copied().collect()));
-    let mi: f64 = t.iter().map(|(&(a, l), &v)| (v / n) * (v * n / (pc[&a] * pl[&l])).ln()).sum();
     let denom = 0.5 * (hc + hl);
     if denom <= 0.0 { 1.0 } else { (mi / denom).clamp(0.0, 1.0) }
+}
+
+/// [`purity_of`] the assignment's table.
+pub fn purity(assign: &[usize], labels: &[u8]) -> f64 {
+    purity_of(&contingency(assign, labels, components(assign)))
+}
+
+/// [`nmi_of`] the assignment's table.
+pub fn nmi(assign: &[usize], labels: &[u8]) -> f64 {
+    nmi_of(&contingency(assign, labels, components(assign)))
+}
+
+fn components(assign: &[usize]) -> usize {
+    assign.iter().max().map_or(0, |m| m + 1)
 }
 
 #[cfg(test)]

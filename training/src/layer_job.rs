@@ -6,22 +6,27 @@ use crate::config::{RunConfig, Split};
 use crate::em::{FitReport, Start, fit_with, mean_log_likelihood};
 use crate::features::Feature;
 use crate::folder::{encode_rows, write_json};
-use crate::labels::{nmi, purity};
+use crate::labels::{contingency, nmi_of, purity_of};
 use crate::layer_pictures::{write_overlap, write_pictures};
 use crate::metrics::{Criteria, Metrics, Score, Timings};
 use crate::pictures::TileScale;
-use crate::top::explain;
+use crate::top::{explain, top_images};
 use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
-use gmm_models::Encoded;
+use gmm_models::{Encoded, Part};
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// One layer's inputs: rows for train and test, and their shape.
-pub(crate) struct Inputs {
-    pub train: Vec<f32>,
-    pub test: Vec<f32>,
+/// One layer's inputs: rows for train and test (the first layer borrows the loaded data's
+/// pixels rather than copying them; a layer above owns the features of the one below), and
+/// their shape.
+pub(crate) struct Inputs<'a> {
+    pub train: Cow<'a, [f32]>,
+    pub test: Cow<'a, [f32]>,
     pub shape: [usize; 2],
+    /// Which part of the whole split each holds (a data-parallel rank's shard).
+    pub parts: [Part; 2],
 }
 
 /// How a layer of a run begins.
@@ -45,7 +50,7 @@ pub(crate) struct LayerJob<'a> {
     pub opts: &'a RunOptions,
     pub train_images: &'a Images,
     pub test_images: &'a Images,
-    pub inputs: &'a Inputs,
+    pub inputs: &'a Inputs<'a>,
     pub next_feature: Option<Feature>,
     pub start: LayerStart,
     pub fingerprint: &'a Fingerprint,
@@ -57,7 +62,7 @@ pub(crate) struct LayerJob<'a> {
 pub(crate) struct LayerResult<M> {
     pub layer: M,
     pub metrics: Metrics,
-    pub next: Option<Inputs>,
+    pub next: Option<Inputs<'static>>,
 }
 
 /// The layer's input rows on the device.
@@ -80,8 +85,9 @@ pub(crate) fn train_layer<M: Family>(
     let t = Instant::now();
     let (batch, device) = (job.spec.em.batch_size, &job.opts.device);
     let enc = Encodings {
-        train: encode_rows(&layer, &job.inputs.train, batch, device)?,
-        test: encode_rows(&layer, &job.inputs.test, batch, device)?,
+        train: encode_rows(&layer, &job.inputs.train, batch, device)?
+            .with_part(job.inputs.parts[0]),
+        test: encode_rows(&layer, &job.inputs.test, batch, device)?.with_part(job.inputs.parts[1]),
     };
     timings.encode = t.elapsed().as_secs_f64();
 
@@ -91,8 +97,8 @@ pub(crate) fn train_layer<M: Family>(
 
     let t = Instant::now();
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
-    let train = Score::new(mean_log_likelihood(&layer, &enc.train)?, dims, enc.train.n);
-    let test = Score::new(mean_log_likelihood(&layer, &enc.test)?, dims, enc.test.n);
+    let train = Score::new(mean_log_likelihood(&layer, &enc.train)?, dims, enc.train.total());
+    let test = Score::new(mean_log_likelihood(&layer, &enc.test)?, dims, enc.test.total());
     timings.eval = t.elapsed().as_secs_f64();
     job.opts.progress.log(&format!(
         "final: train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample ({:.4} bits/dim)",
@@ -103,9 +109,10 @@ pub(crate) fn train_layer<M: Family>(
     let seen = outputs(&layer, job, &enc, &report)?;
     let next = match job.next_feature {
         Some(feature) => Some(Inputs {
-            train: feature.compute(&layer, &enc.train)?,
-            test: feature.compute(&layer, &enc.test)?,
+            train: Cow::Owned(feature.compute(&layer, &enc.train)?),
+            test: Cow::Owned(feature.compute(&layer, &enc.test)?),
             shape: [1, layer.n_components()],
+            parts: job.inputs.parts,
         }),
         None => None,
     };
@@ -188,15 +195,23 @@ fn outputs<M: Family>(
     let (top, assignment) = explain(layer, encoded, config.output.top_samples)?;
     let scale =
         if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
+    // Of a shard, the top samples' rows come from every rank (all take part in the sum).
+    let (tiles, top) = top_images(images, encoded.part, top);
     // Pictures and overlap only where the run folder is written (rank 0 of an MPI job).
     let root = crate::cluster::world().is_root();
     if root {
-        write_pictures(layer, job, images, &top, scale, report)?;
+        write_pictures(layer, job, &tiles, &top, scale, report)?;
     }
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
     let overlap = if root { write_overlap(layer, &job.dir, job.index == 0, dims)? } else { None };
+    // Counts over a shard's rows are completed by the other ranks'.
+    let k = layer.n_components();
     let (purity, nmi) = match &images.labels {
-        Some(labels) => (Some(purity(&assignment, labels)), Some(nmi(&assignment, labels))),
+        Some(labels) => {
+            let mut table = contingency(&assignment, labels, k);
+            encoded.sum_shards(&mut table);
+            (Some(purity_of(&table)), Some(nmi_of(&table)))
+        }
         None => (None, None),
     };
     if let (Some(p), Some(n)) = (purity, nmi) {
@@ -205,9 +220,10 @@ fn outputs<M: Family>(
             config.top_split()
         ));
     }
-    let mut used = vec![false; layer.n_components()];
-    assignment.iter().for_each(|&c| used[c] = true);
-    let used_components = used.iter().filter(|&&u| u).count();
+    let mut used = vec![0.0; k];
+    assignment.iter().for_each(|&c| used[c] = 1.0);
+    encoded.sum_shards(&mut used);
+    let used_components = used.iter().filter(|&&u| u > 0.0).count();
     Ok(Outputs { overlap, purity, nmi, used_components })
 }
 

@@ -3,14 +3,15 @@
 
 use crate::checkpoint::{self, Checkpoint, Fingerprint};
 use crate::config::{RunConfig, Split};
-use crate::data::load_split;
+use crate::data::load_shard;
 use crate::em::FitReport;
 use crate::folder::{create_dir, layer_dir, read_json, write_json, write_toml};
 use crate::layer_job::{Inputs, LayerJob, LayerStart, train_layer};
 use crate::metrics::{Metrics, StackMetrics};
 use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
-use gmm_models::Device;
+use gmm_models::{Device, Part};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -48,6 +49,8 @@ pub struct RunOutcome {
 struct RunData {
     train: Images,
     test: Images,
+    /// Which part of each split this process holds (train, test).
+    parts: [Part; 2],
     seconds: f64,
     fingerprint: Fingerprint,
 }
@@ -69,9 +72,10 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
     };
     let stack = config.stack();
     let mut inputs = Inputs {
-        train: data.train.pixels.clone(),
-        test: data.test.pixels.clone(),
+        train: Cow::Borrowed(&data.train.pixels),
+        test: Cow::Borrowed(&data.test.pixels),
         shape: [data.train.height, data.train.width],
+        parts: data.parts,
     };
     let (mut all_metrics, mut layers) = (Vec::new(), Vec::new());
     for (index, spec) in stack.iter().enumerate() {
@@ -137,19 +141,38 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
         config.data.name(),
         opts.data_root.display()
     ));
-    let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
-    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    // A data-parallel job's ranks each load their block of the rows, in whole batches of the
+    // first layer (which then sees the batches of one process).
+    let cluster = crate::cluster::world();
+    let batch = config.stack().first().map_or(1, |l| l.em.batch_size);
+    let load = |split| {
+        let ranks = [cluster.rank(), cluster.size()];
+        load_shard(&config.data, &opts.data_root, split, config.seed, ranks, batch)
+    };
+    let ((train, train_part), (test, test_part)) = (load(Split::Train)?, load(Split::Test)?);
     let seconds = t.elapsed().as_secs_f64();
+    let total = |images: &Images, part: Part| match part {
+        Part::Whole | Part::Alone => images.len(),
+        Part::Shard { total, .. } => total,
+    };
+    let shards = match cluster.size() {
+        1 => String::new(),
+        p => format!(" over {p} processes"),
+    };
     opts.progress.log(&format!(
-        "{} train and {} test samples of {}x{} ({seconds:.2} s)",
-        train.len(),
-        test.len(),
+        "{} train and {} test samples of {}x{}{shards} ({seconds:.2} s)",
+        total(&train, train_part),
+        total(&test, test_part),
         train.height,
         train.width,
     ));
-    let fingerprint =
-        Fingerprint::new(&config.model_definition(), [train.height, train.width], &train.pixels);
-    Ok(RunData { train, test, seconds, fingerprint })
+    let shape = [train.height, train.width];
+    let mut fingerprint = Fingerprint::new(&config.model_definition(), shape, &train.pixels);
+    // A job's ranks hash their shards; the run's data are named by all of them in rank order
+    // (so a checkpoint resumes with as many ranks as wrote it).
+    fingerprint.data = cluster.combined_hash(&fingerprint.data);
+    let parts = [train_part, test_part];
+    Ok(RunData { train, test, parts, seconds, fingerprint })
 }
 
 /// How layer `index` begins — reused, completed before an interruption, resumed from the

@@ -7,6 +7,7 @@ use gmm_datasets::{
     DataError, Grayscale, ImageSet, Images, Mnist, MnistSplit, PatchSampler, PatchSpec, read_array,
     seeded_split,
 };
+use gmm_models::processes::{self, Part};
 use std::path::{Path, PathBuf};
 
 /// Loads one split of the data a config names. Patches (and BSDS300 benchmark rows) are
@@ -19,27 +20,90 @@ pub fn load_split(
     split: Split,
     seed: u64,
 ) -> Result<Images, TrainError> {
-    match config {
-        DataConfig::Images(d) => load_images(d, split, seed),
-        DataConfig::Array(d) => load_array(d, split, seed),
+    load_shard(config, root, split, seed, [0, 1], 1).map(|(images, _)| images)
+}
+
+/// The block `processes::batch_block(N, batch, rank, size)` of the N rows [`load_split`]
+/// gives — this rank's block of the batches of `batch` rows, so that its batches are those one
+/// process forms — and which part of the whole split it is ([`Part::Whole`] when `size` is
+/// 1): what one process of a data-parallel job holds. Patches and benchmark rows are drawn in the same seeded order
+/// as by one process and only the block is cut and stored, so a process's data take 1/size
+/// of the memory; MNIST and array files are read whole and then cut.
+pub fn load_shard(
+    config: &DataConfig,
+    root: &Path,
+    split: Split,
+    seed: u64,
+    [rank, size]: [usize; 2],
+    batch: usize,
+) -> Result<(Images, Part), TrainError> {
+    let block = |n: usize| processes::batch_block(n, batch, rank, size);
+    let part = |keep: &std::ops::Range<usize>, total: usize| match size {
+        1 => Part::Whole,
+        _ => Part::Shard { first: keep.start, total },
+    };
+    // Loaded whole, then cut to this process's block.
+    let cut = |images: Images| {
+        let total = images.len();
+        let keep = block(total);
+        let p = part(&keep, total);
+        (images.rows(keep), p)
+    };
+    Ok(match config {
         &DataConfig::Mnist(MnistData { n_train, n_test }) => {
             let (which, n) = match split {
                 Split::Train => (MnistSplit::Train, n_train),
                 Split::Test => (MnistSplit::Test, n_test),
             };
-            let set = Mnist::new(root).load(which)?;
-            match n {
-                Some(n) if n > set.len() => Err(DataError::Request(format!(
-                    "the config asks for {n} MNIST {split} digits but {} holds {}; point \
+            let mut total = 0;
+            let (set, in_file) = Mnist::new(root).load_rows(which, |in_file| {
+                total = n.unwrap_or(in_file).min(in_file);
+                block(total)
+            })?;
+            if let Some(n) = n.filter(|&n| n > in_file) {
+                return Err(DataError::Request(format!(
+                    "the config asks for {n} MNIST {split} digits but {} holds {in_file}; point \
                      --data-dir (or GMM_ZOO_DATA) at the full MNIST files, or lower data.n_{split}",
                     root.join("mnist").display(),
-                    set.len()
                 ))
-                .into()),
-                Some(n) => Ok(set.truncated(n)),
-                None => Ok(set),
+                .into());
             }
+            let p = part(&block(total), total);
+            (set, p)
         }
+        DataConfig::Images(d) if d.patch_size.is_some() => {
+            let count = match split {
+                Split::Train => d.n_train,
+                Split::Test => d.n_test,
+            };
+            let keep = block(count.unwrap_or(0));
+            let p = part(&keep, count.unwrap_or(0));
+            (load_images(d, split, seed, keep)?, p)
+        }
+        &DataConfig::Bsds(BsdsData { n_train, n_test, .. })
+        | &DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
+            let count = if split == Split::Train { n_train } else { n_test };
+            let keep = block(count);
+            let p = part(&keep, count);
+            (load_rows(config, root, split, seed, keep)?, p)
+        }
+        _ => cut(load_rows(config, root, split, seed, 0..usize::MAX)?),
+    })
+}
+
+/// One split (not MNIST, which [`load_shard`] reads itself), of which only the rows `keep` are
+/// stored where the data are drawn (patches, benchmark rows); other data are returned whole.
+fn load_rows(
+    config: &DataConfig,
+    root: &Path,
+    split: Split,
+    seed: u64,
+    keep: std::ops::Range<usize>,
+) -> Result<Images, TrainError> {
+    match config {
+        DataConfig::Mnist(_) => Ok(load_shard(config, root, split, seed, [0, 1], 1)?.0),
+        DataConfig::Images(d) => load_images(d, split, seed, keep),
+        DataConfig::Array(d) => load_array(d, split, seed),
         &DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
             let (folder, count, offset) = match split {
                 Split::Train => ("train", n_train, 1),
@@ -48,7 +112,7 @@ pub fn load_split(
             let images = ImageSet::load(root, folder)?;
             let spec =
                 PatchSpec { size: patch_size, count, min_std, seed: seed.wrapping_add(offset) };
-            Ok(PatchSampler::new(&images).sample(&spec)?)
+            Ok(PatchSampler::new(&images).sample_rows(&spec, keep)?)
         }
         &DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
             let (folder, count, offset) = match split {
@@ -57,7 +121,7 @@ pub fn load_split(
             };
             // The benchmark's gray levels are Rec. 601 (rgb2gray / PIL "L").
             let images = ImageSet::load_as(root, folder, Grayscale::Rec601Levels)?;
-            Ok(gmm_datasets::bsds300::sample(&images, count, seed.wrapping_add(offset))?)
+            Ok(gmm_datasets::bsds300::sample_rows(&images, count, seed.wrapping_add(offset), keep)?)
         }
     }
 }
@@ -97,7 +161,12 @@ fn at_most(set: Images, n: Option<usize>) -> Images {
 }
 
 /// A split of the user's image folder(s): patches as BSDS, or whole images.
-fn load_images(d: &ImagesData, split: Split, seed: u64) -> Result<Images, TrainError> {
+fn load_images(
+    d: &ImagesData,
+    split: Split,
+    seed: u64,
+    keep: std::ops::Range<usize>,
+) -> Result<Images, TrainError> {
     let dir = source(&d.train, d.test.as_ref(), split);
     let mut files = ImageSet::files_in(dir)?;
     if let Some(keep) = held_out(files.len(), &d.train, d.test.as_ref(), split, seed)? {
@@ -116,7 +185,7 @@ fn load_images(d: &ImagesData, split: Split, seed: u64) -> Result<Images, TrainE
                 min_std: d.min_std.unwrap_or_else(default_min_std),
                 seed: seed.wrapping_add(offset),
             };
-            Ok(PatchSampler::new(&images).sample(&spec)?)
+            Ok(PatchSampler::new(&images).sample_rows(&spec, keep)?)
         }
         None => Ok(at_most(images.whole_images()?, count)),
     }

@@ -2,7 +2,7 @@
 
 mod load;
 
-pub use load::load_split;
+pub use load::{load_shard, load_split};
 
 use crate::ConfigError;
 use crate::config::{from_table, split_tag};

@@ -141,6 +141,23 @@ fn log_density_matches_naive_reference_beyond_one_triangle_block() {
     assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 * o.abs().max(1.0), "D = 130");
 }
 
+/// More rows than one grouped product holds on a CPU (D = 63: 2,080 rows a chunk, the
+/// `bsds300_full200` shape): the chunked rows, the last chunk short, against the naive reference.
+#[test]
+fn log_density_in_row_chunks_matches_naive_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 63);
+    let (k, d, n) = (2, 63, 2100);
+    assert!(n * d > gmm_zoo::models::GROUP_BUDGET, "the rows must not fit one product");
+    let covs: Vec<Vec<f64>> = (0..k).map(|_| random_spd(d, &mut rng)).collect();
+    let means: Vec<f64> = (0..k * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let precs: Vec<f64> =
+        covs.iter().flat_map(|c| linalg::precision_cholesky(c, d).unwrap()).collect();
+    let layer =
+        FullGmm::from_parts(&means, &precs, &[0.4, 0.6], &config(k, false, 1e-6), &device());
+    let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
+    assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 * o.abs().max(1.0), "D = 63");
+}
+
 /// The M-step's statistics computed both ways — gathered over the rows each component
 /// explains (a CPU's form) and as batched products over all components on the device (a
 /// GPU's) — equal a dense f64 oracle, `N_c = Σ r`, `Σ r (x − m_c)`, `Σ r (x − m_c)(x − m_c)ᵀ`

@@ -129,25 +129,23 @@ fn assert_matches_naive(
 /// GPU's all-components product (`GMM_ZOO_DEVICE=vulkan`) against the same naive reference.
 #[test]
 fn log_density_matches_naive_reference_beyond_one_triangle_block() {
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 130);
-    let (k, d, n) = (2, 130, 3);
-    let covs: Vec<Vec<f64>> = (0..k).map(|_| random_spd(d, &mut rng)).collect();
-    let means: Vec<f64> = (0..k * d).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let precs: Vec<f64> =
-        covs.iter().flat_map(|c| linalg::precision_cholesky(c, d).unwrap()).collect();
-    let layer =
-        FullGmm::from_parts(&means, &precs, &[0.4, 0.6], &config(k, false, 1e-6), &device());
-    let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
-    assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 * o.abs().max(1.0), "D = 130");
+    two_random_components_match_naive(SEED + 130, 130, 3);
 }
 
 /// More rows than one grouped product holds on a CPU (D = 63: 2,080 rows a chunk, the
 /// `bsds300_full200` shape): the chunked rows, the last chunk short, against the naive reference.
 #[test]
 fn log_density_in_row_chunks_matches_naive_reference() {
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 63);
-    let (k, d, n) = (2, 63, 2100);
+    let (d, n) = (63, 2100);
     assert!(n * d > gmm_zoo::models::GROUP_BUDGET, "the rows must not fit one product");
+    two_random_components_match_naive(SEED + 63, d, n);
+}
+
+/// Two seeded random components in D dimensions (weights 0.4, 0.6) scored on `n` random rows
+/// against [`naive_log_density`], within 1e-4 of the density's scale.
+fn two_random_components_match_naive(seed: u64, d: usize, n: usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let k = 2;
     let covs: Vec<Vec<f64>> = (0..k).map(|_| random_spd(d, &mut rng)).collect();
     let means: Vec<f64> = (0..k * d).map(|_| rng.random_range(-1.0..1.0)).collect();
     let precs: Vec<f64> =
@@ -155,7 +153,8 @@ fn log_density_in_row_chunks_matches_naive_reference() {
     let layer =
         FullGmm::from_parts(&means, &precs, &[0.4, 0.6], &config(k, false, 1e-6), &device());
     let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-3.0..3.0)).collect();
-    assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 * o.abs().max(1.0), "D = 63");
+    let what = format!("D = {d}");
+    assert_matches_naive(&layer, &xs, &means, &covs, |o| 1e-4 * o.abs().max(1.0), &what);
 }
 
 /// The M-step's statistics computed both ways — gathered over the rows each component

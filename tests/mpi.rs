@@ -43,6 +43,30 @@ fn gmmzoo(ranks: Option<usize>) -> Command {
     command
 }
 
+/// `text` written to `<dir>/<name>` (a config, or the rows it names).
+fn write_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A `TMPDIR` for the ranks' scratch folders, under `dir`.
+fn scratch_root(dir: &Path) -> std::path::PathBuf {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    tmp
+}
+
+/// The ranks' scratch folders left in `tmp`.
+fn scratch_left(tmp: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|name| name.to_string_lossy().starts_with("gmmzoo-rank"))
+        .collect()
+}
+
 /// Trains `config` into `out`, alone or under `mpirun -n ranks`, and returns its metrics.
 /// The ranks' scratch folders go under `tmp` (`TMPDIR`).
 fn train(config: &Path, out: &Path, ranks: Option<usize>, tmp: &Path) -> serde_json::Value {
@@ -65,10 +89,8 @@ fn layers(metrics: &serde_json::Value) -> Vec<serde_json::Value> {
 /// `start`: of its first E-step, which scores the initial parameters.
 fn assert_same_model(config_text: &str, name: &str, [first_layer, start]: [f64; 2]) {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join(format!("{name}.toml"));
-    std::fs::write(&config, config_text).unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
+    let config = write_file(dir.path(), &format!("{name}.toml"), config_text);
+    let tmp = scratch_root(dir.path());
     let single = layers(&train(&config, &dir.path().join("one"), None, &tmp));
     let two = layers(&train(&config, &dir.path().join("two"), Some(2), &tmp));
     assert_eq!(single.len(), two.len());
@@ -106,12 +128,7 @@ fn assert_same_model(config_text: &str, name: &str, [first_layer, start]: [f64; 
             b["iterations"].as_array().unwrap().len()
         );
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("gmmzoo-rank"))
-        .collect();
-    assert!(leftovers.is_empty(), "the other ranks' scratch folders are removed");
+    assert!(scratch_left(&tmp).is_empty(), "the other ranks' scratch folders are removed");
 }
 
 /// conv → full on standardised log-likelihoods → prob on responsibilities, with pruning.
@@ -172,7 +189,6 @@ fn two_ranks_train_the_single_process_model() {
     // user's rows (a CSV of 2,400 probability vectors in three groups); 4 of its 8 components
     // are pruned, 3 after the first iteration and 1 during annealing.
     let dir = tempfile::tempdir().unwrap();
-    let rows = dir.path().join("simplex.csv");
     let mut csv = String::new();
     for i in 0..2400usize {
         let raw: Vec<f64> = (0..5)
@@ -182,7 +198,7 @@ fn two_ranks_train_the_single_process_model() {
         let row: Vec<String> = raw.iter().map(|v| format!("{:.7}", v / total)).collect();
         csv.push_str(&(row.join(",") + "\n"));
     }
-    std::fs::write(&rows, csv).unwrap();
+    let rows = write_file(dir.path(), "simplex.csv", &csv);
     let annealed = format!(
         "name = \"annealed\"\nseed = 8\n[data]\ndataset = \"array\"\ntrain = \"{}\"\n\
          [model]\nkind = \"prob\"\nn_components = 8\nreg_covar = 1e-3\n[em]\nmax_iter = 12\n\
@@ -234,10 +250,8 @@ fn a_killed_rank_ends_the_job_and_the_checkpoint_resumes_to_the_same_model() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("killed.toml");
-    std::fs::write(&config, KILLED).unwrap();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir(&tmp).unwrap();
+    let config = write_file(dir.path(), "killed.toml", KILLED);
+    let tmp = scratch_root(dir.path());
     let (whole, broken) = (dir.path().join("whole"), dir.path().join("broken"));
     train(&config, &whole, Some(2), &tmp);
 
@@ -278,12 +292,7 @@ fn a_killed_rank_ends_the_job_and_the_checkpoint_resumes_to_the_same_model() {
     for key in ["test", "train", "weights", "n_components"] {
         assert_eq!(a[key], b[key], "{key}");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("gmmzoo-rank"))
-        .map(|e| e.file_name())
-        .collect();
+    let leftovers = scratch_left(&tmp);
     assert!(leftovers.is_empty(), "the killed rank's scratch folder is removed: {leftovers:?}");
 }
 
@@ -293,14 +302,13 @@ fn classify_over_two_ranks_gives_the_single_process_classifier() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("classify.toml");
-    std::fs::write(
-        &config,
+    let config = write_file(
+        dir.path(),
+        "classify.toml",
         "name = \"classes\"\nseed = 7\n[data]\ndataset = \"mnist\"\nn_train = 2000\n\
          n_test = 500\n[model]\nkind = \"full\"\nn_components = 2\nreg_covar = 0.05\n[em]\n\
          max_iter = 6\ninit = \"kmeans++\"\n",
-    )
-    .unwrap();
+    );
     let classify = |ranks: Option<usize>, out: &Path| {
         let output = gmmzoo(ranks)
             .args(["classify", config.to_str().unwrap(), "--out", out.to_str().unwrap()])

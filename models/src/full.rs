@@ -5,7 +5,6 @@ use crate::mixture::{
     Encoded, Init, MStepReport, Mixture, SufficientStats, check_rows, renormalised_log_weights,
     select_rows, to_host_f64,
 };
-use crate::processes::Part;
 use crate::{FullStats, ModelError, is_cpu, kmeans, linalg};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -382,25 +381,16 @@ impl Mixture for FullGmm {
         }
         let centres = match init {
             Init::RandomResponsibilities => {
-                // Moments are taken about the current means: start them at the data's mean.
-                let mut mean = vec![0f32; data.width];
-                let mut shard_sums = vec![0f64; data.width];
+                // Moments are taken about the current means: start them at the data's mean
+                // (f64 sums over the batches, completed over the shards).
+                let mut sums = vec![0f64; data.width];
                 for x in &data.batches {
-                    let sums = to_host_f64(x.clone().sum_dim(0))?;
-                    match data.part {
-                        Part::Whole | Part::Alone => mean
-                            .iter_mut()
-                            .zip(sums)
-                            .for_each(|(m, v)| *m += (v / data.n as f64) as f32),
-                        Part::Shard { .. } => {
-                            shard_sums.iter_mut().zip(sums).for_each(|(s, v)| *s += v)
-                        }
-                    }
+                    let batch = to_host_f64(x.clone().sum_dim(0))?;
+                    sums.iter_mut().zip(batch).for_each(|(s, v)| *s += v);
                 }
-                if let Part::Shard { total, .. } = data.part {
-                    data.sum_shards(&mut shard_sums);
-                    mean = shard_sums.iter().map(|s| (s / total as f64) as f32).collect();
-                }
+                data.sum_shards(&mut sums);
+                let mean: Vec<f32> =
+                    sums.iter().map(|s| (s / data.total() as f64) as f32).collect();
                 let layer = self.with_means(&mean.repeat(k));
                 return crate::mixture::init_random_responsibilities(layer, data, rng);
             }

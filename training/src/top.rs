@@ -114,17 +114,7 @@ pub fn top_images(
         }
     }
     let pixels = processes::share_rows(&rows);
-    let mut next = 0;
-    let top = top
-        .iter()
-        .map(|list| {
-            list.iter()
-                .map(|_| {
-                    next += 1;
-                    next - 1
-                })
-                .collect()
-        })
-        .collect();
+    let mut slots = 0..;
+    let top = top.iter().map(|list| slots.by_ref().take(list.len()).collect()).collect();
     (Cow::Owned(Images { pixels, height: images.height, width: images.width, labels: None }), top)
 }

@@ -8,6 +8,7 @@ use gmm_datasets::{
     seeded_split,
 };
 use gmm_models::processes::{self, Part};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Loads one split of the data a config names. Patches (and BSDS300 benchmark rows) are
@@ -26,9 +27,10 @@ pub fn load_split(
 /// The block `processes::batch_block(N, batch, rank, size)` of the N rows [`load_split`]
 /// gives — this rank's block of the batches of `batch` rows, so that its batches are those one
 /// process forms — and which part of the whole split it is ([`Part::Whole`] when `size` is
-/// 1): what one process of a data-parallel job holds. Patches and benchmark rows are drawn in the same seeded order
-/// as by one process and only the block is cut and stored, so a process's data take 1/size
-/// of the memory; MNIST and array files are read whole and then cut.
+/// 1): what one process of a data-parallel job holds. Patches and benchmark rows are drawn in
+/// the same seeded order as by one process and only the block is cut and stored, MNIST only
+/// the block is scaled to f32, so a process's data take 1/size of the memory; the user's arrays
+/// and whole images are read whole and then cut.
 pub fn load_shard(
     config: &DataConfig,
     root: &Path,
@@ -37,73 +39,46 @@ pub fn load_shard(
     [rank, size]: [usize; 2],
     batch: usize,
 ) -> Result<(Images, Part), TrainError> {
-    let block = |n: usize| processes::batch_block(n, batch, rank, size);
-    let part = |keep: &std::ops::Range<usize>, total: usize| match size {
-        1 => Part::Whole,
-        _ => Part::Shard { first: keep.start, total },
-    };
-    // Loaded whole, then cut to this process's block.
-    let cut = |images: Images| {
-        let total = images.len();
-        let keep = block(total);
-        let p = part(&keep, total);
-        (images.rows(keep), p)
-    };
-    Ok(match config {
-        &DataConfig::Mnist(MnistData { n_train, n_test }) => {
-            let (which, n) = match split {
-                Split::Train => (MnistSplit::Train, n_train),
-                Split::Test => (MnistSplit::Test, n_test),
-            };
-            let mut total = 0;
-            let (set, in_file) = Mnist::new(root).load_rows(which, |in_file| {
-                total = n.unwrap_or(in_file).min(in_file);
-                block(total)
-            })?;
-            if let Some(n) = n.filter(|&n| n > in_file) {
-                return Err(DataError::Request(format!(
-                    "the config asks for {n} MNIST {split} digits but {} holds {in_file}; point \
-                     --data-dir (or GMM_ZOO_DATA) at the full MNIST files, or lower data.n_{split}",
-                    root.join("mnist").display(),
-                ))
-                .into());
-            }
-            let p = part(&block(total), total);
-            (set, p)
+    let mut part = Part::Whole;
+    let images = load_rows(config, root, split, seed, |total| {
+        let keep = processes::batch_block(total, batch, rank, size);
+        if size > 1 {
+            part = Part::Shard { first: keep.start, total };
         }
-        DataConfig::Images(d) if d.patch_size.is_some() => {
-            let count = match split {
-                Split::Train => d.n_train,
-                Split::Test => d.n_test,
-            };
-            let keep = block(count.unwrap_or(0));
-            let p = part(&keep, count.unwrap_or(0));
-            (load_images(d, split, seed, keep)?, p)
-        }
-        &DataConfig::Bsds(BsdsData { n_train, n_test, .. })
-        | &DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
-            let count = if split == Split::Train { n_train } else { n_test };
-            let keep = block(count);
-            let p = part(&keep, count);
-            (load_rows(config, root, split, seed, keep)?, p)
-        }
-        _ => cut(load_rows(config, root, split, seed, 0..usize::MAX)?),
-    })
+        keep
+    })?;
+    Ok((images, part))
 }
 
-/// One split (not MNIST, which [`load_shard`] reads itself), of which only the rows `keep` are
-/// stored where the data are drawn (patches, benchmark rows); other data are returned whole.
+/// The rows `keep(N)` of one split's N rows: where rows are drawn (patches, benchmark rows)
+/// only those are cut and stored, MNIST only those scaled; other data are read whole and cut.
 fn load_rows(
     config: &DataConfig,
     root: &Path,
     split: Split,
     seed: u64,
-    keep: std::ops::Range<usize>,
+    keep: impl FnOnce(usize) -> Range<usize>,
 ) -> Result<Images, TrainError> {
     match config {
-        DataConfig::Mnist(_) => Ok(load_shard(config, root, split, seed, [0, 1], 1)?.0),
         DataConfig::Images(d) => load_images(d, split, seed, keep),
-        DataConfig::Array(d) => load_array(d, split, seed),
+        DataConfig::Array(d) => load_array(d, split, seed, keep),
+        &DataConfig::Mnist(MnistData { n_train, n_test }) => {
+            let (which, n) = match split {
+                Split::Train => (MnistSplit::Train, n_train),
+                Split::Test => (MnistSplit::Test, n_test),
+            };
+            let (set, in_file) = Mnist::new(root)
+                .load_rows(which, |in_file| keep(n.unwrap_or(in_file).min(in_file)))?;
+            match n {
+                Some(n) if n > in_file => Err(DataError::Request(format!(
+                    "the config asks for {n} MNIST {split} digits but {} holds {in_file}; point \
+                     --data-dir (or GMM_ZOO_DATA) at the full MNIST files, or lower data.n_{split}",
+                    root.join("mnist").display(),
+                ))
+                .into()),
+                _ => Ok(set),
+            }
+        }
         &DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
             let (folder, count, offset) = match split {
                 Split::Train => ("train", n_train, 1),
@@ -112,7 +87,7 @@ fn load_rows(
             let images = ImageSet::load(root, folder)?;
             let spec =
                 PatchSpec { size: patch_size, count, min_std, seed: seed.wrapping_add(offset) };
-            Ok(PatchSampler::new(&images).sample_rows(&spec, keep)?)
+            Ok(PatchSampler::new(&images).sample_rows(&spec, keep(count))?)
         }
         &DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
             let (folder, count, offset) = match split {
@@ -121,7 +96,8 @@ fn load_rows(
             };
             // The benchmark's gray levels are Rec. 601 (rgb2gray / PIL "L").
             let images = ImageSet::load_as(root, folder, Grayscale::Rec601Levels)?;
-            Ok(gmm_datasets::bsds300::sample_rows(&images, count, seed.wrapping_add(offset), keep)?)
+            let seed = seed.wrapping_add(offset);
+            Ok(gmm_datasets::bsds300::sample_rows(&images, count, seed, keep(count))?)
         }
     }
 }
@@ -152,12 +128,14 @@ fn held_out(
     Ok(Some(if split == Split::Train { train_rows } else { test_rows }))
 }
 
-/// The first `n` of `set` when `n` is given.
-fn at_most(set: Images, n: Option<usize>) -> Images {
-    match n {
+/// The first `n` of `set` when `n` is given, then the rows `keep(that many)`.
+fn at_most(set: Images, n: Option<usize>, keep: impl FnOnce(usize) -> Range<usize>) -> Images {
+    let set = match n {
         Some(n) => set.truncated(n),
         None => set,
-    }
+    };
+    let rows = keep(set.len());
+    set.rows(rows)
 }
 
 /// A split of the user's image folder(s): patches as BSDS, or whole images.
@@ -165,7 +143,7 @@ fn load_images(
     d: &ImagesData,
     split: Split,
     seed: u64,
-    keep: std::ops::Range<usize>,
+    keep: impl FnOnce(usize) -> Range<usize>,
 ) -> Result<Images, TrainError> {
     let dir = source(&d.train, d.test.as_ref(), split);
     let mut files = ImageSet::files_in(dir)?;
@@ -179,20 +157,26 @@ fn load_images(
     };
     match d.patch_size {
         Some(size) => {
+            let count = count.unwrap_or(0);
             let spec = PatchSpec {
                 size,
-                count: count.unwrap_or(0),
+                count,
                 min_std: d.min_std.unwrap_or_else(default_min_std),
                 seed: seed.wrapping_add(offset),
             };
-            Ok(PatchSampler::new(&images).sample_rows(&spec, keep)?)
+            Ok(PatchSampler::new(&images).sample_rows(&spec, keep(count))?)
         }
-        None => Ok(at_most(images.whole_images()?, count)),
+        None => Ok(at_most(images.whole_images()?, count, keep)),
     }
 }
 
 /// A split of the user's array file(s).
-fn load_array(d: &ArrayData, split: Split, seed: u64) -> Result<Images, TrainError> {
+fn load_array(
+    d: &ArrayData,
+    split: Split,
+    seed: u64,
+    keep: impl FnOnce(usize) -> Range<usize>,
+) -> Result<Images, TrainError> {
     let count = match split {
         Split::Train => d.n_train,
         Split::Test => d.n_test,
@@ -202,5 +186,5 @@ fn load_array(d: &ArrayData, split: Split, seed: u64) -> Result<Images, TrainErr
         Some(keep) => rows.select(&keep),
         None => rows,
     };
-    Ok(at_most(rows, count))
+    Ok(at_most(rows, count, keep))
 }

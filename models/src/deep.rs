@@ -510,7 +510,7 @@ impl Mixture for DeepGmm {
     /// log-joint `max_p log π_p N(x | p)`.
     fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
         match self.config.e_step {
-            PathAssignment::Soft => Ok(default_e_step_rows(self, x, beta)),
+            PathAssignment::Soft => default_e_step_rows(self, x, beta),
             PathAssignment::Hard => {
                 let best = crate::deep_search::best_paths(self, x, self.config.beam)?;
                 Ok(EStepRows {

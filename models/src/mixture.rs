@@ -295,7 +295,7 @@ pub trait Mixture: Module + Sized + Sync {
     /// adds to EM's objective. The default ([`default_e_step_rows`]) is the posterior over
     /// every component; a family may assign rows otherwise (the deep GMM's hard E-step).
     fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
-        Ok(default_e_step_rows(self, x, beta))
+        default_e_step_rows(self, x, beta)
     }
 }
 
@@ -315,12 +315,19 @@ pub struct EStepRows {
 }
 
 /// The posterior E-step: `r[n,c] ∝ exp(β (log π_c + log N(x_n|c)))` ([`responsibilities`]).
-pub fn default_e_step_rows<M: Mixture>(layer: &M, x: Tensor<2>, beta: f64) -> EStepRows {
+pub fn default_e_step_rows<M: Mixture>(
+    layer: &M,
+    x: Tensor<2>,
+    beta: f64,
+) -> Result<EStepRows, ModelError> {
     let weighted = layer.weighted_log_prob(x);
-    let tempered = if beta == 1.0 { weighted.clone() } else { weighted.clone() * beta };
-    let (resp, objective) = responsibilities(tempered);
-    let log_likelihood = (beta != 1.0).then(|| log_sum_exp(weighted));
-    EStepRows { resp, objective, log_likelihood }
+    if beta == 1.0 {
+        // Moved, not cloned: the CPU form then normalises the product's own buffer.
+        let (resp, objective) = responsibilities(weighted)?;
+        return Ok(EStepRows { resp, objective, log_likelihood: None });
+    }
+    let (resp, objective) = responsibilities(weighted.clone() * beta)?;
+    Ok(EStepRows { resp, objective, log_likelihood: Some(log_sum_exp(weighted)) })
 }
 
 /// Row-wise `log Σ_c exp(a[n, c])`, computed stably around the row maximum.
@@ -344,7 +351,28 @@ pub fn log_sum_exp(a: Tensor<2>) -> Tensor<2> {
 ///
 /// # Shapes
 /// - `weighted`: `[N, K]`; result: (`[N, K]`, `[N, 1]`).
-pub fn responsibilities(weighted: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+///
+/// On a CPU device the rows are normalised on the host in one pass each
+/// ([`crate::host::responsibilities_in_place`]); elsewhere by Burn operations.
+pub fn responsibilities(weighted: Tensor<2>) -> Result<(Tensor<2>, Tensor<2>), ModelError> {
+    let device = weighted.device();
+    if !crate::is_cpu(&device) {
+        return Ok(responsibilities_on_device(weighted));
+    }
+    let [n, k] = weighted.dims();
+    let readback = |e: &dyn std::fmt::Debug| ModelError::Readback(format!("{e:?}"));
+    // The tensor's own buffer, normalised in place and handed back (no copies on `flex`).
+    let mut data = weighted.try_into_data().map_err(|e| readback(&e))?.convert::<f32>();
+    let a = data.as_mut_slice::<f32>().map_err(|e| readback(&e))?;
+    let log_norm = crate::host::responsibilities_in_place(a, k);
+    Ok((
+        Tensor::from_data(data, &device),
+        Tensor::from_data(TensorData::new(log_norm, [n, 1]), &device),
+    ))
+}
+
+/// [`responsibilities`] as Burn operations (a GPU, or a device that records gradients).
+fn responsibilities_on_device(weighted: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     let max = weighted.clone().max_dim(1);
     let e = (weighted - max.clone()).clamp_min(NEGLIGIBLE_LOG_RATIO).exp()
         - (NEGLIGIBLE_LOG_RATIO as f32).exp();

@@ -22,16 +22,16 @@ pub fn softmax(a: &[f64]) -> Vec<f64> {
 
 /// [`crate::mixture::responsibilities`] of a CPU batch, in place and in one pass over each row
 /// (which stays in L1) instead of one Burn operation, with its own `[N, K]` buffer, per step:
-/// each row `a[n, ·]` of the weighted log-probabilities becomes
-/// `r[n,c] = e[n,c] / Σ_c' e[n,c']` with `e[n,c] = max(exp(max(a[n,c] − m_n, ln 1e-30)) − 1e-30, 0)`,
-/// `m_n = max_c a[n,c]`, and the returned `log p(x_n) = m_n + log Σ_c' e[n,c']`.
+/// each row `a[n, ·]` of the weighted log-probabilities becomes `r[n,c] = e[n,c] / Σ_c' e[n,c']`
+/// with `e[n,c] = max(exp(max(a[n,c] − m_n, ln 1e-30)) − 1e-30, 0)`, `m_n = max_c a[n,c]`,
+/// and the returned `log p(x_n) = m_n + log Σ_c' e[n,c']`.
 ///
 /// The loops are written in [`LANES`] independent lanes (the maximum, the sum) and the
 /// exponential as [`exp_reduced`], without branches or library calls, so that the compiler
 /// vectorises them, compiled for AVX2 where the CPU has it (checked at run time, as gemm's
 /// kernels are). The arithmetic is the same on every CPU: the lanes fix the summation order,
-/// and no step is fused (no FMA). A row with a NaN, or whose terms are all `−∞`, becomes NaN (so the E-step
-/// reports it).
+/// and no step is fused (no FMA). A row with a NaN, or whose terms are all `−∞`, becomes NaN
+/// (so the E-step reports it).
 ///
 /// # Shapes
 /// - `a`: `N·K` values, row-major; result: `N` values.

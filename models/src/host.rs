@@ -99,12 +99,7 @@ fn normalise_row(row: &mut [f32]) -> f32 {
         sum[j] += *v;
     }
     let total = sum.into_iter().fold(0.0, |s, v| s + v);
-    for chunk in body.iter_mut() {
-        for v in chunk.iter_mut() {
-            *v /= total;
-        }
-    }
-    tail.iter_mut().for_each(|v| *v /= total);
+    row.iter_mut().for_each(|v| *v /= total);
     total.ln() + max
 }
 

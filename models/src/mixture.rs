@@ -321,13 +321,11 @@ pub fn default_e_step_rows<M: Mixture>(
     beta: f64,
 ) -> Result<EStepRows, ModelError> {
     let weighted = layer.weighted_log_prob(x);
-    if beta == 1.0 {
-        // Moved, not cloned: the CPU form then normalises the product's own buffer.
-        let (resp, objective) = responsibilities(weighted)?;
-        return Ok(EStepRows { resp, objective, log_likelihood: None });
-    }
-    let (resp, objective) = responsibilities(weighted.clone() * beta)?;
-    Ok(EStepRows { resp, objective, log_likelihood: Some(log_sum_exp(weighted)) })
+    // At β = 1 the product is moved, not cloned: the CPU form normalises its own buffer.
+    let (tempered, untempered) =
+        if beta == 1.0 { (weighted, None) } else { (weighted.clone() * beta, Some(weighted)) };
+    let (resp, objective) = responsibilities(tempered)?;
+    Ok(EStepRows { resp, objective, log_likelihood: untempered.map(log_sum_exp) })
 }
 
 /// Row-wise `log Σ_c exp(a[n, c])`, computed stably around the row maximum.
@@ -360,10 +358,9 @@ pub fn responsibilities(weighted: Tensor<2>) -> Result<(Tensor<2>, Tensor<2>), M
         return Ok(responsibilities_on_device(weighted));
     }
     let [n, k] = weighted.dims();
-    let readback = |e: &dyn std::fmt::Debug| ModelError::Readback(format!("{e:?}"));
     // The tensor's own buffer, normalised in place and handed back (no copies on `flex`).
-    let mut data = weighted.try_into_data().map_err(|e| readback(&e))?.convert::<f32>();
-    let a = data.as_mut_slice::<f32>().map_err(|e| readback(&e))?;
+    let mut data = weighted.try_into_data().map_err(readback_error)?.convert::<f32>();
+    let a = data.as_mut_slice::<f32>().map_err(readback_error)?;
     let log_norm = crate::host::responsibilities_in_place(a, k);
     Ok((
         Tensor::from_data(data, &device),
@@ -468,6 +465,11 @@ pub fn to_host_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ModelError>
 pub(crate) fn host_vec<T: burn::tensor::Element, E: std::fmt::Debug>(
     data: Result<TensorData, E>,
 ) -> Result<Vec<T>, ModelError> {
-    let data = data.map_err(|e| ModelError::Readback(format!("{e:?}")))?;
-    data.convert::<T>().try_into_vec::<T>().map_err(|e| ModelError::Readback(format!("{e:?}")))
+    let data = data.map_err(readback_error)?;
+    data.convert::<T>().try_into_vec::<T>().map_err(readback_error)
+}
+
+/// A failed device read-back (or its conversion) as a [`ModelError::Readback`].
+fn readback_error(e: impl std::fmt::Debug) -> ModelError {
+    ModelError::Readback(format!("{e:?}"))
 }

@@ -132,12 +132,14 @@ fn log_density_matches_naive_reference_beyond_one_triangle_block() {
     two_random_components_match_naive(SEED + 130, 130, 3);
 }
 
-/// More rows than one grouped product holds on a CPU (D = 63: 2,080 rows a chunk, the
-/// `bsds300_full200` shape): the chunked rows, the last chunk short, against the naive reference.
+/// More rows than one task of the CPU's host product holds (D = 63, the `bsds300_full200`
+/// shape: 256 rows a task; Burn's grouped products hold 2,080): the rows in tasks, the last
+/// one short, against the naive reference.
 #[test]
 fn log_density_in_row_chunks_matches_naive_reference() {
     let (d, n) = (63, 2100);
-    assert!(n * d > gmm_zoo::models::GROUP_BUDGET, "the rows must not fit one product");
+    assert!(n % gmm_zoo::models::HOST_ROWS != 0, "the last task must be short");
+    assert!(n * d > gmm_zoo::models::GROUP_BUDGET, "the rows must not fit one grouped product");
     two_random_components_match_naive(SEED + 63, d, n);
 }
 

@@ -207,15 +207,17 @@ impl Mixture for FullGmm {
     }
 
     /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`. The Mahalanobis distances come
-    /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU, and on a CPU
-    /// when `U_c` is one triangle block wide (D ≤ 128); else from
-    /// `FullGmm::mahalanobis_triangular` (a CPU skips the zero half of each `U_c`).
+    /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU; on a CPU from
+    /// `FullGmm::mahalanobis_host` when `U_c` is one triangle block wide (D ≤ 128), else from
+    /// `FullGmm::mahalanobis_triangular` (which skips the zero half of each `U_c`).
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
         let maha = if !is_cpu(&x.device()) {
             self.mahalanobis_grouped(x, GPU_GROUP_BUDGET)
         } else if triangle_blocks(d).len() == 1 {
-            self.mahalanobis_grouped(x, GROUP_BUDGET)
+            // A read-back cannot fail on a CPU device; were it to, Burn's operations stand in.
+            self.mahalanobis_host(x.clone())
+                .unwrap_or_else(|_| self.mahalanobis_grouped(x, GROUP_BUDGET))
         } else {
             self.mahalanobis_triangular(x)
         };

@@ -31,7 +31,7 @@ pub use deep_m_step::NodeParams;
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
 pub use error::ModelError;
 pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, RESP_FLOOR};
-pub use full_density::{GROUP_BUDGET, TRIANGLE_BLOCK};
+pub use full_density::{GROUP_BUDGET, HOST_ROWS, TRIANGLE_BLOCK};
 pub use full_moments::FullStats;
 #[cfg(feature = "wgpu")]
 pub use gpu::list_adapters;

@@ -2,8 +2,8 @@
 //! 2-D Fourier domain (models.md §1).
 
 use crate::mixture::{
-    Encoded, Init, MStepReport, Mixture, SufficientStats, renormalised_log_weights, select_rows,
-    to_host_f64,
+    BatchTerms, Encoded, Init, MStepReport, Mixture, SufficientStats, default_e_step_batch,
+    renormalised_log_weights, select_rows, to_host_f64,
 };
 use crate::{ModelError, SpectralLayout};
 use burn::module::{Module, Param};
@@ -282,6 +282,17 @@ impl Mixture for ConvGmm {
             resp_sum: Tensor::from_data(TensorData::new(f32s(&flat[..k]), [k]), &device),
             power_sum: Tensor::from_data(TensorData::new(f32s(&flat[k..]), [k, b]), &device),
         })
+    }
+
+    /// On a CPU (burn-flex, β = 1), fused on the host ([`ConvGmm::fused_e_step`]); elsewhere
+    /// [`default_e_step_batch`].
+    fn e_step_batch(&self, x: &Tensor<2>, beta: f64) -> Result<BatchTerms<ConvStats>, ModelError> {
+        if beta == 1.0
+            && let Some(terms) = self.e_step_host(x)?
+        {
+            return Ok(terms);
+        }
+        default_e_step_batch(self, x, beta)
     }
 
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<ConvStats, ModelError> {

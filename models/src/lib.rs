@@ -5,6 +5,7 @@
 //! weights, sufficient statistics accumulated batch by batch, and an M-step.
 
 mod conv;
+mod conv_host;
 mod deep;
 mod deep_m_step;
 pub mod deep_search;
@@ -26,6 +27,7 @@ mod sample;
 pub mod spectral;
 
 pub use conv::{ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
+pub use conv_host::CONV_HOST_ROWS;
 pub use deep::{DeepGmm, DeepGmmConfig, MAX_PATHS, PathAssignment, path_nodes};
 pub use deep_m_step::NodeParams;
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
@@ -36,9 +38,10 @@ pub use full_moments::FullStats;
 #[cfg(feature = "wgpu")]
 pub use gpu::list_adapters;
 pub use mixture::{
-    EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO, SufficientStats,
-    complete_stats, default_e_step_rows, init_random_responsibilities, log_sum_exp,
-    renormalised_log_weights, responsibilities, select_rows, to_host_f64,
+    BatchTerms, EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO,
+    SufficientStats, complete_stats, default_e_step_batch, default_e_step_rows,
+    init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,
+    select_rows, to_host_f64,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use processes::Part;

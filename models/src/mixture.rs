@@ -297,6 +297,47 @@ pub trait Mixture: Module + Sized + Sync {
     fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
         default_e_step_rows(self, x, beta)
     }
+
+    /// One batch's whole E-step, reduced: the sums of its rows' objective terms and its
+    /// statistics, the responsibilities dropped. The default ([`default_e_step_batch`]) is
+    /// [`e_step_rows`](Self::e_step_rows) then [`batch_stats`](Self::batch_stats); a family
+    /// may fuse them (the convolutional GMM on a CPU, [`ConvGmm`](crate::ConvGmm)).
+    fn e_step_batch(
+        &self,
+        x: &Tensor<2>,
+        beta: f64,
+    ) -> Result<BatchTerms<Self::Stats>, ModelError> {
+        default_e_step_batch(self, x, beta)
+    }
+}
+
+/// One batch's E-step, summed over its rows ([`Mixture::e_step_batch`]).
+///
+/// # Shapes
+/// - `objective`, `log_likelihood`: `[1]`.
+#[derive(Debug, Clone)]
+pub struct BatchTerms<S> {
+    /// `Σ_n` of [`EStepRows::objective`].
+    pub objective: Tensor<1>,
+    /// `Σ_n log p(x_n)` where it differs from `objective` (β ≠ 1), else `None`.
+    pub log_likelihood: Option<Tensor<1>>,
+    /// The batch's sufficient statistics.
+    pub stats: S,
+}
+
+/// [`Mixture::e_step_rows`], its rows summed, and [`Mixture::batch_stats`] of its
+/// responsibilities.
+pub fn default_e_step_batch<M: Mixture>(
+    layer: &M,
+    x: &Tensor<2>,
+    beta: f64,
+) -> Result<BatchTerms<M::Stats>, ModelError> {
+    let rows = layer.e_step_rows(x.clone(), beta)?;
+    Ok(BatchTerms {
+        objective: rows.objective.sum_dim(0).squeeze_dim(0),
+        log_likelihood: rows.log_likelihood.map(|l| l.sum_dim(0).squeeze_dim(0)),
+        stats: layer.batch_stats(x.clone(), rows.resp)?,
+    })
 }
 
 /// One batch's E-step terms.

@@ -101,18 +101,17 @@ fn add(acc: Option<Tensor<1>>, t: Tensor<1>) -> Option<Tensor<1>> {
 
 /// One pass over the data at inverse temperature `beta`: responsibilities
 /// `r[n,c] ∝ exp(β (log π_c + log N(x_n|c)))` (or the family's own assignment,
-/// [`Mixture::e_step_rows`]) batch by batch (several at once on a CPU,
-/// [`Encoded::fold_batches`]), statistics accumulated in batch order, responsibilities dropped.
+/// [`Mixture::e_step_rows`]) and their statistics batch by batch ([`Mixture::e_step_batch`];
+/// several at once on a CPU, [`Encoded::fold_batches`]), statistics accumulated in batch order,
+/// responsibilities dropped.
 pub fn e_step<M: Mixture>(
     layer: &M,
     data: &Encoded,
     beta: f64,
 ) -> Result<EStep<M::Stats>, ModelError> {
     let batch = |_: usize, x: &Tensor<2>| {
-        let rows = layer.e_step_rows(x.clone(), beta)?;
-        let objective = rows.objective.sum_dim(0).squeeze_dim(0);
-        let ll = rows.log_likelihood.map(|l| l.sum_dim(0).squeeze_dim(0));
-        Ok((objective, ll, layer.batch_stats(x.clone(), rows.resp)?))
+        let terms = layer.e_step_batch(x, beta)?;
+        Ok((terms.objective, terms.log_likelihood, terms.stats))
     };
     let cluster = crate::cluster::world();
     let (objective, ll, mut stats) = data.fold_range(

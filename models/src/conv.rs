@@ -156,7 +156,7 @@ impl ConvGmm {
     }
 
     /// [`stationary_affine`] of this layer's spectra.
-    fn affine(&self) -> (Tensor<2>, Tensor<2>) {
+    pub(crate) fn affine(&self) -> (Tensor<2>, Tensor<2>) {
         let s = self.power_spectrum.val();
         stationary_affine(&self.layout, s.clone(), s.log())
     }

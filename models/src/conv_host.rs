@@ -5,7 +5,7 @@
 
 use crate::ModelError;
 use crate::conv::{ConvGmm, ConvStats};
-use crate::mixture::{BatchTerms, Mixture, to_host_f64};
+use crate::mixture::{BatchTerms, Mixture, host_vec};
 use burn::tensor::{Device, Tensor, TensorData};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -64,8 +64,8 @@ impl ConvGmm {
     /// N_c += Σ_n r[n,c];  T_c(k_b) += (rᵀ x)[c,b]   (faer product, [K, n]·[n, B])
     /// ```
     ///
-    /// with `A`, `c` of [`stationary_affine`](crate::stationary_affine) (from the spectra in
-    /// f64 here). The statistics land on `device`.
+    /// with `A`, `c` of [`stationary_affine`](crate::stationary_affine). The statistics land on
+    /// `device`.
     pub fn fused_e_step(
         &self,
         x: &[f32],
@@ -101,27 +101,13 @@ impl ConvGmm {
         })
     }
 
-    /// `A` (`[B, K]` row-major) and `c_c + log π_c` (`[K]`) of
-    /// [`stationary_affine`](crate::stationary_affine), in f64 from the layer's spectra, as f32.
+    /// `A` (`[B, K]` row-major) and `c_c + log π_c` (`[K]`) of the layer's
+    /// [`stationary_affine`](crate::stationary_affine), read back (the same numbers as
+    /// [`weighted_log_prob`](Mixture::weighted_log_prob)'s).
     fn affine_host(&self) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
-        let (k, b) = (self.n_components(), self.layout.n_bins());
-        let spectra = to_host_f64(self.power_spectrum.val())?;
-        let log_weights = to_host_f64(self.log_weights.val())?;
-        let w = self.layout.weights();
-        let scale = -0.5 / self.layout.pixels() as f64;
-        let log_2pi = (2.0 * std::f64::consts::PI).ln();
-        let mut a = vec![0f32; b * k];
-        let mut constant = vec![0f32; k];
-        for c in 0..k {
-            let s = &spectra[c * b..(c + 1) * b];
-            for (bin, (&wb, &sb)) in w.iter().zip(s).enumerate() {
-                a[bin * k + c] = (scale * wb / sb) as f32;
-            }
-            let log_det: f64 = w.iter().zip(s).map(|(&wb, &sb)| wb * sb.ln()).sum();
-            constant[c] = (-0.5 * log_det - 0.5 * self.layout.covered_dims() as f64 * log_2pi
-                + log_weights[c]) as f32;
-        }
-        Ok((a, constant))
+        let (a, constant) = self.affine();
+        let constant = constant.squeeze_dim::<1>(0) + self.log_weights.val();
+        Ok((host_vec(a.try_into_data())?, host_vec(constant.try_into_data())?))
     }
 }
 
@@ -162,6 +148,7 @@ fn task_sums(x: &[f32], a: &[f32], constant: &[f32], k: usize, b: usize) -> Task
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mixture::to_host_f64;
     use crate::{ConvGmmConfig, SpectralLayout, default_e_step_batch, device_from_name};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

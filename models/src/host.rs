@@ -24,8 +24,9 @@ pub fn softmax(a: &[f64]) -> Vec<f64> {
 /// Clears the upper halves of the vector registers (`vzeroupper`) after a gemm product (faer's
 /// or burn-flex's, AVX-512 on this project's machine), which returns with them dirty. Until
 /// they are cleared, every instruction of code compiled for baseline x86-64 (SSE) in that
-/// thread waits on them: measured here, the 4,128 logarithms and divisions of the conv layer's
-/// affine map took 0.77 ms after a product instead of 0.04 ms. A no-op on CPUs without AVX.
+/// thread waits on them: measured here, 4,128 logarithms and divisions (a host version of the
+/// conv layer's affine map) took 0.77 ms after a product instead of 0.04 ms. A no-op on CPUs
+/// without AVX.
 #[inline]
 pub fn clean_upper_state() {
     #[cfg(target_arch = "x86_64")]

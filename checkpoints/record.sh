@@ -19,6 +19,6 @@ for n in classify_full classify_best; do zoo add "runs/$n" --data-dir "$root"; d
 zoo add runs/bsds300_gauss --ship --data-dir "$root"
 zoo add runs/bsds300_full200 --ship --data-dir "$root"
 zoo add runs/bsds300_full300 --ship --data-dir "$root"
-for n in 3 2 1 3_long 2_soft 3_wide; do zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"; done
+for n in 3 2 1 3_long 2_soft 3_wide 3_wide_soft 3_flat200; do zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"; done
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

@@ -119,7 +119,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             export_start(layer, &data, &first.em, config.seed, &stem, dir)?;
         }
         // A first layer (the config's checks keep families that cannot take the data out).
-        let (x, k, iterations) = with_layer!(first.layer.init(shape, &device)?, layer => {
+        let (x, k, iterations) = with_layer!(first.layer.fresh(shape, &device)?, layer => {
             let flops = n * layer.e_step_flops_per_sample();
             bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
         });

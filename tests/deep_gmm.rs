@@ -26,6 +26,7 @@ fn config(nodes: &[usize], e_step: PathAssignment, beam: usize) -> DeepGmmConfig
         m_step_iters: 60,
         learning_rate: 1e-2,
         init_noise: 0.1,
+        first_layer: None,
     }
 }
 
@@ -205,5 +206,111 @@ fn bad_deep_configs_name_their_key() {
         std::fs::write(&path, format!("{base}{model}[em]\nmax_iter = 2\n{em}")).unwrap();
         let err = RunConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains(key), "{model}: {err}");
+    }
+}
+
+/// A run's config on the shipped BSDS300 sample (63 dims): `model` is its `[model]` table.
+fn sample_bsds300_run(name: &str, model: &str, max_iter: usize) -> RunConfig {
+    RunConfig::parse(&format!(
+        "name = \"{name}\"\nseed = 3\n[data]\ndataset = \"bsds300\"\nn_train = 3000\n\
+         n_test = 500\n[model]\n{model}[em]\nmax_iter = {max_iter}\ntol = 0.0\n\
+         batch_size = 1000\ninit = \"kmeans++\"\n"
+    ))
+    .unwrap()
+}
+
+/// `first_layer`: a network started from a trained full GMM's components. With the layers
+/// above at the identity up to 1e-4, every path is one of the flat GMM's components with its
+/// weight split evenly, so the network's first E-step scores the training rows as the trained
+/// flat GMM does; and layer 1's nodes are exactly that GMM's means and covariance factors.
+#[test]
+fn a_network_starts_from_a_trained_full_gmm() {
+    use gmm_zoo::training::{SavedLayer, train_run};
+    let flat_dir = tempfile::tempdir().unwrap();
+    let full = "kind = \"full\"\nn_components = 4\n";
+    let flat =
+        train_run(&sample_bsds300_run("flat", full, 10), &common::sample_options(flat_dir.path()))
+            .unwrap();
+    let flat_train = flat.metrics[0].train.nats_per_sample;
+
+    let deep = format!(
+        "kind = \"deep\"\nnodes = [4, 2]\ne_step = \"soft\"\ninit_noise = 1e-4\n\
+         first_layer = {:?}\n",
+        flat_dir.path()
+    );
+    let deep_dir = tempfile::tempdir().unwrap();
+    let run =
+        train_run(&sample_bsds300_run("deep", &deep, 2), &common::sample_options(deep_dir.path()))
+            .unwrap();
+    let first = run.metrics[0].iterations[0].log_likelihood;
+    println!("flat GMM's train figure {flat_train}, the network's first E-step {first}");
+    assert!((first - flat_train).abs() < 1e-3 * flat_train.abs(), "{first} vs {flat_train}");
+    // The same network from Lloyd's k-means starts elsewhere.
+    let fresh = tempfile::tempdir().unwrap();
+    let cold = deep.replace(&format!("first_layer = {:?}\n", flat_dir.path()), "");
+    let cold =
+        train_run(&sample_bsds300_run("cold", &cold, 2), &common::sample_options(fresh.path()))
+            .unwrap();
+    let cold_first = cold.metrics[0].iterations[0].log_likelihood;
+    assert!((cold_first - flat_train).abs() > 10.0 * (first - flat_train).abs(), "{cold_first}");
+
+    // Layer 1 before EM: b_j = μ_j and A_j A_jᵀ = Σ_j of the trained GMM.
+    let (_, layer) = SavedLayer::load(flat_dir.path(), &device()).unwrap();
+    let Layer::Full(trained) = layer else { panic!("not a full layer") };
+    let d = trained.dim();
+    let means = trained.means_host().unwrap();
+    let cov = trained.covariances_host().unwrap();
+    let cfg = DeepGmmConfig { init_noise: 1e-4, ..config(&[4, 2], PathAssignment::Soft, 1) };
+    let data = Encoded::from_rows(&vec![0.0; 10 * d], d, 10, &device());
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let network = cfg.init(d, &device()).unwrap().starting_from(trained).unwrap();
+    let network = network.initialize(&data, Init::Kmeans, &mut rng).unwrap();
+    let nodes = network.nodes_host().unwrap();
+    for j in 0..4 {
+        let a = &nodes.a[j * d * d..(j + 1) * d * d];
+        for (t, m) in means[j].iter().enumerate() {
+            assert!((nodes.b[j * d + t] - m).abs() <= 1e-6 * m.abs().max(1e-3), "b of node {j}");
+        }
+        for r in 0..d {
+            for c in 0..d {
+                let aat: f64 = (0..d).map(|t| a[r * d + t] * a[c * d + t]).sum();
+                let want = cov[j][r * d + c];
+                assert!((aat - want).abs() <= 1e-4 * want.abs().max(1e-6), "Σ of node {j}");
+            }
+        }
+    }
+}
+
+/// A `first_layer` that is missing, not a full GMM, or of another size is refused with the
+/// file and the reason.
+#[test]
+fn a_first_layer_that_does_not_fit_is_refused() {
+    use gmm_zoo::training::train_run;
+    let conv_dir = tempfile::tempdir().unwrap();
+    let quick = RunConfig::parse(
+        "name = \"c\"\nseed = 1\n[data]\ndataset = \"bsds\"\npatch_size = 6\nn_train = 500\n\
+         n_test = 50\n[model]\nkind = \"conv\"\nn_components = 2\n[em]\nmax_iter = 1\n",
+    )
+    .unwrap();
+    train_run(&quick, &common::sample_options(conv_dir.path())).unwrap();
+    let flat_dir = tempfile::tempdir().unwrap();
+    let full = "kind = \"full\"\nn_components = 3\n";
+    train_run(&sample_bsds300_run("flat", full, 1), &common::sample_options(flat_dir.path()))
+        .unwrap();
+    let missing = flat_dir.path().join("nowhere");
+    let cases = [
+        (missing.clone(), 3, "nowhere"),
+        (conv_dir.path().to_path_buf(), 3, "`conv` layer"),
+        (flat_dir.path().to_path_buf(), 4, "first_layer"),
+    ];
+    for (dir, n1, says) in cases {
+        let deep = format!("kind = \"deep\"\nnodes = [{n1}, 2]\nfirst_layer = {dir:?}\n");
+        let out = tempfile::tempdir().unwrap();
+        let err =
+            train_run(&sample_bsds300_run("d", &deep, 1), &common::sample_options(out.path()))
+                .unwrap_err()
+                .to_string();
+        println!("{err}");
+        assert!(err.contains(says), "{err}");
     }
 }

@@ -334,7 +334,7 @@ fn train_class(
     let t = Instant::now();
     let quiet = Progress::quiet();
     let seed = seed.wrapping_add(100 + class as u64);
-    let fresh = spec.layer.init([images.height, images.width], &opts.device)?;
+    let fresh = spec.layer.fresh([images.height, images.width], &opts.device)?;
     let (layer, iterations) = with_layer!(fresh, m => {
         // Fitted by this process alone, whatever the job's size.
         let data = encode(&m, images, spec.em.batch_size, &opts.device)?.with_part(Part::Alone);

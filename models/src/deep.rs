@@ -75,6 +75,12 @@ pub struct DeepGmmConfig {
     /// Scale of the seeded perturbation of the identity that starts the layers above the first.
     #[serde(default = "default_init_noise")]
     pub init_noise: f64,
+    /// A trained full-covariance GMM of `N_1` components (a layer folder: a run's, or a shipped
+    /// checkpoint's) whose components become layer 1's nodes instead of a flat GMM fitted from
+    /// `init`; read when training starts (relative paths from the working directory, as a
+    /// stack's `reuse`), never again (a trained network holds its own nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_layer: Option<std::path::PathBuf>,
 }
 
 /// The most paths (components) a network may have: each is a D×D factorisation per M-step
@@ -164,6 +170,10 @@ pub struct DeepGmm {
     /// The path components and node inverses, built from the parameters on first use.
     #[module(skip)]
     materialised: OnceLock<Result<Materialised, String>>,
+    /// Layer 1's start when it is a trained flat GMM ([`DeepGmm::starting_from`]) rather than
+    /// one fitted by [`Mixture::initialize`]; not a parameter, not saved.
+    #[module(skip)]
+    first_layer: Option<FullGmm>,
 }
 
 /// What the E-step uses, derived from the parameters.
@@ -205,7 +215,27 @@ impl DeepGmm {
             log_weights: Param::from_data(TensorData::new(lw, [k]), device),
             config: config.clone(),
             materialised: OnceLock::new(),
+            first_layer: None,
         })
+    }
+
+    /// This network, to be started by [`Mixture::initialize`] from `first`'s components as
+    /// layer 1's nodes (node j: `b = μ_j`, `A = L_j` with `Σ_j = L_j L_jᵀ`) instead of a flat
+    /// GMM fitted there; `first` must have `N_1` components over the network's `D`.
+    pub fn starting_from(mut self, first: FullGmm) -> Result<Self, ModelError> {
+        let (n1, d) = (self.config.nodes[0], self.dim());
+        let (k, first_d) = (first.n_components(), first.dim());
+        if k != n1 || first_d != d {
+            return Err(ModelError::InvalidConfig {
+                field: "first_layer",
+                reason: format!(
+                    "a full GMM of {k} components over {first_d} dimensions, but this network's \
+                     first layer has {n1} nodes over {d}"
+                ),
+            });
+        }
+        self.first_layer = Some(first);
+        Ok(self)
     }
 
     /// Input dimension D.
@@ -452,7 +482,8 @@ impl Mixture for DeepGmm {
         })
     }
 
-    /// Layer 1 from a flat GMM of `N_1` components started by `init` (k-means++, Lloyd's
+    /// Layer 1 from a flat GMM of `N_1` components: the trained one of
+    /// [`DeepGmm::starting_from`] if given, else one started by `init` (k-means++, Lloyd's
     /// k-means or random samples, then one M-step): node j's `b = μ_j`, `A = L_j` with
     /// `Σ_j = L_j L_jᵀ`. The layers above start at the identity plus seeded noise,
     /// `A = I + init_noise · G / √D`, `b = init_noise · g` (G, g standard normal), which breaks
@@ -472,7 +503,10 @@ impl Mixture for DeepGmm {
             reg_covar: self.config.reg_covar,
             empty_components: Default::default(),
         };
-        let first = flat.init(d, &self.device())?.initialize(data, init, rng)?;
+        let first = match &self.first_layer {
+            Some(trained) => trained.clone(),
+            None => flat.init(d, &self.device())?.initialize(data, init, rng)?,
+        };
         let means = first.means_host()?;
         let u = to_host_f64(first.precision_cholesky.val())?;
         let pi = first.weights()?;

@@ -204,7 +204,7 @@ fn start_layer(
             ));
             (LayerStart::Resumed(ckpt.meta.report.clone()), layer)
         }
-        _ => (LayerStart::Fresh, spec.layer.init(inputs.shape, device)?),
+        _ => (LayerStart::Fresh, spec.layer.fresh(inputs.shape, device)?),
     })
 }
 

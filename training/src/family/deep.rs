@@ -3,8 +3,9 @@
 
 use super::{Family, FamilyConfig, LayerInput};
 use crate::inspect::{Inspect, Tiles};
+use crate::layer::SavedLayer;
 use crate::pictures::TileScale;
-use crate::{ConfigError, EmConfig};
+use crate::{ConfigError, EmConfig, Layer, TrainError};
 use gmm_models::{DeepGmm, DeepGmmConfig, Device, Generative, ModelError, PathAssignment};
 
 impl FamilyConfig for DeepGmmConfig {
@@ -44,6 +45,28 @@ impl FamilyConfig for DeepGmmConfig {
 
     fn build(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, ModelError> {
         self.init(shape[0] * shape[1], device)
+    }
+
+    /// `build`'s network; with `first_layer`, to be started from that folder's trained full
+    /// GMM ([`DeepGmm::starting_from`]).
+    fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, TrainError> {
+        let network = self.build(shape, device)?;
+        let Some(dir) = &self.first_layer else {
+            return Ok(network);
+        };
+        let toml = dir.join("model.toml");
+        match SavedLayer::load(dir, device)?.1 {
+            Layer::Full(first) => {
+                network.starting_from(first).map_err(|e| TrainError::file(&toml, e))
+            }
+            other => Err(TrainError::file(
+                &toml,
+                format!(
+                    "holds a `{}` layer; a deep GMM's first_layer must be a `full` one",
+                    other.kind()
+                ),
+            )),
+        }
     }
 }
 

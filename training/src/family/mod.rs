@@ -17,7 +17,7 @@ mod prob;
 use crate::config::DataConfig;
 use crate::features::Feature;
 use crate::inspect::Inspect;
-use crate::{ConfigError, EmConfig};
+use crate::{ConfigError, EmConfig, TrainError};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
@@ -53,6 +53,13 @@ pub trait FamilyConfig:
 
     /// A fresh layer for inputs of shape `[height, width]` (a feature vector is `[1, K]`).
     fn build(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, ModelError>;
+
+    /// The layer a training run starts from, before EM's initialisation: [`Self::build`]'s,
+    /// unless the config names files read when training starts (the deep GMM's
+    /// `first_layer`). A trained layer is rebuilt from its record with `build` alone.
+    fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, TrainError> {
+        Ok(self.build(shape, device)?)
+    }
 }
 
 /// What the engine needs of a layer beyond EM's hooks and its pictures.
@@ -201,6 +208,11 @@ impl LayerConfig {
     /// A fresh layer for inputs of shape `[height, width]`.
     pub fn init(&self, shape: [usize; 2], device: &Device) -> Result<Layer, ModelError> {
         with_config!(self, c => c.build(shape, device).map(Layer::from))
+    }
+
+    /// The layer a training run starts from ([`FamilyConfig::fresh`]).
+    pub fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<Layer, TrainError> {
+        with_config!(self, c => c.fresh(shape, device).map(Layer::from))
     }
 
     /// A layer of this config with `k` components and the parameters of a Burn record

@@ -100,6 +100,8 @@ pub fn classify_run(
         .collect();
 
     let t = Instant::now();
+    // Every class starts from the same fresh layer (a deep GMM's first_layer is read once).
+    let fresh = spec.layer.fresh([train.height, train.width], &opts.device)?;
     let jobs = jobs.clamp(1, classes.len());
     let mut trained: Vec<Option<Trained>> = (0..classes.len()).map(|_| None).collect();
     let mine: Vec<u8> = classes
@@ -112,9 +114,10 @@ pub fn classify_run(
             let handles: Vec<_> = group
                 .iter()
                 .map(|&class| {
-                    let (spec, train, opts) = (&spec, &train, opts);
+                    let (spec, fresh, train, opts) = (&spec, &fresh, &train, opts);
                     s.spawn(move || {
-                        train_class(spec, config.seed, class, &of_class(train, class), opts)
+                        let images = of_class(train, class);
+                        train_class(spec, fresh.clone(), config.seed, class, &images, opts)
                     })
                 })
                 .collect();
@@ -323,9 +326,10 @@ fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
     Ok(stack.remove(0))
 }
 
-/// Fits class `class`'s model to its digits.
+/// Fits class `class`'s model to its digits, from `fresh` (the config's untrained layer).
 fn train_class(
     spec: &StackLayer,
+    fresh: Layer,
     seed: u64,
     class: u8,
     images: &Images,
@@ -334,7 +338,6 @@ fn train_class(
     let t = Instant::now();
     let quiet = Progress::quiet();
     let seed = seed.wrapping_add(100 + class as u64);
-    let fresh = spec.layer.fresh([images.height, images.width], &opts.device)?;
     let (layer, iterations) = with_layer!(fresh, m => {
         // Fitted by this process alone, whatever the job's size.
         let data = encode(&m, images, spec.em.batch_size, &opts.device)?.with_part(Part::Alone);

@@ -489,7 +489,7 @@ impl Mixture for DeepGmm {
     /// `A = I + init_noise · G / √D`, `b = init_noise · g` (G, g standard normal), which breaks
     /// the symmetry between the nodes of a layer; `π_p = π_{j_1} / (N_2 ⋯ N_L)`.
     fn initialize(
-        self,
+        mut self,
         data: &Encoded,
         init: Init,
         rng: &mut ChaCha8Rng,
@@ -503,8 +503,8 @@ impl Mixture for DeepGmm {
             reg_covar: self.config.reg_covar,
             empty_components: Default::default(),
         };
-        let first = match &self.first_layer {
-            Some(trained) => trained.clone(),
+        let first = match self.first_layer.take() {
+            Some(trained) => trained,
             None => flat.init(d, &self.device())?.initialize(data, init, rng)?,
         };
         let means = first.means_host()?;

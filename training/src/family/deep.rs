@@ -5,8 +5,8 @@ use super::{Family, FamilyConfig, LayerInput};
 use crate::inspect::{Inspect, Tiles};
 use crate::layer::SavedLayer;
 use crate::pictures::TileScale;
-use crate::{ConfigError, EmConfig, Layer, TrainError};
-use gmm_models::{DeepGmm, DeepGmmConfig, Device, Generative, ModelError, PathAssignment};
+use crate::{ConfigError, EmConfig, TrainError};
+use gmm_models::{DeepGmm, DeepGmmConfig, Device, FullGmm, Generative, ModelError, PathAssignment};
 
 impl FamilyConfig for DeepGmmConfig {
     type Layer = DeepGmm;
@@ -55,18 +55,13 @@ impl FamilyConfig for DeepGmmConfig {
             return Ok(network);
         };
         let toml = dir.join("model.toml");
-        match SavedLayer::load(dir, device)?.1 {
-            Layer::Full(first) => {
-                network.starting_from(first).map_err(|e| TrainError::file(&toml, e))
-            }
-            other => Err(TrainError::file(
+        let first = FullGmm::try_from(SavedLayer::load(dir, device)?.1).map_err(|kind| {
+            TrainError::file(
                 &toml,
-                format!(
-                    "holds a `{}` layer; a deep GMM's first_layer must be a `full` one",
-                    other.kind()
-                ),
-            )),
-        }
+                format!("holds a `{kind}` layer; a deep GMM's first_layer must be a `full` one"),
+            )
+        })?;
+        network.starting_from(first).map_err(|e| TrainError::file(&toml, e))
     }
 }
 

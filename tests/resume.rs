@@ -1,5 +1,6 @@
 //! Checkpoints: killed runs resume to exactly the uninterrupted result; Ctrl-C stops cleanly;
-//! damaged or foreign checkpoints are refused and left untouched.
+//! damaged or foreign checkpoints are refused and left untouched. Warm starts (`em.warm_start`):
+//! a finished run continued from its folder is the longer run; misfits are refused.
 
 mod common;
 
@@ -321,4 +322,104 @@ fn a_checkpoint_records_the_rng_state() {
     assert!(ckpt.meta.report.iterations.len() >= 2);
     assert_eq!(ckpt.meta.layer_index, 0);
     assert_eq!(ckpt.meta.layer_kind, "full");
+}
+
+/// `text` with `max_iter = from` set to `to` and, when given, `warm_start = "<dir>"` in `[em]`.
+fn with_iterations(text: &str, from: usize, to: usize, warm: Option<&Path>) -> String {
+    let text = text.replace(&format!("max_iter = {from}\n"), &format!("max_iter = {to}\n"));
+    match warm {
+        Some(dir) => text.replace("[em]\n", &format!("[em]\nwarm_start = {:?}\n", dir)),
+        None => text,
+    }
+}
+
+/// 8 iterations, then the rest warm-started from that run's folder, are the one longer run:
+/// the same log-likelihood at every iteration and the same parameters, bit for bit (a full GMM,
+/// and a deep GMM whose Adam M-steps start afresh each iteration anyway).
+#[test]
+fn a_warm_start_continues_a_finished_run_exactly() {
+    for (name, text, total) in [("full", FULL, 20), ("deep", DEEP, 14)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (whole, first, rest) =
+            (dir.path().join("whole"), dir.path().join("first"), dir.path().join("rest"));
+        let config = write_config(dir.path(), "whole.toml", text);
+        assert!(run(&config, &whole, &["--quiet"]).status.success());
+        let config = write_config(dir.path(), "first.toml", &with_iterations(text, total, 8, None));
+        assert!(run(&config, &first, &["--quiet"]).status.success());
+        let warm = with_iterations(text, total, total - 8, Some(&first));
+        let config = write_config(dir.path(), "rest.toml", &warm);
+        let r = run(&config, &rest, &[]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.success(), "{name}: {err}");
+        assert!(err.contains("starting EM from the trained layer of"), "{name}: {err}");
+
+        let (whole_h, first_h, rest_h) = (
+            histories(&whole, 1).remove(0),
+            histories(&first, 1).remove(0),
+            histories(&rest, 1).remove(0),
+        );
+        assert_eq!(whole_h.len(), total, "{name}");
+        assert_eq!(rest_h.len(), total - 8, "{name}: only this run's iterations are recorded");
+        assert_eq!([first_h, rest_h].concat(), whole_h, "{name}");
+        assert_eq!(parameters(&rest, 1), parameters(&whole, 1), "{name}");
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(rest.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(m["warm_started_from"].as_str(), first.to_str(), "{name}");
+    }
+}
+
+/// A warm start from a layer that does not fit, or beside a setting that contradicts it: one
+/// error naming the file or key, exit 1, nothing written.
+#[test]
+fn a_warm_start_that_does_not_fit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trained, network) = (dir.path().join("trained"), dir.path().join("network"));
+    let config = write_config(dir.path(), "full.toml", &with_iterations(FULL, 20, 2, None));
+    assert!(run(&config, &trained, &["--quiet"]).status.success());
+    let config = write_config(dir.path(), "deep.toml", &with_iterations(DEEP, 14, 2, None));
+    assert!(run(&config, &network, &["--quiet"]).status.success());
+    let toml = trained.join("model.toml");
+    let toml = toml.to_str().unwrap();
+    let missing = dir.path().join("nowhere");
+    let warm_full = |text: &str| with_iterations(text, 20, 2, Some(&trained));
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            warm_full(&FULL.replace("n_components = 6", "n_components = 5")),
+            vec![toml, "configured with 6 components, this layer with 5"],
+        ),
+        (
+            // As many nodes and paths, so as many parameters of the same shapes: not the same.
+            with_iterations(DEEP, 14, 2, Some(&network)).replace("[3, 2]", "[2, 3]"),
+            vec![
+                "network/model.toml",
+                "configured with nodes = [3, 2], this layer with nodes = [2, 3]",
+            ],
+        ),
+        (
+            with_iterations(DEEP, 14, 2, Some(&trained)),
+            vec![toml, "it is a full layer", "this layer is a deep"],
+        ),
+        (with_iterations(FULL, 20, 2, Some(&missing)), vec!["nowhere/model.toml"]),
+        (
+            warm_full(&FULL.replace("[em]\n", "[em]\nn_init = 2\n")),
+            vec!["em.warm_start", "restarts"],
+        ),
+        (
+            with_iterations(DEEP, 14, 2, Some(&trained))
+                .replace("kind = \"deep\"", "kind = \"deep\"\nfirst_layer = \"x\""),
+            vec!["first_layer", "remove first_layer"],
+        ),
+    ];
+    for (i, (text, needles)) in cases.into_iter().enumerate() {
+        let config = write_config(dir.path(), &format!("bad{i}.toml"), &text);
+        let out = dir.path().join(format!("out{i}"));
+        let r = run(&config, &out, &["--quiet"]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "case {i}: {err}");
+        assert!(!err.contains("panicked"), "case {i}: {err}");
+        for needle in needles {
+            assert!(err.contains(needle), "case {i}: expected '{needle}' in: {err}");
+        }
+        assert!(!out.join("model.bpk").exists(), "case {i}: nothing is written");
+    }
 }

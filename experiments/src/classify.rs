@@ -323,7 +323,15 @@ fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
              model features of the layer below, so a stack defines none. Use [model] and [em]",
         ));
     }
-    Ok(stack.remove(0))
+    let spec = stack.remove(0);
+    if spec.em.warm_start.is_some() {
+        return Err(bad(
+            "em.warm_start",
+            "each class's model is fitted to that class's digits from its own initialisation; \
+             remove warm_start",
+        ));
+    }
+    Ok(spec)
 }
 
 /// Fits class `class`'s model to its digits, from `fresh` (the config's untrained layer).

@@ -191,7 +191,8 @@ pub enum Start {
         /// The seed of the initialisation.
         seed: u64,
     },
-    /// Continue after these iterations (the layer holds the parameters they ended with).
+    /// Continue after these iterations (the layer holds the parameters they ended with); with
+    /// none, EM continues a trained layer (a warm start).
     Resume(FitReport),
 }
 

@@ -1,8 +1,9 @@
 //! The EM settings of a layer (`[em]`, `[layers.em]`): iterations, tolerance, batches,
-//! initialisation, restarts, annealing schedule, pruning.
+//! initialisation (or a warm start from a trained layer), restarts, annealing schedule, pruning.
 
 use gmm_models::{Init, ModelError};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 fn default_batch() -> usize {
     16384
@@ -70,6 +71,14 @@ pub struct EmConfig {
     /// single fit is, so `n_init = 1` is the plain fit.
     #[serde(default = "one_init", skip_serializing_if = "is_one_init")]
     pub n_init: usize,
+    /// A trained layer's folder (a run's, a stack's `layer<i>`, a shipped checkpoint's) whose
+    /// parameters EM starts from instead of `init`: `max_iter` more iterations of a model
+    /// already fitted (scikit-learn's `warm_start`). Same kind, input shape and size as this
+    /// layer; this config's other settings (`reg_covar`, the deep GMM's `m_step_iters`, …)
+    /// apply from the first step. Read when training starts (relative paths from the working
+    /// directory), never again: the run holds its own parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<PathBuf>,
 }
 
 fn one_init() -> usize {
@@ -91,6 +100,7 @@ impl EmConfig {
             annealing: None,
             prune_below: None,
             n_init: 1,
+            warm_start: None,
         }
     }
 
@@ -133,6 +143,13 @@ impl EmConfig {
             return bad(
                 "n_init",
                 "restarts compare models of one K; prune_below changes K (use one of the two)",
+            );
+        }
+        if self.n_init > 1 && self.warm_start.is_some() {
+            return bad(
+                "warm_start",
+                "restarts begin from seeded initialisations, a warm start from one trained layer \
+                 (use one of the two)",
             );
         }
         Ok(())

@@ -118,6 +118,13 @@ impl StackLayer {
             }
         };
         self.em.validate().map_err(|e| ConfigError::from(e).under("em"))?;
+        if self.reuse.is_some() && self.em.warm_start.is_some() {
+            return Err(ConfigError::new(
+                "em.warm_start",
+                "`reuse` takes a trained layer as it is, `warm_start` trains it further (use one \
+                 of the two)",
+            ));
+        }
         self.layer.check(input, &self.em)
     }
 }

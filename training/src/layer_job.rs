@@ -39,6 +39,8 @@ pub(crate) enum LayerStart {
     Completed(FitReport),
     /// Interrupted: continued from the checkpoint after these iterations.
     Resumed(FitReport),
+    /// Fitted further from the trained layer of this folder (`em.warm_start`).
+    Warm(PathBuf),
 }
 
 /// Everything a layer's training needs to know about the run.
@@ -167,6 +169,10 @@ fn fit_layer<M: Family>(
         }
         LayerStart::Completed(report) => return Ok((layer, report.clone())),
         LayerStart::Resumed(report) => Start::Resume(report.clone()),
+        LayerStart::Warm(from) => {
+            progress.log(&format!("starting EM from the trained layer of {}", from.display()));
+            Start::Resume(FitReport::default())
+        }
         LayerStart::Fresh => Start::Fresh { seed },
     };
     fit_with(layer, train, &spec.em, start, progress, &mut after_iteration)
@@ -244,6 +250,7 @@ fn layer_metrics<M: Family>(
         kind: spec.layer.kind().into(),
         input: spec.input,
         reused_from: spec.reuse.clone(),
+        warm_started_from: spec.em.warm_start.clone(),
         dataset: config.data.name().into(),
         device: job.opts.device_name.clone(),
         adapter: gmm_models::device_description(&job.opts.device_name).unwrap_or_default(),

@@ -56,7 +56,7 @@ pub struct Metrics {
     /// Position in the stack (0 for the first layer or a single-layer run).
     #[serde(default)]
     pub layer: usize,
-    /// Layer family (`conv`, `full`, `prob`).
+    /// Layer family (`conv`, `full`, `prob`, `deep`).
     #[serde(default)]
     pub kind: String,
     /// The feature this layer took from the layer below.
@@ -65,6 +65,10 @@ pub struct Metrics {
     /// The run folder whose trained layer was reused instead of training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<std::path::PathBuf>,
+    /// The folder whose trained layer EM started from (`em.warm_start`); `iterations` are
+    /// those of this run only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_started_from: Option<std::path::PathBuf>,
     /// Dataset name.
     pub dataset: String,
     /// Device the run used.

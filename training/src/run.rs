@@ -176,7 +176,7 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
 }
 
 /// How layer `index` begins — reused, completed before an interruption, resumed from the
-/// checkpoint, or fresh — and the layer it begins with.
+/// checkpoint, warm-started from a trained layer, or fresh — and the layer it begins with.
 fn start_layer(
     spec: &StackLayer,
     index: usize,
@@ -204,7 +204,12 @@ fn start_layer(
             ));
             (LayerStart::Resumed(ckpt.meta.report.clone()), layer)
         }
-        _ => (LayerStart::Fresh, spec.layer.fresh(inputs.shape, device)?),
+        _ => match &spec.em.warm_start {
+            Some(from) => {
+                (LayerStart::Warm(from.clone()), warm_layer(from, spec, inputs.shape, device)?)
+            }
+            None => (LayerStart::Fresh, spec.layer.fresh(inputs.shape, device)?),
+        },
     })
 }
 
@@ -216,12 +221,51 @@ fn reused_layer(
     device: &Device,
 ) -> Result<Layer, TrainError> {
     let (saved, layer) = SavedLayer::load(from, device)?;
+    check_fits(from, &saved, spec, shape, "reused")?;
+    Ok(layer)
+}
+
+/// A trained layer's parameters under this layer's config, for EM to continue from
+/// (`em.warm_start`): same kind, input shape and configured size ([`crate::LayerConfig::size`]).
+fn warm_layer(
+    from: &Path,
+    spec: &StackLayer,
+    shape: [usize; 2],
+    device: &Device,
+) -> Result<Layer, TrainError> {
+    let (saved, layer) = SavedLayer::load(from, device)?;
+    check_fits(from, &saved, spec, shape, "warm-started")?;
+    let toml = from.join("model.toml");
+    let (theirs, ours) = (saved.config.size(), spec.layer.size());
+    if theirs != ours {
+        return Err(TrainError::file(
+            &toml,
+            format!(
+                "cannot be warm-started here: it was configured with {theirs}, this layer with \
+                 {ours}"
+            ),
+        ));
+    }
+    let record = layer.record_bytes().map_err(|e| TrainError::file(&toml, e))?;
+    spec.layer
+        .load_record(saved.trained_components, shape, record, device)
+        .map_err(|e| TrainError::file(&toml, format!("cannot be warm-started here: {e}")))
+}
+
+/// Refuses a trained layer of another kind or over other inputs than `spec` expects.
+fn check_fits(
+    from: &Path,
+    saved: &SavedLayer,
+    spec: &StackLayer,
+    shape: [usize; 2],
+    how: &str,
+) -> Result<(), TrainError> {
     if saved.input_shape != shape || saved.config.kind() != spec.layer.kind() {
         return Err(TrainError::file(
             &from.join("model.toml"),
             format!(
-                "cannot be reused here: it is a {} layer over inputs of shape {:?}, this layer is a {} \
-                 over {:?}",
+                "cannot be {how} here: it is a {} layer over inputs of shape {:?}, this layer is a \
+                 {} over {:?}",
                 saved.config.kind(),
                 saved.input_shape,
                 spec.layer.kind(),
@@ -229,7 +273,7 @@ fn reused_layer(
             ),
         ));
     }
-    Ok(layer)
+    Ok(())
 }
 
 /// The run folder's checkpoint, verified against this run.

@@ -19,6 +19,11 @@ impl FamilyConfig for DeepGmmConfig {
     /// A network keeps its paths (it is never pruned); a record of another K does not load.
     fn set_n_components(&mut self, _k: usize) {}
 
+    /// The nodes per layer: `[3, 2]` and `[2, 3]` have as many parameters, not the same ones.
+    fn size(&self) -> String {
+        format!("nodes = {:?}", self.nodes)
+    }
+
     /// Where a full GMM may sit; with plain EM (no annealing, no pruning: paths share nodes).
     fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError> {
         self.validate()?;
@@ -26,6 +31,13 @@ impl FamilyConfig for DeepGmmConfig {
             return Err(ConfigError::new(
                 "em.prune_below",
                 "a deep GMM's paths share their nodes and cannot be pruned; remove prune_below",
+            ));
+        }
+        if self.first_layer.is_some() && em.warm_start.is_some() {
+            return Err(ConfigError::new(
+                "first_layer",
+                "a warm start takes every layer of the network from em.warm_start; remove \
+                 first_layer",
             ));
         }
         if em.annealing.is_some() {

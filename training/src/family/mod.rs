@@ -47,6 +47,13 @@ pub trait FamilyConfig:
     /// Sets K (a pruned layer is rebuilt with fewer than configured).
     fn set_n_components(&mut self, k: usize);
 
+    /// What fixes the number, shapes and meaning of the layer's parameters, in words ("200
+    /// components"): a layer trained under another config continues under this one
+    /// (`em.warm_start`) only where the two say the same.
+    fn size(&self) -> String {
+        format!("{} components", self.n_components())
+    }
+
     /// Checks the fields, that the family fits its input and the EM settings; the error's key
     /// is relative to the layer's table (`exclude_dc`, `input`, `em.init`, …).
     fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError>;
@@ -198,6 +205,11 @@ impl LayerConfig {
     /// Sets the number of components.
     pub fn set_n_components(&mut self, k: usize) {
         with_config!(self, c => c.set_n_components(k))
+    }
+
+    /// What fixes its parameters, in words ([`FamilyConfig::size`]).
+    pub fn size(&self) -> String {
+        with_config!(self, c => c.size())
     }
 
     /// Checks the layer where it sits, with its EM settings.

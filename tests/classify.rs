@@ -94,4 +94,18 @@ fn classify_on_the_sample_writes_a_consistent_report() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(err.contains("density over images"), "{err}");
+    // Each class's model starts from its own initialisation: a warm start is refused.
+    std::fs::write(
+        &config,
+        "name = \"w\"\n[data]\ndataset = \"mnist\"\n[model]\nkind = \"full\"\nn_components = 1\n[em]\nmax_iter = 3\nwarm_start = \"out/class0\"\n",
+    )
+    .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_gmmzoo"))
+        .args(["classify", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("em.warm_start") && err.contains("own initialisation"), "{err}");
 }

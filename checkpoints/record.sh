@@ -19,6 +19,12 @@ for n in classify_full classify_best; do zoo add "runs/$n" --data-dir "$root"; d
 zoo add runs/bsds300_gauss --ship --data-dir "$root"
 zoo add runs/bsds300_full200 --ship --data-dir "$root"
 zoo add runs/bsds300_full300 --ship --data-dir "$root"
-for n in 3 2 1 3_long 2_soft 3_wide 3_wide_soft 3_flat200; do zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"; done
+zoo add runs/mnist_full32_kmeans --data-dir "$root"
+# Shipped: bsds300_deep3_kmeans200 starts from it (first_layer).
+zoo add runs/bsds300_full200_kmeans --ship --data-dir "$root"
+# 3_flat200_long warm-starts from the shipped 3_flat200, so it is trained after it is shipped.
+for n in 3 2 1 3_long 2_soft 3_wide 3_wide_soft 3_flat200 3_kmeans200 3_flat200_long; do
+  zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"
+done
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

@@ -368,8 +368,9 @@ fn a_warm_start_continues_a_finished_run_exactly() {
     }
 }
 
-/// A warm start from a layer that does not fit, or beside a setting that contradicts it: one
-/// error naming the file or key, exit 1, nothing written.
+/// A warm start from a layer that does not fit, or beside a setting that contradicts it
+/// (restarts, a deep GMM's `first_layer`, a stack layer's `reuse`): one error naming the file
+/// or key, exit 1, nothing written.
 #[test]
 fn a_warm_start_that_does_not_fit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,6 +409,14 @@ fn a_warm_start_that_does_not_fit_is_refused() {
             with_iterations(DEEP, 14, 2, Some(&trained))
                 .replace("kind = \"deep\"", "kind = \"deep\"\nfirst_layer = \"x\""),
             vec!["first_layer", "remove first_layer"],
+        ),
+        (
+            format!(
+                "name = \"s\"\n[data]\ndataset = \"mnist\"\n[[layers]]\nkind = \"full\"\n\
+                 n_components = 6\nreuse = {trained:?}\n[layers.em]\nmax_iter = 2\n\
+                 warm_start = {trained:?}\n"
+            ),
+            vec!["layers[0].em.warm_start", "`reuse`", "use one of the two"],
         ),
     ];
     for (i, (text, needles)) in cases.into_iter().enumerate() {

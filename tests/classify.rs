@@ -80,32 +80,26 @@ fn classify_on_the_sample_writes_a_consistent_report() {
     for file in ["confusion.png", "misclassified.png", "class0/model.bpk", "class9/model.toml"] {
         assert!(out.join(file).is_file(), "{file}");
     }
-    // A stack has no density over images: refused with the reason.
-    std::fs::write(
-        &config,
+    // Refused with the reason, exit 1: the stderr.
+    let refused = |text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let run = Command::new(env!("CARGO_BIN_EXE_gmmzoo"))
+            .args(["classify", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        err
+    };
+    // A stack has no density over images.
+    let err = refused(
         "name = \"s\"\n[data]\ndataset = \"mnist\"\n[[layers]]\nkind = \"conv\"\nn_components = 2\nexclude_dc = false\n[layers.em]\nmax_iter = 2\n[[layers]]\nkind = \"full\"\ninput = \"log_likelihood\"\nn_components = 2\n[layers.em]\nmax_iter = 2\n",
-    )
-    .unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_gmmzoo"))
-        .args(["classify", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{err}");
+    );
     assert!(err.contains("density over images"), "{err}");
     // Each class's model starts from its own initialisation: a warm start is refused.
-    std::fs::write(
-        &config,
+    let err = refused(
         "name = \"w\"\n[data]\ndataset = \"mnist\"\n[model]\nkind = \"full\"\nn_components = 1\n[em]\nmax_iter = 3\nwarm_start = \"out/class0\"\n",
-    )
-    .unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_gmmzoo"))
-        .args(["classify", config.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "{err}");
+    );
     assert!(err.contains("em.warm_start") && err.contains("own initialisation"), "{err}");
 }

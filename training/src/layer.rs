@@ -33,17 +33,24 @@ impl SavedLayer {
         fsio::write_atomic(&toml_path, text.as_bytes())
     }
 
-    /// Rebuilds the layer saved in `dir` on `device`.
-    pub fn load(dir: &Path, device: &Device) -> Result<(Self, Layer), TrainError> {
+    /// Reads `model.toml` of `dir` and the bytes of its `model.bpk`, without building the
+    /// layer (a warm start loads them under another config).
+    pub fn read(dir: &Path) -> Result<(Self, Vec<u8>), TrainError> {
         let toml_path = dir.join("model.toml");
         let text = String::from_utf8(fsio::read(&toml_path)?)
             .map_err(|_| TrainError::file(&toml_path, "not UTF-8 text"))?;
         let saved: SavedLayer = toml::from_str(&text)
             .map_err(|e| TrainError::file(&toml_path, e.to_string().trim()))?;
-        let bpk = dir.join("model.bpk");
+        Ok((saved, fsio::read(&dir.join("model.bpk"))?))
+    }
+
+    /// Rebuilds the layer saved in `dir` on `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<(Self, Layer), TrainError> {
+        let (saved, record) = Self::read(dir)?;
+        let (toml_path, bpk) = (dir.join("model.toml"), dir.join("model.bpk"));
         let layer = saved
             .config
-            .load_record(saved.trained_components, saved.input_shape, fsio::read(&bpk)?, device)
+            .load_record(saved.trained_components, saved.input_shape, record, device)
             .map_err(|e| {
                 TrainError::file(&bpk, format!("{e} (model.toml: {})", toml_path.display()))
             })?;

@@ -233,7 +233,7 @@ fn warm_layer(
     shape: [usize; 2],
     device: &Device,
 ) -> Result<Layer, TrainError> {
-    let (saved, layer) = SavedLayer::load(from, device)?;
+    let (saved, record) = SavedLayer::read(from)?;
     check_fits(from, &saved, spec, shape, "warm-started")?;
     let toml = from.join("model.toml");
     let (theirs, ours) = (saved.config.size(), spec.layer.size());
@@ -246,7 +246,6 @@ fn warm_layer(
             ),
         ));
     }
-    let record = layer.record_bytes().map_err(|e| TrainError::file(&toml, e))?;
     spec.layer
         .load_record(saved.trained_components, shape, record, device)
         .map_err(|e| TrainError::file(&toml, format!("cannot be warm-started here: {e}")))

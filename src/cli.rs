@@ -203,7 +203,8 @@ pub(crate) enum ZooCommand {
         /// The config it was trained from [default: configs/<name>.toml]
         #[arg(long)]
         config: Option<String>,
-        /// Copy the run folder into checkpoints/<name>/ (at most 8 MB)
+        /// Copy the run folder into checkpoints/<name>/ (at most 8 MB; the largest pictures are
+        /// left out of a run over it)
         #[arg(long)]
         ship: bool,
         /// The machine that trained it, in words, for a run trained elsewhere [default: this

@@ -27,7 +27,8 @@ pub struct AddRequest {
 }
 
 /// Records a trained run folder in the manifest, and with `ship` copies its files into
-/// `<checkpoints>/<name>/` (refusing runs over [`MAX_SHIPPED_BYTES`]).
+/// `<checkpoints>/<name>/` (without its largest pictures where it is over
+/// [`MAX_SHIPPED_BYTES`]; refused if still over without them).
 pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError> {
     let run = &request.run_dir;
     let config = RunConfig::load(&run.join("config.toml"))?;
@@ -113,21 +114,31 @@ fn run_figures(entry: &mut Entry, path: &Path) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Copies the run folder's files into `<checkpoints>/<name>/` with their checksums, refusing
-/// runs over [`MAX_SHIPPED_BYTES`].
+/// Copies the run folder's files into `<checkpoints>/<name>/` with their checksums. A run over
+/// [`MAX_SHIPPED_BYTES`] ships without its largest pictures (`.png`, which nothing that loads
+/// or verifies a checkpoint reads) until it fits, saying which; one that does not fit without
+/// them is refused.
 fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<(), TrainError> {
-    let files = run_files(run)?;
+    let (files, left_out) = fit_to_ship(run_files(run)?);
     let bytes: u64 = files.iter().map(|(_, len)| len).sum();
     if bytes > MAX_SHIPPED_BYTES {
         return Err(TrainError::file(
             run,
             format!(
-                "{:.1} MB is over the {} MB a shipped checkpoint may take; add it without \
-                 --ship to record its figures only",
+                "{:.1} MB is over the {} MB a shipped checkpoint may take, without its pictures; \
+                 add it without --ship to record its figures only",
                 bytes as f64 / 1e6,
                 MAX_SHIPPED_BYTES >> 20
             ),
         ));
+    }
+    for (rel, len) in &left_out {
+        eprintln!(
+            "{}: not shipping {rel} ({:.1} MB), so the checkpoint fits in {} MB",
+            entry.name,
+            *len as f64 / 1e6,
+            MAX_SHIPPED_BYTES >> 20
+        );
     }
     let dest = checkpoints.join(&entry.name);
     if dest.exists() {
@@ -143,6 +154,28 @@ fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<(), T
         entry.files.insert(rel.clone(), checksum(&bytes));
     }
     Ok(())
+}
+
+/// A run folder's files: (path relative to the folder, bytes).
+type RunFiles = Vec<(String, u64)>;
+
+/// Splits a run's files into those to ship and the pictures left out:
+/// while the total is over [`MAX_SHIPPED_BYTES`], the largest `.png` left goes.
+fn fit_to_ship(mut files: RunFiles) -> (RunFiles, RunFiles) {
+    let mut left_out = Vec::new();
+    while files.iter().map(|(_, len)| len).sum::<u64>() > MAX_SHIPPED_BYTES {
+        let largest = files
+            .iter()
+            .enumerate()
+            .filter(|(_, (rel, _))| rel.ends_with(".png"))
+            .max_by_key(|(_, (_, len))| *len)
+            .map(|(i, _)| i);
+        match largest {
+            Some(i) => left_out.push(files.remove(i)),
+            None => break,
+        }
+    }
+    (files, left_out)
 }
 
 fn layer_entry(m: &Metrics) -> LayerEntry {
@@ -178,7 +211,7 @@ fn data_description(data: &DataConfig, entry: &Entry) -> String {
 
 /// The files of a run folder worth shipping (all but checkpoints, temporaries and samples),
 /// relative paths with their sizes, sorted.
-fn run_files(run: &Path) -> Result<Vec<(String, u64)>, TrainError> {
+fn run_files(run: &Path) -> Result<RunFiles, TrainError> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<(), TrainError> {
         let entries = std::fs::read_dir(dir).map_err(|e| TrainError::file(dir, e))?;
         for entry in entries {
@@ -217,4 +250,41 @@ pub fn this_machine(device: &str) -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores, device {device}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: u64 = 1 << 20;
+
+    fn names(files: &[(String, u64)]) -> Vec<&str> {
+        files.iter().map(|(rel, _)| rel.as_str()).collect()
+    }
+
+    #[test]
+    fn a_run_over_the_limit_ships_without_its_largest_pictures_only() {
+        let run = |png: u64| {
+            vec![
+                ("components.png".to_string(), png),
+                ("means.png".to_string(), MB),
+                ("metrics.json".to_string(), MB / 10),
+                ("model.bpk".to_string(), 3 * MB),
+            ]
+        };
+        // Fits: nothing left out.
+        let (files, left_out) = fit_to_ship(run(3 * MB));
+        assert_eq!((files.len(), left_out.len()), (4, 0));
+        // components.png alone goes; means.png stays.
+        let (files, left_out) = fit_to_ship(run(7 * MB));
+        assert_eq!(names(&left_out), ["components.png"]);
+        assert_eq!(names(&files), ["means.png", "metrics.json", "model.bpk"]);
+        // A model too large without any picture: every picture goes, and the rest is still
+        // over the limit (ship_files then refuses it).
+        let mut big = run(2 * MB);
+        big[3].1 = 9 * MB;
+        let (files, left_out) = fit_to_ship(big);
+        assert_eq!(names(&left_out), ["components.png", "means.png"]);
+        assert!(files.iter().map(|(_, len)| len).sum::<u64>() > MAX_SHIPPED_BYTES);
+    }
 }

@@ -276,13 +276,21 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
                 ship,
                 machine: machine.unwrap_or_else(|| zoo::this_machine(&common.device)),
             };
-            let entry = zoo::add(&dir, &request)
+            let zoo::Added { entry, left_out } = zoo::add(&dir, &request)
                 .with_context(|| format!("adding {} to the zoo", run.display()))?;
             let shipped = match entry.shipped {
                 true => format!(", {} files shipped", entry.files.len()),
                 false => String::new(),
             };
             println!("{}: recorded in {}{shipped}", entry.name, dir.join(zoo::MANIFEST).display());
+            for (rel, bytes) in &left_out {
+                println!(
+                    "{}: {rel} ({:.1} MB) not shipped, so that the checkpoint fits in {} MB",
+                    entry.name,
+                    *bytes as f64 / 1e6,
+                    zoo::MAX_SHIPPED_BYTES >> 20
+                );
+            }
         }
         ZooCommand::Verify { names, strict, common } => verify(&dir, &names, strict, &common)?,
         ZooCommand::Table { write: None } => {

@@ -26,10 +26,20 @@ pub struct AddRequest {
     pub machine: String,
 }
 
+/// What `add` recorded: the manifest entry, and the pictures (relative path, bytes) it left out
+/// of a shipped run over [`MAX_SHIPPED_BYTES`].
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// The run's entry, as written into the manifest.
+    pub entry: Entry,
+    /// Pictures not shipped so that the checkpoint fits, largest first.
+    pub left_out: RunFiles,
+}
+
 /// Records a trained run folder in the manifest, and with `ship` copies its files into
 /// `<checkpoints>/<name>/` (without its largest pictures where it is over
 /// [`MAX_SHIPPED_BYTES`]; refused if still over without them).
-pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError> {
+pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Added, TrainError> {
     let run = &request.run_dir;
     let config = RunConfig::load(&run.join("config.toml"))?;
     let test = load_split(&config.data, &request.data_root, Split::Test, config.seed)?;
@@ -57,16 +67,17 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Entry, TrainError
         false => run_figures(&mut entry, &run.join("metrics.json"))?,
     }
     entry.data = data_description(&config.data, &entry);
-    if request.ship {
-        ship_files(checkpoints, run, &mut entry)?;
-    }
+    let left_out = match request.ship {
+        true => ship_files(checkpoints, run, &mut entry)?,
+        false => Vec::new(),
+    };
     let mut manifest = match checkpoints.join(MANIFEST).is_file() {
         true => Manifest::load(checkpoints)?,
         false => Manifest::default(),
     };
     manifest.upsert(entry.clone());
     manifest.save(checkpoints)?;
-    Ok(entry)
+    Ok(Added { entry, left_out })
 }
 
 /// A classification run's figures: its accuracy, and the mean own-class test log-likelihood
@@ -116,9 +127,9 @@ fn run_figures(entry: &mut Entry, path: &Path) -> Result<(), TrainError> {
 
 /// Copies the run folder's files into `<checkpoints>/<name>/` with their checksums. A run over
 /// [`MAX_SHIPPED_BYTES`] ships without its largest pictures (`.png`, which nothing that loads
-/// or verifies a checkpoint reads) until it fits, saying which; one that does not fit without
-/// them is refused.
-fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<(), TrainError> {
+/// or verifies a checkpoint reads) until it fits, and returns them; one that does not fit
+/// without them is refused.
+fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<RunFiles, TrainError> {
     let (files, left_out) = fit_to_ship(run_files(run)?);
     let bytes: u64 = files.iter().map(|(_, len)| len).sum();
     if bytes > MAX_SHIPPED_BYTES {
@@ -131,14 +142,6 @@ fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<(), T
                 MAX_SHIPPED_BYTES >> 20
             ),
         ));
-    }
-    for (rel, len) in &left_out {
-        eprintln!(
-            "{}: not shipping {rel} ({:.1} MB), so the checkpoint fits in {} MB",
-            entry.name,
-            *len as f64 / 1e6,
-            MAX_SHIPPED_BYTES >> 20
-        );
     }
     let dest = checkpoints.join(&entry.name);
     if dest.exists() {
@@ -153,11 +156,11 @@ fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<(), T
         fsio::write_atomic(&to, &bytes)?;
         entry.files.insert(rel.clone(), checksum(&bytes));
     }
-    Ok(())
+    Ok(left_out)
 }
 
 /// A run folder's files: (path relative to the folder, bytes).
-type RunFiles = Vec<(String, u64)>;
+pub type RunFiles = Vec<(String, u64)>;
 
 /// Splits a run's files into those to ship and the pictures left out:
 /// while the total is over [`MAX_SHIPPED_BYTES`], the largest `.png` left goes.
@@ -212,7 +215,7 @@ fn data_description(data: &DataConfig, entry: &Entry) -> String {
 /// The files of a run folder worth shipping (all but checkpoints, temporaries and samples),
 /// relative paths with their sizes, sorted.
 fn run_files(run: &Path) -> Result<RunFiles, TrainError> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u64)>) -> Result<(), TrainError> {
+    fn walk(root: &Path, dir: &Path, out: &mut RunFiles) -> Result<(), TrainError> {
         let entries = std::fs::read_dir(dir).map_err(|e| TrainError::file(dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| TrainError::file(dir, e))?;

@@ -10,7 +10,7 @@ mod add;
 mod table;
 mod verify;
 
-pub use add::{AddRequest, add, this_machine};
+pub use add::{AddRequest, Added, RunFiles, add, this_machine};
 pub use table::{TABLE_BEGIN, TABLE_END, render_table, splice_table};
 pub use verify::{
     ACCURACY_TOLERANCE, SCORE_TOLERANCE, Verdict, checksum, data_fingerprint, verify_entry,

@@ -141,6 +141,57 @@ fn layerwise_search_equals_brute_force() {
     }
 }
 
+/// The soft-beam E-step is the posterior restricted to the paths the search reaches: with an
+/// exhaustive beam, exactly the soft E-step (every path); with a narrow one, each row's
+/// objective lies between its best reached path's score and its exact log-likelihood, and its
+/// responsibilities sit on at most `beam · N_L` paths and sum to 1.
+#[test]
+fn soft_beam_e_step_is_the_posterior_over_the_reached_paths() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 4);
+    let (nodes, d) = (vec![3, 4, 3], 3);
+    let (params, weights) = random_network(&nodes, d, &mut rng);
+    let network = |e_step, beam| {
+        DeepGmm::from_parts(&params, &weights, &config(&nodes, e_step, beam), &device()).unwrap()
+    };
+    let (x, _) = network(PathAssignment::Soft, 1).sample(1000, &mut rng).unwrap();
+    let soft = network(PathAssignment::Soft, 1).e_step_rows(rows(&x, d), 1.0).unwrap();
+    let soft_resp = to_host_f64(soft.resp).unwrap();
+    let ll = to_host_f64(soft.objective).unwrap();
+    let k = 36;
+    for beam in [12, 3, 1] {
+        let layer = network(PathAssignment::SoftBeam, beam);
+        let got = layer.e_step_rows(rows(&x, d), 1.0).unwrap();
+        let resp = to_host_f64(got.resp).unwrap();
+        let objective = to_host_f64(got.objective).unwrap();
+        let best = to_host_f64(best_paths(&layer, rows(&x, d), beam).unwrap().score).unwrap();
+        let mut gap = 0.0;
+        for i in 0..ll.len() {
+            let row = &resp[i * k..(i + 1) * k];
+            let tol = 1e-4 * ll[i].abs().max(1.0);
+            if beam == 12 {
+                assert!(
+                    (objective[i] - ll[i]).abs() < tol,
+                    "row {i}: {} vs {}",
+                    objective[i],
+                    ll[i]
+                );
+                for (a, b) in row.iter().zip(&soft_resp[i * k..(i + 1) * k]) {
+                    assert!((a - b).abs() < 1e-4, "row {i}: {a} vs {b}");
+                }
+            }
+            assert!(objective[i] <= ll[i] + tol, "beam {beam} row {i}: above log p(x)");
+            assert!(objective[i] >= best[i] - tol, "beam {beam} row {i}: below its best path");
+            assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-4, "beam {beam} row {i}");
+            assert!(row.iter().filter(|&&r| r > 0.0).count() <= beam * 3, "beam {beam} row {i}");
+            gap += (ll[i] - objective[i]) / ll.len() as f64;
+        }
+        println!("beam {beam}: mean log p(x) − objective = {gap:.4} nats");
+        if beam < 12 {
+            assert!(gap > 0.0, "beam {beam} reached every path's mass");
+        }
+    }
+}
+
 /// Samples of a known network, as EM's input.
 fn known_data(nodes: &[usize], d: usize, n: usize) -> Encoded {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED + 2);
@@ -157,8 +208,11 @@ fn em_never_lowers_its_objective() {
     let (nodes, d) = (vec![3, 2], 4);
     let data = known_data(&nodes, d, 4000);
     let em = EmConfig { batch_size: 1000, init: Init::KmeansPlusPlus, ..EmConfig::iterations(8) };
-    // Soft EM raises the log-likelihood; hard EM with the exhaustive search its best-path bound.
-    for (e_step, beam) in [(PathAssignment::Soft, 1), (PathAssignment::Hard, 3)] {
+    // Soft EM raises the log-likelihood; hard EM with the exhaustive search its best-path
+    // bound; soft-beam EM the likelihood over the reached paths, here with a beam of 2 of 3.
+    let cases =
+        [(PathAssignment::Soft, 1), (PathAssignment::Hard, 3), (PathAssignment::SoftBeam, 2)];
+    for (e_step, beam) in cases {
         let layer = config(&nodes, e_step, beam).init(d, &device()).unwrap();
         let (layer, report) = fit(layer, &data, &em, SEED, &Progress::quiet()).unwrap();
         let objective: Vec<f64> = report.iterations.iter().map(|r| r.objective).collect();

@@ -10,11 +10,12 @@
 
 use crate::deep_m_step::{NodeParams, PathStats};
 use crate::mixture::{
-    EStepRows, Encoded, Init, MStepReport, Mixture, check_rows, default_e_step_rows, to_host_f64,
+    EStepRows, Encoded, Init, MStepReport, Mixture, check_rows, default_e_step_rows,
+    responsibilities, to_host_f64,
 };
 use crate::{FullGmm, FullGmmConfig, FullStats, ModelError, linalg};
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -31,6 +32,13 @@ pub enum PathAssignment {
     /// Exact EM: posteriors over every path (Π N_l log-densities per sample); the
     /// per-iteration figure is the log-likelihood itself.
     Soft,
+    /// Sparse EM (Neal & Hinton's restricted posteriors): each sample's posterior over the
+    /// `min(beam, N_1 ⋯ N_{L−1}) · N_L` whole paths the hard E-step's search scores at its last
+    /// layer, zero elsewhere; `N_1 + beam · (N_2 + … + N_L)` node transforms per sample instead
+    /// of Π N_l. The per-iteration figure is the bound `mean_n log Σ_{p reached} π_p N(x_n | p)`
+    /// (≤ the log-likelihood, equal to it with a full beam); the final figures are the exact
+    /// density.
+    SoftBeam,
 }
 
 fn default_reg() -> f64 {
@@ -55,11 +63,12 @@ fn default_init_noise() -> f64 {
 pub struct DeepGmmConfig {
     /// Nodes per layer, `[N_1, …, N_L]`; layer 1 is the one nearest the data.
     pub nodes: Vec<usize>,
-    /// `e_step = "hard"` (best path, the paper's) or `"soft"` (every path).
+    /// `e_step = "hard"` (best path, the paper's), `"soft"` (every path) or `"soft_beam"` (the
+    /// paths the hard E-step's search reaches).
     #[serde(default)]
     pub e_step: PathAssignment,
-    /// Partial paths kept per sample after each layer of the hard E-step's search; with
-    /// `beam ≥ N_1 ⋯ N_{L−1}` the search is exhaustive.
+    /// Partial paths kept per sample after each layer of the `hard` and `soft_beam` E-steps'
+    /// search; with `beam ≥ N_1 ⋯ N_{L−1}` the search is exhaustive.
     #[serde(default = "default_beam")]
     pub beam: usize,
     /// Added to every path's covariance statistics, `C_p + reg_covar·I` (the full GMM's
@@ -541,7 +550,9 @@ impl Mixture for DeepGmm {
 
     /// Soft: the posterior over every path. Hard: one-hot on the best path found layer by
     /// layer ([`crate::deep_search::best_paths`]), each row's objective its best-path
-    /// log-joint `max_p log π_p N(x | p)`.
+    /// log-joint `max_p log π_p N(x | p)`. Soft beam: the posterior over the paths that search
+    /// reaches ([`crate::deep_search::reached_paths`]) scattered into `[N, K]`, each row's
+    /// objective `log Σ_{p reached} π_p N(x | p)`.
     fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
         match self.config.e_step {
             PathAssignment::Soft => default_e_step_rows(self, x, beta),
@@ -552,6 +563,19 @@ impl Mixture for DeepGmm {
                     objective: best.score.unsqueeze_dim(1),
                     log_likelihood: None,
                 })
+            }
+            PathAssignment::SoftBeam => {
+                let [n, _] = x.dims();
+                let device = x.device();
+                let reached = crate::deep_search::reached_paths(self, x, self.config.beam)?;
+                let (resp, objective) = responsibilities(reached.score * beta)?;
+                let resp = Tensor::<2>::zeros([n, self.n_components()], &device).scatter(
+                    1,
+                    reached.path,
+                    resp,
+                    IndexingUpdateOp::Add,
+                );
+                Ok(EStepRows { resp, objective, log_likelihood: None })
             }
         }
     }

@@ -13,6 +13,10 @@
 //! prefixes of every sample after each layer and extends each by every node of the next:
 //! `N_1 + beam · (N_2 + … + N_L)` node transforms per sample instead of Π N_l, and exactly
 //! the best path (brute force) when `beam ≥ N_1 ⋯ N_{L−1}`.
+//!
+//! The search's last layer scores `min(beam, N_1 ⋯ N_{L−1}) · N_L` whole paths exactly
+//! ([`reached_paths`]): the hard E-step takes the best of them, the `soft_beam` E-step the
+//! posterior over all of them.
 
 use crate::ModelError;
 use crate::deep::DeepGmm;
@@ -28,8 +32,61 @@ pub struct BestPaths {
     pub score: Tensor<1>,
 }
 
-/// The beam search of the module docs over a batch `x` `[N, D]`.
+/// The paths the beam search reaches and their exact scores.
+///
+/// # Shapes
+/// - `path`, `score`: `[N, C]`, `C = min(beam, N_1 ⋯ N_{L−1}) · N_L`; a row's paths are distinct.
+#[derive(Debug, Clone)]
+pub struct ReachedPaths {
+    /// Path indices.
+    pub path: Tensor<2, Int>,
+    /// `log π_p + log N(x_n | p)` of each.
+    pub score: Tensor<2>,
+}
+
+/// The beam search of the module docs over a batch `x` `[N, D]`: every row's best path.
 pub fn best_paths(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<BestPaths, ModelError> {
+    let reached = reached_paths(layer, x, beam)?;
+    let n = reached.score.dims()[0];
+    let (best, idx) = reached.score.max_dim_with_indices(1);
+    Ok(BestPaths { path: reached.path.gather(1, idx).reshape([n]), score: best.reshape([n]) })
+}
+
+/// Floats in the search's largest intermediate (`[rows, kept · N_l, D]`) per chunk of rows:
+/// 16 MB, below the allocator's mmap threshold (`src/main.rs`), so that a batch's chunks reuse
+/// the same heap memory instead of faulting in fresh pages for every layer.
+const SEARCH_CHUNK_FLOATS: usize = 4 << 20;
+
+/// The beam search of the module docs over a batch `x` `[N, D]`, stopped before its last
+/// choice: the last layer's candidates, whole paths, with their exact scores. Rows are
+/// searched in chunks of at most 16 MB of intermediates; each row's result is its own.
+pub fn reached_paths(
+    layer: &DeepGmm,
+    x: Tensor<2>,
+    beam: usize,
+) -> Result<ReachedPaths, ModelError> {
+    let [n, d] = x.dims();
+    let nodes = &layer.config.nodes;
+    let (mut kept, mut widest) = (1usize, 1usize);
+    for &nl in nodes {
+        widest = widest.max(kept * nl);
+        kept = beam.min(kept * nl);
+    }
+    let chunk = (SEARCH_CHUNK_FLOATS / (widest * d).max(1)).max(1);
+    if n <= chunk {
+        return search_rows(layer, x, beam);
+    }
+    let (mut paths, mut scores) = (Vec::new(), Vec::new());
+    for start in (0..n).step_by(chunk) {
+        let part = search_rows(layer, x.clone().narrow(0, start, chunk.min(n - start)), beam)?;
+        paths.push(part.path);
+        scores.push(part.score);
+    }
+    Ok(ReachedPaths { path: Tensor::cat(paths, 0), score: Tensor::cat(scores, 0) })
+}
+
+/// [`reached_paths`] over one chunk of rows.
+fn search_rows(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<ReachedPaths, ModelError> {
     let mat = layer.materialised()?;
     let nodes = &layer.config.nodes;
     let [n, d] = x.dims();
@@ -56,12 +113,8 @@ pub fn best_paths(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<BestPath
             weights.select(0, candidates.clone().reshape([n * b * nl])).reshape([n, b * nl]);
         let score = prior + log_det_new.clone() - squares * 0.5;
         if l + 1 == nodes.len() {
-            let (best, idx) = score.max_dim_with_indices(1);
             let log_2pi = (2.0 * std::f64::consts::PI).ln();
-            return Ok(BestPaths {
-                path: candidates.gather(1, idx).reshape([n]),
-                score: best.reshape([n]) - 0.5 * d as f64 * log_2pi,
-            });
+            return Ok(ReachedPaths { path: candidates, score: score - 0.5 * d as f64 * log_2pi });
         }
         let keep = beam.min(b * nl);
         let (_, idx) = score.topk_with_indices(keep, 1);

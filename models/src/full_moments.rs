@@ -160,8 +160,16 @@ impl FullGmm {
         let mut resp_sum = vec![0.0; k];
         let mut moments = Vec::with_capacity(k);
         let shift = (!self.zero_mean).then(|| self.means.val());
-        for c in 0..k {
-            let rows: Vec<usize> = (0..n).filter(|&i| r[i * k + c] >= RESP_FLOOR).collect();
+        // Every component's rows in one row-major pass (not K strided scans of `r`).
+        let mut rows_of = vec![Vec::new(); k];
+        for (i, row) in r.chunks_exact(k).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                if v >= RESP_FLOOR {
+                    rows_of[c].push(i);
+                }
+            }
+        }
+        for (c, rows) in rows_of.into_iter().enumerate() {
             if rows.is_empty() {
                 moments.push(None);
                 continue;

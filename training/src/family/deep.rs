@@ -78,14 +78,14 @@ impl FamilyConfig for DeepGmmConfig {
 }
 
 impl Family for DeepGmm {
-    /// Soft: every path's triangular product, K·D². Hard: the beam search's node transforms,
-    /// `(N_1 + beam · Σ_{l>1} N_l) · D²`.
+    /// Soft: every path's triangular product, K·D². Hard and soft beam: the beam search's node
+    /// transforms, `(N_1 + beam · Σ_{l>1} N_l) · D²`.
     fn e_step_flops_per_sample(&self) -> f64 {
         let d = self.dim() as f64;
         let nodes = &self.config.nodes;
         let transforms = match self.config.e_step {
             PathAssignment::Soft => nodes.iter().product::<usize>() as f64,
-            PathAssignment::Hard => {
+            PathAssignment::Hard | PathAssignment::SoftBeam => {
                 let upper: usize = nodes[1..].iter().sum();
                 (nodes[0] + self.config.beam * upper) as f64
             }

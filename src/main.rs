@@ -64,7 +64,7 @@ fn main() {
         // EM allocates and frees the same few-MB tensors thousands of times: keep them in the
         // heap instead of fresh mmaps, whose page faults cost ~7 % of a conv iteration; and grow
         // and trim the heap in 256 MB steps (a 3,200-path deep GMM's soft-beam iteration on
-        // 100,000 rows: 93 s with the default 128 kB, 63 s with this).
+        // 100,000 rows: 93 s with the default 128 kB, 60 s with this).
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);

@@ -23,10 +23,11 @@ zoo add runs/mnist_full32_kmeans --data-dir "$root"
 # Shipped: bsds300_deep3_kmeans200 starts from it (first_layer).
 zoo add runs/bsds300_full200_kmeans --ship --data-dir "$root"
 # 3_flat200_long warm-starts from the shipped 3_flat200, 3_kmeans200_wide_long from the
-# shipped 3_kmeans200_wide and 3_kmeans200_wide_3m from the shipped 3_kmeans200_wide_long, so
-# each is trained after the one it continues is shipped.
+# shipped 3_kmeans200_wide, 3_kmeans200_wide_3m from the shipped 3_kmeans200_wide_long and
+# 3_kmeans200_wide_6m from the shipped 3_kmeans200_wide_3m, so each is trained after the one it
+# continues is shipped.
 for n in 3 2 1 3_long 2_soft 3_wide 3_wide_soft 3_flat200 3_kmeans200 3_flat200_long \
-  3_kmeans200_wide 3_kmeans200_wide_long 3_kmeans200_wide_3m; do
+  3_kmeans200_wide 3_kmeans200_wide_long 3_kmeans200_wide_3m 3_kmeans200_wide_6m; do
   zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"
 done
 zoo table --write README.md

@@ -7,7 +7,7 @@ use common::{SEED, dense_normal_log_density};
 use gmm_zoo::models::deep_search::{best_paths, brute_force_best_paths};
 use gmm_zoo::models::{
     DeepGmm, DeepGmmConfig, Device, Encoded, Generative, Init, Mixture, NodeParams, PathAssignment,
-    Tensor, TensorData, to_host_f64,
+    Tensor, TensorData, default_e_step_batch, to_host_f64,
 };
 use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, RunConfig, fit};
 use rand::{Rng, SeedableRng};
@@ -189,6 +189,41 @@ fn soft_beam_e_step_is_the_posterior_over_the_reached_paths() {
         println!("beam {beam}: mean log p(x) − objective = {gap:.4} nats");
         if beam < exhaustive {
             assert!(gap > 0.0, "beam {beam} reached every path's mass");
+        }
+    }
+}
+
+/// On a CPU the hard and soft-beam E-steps hand each path its rows from the search's lists
+/// (`DeepGmm::e_step_batch`); the objective and every statistic must be those of the dense
+/// `[N, K]` posterior (`default_e_step_batch`), number for number. (On a GPU both are the dense
+/// route.)
+#[test]
+fn searched_e_steps_give_the_dense_posteriors_statistics() {
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 5);
+    let (nodes, d) = (vec![3, 4, 3], 3);
+    let (params, weights) = random_network(&nodes, d, &mut rng);
+    let network = |e_step, beam| {
+        DeepGmm::from_parts(&params, &weights, &config(&nodes, e_step, beam), &device()).unwrap()
+    };
+    let (x, _) = network(PathAssignment::Soft, 1).sample(1000, &mut rng).unwrap();
+    let x = rows(&x, d);
+    for (e_step, beam) in
+        [(PathAssignment::Hard, 2), (PathAssignment::SoftBeam, 3), (PathAssignment::SoftBeam, 12)]
+    {
+        let layer = network(e_step, beam);
+        let sparse = layer.e_step_batch(&x, 1.0).unwrap();
+        let dense = default_e_step_batch(&layer, &x, 1.0).unwrap();
+        let flat = |stats| layer.stats_to_flat(&stats).unwrap();
+        assert_eq!(
+            to_host_f64(sparse.objective).unwrap(),
+            to_host_f64(dense.objective).unwrap(),
+            "{e_step:?}, beam {beam}: objective"
+        );
+        let (got, want) = (flat(sparse.stats), flat(dense.stats));
+        assert_eq!(got.len(), want.len());
+        assert!(want.iter().any(|&v| v != 0.0), "{e_step:?}: no statistics");
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "{e_step:?}, beam {beam}: entry {i}: {a} vs {b}");
         }
     }
 }

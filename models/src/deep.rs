@@ -10,12 +10,12 @@
 
 use crate::deep_m_step::{NodeParams, PathStats};
 use crate::mixture::{
-    EStepRows, Encoded, Init, MStepReport, Mixture, check_rows, default_e_step_rows,
-    responsibilities, to_host_f64,
+    BatchTerms, EStepRows, Encoded, Init, MStepReport, Mixture, check_rows, default_e_step_batch,
+    default_e_step_rows, host_vec, responsibilities, to_host_f64,
 };
-use crate::{FullGmm, FullGmmConfig, FullStats, ModelError, linalg};
+use crate::{FullGmm, FullGmmConfig, FullStats, ModelError, RESP_FLOOR, is_cpu, linalg};
 use burn::module::{Module, Param};
-use burn::tensor::{Device, IndexingUpdateOp, Tensor, TensorData};
+use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -192,12 +192,15 @@ pub struct DeepGmm {
 pub(crate) struct Materialised {
     /// The K path components as a full-covariance GMM.
     pub paths: FullGmm,
-    /// `W_m = A_m⁻¹`, `[M, D, D]` (the hard search runs the network from the data to `z`).
-    pub inverses: Tensor<3>,
-    /// `c_m = −A_m⁻¹ b_m`, `[M, D]`, so that node m maps `x ↦ W_m x + c_m` towards `z`.
-    pub offsets: Tensor<2>,
-    /// `log |det W_m|`, `[M]`.
-    pub log_det_inverse: Tensor<1>,
+    /// Per layer l, its nodes' inverses `W_m = A_m⁻¹` side by side, `[D, N_l·D]` with entry
+    /// `(i, j·D + o) = (W_{o_l + j})_{o i}`, so that one product `y [R, D] · maps[l]` gives every
+    /// node's `W_j y` (the search runs the network from the data to `z`).
+    pub maps: Vec<Tensor<2>>,
+    /// Per layer l, `c_m = −A_m⁻¹ b_m` of its nodes, `[N_l, D]`, so that node m maps
+    /// `y ↦ W_m y + c_m` towards `z`.
+    pub offsets: Vec<Tensor<2>>,
+    /// Per layer l, `log |det W_m|` of its nodes, `[N_l]`.
+    pub log_det_inverse: Vec<Tensor<1>>,
     /// Per layer l, `log Σ_{paths starting with the prefix} π_p` of every prefix
     /// `(j_1, …, j_l)`, `[N_1 ⋯ N_l]` ([`DeepGmm::prefix_log_weights`]).
     pub prefix_log_weights: Vec<Tensor<1>>,
@@ -339,12 +342,30 @@ impl DeepGmm {
         let paths = FullGmm::from_parts(&means, &precs, &weights, &full, &device);
         let (w, c, log_det) = nodes.inverses()?;
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let m = self.config.nodes.iter().sum::<usize>();
+        let (mut maps, mut offsets, mut log_dets) = (Vec::new(), Vec::new(), Vec::new());
+        let mut first = 0;
+        for &nl in &self.config.nodes {
+            let mut map = vec![0f32; d * nl * d];
+            for j in 0..nl {
+                let wj = &w[(first + j) * d * d..(first + j + 1) * d * d];
+                for o in 0..d {
+                    for i in 0..d {
+                        map[i * nl * d + j * d + o] = wj[o * d + i] as f32;
+                    }
+                }
+            }
+            maps.push(Tensor::from_data(TensorData::new(map, [d, nl * d]), &device));
+            let c_l = f(&c[first * d..(first + nl) * d]);
+            offsets.push(Tensor::from_data(TensorData::new(c_l, [nl, d]), &device));
+            let ld = f(&log_det[first..first + nl]);
+            log_dets.push(Tensor::from_data(TensorData::new(ld, [nl]), &device));
+            first += nl;
+        }
         Ok(Materialised {
             paths,
-            inverses: Tensor::from_data(TensorData::new(f(&w), [m, d, d]), &device),
-            offsets: Tensor::from_data(TensorData::new(f(&c), [m, d]), &device),
-            log_det_inverse: Tensor::from_data(TensorData::new(f(&log_det), [m]), &device),
+            maps,
+            offsets,
+            log_det_inverse: log_dets,
             prefix_log_weights: self
                 .prefix_log_weights()?
                 .iter()
@@ -556,28 +577,84 @@ impl Mixture for DeepGmm {
     /// reaches ([`crate::deep_search::reached_paths`]) scattered into `[N, K]`, each row's
     /// objective `log Σ_{p reached} π_p N(x | p)`.
     fn e_step_rows(&self, x: Tensor<2>, beta: f64) -> Result<EStepRows, ModelError> {
+        let [n, _] = x.dims();
+        let device = x.device();
+        match self.searched_rows(x.clone(), beta)? {
+            None => default_e_step_rows(self, x, beta),
+            Some(rows) => Ok(EStepRows {
+                resp: Tensor::<2>::zeros([n, self.n_components()], &device).scatter(
+                    1,
+                    rows.path,
+                    rows.resp,
+                    IndexingUpdateOp::Add,
+                ),
+                objective: rows.objective,
+                log_likelihood: None,
+            }),
+        }
+    }
+
+    /// The hard and soft-beam E-steps on a CPU hand each path its rows straight from the
+    /// search's `[N, C]` lists ([`FullGmm::stats_of_rows`]), without the dense `[N, K]`
+    /// posterior (C = 1 or 128 of K = 3,200 paths): the same statistics, number for number.
+    fn e_step_batch(&self, x: &Tensor<2>, beta: f64) -> Result<BatchTerms<FullStats>, ModelError> {
+        if !is_cpu(&x.device()) {
+            return default_e_step_batch(self, x, beta);
+        }
+        let Some(rows) = self.searched_rows(x.clone(), beta)? else {
+            return default_e_step_batch(self, x, beta);
+        };
+        let [n, c] = rows.path.dims();
+        let path = host_vec::<i64, _>(rows.path.try_into_data())?;
+        let resp = host_vec::<f32, _>(rows.resp.try_into_data())?;
+        let mut rows_of = vec![Vec::new(); self.n_components()];
+        for i in 0..n {
+            for j in i * c..(i + 1) * c {
+                if resp[j] >= RESP_FLOOR {
+                    rows_of[path[j] as usize].push((i, resp[j]));
+                }
+            }
+        }
+        Ok(BatchTerms {
+            objective: rows.objective.sum_dim(0).squeeze_dim(0),
+            log_likelihood: None,
+            stats: self.materialised()?.paths.stats_of_rows(x.clone(), rows_of)?,
+        })
+    }
+}
+
+/// The paths the hard or soft-beam E-step assigns each row to, and their responsibilities.
+///
+/// # Shapes
+/// - `path`, `resp`: `[N, C]` (C = 1 for the hard E-step; a row's paths distinct, its
+///   responsibilities summing to 1); `objective`: `[N, 1]`.
+struct SearchedRows {
+    path: Tensor<2, Int>,
+    resp: Tensor<2>,
+    objective: Tensor<2>,
+}
+
+impl DeepGmm {
+    /// The search's E-step rows ([`crate::deep_search`]): the hard E-step's best path
+    /// (responsibility 1, objective its score), the soft-beam E-step's posterior over the
+    /// reached paths; `None` for exact EM (every path).
+    fn searched_rows(&self, x: Tensor<2>, beta: f64) -> Result<Option<SearchedRows>, ModelError> {
+        let [n, _] = x.dims();
+        let device = x.device();
         match self.config.e_step {
-            PathAssignment::Soft => default_e_step_rows(self, x, beta),
+            PathAssignment::Soft => Ok(None),
             PathAssignment::Hard => {
                 let best = crate::deep_search::best_paths(self, x, self.config.beam)?;
-                Ok(EStepRows {
-                    resp: best.path.one_hot::<2>(self.n_components()).float(),
+                Ok(Some(SearchedRows {
+                    path: best.path.reshape([n, 1]),
+                    resp: Tensor::<2>::ones([n, 1], &device),
                     objective: best.score.unsqueeze_dim(1),
-                    log_likelihood: None,
-                })
+                }))
             }
             PathAssignment::SoftBeam => {
-                let [n, _] = x.dims();
-                let device = x.device();
                 let reached = crate::deep_search::reached_paths(self, x, self.config.beam)?;
                 let (resp, objective) = responsibilities(reached.score * beta)?;
-                let resp = Tensor::<2>::zeros([n, self.n_components()], &device).scatter(
-                    1,
-                    reached.path,
-                    resp,
-                    IndexingUpdateOp::Add,
-                );
-                Ok(EStepRows { resp, objective, log_likelihood: None })
+                Ok(Some(SearchedRows { path: reached.path, resp, objective }))
             }
         }
     }

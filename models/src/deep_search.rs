@@ -95,15 +95,14 @@ fn search_rows(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<ReachedPath
     let mut y = x.unsqueeze_dim::<3>(1);
     let mut log_det = Tensor::<2>::zeros([n, 1], &device);
     let mut prefix = Tensor::<2, Int>::zeros([n, 1], &device);
-    let mut offset = 0;
     for (l, &nl) in nodes.iter().enumerate() {
         let b = y.dims()[1];
         // y_new[n, b, j, :] = W_j y[n, b, :] + c_j: one product with [D, N_l·D].
-        let w = mat.inverses.clone().narrow(0, offset, nl).permute([2, 0, 1]).reshape([d, nl * d]);
-        let c = mat.offsets.clone().narrow(0, offset, nl).reshape([1, 1, nl, d]);
+        let w = mat.maps[l].clone();
+        let c = mat.offsets[l].clone().reshape([1, 1, nl, d]);
         let y_new = y.reshape([n * b, d]).matmul(w).reshape([n, b, nl, d]) + c;
         let squares = y_new.clone().powi_scalar(2).sum_dim(3).reshape([n, b * nl]);
-        let ld = mat.log_det_inverse.clone().narrow(0, offset, nl);
+        let ld = mat.log_det_inverse[l].clone();
         let log_det_new =
             (log_det.unsqueeze_dim::<3>(2) + ld.reshape([1, 1, nl])).reshape([n, b * nl]);
         let j = Tensor::<1, Int>::arange(0..nl as i64, &device).reshape([1, 1, nl]);
@@ -120,9 +119,11 @@ fn search_rows(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<ReachedPath
         let (_, idx) = score.topk_with_indices(keep, 1);
         prefix = candidates.gather(1, idx.clone());
         log_det = log_det_new.gather(1, idx.clone());
-        let idx3 = idx.unsqueeze_dim::<3>(2).expand([n, keep, d]);
-        y = y_new.reshape([n, b * nl, d]).gather(1, idx3);
-        offset += nl;
+        // The kept candidates' outputs, whole rows of y_new [N·B·N_l, D] (row copies, where
+        // an element-wise gather reads an index per float).
+        let first_row = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([n, 1]);
+        let rows = (idx + first_row * (b * nl) as i64).reshape([n * keep]);
+        y = y_new.reshape([n * b * nl, d]).select(0, rows).reshape([n, keep, d]);
     }
     Err(ModelError::InvalidConfig { field: "nodes", reason: "a network needs a layer".into() })
 }

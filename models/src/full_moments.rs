@@ -153,34 +153,52 @@ impl FullGmm {
     /// # Shapes
     /// - `x`: `[N, D]`; `resp`: `[N, K]`.
     pub fn stats_by_rows(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
-        let [n, _] = x.dims();
         let k = self.n_components();
-        let device = x.device();
         let r = host_vec::<f32, _>(resp.try_into_data())?;
-        let mut resp_sum = vec![0.0; k];
-        let mut moments = Vec::with_capacity(k);
-        let shift = (!self.zero_mean).then(|| self.means.val());
         // Every component's rows in one row-major pass (not K strided scans of `r`).
         let mut rows_of = vec![Vec::new(); k];
         for (i, row) in r.chunks_exact(k).enumerate() {
             for (c, &v) in row.iter().enumerate() {
                 if v >= RESP_FLOOR {
-                    rows_of[c].push(i);
+                    rows_of[c].push((i, v));
                 }
             }
         }
+        self.stats_of_rows(x, rows_of)
+    }
+
+    /// [`FullStats::Rows`] from each component's rows and their responsibilities, rows in
+    /// increasing order (what [`FullGmm::stats_by_rows`] gathers from a dense `[N, K]`; a
+    /// family whose E-step names few components per row hands them over without forming it).
+    ///
+    /// # Shapes
+    /// - `x`: `[N, D]`; `rows_of`: K lists of `(row, r[row, c])`, `r ≥` [`RESP_FLOOR`].
+    pub fn stats_of_rows(
+        &self,
+        x: Tensor<2>,
+        rows_of: Vec<Vec<(usize, f32)>>,
+    ) -> Result<FullStats, ModelError> {
+        let [n, _] = x.dims();
+        let k = self.n_components();
+        if rows_of.len() != k {
+            return Err(ModelError::InputShape { expected: k, got: rows_of.len() });
+        }
+        let device = x.device();
+        let mut resp_sum = vec![0.0; k];
+        let mut moments = Vec::with_capacity(k);
+        let shift = (!self.zero_mean).then(|| self.means.val());
         for (c, rows) in rows_of.into_iter().enumerate() {
             if rows.is_empty() {
                 moments.push(None);
                 continue;
             }
-            let w: Vec<f32> = rows.iter().map(|&i| r[i * k + c]).collect();
+            let w: Vec<f32> = rows.iter().map(|&(_, v)| v).collect();
             resp_sum[c] = w.iter().map(|&v| v as f64).sum();
             let m = rows.len();
             let xs = if m == n {
                 x.clone()
             } else {
-                let idx: Vec<i64> = rows.iter().map(|&i| i as i64).collect();
+                let idx: Vec<i64> = rows.iter().map(|&(i, _)| i as i64).collect();
                 x.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [m]), &device))
             };
             let xs = match &shift {

@@ -146,12 +146,59 @@ fn rec601_gray_levels_are_the_benchmarks() {
     assert!((luma.images[0].pixels[1] * 255.0 - 182.4).abs() < 1.0, "Rec. 709: 0.7152 · 255");
 }
 
+/// `augment` in a bsds300 config: the training rows are the drawn patches mapped by random
+/// symmetries (every row a patch of the unaugmented draw's images, some mirrored), the test
+/// rows are the benchmark's untouched, a config without the key serialises as before, and an
+/// unknown value names its key.
+#[test]
+fn bsds300_augmentation_touches_the_training_rows_only() {
+    use gmm_zoo::training::RunConfig;
+    use gmm_zoo::training::config::{Augment, Bsds300Data, DataConfig, Split};
+    use gmm_zoo::training::data::load_split;
+    let data = |augment| DataConfig::Bsds300(Bsds300Data { n_train: 400, n_test: 100, augment });
+    let load = |augment, split| load_split(&data(augment), &sample_root(), split, 1).unwrap();
+    let (plain, mirrored) =
+        (load(Augment::None, Split::Train), load(Augment::Mirror, Split::Train));
+    assert_eq!(mirrored.len(), 400);
+    assert_ne!(plain, mirrored, "the symmetry draws move the stream");
+    assert_eq!(load(Augment::None, Split::Test), load(Augment::Dihedral, Split::Test));
+    // The first row's patch is drawn before any symmetry: it is the plain first row, or that
+    // row's left-right mirror (up to the mean-subtracted last pixel both rows drop).
+    let full = |row: &[f32]| -> Vec<f64> {
+        let mut v: Vec<f64> = row.iter().map(|&x| x as f64).collect();
+        v.push(-v.iter().sum::<f64>());
+        v
+    };
+    let (p, m) = (full(&plain.pixels[..63]), full(&mirrored.pixels[..63]));
+    let same = p.iter().zip(&m).all(|(a, b)| (a - b).abs() < 1e-6);
+    let flipped = (0..64).all(|i| (p[i] - m[(i / 8) * 8 + 7 - i % 8]).abs() < 1e-6);
+    assert!(same != flipped, "first row: the patch or its mirror");
+    // Configs: the key round-trips, is left out when "none", and a bad value is named.
+    let text = |augment: &str| {
+        format!(
+            "name = \"b\"\n[data]\ndataset = \"bsds300\"\nn_train = 10\nn_test = 10\n{augment}\n\
+             [model]\nkind = \"full\"\nn_components = 2\n[em]\nmax_iter = 2\n"
+        )
+    };
+    let with = RunConfig::parse(&text("augment = \"dihedral\"")).unwrap();
+    let small = |augment| DataConfig::Bsds300(Bsds300Data { n_train: 10, n_test: 10, augment });
+    assert_eq!(with.data, small(Augment::Dihedral));
+    assert!(with.model_definition().contains("augment = \"dihedral\""));
+    // What a checkpoint's fingerprint covers has no `augment` when it is "none".
+    let without = RunConfig::parse(&text("")).unwrap();
+    assert_eq!(without.data, small(Augment::None));
+    assert!(!without.model_definition().contains("augment"), "{}", without.model_definition());
+    let err = RunConfig::parse(&text("augment = \"rotate\"")).unwrap_err().to_string();
+    assert!(err.contains("rotate") && err.contains("mirror"), "{err}");
+}
+
 /// The BSDS300 benchmark rows: 63 values per row, seeded, and refused by a conv layer.
 #[test]
 fn bsds300_rows_have_63_values_and_need_a_full_layer() {
     use gmm_zoo::training::config::{Bsds300Data, DataConfig, Split};
     use gmm_zoo::training::data::load_split;
-    let data = DataConfig::Bsds300(Bsds300Data { n_train: 500, n_test: 100 });
+    let data =
+        DataConfig::Bsds300(Bsds300Data { n_train: 500, n_test: 100, augment: Default::default() });
     let a = load_split(&data, &sample_root(), Split::Train, 1).unwrap();
     let b = load_split(&data, &sample_root(), Split::Train, 1).unwrap();
     let t = load_split(&data, &sample_root(), Split::Test, 1).unwrap();

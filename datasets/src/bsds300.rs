@@ -5,6 +5,7 @@
 use crate::{DataError, ImageSet, Images};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 /// Patch side of the benchmark.
 pub const SIDE: usize = 8;
@@ -23,21 +24,91 @@ pub fn transform(gray: &[f64; SIDE * SIDE], noise: &[f64; SIDE * SIDE]) -> [f32;
     out
 }
 
+/// Symmetries of the square applied to the training patches (data augmentation): each drawn
+/// patch is mapped by one of the group's elements, chosen uniformly, before its noise and
+/// [`transform`] — the same as drawing from the images and their mirrored or rotated copies.
+/// The benchmark's own protocol is [`Augment::None`]; a test split is never augmented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augment {
+    /// The patches as drawn.
+    #[default]
+    None,
+    /// The patch or its left–right mirror image (2 elements).
+    Mirror,
+    /// The eight symmetries of the square: four rotations, each with and without the mirror.
+    Dihedral,
+}
+
+impl Augment {
+    /// Whether the patches are taken as drawn.
+    pub fn is_none(&self) -> bool {
+        *self == Augment::None
+    }
+
+    /// The name a config gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Augment::None => "none",
+            Augment::Mirror => "mirror",
+            Augment::Dihedral => "dihedral",
+        }
+    }
+
+    /// The group's order: how many patches one drawn patch stands for.
+    pub fn order(self) -> usize {
+        match self {
+            Augment::None => 1,
+            Augment::Mirror => 2,
+            Augment::Dihedral => 8,
+        }
+    }
+}
+
+/// The patch `p` mapped by element `t` (< 8) of the square's symmetry group: `q[r][c] =
+/// p[source(r, c)]` with `m = SIDE − 1` and `source` = identity, `(r, m−c)` (mirror),
+/// `(m−r, c)`, `(m−r, m−c)` (half turn), `(c, r)` (transpose), `(m−c, r)`, `(c, m−r)`
+/// (quarter turns), `(m−c, m−r)`. Elements 0 and 1 are [`Augment::Mirror`]'s.
+pub fn symmetry(p: &[f64; SIDE * SIDE], t: usize) -> [f64; SIDE * SIDE] {
+    let m = SIDE - 1;
+    let mut q = [0f64; SIDE * SIDE];
+    for r in 0..SIDE {
+        for c in 0..SIDE {
+            let (sr, sc) = match t {
+                0 => (r, c),
+                1 => (r, m - c),
+                2 => (m - r, c),
+                3 => (m - r, m - c),
+                4 => (c, r),
+                5 => (m - c, r),
+                6 => (c, m - r),
+                7 => (m - c, m - r),
+                _ => panic!("symmetry {t} of a group of order 8"),
+            };
+            q[r * SIDE + c] = p[sr * SIDE + sc];
+        }
+    }
+    q
+}
+
 /// Draws `count` benchmark samples (seeded): a uniformly chosen image and position, the gray
 /// levels `round(255 · v)` (exact for images loaded as [`crate::Grayscale::Rec601Levels`], the
 /// benchmark's gray), uniform noise, then [`transform`]. Rows are `[1, 63]` "images".
 pub fn sample(images: &ImageSet, count: usize, seed: u64) -> Result<Images, DataError> {
-    sample_rows(images, count, seed, 0..count)
+    sample_rows(images, count, seed, 0..count, Augment::None)
 }
 
 /// The rows `keep` (a block of `0..count`) of those [`sample`] draws: every row's random
 /// numbers are still drawn in order, only the kept block is computed and stored (a process
-/// of a data-parallel job holds its shard, not the whole set).
+/// of a data-parallel job holds its shard, not the whole set). With `augment`, each patch is
+/// then mapped by a [`symmetry`] drawn after its noise; [`Augment::None`] draws nothing more,
+/// so its rows are [`sample`]'s.
 pub fn sample_rows(
     images: &ImageSet,
     count: usize,
     seed: u64,
     keep: std::ops::Range<usize>,
+    augment: Augment,
 ) -> Result<Images, DataError> {
     let usable: Vec<_> =
         images.images.iter().filter(|im| im.height >= SIDE && im.width >= SIDE).collect();
@@ -62,8 +133,13 @@ pub fn sample_rows(
                 noise[r * SIDE + c] = rng.random::<f64>();
             }
         }
+        let t = match augment.order() {
+            1 => 0,
+            order => rng.random_range(0..order),
+        };
         if keep.contains(&row) {
-            pixels.extend_from_slice(&transform(&gray, &noise));
+            // The noise is i.i.d. per pixel, so mapping the gray levels alone is enough.
+            pixels.extend_from_slice(&transform(&symmetry(&gray, t), &noise));
         }
     }
     Ok(Images { pixels, height: 1, width: DIMS, labels: None })
@@ -92,5 +168,83 @@ mod tests {
         let last = (gray[63] + noise[63]) / 256.0 - mean;
         let sum: f64 = y.iter().map(|&v| v as f64).sum();
         assert!((sum + last).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_symmetries_are_the_eight_distinct_permutations_of_the_square() {
+        let p: [f64; 64] = std::array::from_fn(|i| i as f64);
+        let images: Vec<[f64; 64]> = (0..8).map(|t| symmetry(&p, t)).collect();
+        for (t, q) in images.iter().enumerate() {
+            let mut sorted = q.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            assert_eq!(sorted, p.to_vec(), "element {t} permutes the pixels");
+            for (u, earlier) in images[..t].iter().enumerate() {
+                assert_ne!(earlier, q, "elements {u} and {t} differ");
+            }
+        }
+        // The mirror and the half turn are involutions; a quarter turn has order 4.
+        assert_eq!(symmetry(&symmetry(&p, 1), 1), p);
+        assert_eq!(symmetry(&symmetry(&p, 3), 3), p);
+        let mut q = p;
+        for turn in 0..4 {
+            assert_eq!(q == p, turn == 0);
+            q = symmetry(&q, 5);
+        }
+        assert_eq!(q, p);
+        // The mirror reverses each row: pixel (0, 0) takes (0, 7)'s value.
+        assert_eq!(images[1][0], 7.0);
+    }
+
+    /// Rows from one image that is a left-to-right ramp: the mean horizontal step of a row
+    /// and of its columns tell which way the patch was turned.
+    fn ramp_rows(augment: Augment) -> Vec<(f64, f64)> {
+        let (height, width) = (16, 40);
+        let pixels = (0..height * width).map(|i| (i % width) as f32 * 6.0 / 255.0).collect();
+        let images = ImageSet {
+            images: vec![crate::GrayImage { pixels, height, width }],
+            files: vec![],
+            dir: "ramp".into(),
+        };
+        let rows = sample_rows(&images, 4000, 5, 0..4000, augment).unwrap();
+        rows.pixels
+            .chunks(DIMS)
+            .map(|y| {
+                // Steps along the first row (pixels 0..8) and down the first column.
+                let across = (y[7] - y[0]) as f64 * 256.0 / 7.0;
+                let down = (y[56] - y[0]) as f64 * 256.0 / 7.0;
+                (across, down)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn augmented_rows_are_the_mirrored_and_turned_patches() {
+        // Unaugmented: every patch rises by 6 gray levels per pixel to the right (± noise).
+        let plain = ramp_rows(Augment::None);
+        assert!(plain.iter().all(|&(a, d)| (a - 6.0).abs() < 0.2 && d.abs() < 0.2));
+        let fraction = |rows: &[(f64, f64)], f: fn(f64, f64) -> bool| {
+            rows.iter().filter(|&&(a, d)| f(a, d)).count() as f64 / rows.len() as f64
+        };
+        // Mirror: half rise to the right, half to the left, none downwards.
+        let mirror = ramp_rows(Augment::Mirror);
+        assert!(mirror.iter().all(|&(a, d)| (a.abs() - 6.0).abs() < 0.2 && d.abs() < 0.2));
+        assert!((fraction(&mirror, |a, _| a < 0.0) - 0.5).abs() < 0.03);
+        // Dihedral: the ramp runs each of the four ways in a quarter of the patches.
+        let dihedral = ramp_rows(Augment::Dihedral);
+        let ways: [fn(f64, f64) -> bool; 4] =
+            [|a, _| a > 5.8, |a, _| a < -5.8, |_, d| d > 5.8, |_, d| d < -5.8];
+        for way in ways {
+            assert!((fraction(&dihedral, way) - 0.25).abs() < 0.03);
+        }
+        // No augmentation draws nothing more: the rows are `sample`'s.
+        let images = ImageSet {
+            images: vec![crate::GrayImage { pixels: vec![0.5; 100], height: 10, width: 10 }],
+            files: vec![],
+            dir: "flat".into(),
+        };
+        assert_eq!(
+            sample_rows(&images, 50, 3, 0..50, Augment::None).unwrap(),
+            sample(&images, 50, 3).unwrap()
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! Run configs: one TOML file says which data, which layer, which EM settings.
 
 use crate::checkpoint::CheckpointConfig;
-pub use crate::data::{ArrayData, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData};
+pub use crate::data::{
+    ArrayData, Augment, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData,
+};
 use crate::{ConfigError, EmConfig, LayerConfig, StackLayer, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

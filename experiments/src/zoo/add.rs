@@ -58,6 +58,7 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Added, TrainError
         machine: request.machine.clone(),
         wall_seconds: 0.0,
         accuracy: None,
+        tolerance: None,
         layers: Vec::new(),
         files: BTreeMap::new(),
     };
@@ -75,6 +76,9 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Added, TrainError
         true => Manifest::load(checkpoints)?,
         false => Manifest::default(),
     };
+    // A tolerance set by hand for this figure outlives re-recording it.
+    entry.tolerance =
+        manifest.models.iter().find(|e| e.name == entry.name).and_then(|e| e.tolerance);
     manifest.upsert(entry.clone());
     manifest.save(checkpoints)?;
     Ok(Added { entry, left_out })
@@ -202,7 +206,10 @@ fn data_description(data: &DataConfig, entry: &Entry) -> String {
     let what = match data {
         DataConfig::Mnist(_) => "MNIST".to_string(),
         DataConfig::Bsds(b) => format!("BSDS {}x{} patches", b.patch_size, b.patch_size),
-        DataConfig::Bsds300(_) => "BSDS300 benchmark (63 dims)".to_string(),
+        DataConfig::Bsds300(b) if b.augment.is_none() => "BSDS300 benchmark (63 dims)".to_string(),
+        DataConfig::Bsds300(b) => {
+            format!("BSDS300 benchmark (63 dims), {}-augmented train patches", b.augment.name())
+        }
         DataConfig::Images(d) => match d.patch_size {
             Some(p) => format!("{p}x{p} patches of {}", d.train.display()),
             None => format!("images of {}", d.train.display()),

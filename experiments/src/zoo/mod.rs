@@ -58,6 +58,12 @@ pub struct Entry {
     /// Test accuracy of a classification run (per-class models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
+    /// How far `zoo verify` lets this entry's recomputed test figure be from the recorded one
+    /// where [`SCORE_TOLERANCE`] is too tight for it: a figure so sensitive to f32 rounding
+    /// that CPUs whose gemm kernels sum in another order (AVX-512 or AVX2) move it by more.
+    /// Set by hand, with the measured spread, in the manifest; `zoo add` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
     /// Each layer's figures, bottom up (one per class model is not kept: a classification
     /// run records its accuracy and its model's description here as one layer).
     #[serde(default)]

@@ -95,7 +95,8 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
             Ok(scores) => {
                 let last = scores.len() - 1;
                 let recorded = entry.layers.get(last).map_or(f64::NAN, |l| l.test_nats);
-                (recorded, scores[last].nats_per_sample, SCORE_TOLERANCE)
+                let tolerance = entry.tolerance.unwrap_or(SCORE_TOLERANCE).max(SCORE_TOLERANCE);
+                (recorded, scores[last].nats_per_sample, tolerance)
             }
             Err(e) => return Verdict::Failed(e.to_string()),
         },

@@ -1,6 +1,8 @@
 //! Loading a run's data from a data root.
 
-use super::{ArrayData, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData, default_min_std};
+use super::{
+    ArrayData, Augment, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData, default_min_std,
+};
 use crate::TrainError;
 use crate::config::Split;
 use gmm_datasets::{
@@ -89,15 +91,15 @@ fn load_rows(
                 PatchSpec { size: patch_size, count, min_std, seed: seed.wrapping_add(offset) };
             Ok(PatchSampler::new(&images).sample_rows(&spec, keep(count))?)
         }
-        &DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
-            let (folder, count, offset) = match split {
-                Split::Train => ("train", n_train, 1),
-                Split::Test => ("test", n_test, 2),
+        &DataConfig::Bsds300(Bsds300Data { n_train, n_test, augment }) => {
+            let (folder, count, offset, augment) = match split {
+                Split::Train => ("train", n_train, 1, augment),
+                Split::Test => ("test", n_test, 2, Augment::None),
             };
             // The benchmark's gray levels are Rec. 601 (rgb2gray / PIL "L").
             let images = ImageSet::load_as(root, folder, Grayscale::Rec601Levels)?;
             let seed = seed.wrapping_add(offset);
-            Ok(gmm_datasets::bsds300::sample_rows(&images, count, seed, keep(count))?)
+            Ok(gmm_datasets::bsds300::sample_rows(&images, count, seed, keep(count), augment)?)
         }
     }
 }

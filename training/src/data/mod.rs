@@ -6,6 +6,7 @@ pub use load::{load_shard, load_split};
 
 use crate::ConfigError;
 use crate::config::{from_table, split_tag};
+pub use gmm_datasets::bsds300::Augment;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -48,6 +49,11 @@ pub struct Bsds300Data {
     pub n_train: usize,
     /// Rows drawn from the test images.
     pub n_test: usize,
+    /// Symmetries applied to the training patches (`"none"`, the benchmark's protocol;
+    /// `"mirror"`; `"dihedral"`); never to the test rows. Left out of a saved config when
+    /// `"none"`, so configs written before it keep their fingerprints.
+    #[serde(default, skip_serializing_if = "Augment::is_none")]
+    pub augment: Augment,
 }
 
 /// A folder of the user's own images (PNG, JPEG, TIFF; searched recursively), made gray by
@@ -204,7 +210,7 @@ impl DataConfig {
             },
             DataConfig::Array(ArrayData { n_train, n_test, .. })
             | DataConfig::Mnist(MnistData { n_train, n_test }) => caps(*n_train, *n_test),
-            DataConfig::Bsds300(Bsds300Data { n_train, n_test }) => {
+            DataConfig::Bsds300(Bsds300Data { n_train, n_test, .. }) => {
                 at_least_one(*n_train, "n_train")?;
                 at_least_one(*n_test, "n_test")?;
                 fits("n_train", *n_train, 64)?;

@@ -62,7 +62,7 @@ for a in none mirror; do config "deep222_$a" "$a" "$deep" "$deep_em"; done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for run in flat100_none flat100_mirror flat100_dihedral deep222_none deep222_mirror; do
   /usr/bin/time -f "%e %P" -o "$work/$run.time" "$bin" train "$work/$run.toml" --data-dir "$root" \
-    --out "$work/runs/$run" --threads "$threads" --quiet
+    --out "$work/runs/$run" --threads "$threads" --quiet >"$work/$run.log"
   read -r wall cpu <"$work/$run.time"
   figures=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1])); \
 print(f\"train {m['train']['nats_per_sample']:.4f}  test {m['test']['nats_per_sample']:.4f}\")" \

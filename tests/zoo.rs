@@ -156,6 +156,26 @@ fn a_damaged_or_missing_checkpoint_file_fails_the_check_and_the_command() {
     }
 }
 
+/// An entry's own `tolerance` widens the check for that entry alone: the quickstart figure
+/// recorded 0.003 nats off fails with the default 1e-3 and passes with a tolerance of 0.005.
+#[test]
+fn an_entrys_own_tolerance_is_the_one_verify_applies() {
+    let manifest = Manifest::load(&checkpoints()).unwrap();
+    let mut entry = manifest.models.iter().find(|e| e.name == "quickstart").unwrap().clone();
+    let opts = options(sample_root(), device(), device_name());
+    entry.layers[0].test_nats += 0.003;
+    match verify_entry(&checkpoints(), &entry, &opts) {
+        Verdict::Failed(why) => assert!(why.contains("by more than 0.001"), "{why}"),
+        other => panic!("0.003 nats off passed the default tolerance: {other:?}"),
+    }
+    entry.tolerance = Some(0.005);
+    assert!(matches!(verify_entry(&checkpoints(), &entry, &opts), Verdict::Reproduced(..)));
+    // A tolerance below the default does not tighten it.
+    entry.layers[0].test_nats -= 0.003;
+    entry.tolerance = Some(0.0);
+    assert!(matches!(verify_entry(&checkpoints(), &entry, &opts), Verdict::Reproduced(..)));
+}
+
 #[test]
 fn eval_and_sample_take_a_checkpoint_by_name() {
     let out = Command::new(env!("CARGO_BIN_EXE_gmmzoo"))

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{SEED, repo, sample_root};
+use common::{SEED, copy_dir, repo, sample_root};
 use gmm_zoo::models::to_host_f64;
 use gmm_zoo::training::{Layer, SavedLayer};
 use rand::{Rng, SeedableRng};
@@ -293,15 +293,7 @@ fn ctrl_c_checkpoints_and_bad_checkpoints_are_refused() {
 /// The shipped sample under `root`, one training image with one pixel changed (and the file
 /// written again, so the JPEG's decoded values move a little everywhere).
 fn copy_sample_with_one_pixel_changed(root: &Path) {
-    for split in ["train", "test"] {
-        let src = sample_root().join("bsds300").join(split);
-        let dst = root.join("bsds300").join(split);
-        std::fs::create_dir_all(&dst).unwrap();
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
-            std::fs::copy(&path, dst.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_dir(&sample_root().join("bsds300"), &root.join("bsds300"));
     let first = root.join("bsds300/train/100075.jpg");
     let mut image = image::open(&first).unwrap().to_rgb8();
     let pixel = image.get_pixel_mut(40, 40);

@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{device, device_name, full_root, repo, sample_root};
+use common::{copy_dir, device, device_name, full_root, repo, sample_root};
 use gmm_zoo::experiments::zoo::{
     self, Manifest, Verdict, render_table, splice_table, verify_entry,
 };
 use gmm_zoo::training::{Progress, RunOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn checkpoints() -> PathBuf {
@@ -105,19 +105,6 @@ fn with_the_full_data_every_shipped_checkpoint_reproduces_its_figure() {
         match verify_entry(&checkpoints(), e, &opts) {
             Verdict::Reproduced(..) => {}
             other => panic!("{}: {other:?}", e.name),
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Shared test helpers: seeds, data roots, a dense f64 Gaussian oracle.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Seed of every random choice in the tests.
 pub const SEED: u64 = 20261127;
@@ -36,6 +36,20 @@ pub fn full_root() -> Option<PathBuf> {
         .into_iter()
         .flatten()
         .find(|p| p.join("mnist").is_dir() && p.join("bsds300").is_dir())
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
 }
 
 /// Lower-triangular Cholesky factor of a dense SPD matrix (row-major n×n), in f64.

@@ -262,6 +262,29 @@ fn em_never_lowers_its_objective() {
     }
 }
 
+/// EM's inequality: the likelihood gains at least what the M-step's climb raised Q by
+/// (`L(θ') − L(θ) ≥ Q(θ') − Q(θ)`, and the closed-form weights only add to it), so the
+/// recorded climb of exact (soft) EM is checked against the next iteration's likelihood. It
+/// must be a real climb too: positive at the start, its last half a part of it.
+#[test]
+fn the_m_steps_recorded_climb_bounds_the_likelihoods_gain() {
+    let (nodes, d) = (vec![3, 2], 4);
+    let data = known_data(&nodes, d, 4000);
+    let em = EmConfig { batch_size: 1000, init: Init::KmeansPlusPlus, ..EmConfig::iterations(8) };
+    let layer = config(&nodes, PathAssignment::Soft, 1).init(d, &device()).unwrap();
+    let (_, report) = fit(layer, &data, &em, SEED, &Progress::quiet()).unwrap();
+    let climbs: Vec<_> = report.iterations.iter().map(|r| r.m_step.unwrap()).collect();
+    for (w, climb) in report.iterations.windows(2).zip(&climbs) {
+        let gained = w[1].log_likelihood - w[0].log_likelihood;
+        println!("iter {}: likelihood {gained:+.6}, climb {climb:?}", w[0].iter);
+        assert_eq!(climb.steps, 60);
+        assert!(climb.gain >= 0.0 && climb.second_half_gain >= 0.0, "{climb:?}");
+        assert!(climb.second_half_gain <= climb.gain, "{climb:?}");
+        assert!(gained >= climb.gain - 1e-4, "gained {gained} < climb {climb:?}");
+    }
+    assert!(climbs[0].gain > 1e-2, "the first M-step did not climb: {:?}", climbs[0]);
+}
+
 #[test]
 fn record_round_trips_exactly() {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED + 3);

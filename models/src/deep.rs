@@ -500,7 +500,8 @@ impl Mixture for DeepGmm {
             let total: f64 = w.iter().sum();
             w.iter().map(|v| v / total).collect()
         };
-        let nodes = crate::deep_m_step::optimise(&self, self.nodes_host()?, &paths, n)?;
+        let (nodes, ascent) = crate::deep_m_step::optimise(&self, self.nodes_host()?, &paths, n)?;
+        report.ascent = Some(ascent);
         let layer = Self::from_parts(&nodes, &weights, &self.config, &self.device())?;
         layer.materialised()?;
         Ok((layer, report))

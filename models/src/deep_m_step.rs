@@ -22,7 +22,7 @@
 //! The steps run on the CPU backend (when the build has one) whatever the data's device.
 
 use crate::deep::DeepGmm;
-use crate::mixture::to_host_f64;
+use crate::mixture::{Ascent, to_host_f64};
 use crate::{ModelError, linalg};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
@@ -184,13 +184,15 @@ impl Objective {
 }
 
 /// The nodes after `layer.config.m_step_iters` Adam steps on Q (module docs) from `nodes`, the
-/// best iterate kept; `paths` are the paths with samples, `n` the number of samples.
+/// best iterate kept, and how far the steps climbed Q per sample (its gain, and the gain of the
+/// last half of the steps); `paths` are the paths with samples, `n` the number of samples.
 pub(crate) fn optimise(
     layer: &DeepGmm,
     nodes: NodeParams,
     paths: &[PathStats],
     n: usize,
-) -> Result<NodeParams, ModelError> {
+) -> Result<(NodeParams, Ascent), ModelError> {
+    let t0 = std::time::Instant::now();
     let d = nodes.dim;
     let m = nodes.b.len() / d;
     let config = &layer.config;
@@ -228,7 +230,12 @@ pub(crate) fn optimise(
     let mut optimizer = AdamConfig::new().init();
     let mut lr = config.learning_rate;
     let mut best: Option<(f64, NodeSteps)> = None;
+    let (mut start, mut halfway, mut halvings) = (f64::NAN, f64::NAN, 0);
     for step in 0..=config.m_step_iters {
+        if step == config.m_step_iters.div_ceil(2) {
+            // Q of the best iterate before the last half of the steps (the start if step 0).
+            halfway = best.as_ref().map_or(f64::NAN, |b| b.0);
+        }
         let delta = to_host_f64(steps.delta.val())?;
         let quadratic = objective.quadratic(&steps);
         let q_value = to_host_f64(quadratic.clone())?[0];
@@ -240,10 +247,14 @@ pub(crate) fn optimise(
         };
         if improved {
             best = Some((value.as_ref().map_or(f64::NAN, |v| v.0), steps.clone()));
+            if step == 0 {
+                start = best.as_ref().map_or(f64::NAN, |b| b.0);
+            }
         } else if let Some((_, kept)) = &best {
             // The step lowered Q (or made a node singular): back to the best, half the rate.
             steps = kept.clone();
             lr *= 0.5;
+            halvings += 1;
             continue;
         }
         if step == config.m_step_iters {
@@ -261,7 +272,7 @@ pub(crate) fn optimise(
         let grads = GradientsParams::from_grads(loss.backward(), &steps);
         steps = optimizer.step(lr, steps, grads);
     }
-    let (_, steps) = best.expect("the start is always evaluated");
+    let (q_best, steps) = best.expect("the start is always evaluated");
     let delta = to_host_f64(steps.delta.val())?;
     let shift = to_host_f64(steps.shift.val())?;
     let mut w = Vec::with_capacity(m * d * d);
@@ -271,7 +282,15 @@ pub(crate) fn optimise(
         w.extend(linalg::matmul(&a, &w0[node * d * d..(node + 1) * d * d], d));
     }
     let c: Vec<f64> = c0.iter().zip(&shift).map(|(a, b)| a + b).collect();
-    NodeParams::from_inverses(&w, &c, d)
+    let nodes = NodeParams::from_inverses(&w, &c, d)?;
+    let ascent = Ascent {
+        steps: config.m_step_iters,
+        gain: q_best - start,
+        second_half_gain: q_best - halfway,
+        halvings,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    Ok((nodes, ascent))
 }
 
 /// Uploads the start `W⁰`, `c⁰` and every path's statistics (`S_p` with `reg_covar · N_p` on

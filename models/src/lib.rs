@@ -38,7 +38,7 @@ pub use full_moments::FullStats;
 #[cfg(feature = "wgpu")]
 pub use gpu::list_adapters;
 pub use mixture::{
-    BatchTerms, EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO,
+    Ascent, BatchTerms, EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO,
     SufficientStats, complete_stats, default_e_step_batch, default_e_step_rows,
     init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,
     select_rows, to_host_f64,

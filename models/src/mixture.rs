@@ -203,6 +203,27 @@ pub struct MStepReport {
     /// Components whose responsibility mass was (numerically) zero; they kept their previous
     /// parameters and carry a vanishing weight.
     pub emptied: Vec<usize>,
+    /// For an M-step that climbs its objective by steps (the deep GMM's Adam steps) rather than
+    /// solving it in closed form: how far the climb got.
+    pub ascent: Option<Ascent>,
+}
+
+/// How far an iterative M-step climbed its objective Q (the expected complete-data
+/// log-likelihood per sample, nats) from the parameters it started at. Q's gain is the EM
+/// objective's gain that the M-step bought: a `second_half_gain` that is not small against
+/// `gain` says the climb was cut short, and more steps would raise the objective further.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ascent {
+    /// Steps taken.
+    pub steps: usize,
+    /// `Q(best iterate) − Q(start)`, nats per sample.
+    pub gain: f64,
+    /// The part of `gain` won in the last half of the steps.
+    pub second_half_gain: f64,
+    /// Steps that lowered Q and were undone, the step size halved each time.
+    pub halvings: usize,
+    /// Wall time of the climb, seconds.
+    pub seconds: f64,
 }
 
 /// Sufficient statistics: summable over batches (and devices).

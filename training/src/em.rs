@@ -38,6 +38,10 @@ pub struct IterationRecord {
     /// with their weights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pruned: Vec<(usize, f64)>,
+    /// For a family whose M-step climbs by steps (the deep GMM): how far this iteration's
+    /// climbed its objective, and how much of that its last half of the steps won.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m_step: Option<gmm_models::Ascent>,
 }
 
 fn one() -> f64 {
@@ -275,6 +279,7 @@ pub(crate) fn fit_one<M: Mixture>(
                 reduce_seconds: estep.reduce_seconds,
                 emptied: m_report.emptied,
                 pruned,
+                m_step: m_report.ascent,
             };
             log_iteration(progress, &record, report.iterations.last(), total);
             let change = report
@@ -395,8 +400,18 @@ fn log_iteration(
     } else {
         String::new()
     };
+    let climb = r.m_step.map_or(String::new(), |a| {
+        format!(
+            "  M-step {:+.3e} ({:+.3e} in the last {} of {} steps, {:.1} s)",
+            a.gain,
+            a.second_half_gain,
+            a.steps / 2,
+            a.steps,
+            a.seconds
+        )
+    });
     progress.log(&format!(
-        "iter {:>4}/{total}  log-likelihood {:>12.4} nats/sample  change {}{beta}  {:.3} s",
+        "iter {:>4}/{total}  log-likelihood {:>12.4} nats/sample  change {}{beta}{climb}  {:.3} s",
         r.iter,
         r.log_likelihood,
         change.map_or("-".to_string(), |c| format!("{c:+.3e}")),

@@ -233,7 +233,7 @@ pub(crate) fn optimise(
     let (mut start, mut halfway, mut halvings) = (f64::NAN, f64::NAN, 0);
     for step in 0..=config.m_step_iters {
         if step == config.m_step_iters.div_ceil(2) {
-            // Q of the best iterate before the last half of the steps (the start if step 0).
+            // Q of the best iterate before the last half of the steps (the start's, for one step).
             halfway = best.as_ref().map_or(f64::NAN, |b| b.0);
         }
         let delta = to_host_f64(steps.delta.val())?;

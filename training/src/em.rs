@@ -39,7 +39,7 @@ pub struct IterationRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pruned: Vec<(usize, f64)>,
     /// For a family whose M-step climbs by steps (the deep GMM): how far this iteration's
-    /// climbed its objective, and how much of that its last half of the steps won.
+    /// M-step climbed its objective, and how much of that its last half of the steps won.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m_step: Option<gmm_models::Ascent>,
 }

@@ -27,6 +27,7 @@ fn config(nodes: &[usize], e_step: PathAssignment, beam: usize) -> DeepGmmConfig
         learning_rate: 1e-2,
         init_noise: 0.1,
         first_layer: None,
+        widen_from: None,
     }
 }
 
@@ -311,6 +312,10 @@ fn bad_deep_configs_name_their_key() {
         ("[model]\nkind = \"deep\"\nnodes = [64, 64, 64]\n", "paths"),
         ("[model]\nkind = \"deep\"\nnodes = [2]\nbeam = 0\n", "beam"),
         ("[model]\nkind = \"deep\"\nnodes = [2]\n", "prune_below"),
+        (
+            "[model]\nkind = \"deep\"\nnodes = [2]\nfirst_layer = \"a\"\nwiden_from = \"b\"\n",
+            "widen_from",
+        ),
     ];
     for (model, key) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -426,4 +431,127 @@ fn a_first_layer_that_does_not_fit_is_refused() {
         println!("{err}");
         assert!(err.contains(says), "{err}");
     }
+}
+
+/// `widen_from`, at the level of the model: node j of a widened layer copies node `j / f`
+/// of the narrower network, the two copies of a node are perturbed antithetically (their mean
+/// is the node, their difference grows with `init_noise`), a layer that is not widened keeps
+/// its nodes exactly, every path's weight is its source path's over `f`, and with a vanishing
+/// `init_noise` the density is the narrower network's.
+#[test]
+fn a_widened_network_copies_the_narrower_ones_nodes() {
+    let d = 5;
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let (params, weights) = random_network(&[3, 2], d, &mut rng);
+    let narrow_cfg = config(&[3, 2], PathAssignment::Soft, 1);
+    let narrow = DeepGmm::from_parts(&params, &weights, &narrow_cfg, &device()).unwrap();
+    let x: Vec<f32> = (0..40 * d).map(|_| rng.random_range(-5.0..5.0)).collect();
+    let data = Encoded::from_rows(&x, d, 40, &device());
+    let before = to_host_f64(narrow.score_samples(rows(&x, d))).unwrap();
+    let src = narrow.nodes_host().unwrap();
+    for noise in [1e-6, 0.1] {
+        let cfg = DeepGmmConfig { init_noise: noise, ..config(&[3, 4], PathAssignment::Soft, 1) };
+        let wide = cfg.init(d, &device()).unwrap().widening(narrow.clone()).unwrap();
+        let wide = wide.initialize(&data, Init::Kmeans, &mut rng).unwrap();
+        let nodes = wide.nodes_host().unwrap();
+        let (dd, f32_tol) = (d * d, |v: f64| 1e-6 * v.abs().max(1.0));
+        // Layer 1 (nodes 0..3) is not widened: the same nodes, to f32.
+        for t in 0..3 * dd {
+            assert!((nodes.a[t] - src.a[t]).abs() <= f32_tol(src.a[t]), "layer 1, A[{t}]");
+        }
+        for t in 0..3 * d {
+            assert!((nodes.b[t] - src.b[t]).abs() <= f32_tol(src.b[t]), "layer 1, b[{t}]");
+        }
+        // Layer 2: nodes 3, 4 are node 3's pair, 5, 6 node 4's.
+        let mut spread = 0f64;
+        for (pair, source) in [(3, 3), (5, 4)] {
+            for t in 0..dd {
+                let (p, q) = (nodes.a[pair * dd + t], nodes.a[(pair + 1) * dd + t]);
+                let want = src.a[source * dd + t];
+                assert!(((p + q) / 2.0 - want).abs() <= 1e-5, "pair {pair}: mean A[{t}]");
+                spread = spread.max((p - q).abs());
+            }
+            for t in 0..d {
+                let (p, q) = (nodes.b[pair * d + t], nodes.b[(pair + 1) * d + t]);
+                let want = src.b[source * d + t];
+                assert!(((p + q) / 2.0 - want).abs() <= 1e-5 * want.abs().max(1.0), "mean b");
+            }
+        }
+        println!("init_noise {noise}: the largest difference within a pair {spread:.2e}");
+        assert!(spread > noise / 10.0 && spread < 100.0 * noise, "{spread} for {noise}");
+        // Path (j1, j2) of 3 × 4 comes from (j1, j2 / 2) of 3 × 2, with half its weight.
+        let w = wide.weights().unwrap();
+        for (p, wp) in w.iter().enumerate() {
+            let q = (p / 4) * 2 + (p % 4) / 2;
+            assert!((wp - weights[q] / 2.0).abs() <= 1e-6 * weights[q], "path {p}");
+        }
+        let after = to_host_f64(wide.score_samples(rows(&x, d))).unwrap();
+        let gap = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
+        println!("init_noise {noise}: the largest change of a row's log-density {gap:.2e}");
+        if noise < 1e-3 {
+            assert!(gap < 1e-3, "{gap}");
+        } else {
+            assert!(gap > 1e-3, "{gap}: the perturbation moves the density");
+        }
+    }
+}
+
+/// `widen_from` through a run: a network trained on the sample, then widened from its
+/// folder (`[3, 2]` → `[3, 4]`, `init_noise = 1e-5`): the wider network's first E-step scores
+/// the training rows as the trained one did, and EM goes on from there; a folder that holds
+/// another kind, a network whose nodes do not divide these, and `widen_from` beside a warm start
+/// are refused, naming the file or key.
+#[test]
+fn a_run_widens_a_trained_network() {
+    use gmm_zoo::training::train_run;
+    let narrow_dir = tempfile::tempdir().unwrap();
+    let narrow = "kind = \"deep\"\nnodes = [3, 2]\ne_step = \"soft\"\n";
+    let trained = train_run(
+        &sample_bsds300_run("narrow", narrow, 4),
+        &common::sample_options(narrow_dir.path()),
+    )
+    .unwrap();
+    let trained_train = trained.metrics[0].train.nats_per_sample;
+    let wide = format!(
+        "kind = \"deep\"\nnodes = [3, 4]\ne_step = \"soft\"\ninit_noise = 1e-5\n\
+         widen_from = {:?}\n",
+        narrow_dir.path()
+    );
+    let wide_dir = tempfile::tempdir().unwrap();
+    let run =
+        train_run(&sample_bsds300_run("wide", &wide, 3), &common::sample_options(wide_dir.path()))
+            .unwrap();
+    let its = &run.metrics[0].iterations;
+    let first = its[0].log_likelihood;
+    println!(
+        "trained [3, 2]: {trained_train}; widened [3, 4], first E-step {first}, then {:?}",
+        its.iter().map(|i| i.log_likelihood).collect::<Vec<_>>()
+    );
+    assert!((first - trained_train).abs() < 1e-4 * trained_train.abs(), "{first}");
+    assert!(its.windows(2).all(|w| w[1].log_likelihood >= w[0].log_likelihood - 1e-6));
+
+    let flat_dir = tempfile::tempdir().unwrap();
+    let full = "kind = \"full\"\nn_components = 3\n";
+    train_run(&sample_bsds300_run("flat", full, 1), &common::sample_options(flat_dir.path()))
+        .unwrap();
+    let cases = [
+        (format!("nodes = [3, 4]\nwiden_from = {:?}\n", flat_dir.path()), "`full` layer"),
+        (format!("nodes = [2, 4]\nwiden_from = {:?}\n", narrow_dir.path()), "divisor"),
+        (format!("nodes = [3, 2, 2]\nwiden_from = {:?}\n", narrow_dir.path()), "as many layers"),
+    ];
+    for (model, says) in cases {
+        let out = tempfile::tempdir().unwrap();
+        let config = sample_bsds300_run("w", &format!("kind = \"deep\"\n{model}"), 1);
+        let err = train_run(&config, &common::sample_options(out.path())).unwrap_err().to_string();
+        println!("{err}");
+        assert!(err.contains(says) && err.contains("model.toml"), "{err}");
+    }
+    let warm = RunConfig::parse(&format!(
+        "name = \"w\"\n[data]\ndataset = \"bsds300\"\nn_train = 3000\nn_test = 500\n[model]\n\
+         kind = \"deep\"\nnodes = [3, 4]\nwiden_from = {:?}\n[em]\nmax_iter = 1\nwarm_start = {:?}\n",
+        narrow_dir.path(),
+        wide_dir.path()
+    ));
+    let err = warm.map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("widen_from"), "{err}");
 }

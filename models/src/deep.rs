@@ -90,6 +90,12 @@ pub struct DeepGmmConfig {
     /// stack's `reuse`), never again (a trained network holds its own nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_layer: Option<std::path::PathBuf>,
+    /// A trained deep GMM (a layer folder) of as many layers, layer l with `N'_l` nodes
+    /// dividing this network's `N_l`, whose nodes this one starts from, each copied
+    /// `N_l / N'_l` times with antithetic perturbations ([`DeepGmm::widening`]): a network
+    /// grown from a trained narrower one; read when training starts, as `first_layer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widen_from: Option<std::path::PathBuf>,
 }
 
 /// The most paths (components) a network may have: each is a D×D factorisation per M-step
@@ -122,6 +128,14 @@ impl DeepGmmConfig {
         }
         if self.m_step_iters == 0 {
             return bad("m_step_iters", "must be at least 1".into());
+        }
+        if self.first_layer.is_some() && self.widen_from.is_some() {
+            return bad(
+                "widen_from",
+                "starts every layer from a narrower network, first_layer only layer 1 from a \
+                 flat GMM; remove one of the two"
+                    .into(),
+            );
         }
         ModelError::check_positive("reg_covar", self.reg_covar)?;
         ModelError::check_positive("learning_rate", self.learning_rate)?;
@@ -181,10 +195,19 @@ pub struct DeepGmm {
     /// The path components and node inverses, built from the parameters on first use.
     #[module(skip)]
     materialised: OnceLock<Result<Materialised, String>>,
-    /// Layer 1's start when it is a trained flat GMM ([`DeepGmm::starting_from`]) rather than
-    /// one fitted by [`Mixture::initialize`]; not a parameter, not saved.
+    /// Where [`Mixture::initialize`] takes the start from when it is a trained model rather
+    /// than a flat GMM fitted there; not a parameter, not saved.
     #[module(skip)]
-    first_layer: Option<FullGmm>,
+    start: Option<Start>,
+}
+
+/// A trained model a network starts from.
+#[derive(Debug, Clone)]
+enum Start {
+    /// Layer 1's nodes are its components ([`DeepGmm::starting_from`]).
+    FirstLayer(FullGmm),
+    /// Every node is a copy of one of its nodes ([`DeepGmm::widening`]).
+    Narrower(Box<DeepGmm>),
 }
 
 /// What the E-step uses, derived from the parameters.
@@ -229,7 +252,7 @@ impl DeepGmm {
             log_weights: Param::from_data(TensorData::new(lw, [k]), device),
             config: config.clone(),
             materialised: OnceLock::new(),
-            first_layer: None,
+            start: None,
         })
     }
 
@@ -248,8 +271,108 @@ impl DeepGmm {
                 ),
             });
         }
-        self.first_layer = Some(first);
+        self.start = Some(Start::FirstLayer(first));
         Ok(self)
+    }
+
+    /// This network, to be started by [`Mixture::initialize`] from `narrower`'s nodes
+    /// ([`DeepGmm::widened`]): as many layers over the same `D`, each of its `N'_l` dividing
+    /// this network's `N_l`.
+    pub fn widening(mut self, narrower: DeepGmm) -> Result<Self, ModelError> {
+        let (ours, theirs) = (&self.config.nodes, &narrower.config.nodes);
+        let fits = ours.len() == theirs.len()
+            && ours.iter().zip(theirs).all(|(&n, &n_src)| n % n_src == 0)
+            && narrower.dim() == self.dim();
+        if !fits {
+            return Err(ModelError::InvalidConfig {
+                field: "widen_from",
+                reason: format!(
+                    "a network of nodes = {theirs:?} over {} dimensions, but this one has nodes = \
+                     {ours:?} over {}: it needs as many layers, each with a divisor of this \
+                     one's nodes",
+                    narrower.dim(),
+                    self.dim()
+                ),
+            });
+        }
+        self.start = Some(Start::Narrower(Box::new(narrower)));
+        Ok(self)
+    }
+
+    /// This network's start from the trained `narrower` one (N'_l nodes in layer l, `f_l =
+    /// N_l / N'_l`): node j of layer l copies `narrower`'s node `j / f_l`, and the copies
+    /// `2i` and `2i + 1` of a node are perturbed antithetically,
+    ///
+    /// ```text
+    /// A' = A (I ± E),  b' = b ± A e,   E = init_noise · G / √D,  e = init_noise · g
+    /// ```
+    ///
+    /// (one seeded standard normal `G` `[D, D]` and `g` `[D]` per pair; an odd last copy, and
+    /// so every node of a layer that is not widened, is the node itself), so that a pair's
+    /// mean is its node and each copy is the node applied after `x ↦ (I ± E) x ± e`. Path
+    /// `(j_1, …, j_L)` takes the weight of `narrower`'s path `(j_1 / f_1, …, j_L / f_L)`
+    /// divided by `Π f_l`: with `init_noise → 0` the density is `narrower`'s.
+    fn widened(&self, narrower: &DeepGmm, rng: &mut ChaCha8Rng) -> Result<Self, ModelError> {
+        use rand_distr::{Distribution, StandardNormal};
+        let d = self.dim();
+        let source = narrower.nodes_host()?;
+        let (ours, theirs) = (&self.config.nodes, &narrower.config.nodes);
+        let noise = self.config.init_noise;
+        let scale = noise / (d as f64).sqrt();
+        let m: usize = ours.iter().sum();
+        let (mut a, mut b) = (Vec::with_capacity(m * d * d), Vec::with_capacity(m * d));
+        let mut first = 0;
+        for (&n, &n_src) in ours.iter().zip(theirs) {
+            let copies = n / n_src;
+            for node in first..first + n_src {
+                let a_src = &source.a[node * d * d..(node + 1) * d * d];
+                let b_src = &source.b[node * d..(node + 1) * d];
+                for _ in 0..copies / 2 {
+                    let e_mat: Vec<f64> = (0..d * d)
+                        .map(|_| scale * Distribution::<f64>::sample(&StandardNormal, &mut *rng))
+                        .collect();
+                    let e_vec: Vec<f64> = (0..d)
+                        .map(|_| noise * Distribution::<f64>::sample(&StandardNormal, &mut *rng))
+                        .collect();
+                    for sign in [1.0, -1.0] {
+                        for r in 0..d {
+                            for c in 0..d {
+                                let ae: f64 =
+                                    (0..d).map(|t| a_src[r * d + t] * e_mat[t * d + c]).sum();
+                                a.push(a_src[r * d + c] + sign * ae);
+                            }
+                        }
+                        for r in 0..d {
+                            let ae: f64 = (0..d).map(|t| a_src[r * d + t] * e_vec[t]).sum();
+                            b.push(b_src[r] + sign * ae);
+                        }
+                    }
+                }
+                if copies % 2 == 1 {
+                    a.extend_from_slice(a_src);
+                    b.extend_from_slice(b_src);
+                }
+            }
+            first += n_src;
+        }
+        let w_src = narrower.weights()?;
+        let copies: usize = ours.iter().zip(theirs).map(|(n, n_src)| n / n_src).product();
+        let weights: Vec<f64> = (0..self.n_components())
+            .map(|p| {
+                let mut rest = p;
+                let mut local = vec![0; ours.len()];
+                for (l, &n) in ours.iter().enumerate().rev() {
+                    local[l] = rest % n;
+                    rest /= n;
+                }
+                let q = local
+                    .iter()
+                    .zip(ours.iter().zip(theirs))
+                    .fold(0, |q, (&j, (&n, &n_src))| q * n_src + j / (n / n_src));
+                w_src[q] / copies as f64
+            })
+            .collect();
+        Self::from_parts(&NodeParams { a, b, dim: d }, &weights, &self.config, &self.device())
     }
 
     /// Input dimension D.
@@ -520,7 +643,9 @@ impl Mixture for DeepGmm {
     /// k-means or random samples, then one M-step): node j's `b = μ_j`, `A = L_j` with
     /// `Σ_j = L_j L_jᵀ`. The layers above start at the identity plus seeded noise,
     /// `A = I + init_noise · G / √D`, `b = init_noise · g` (G, g standard normal), which breaks
-    /// the symmetry between the nodes of a layer; `π_p = π_{j_1} / (N_2 ⋯ N_L)`.
+    /// the symmetry between the nodes of a layer; `π_p = π_{j_1} / (N_2 ⋯ N_L)`. A network
+    /// widening a narrower one ([`DeepGmm::widening`]) starts from [`DeepGmm::widened`]
+    /// instead, whatever `init`.
     fn initialize(
         mut self,
         data: &Encoded,
@@ -536,8 +661,9 @@ impl Mixture for DeepGmm {
             reg_covar: self.config.reg_covar,
             empty_components: Default::default(),
         };
-        let first = match self.first_layer.take() {
-            Some(trained) => trained,
+        let first = match self.start.take() {
+            Some(Start::Narrower(narrower)) => return self.widened(&narrower, rng),
+            Some(Start::FirstLayer(trained)) => trained,
             None => flat.init(d, &self.device())?.initialize(data, init, rng)?,
         };
         let means = first.means_host()?;

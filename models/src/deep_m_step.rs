@@ -367,6 +367,7 @@ mod tests {
             learning_rate: 1e-2,
             init_noise: 0.1,
             first_layer: None,
+            widen_from: None,
         };
         let device = device_from_name("cpu").unwrap();
         let k: usize = nodes.iter().product();

@@ -1,12 +1,13 @@
 //! The deep GMM (models.md §7) as a layer family: where it may sit, its pictures (those of its
 //! path components).
 
-use super::{Family, FamilyConfig, LayerInput};
+use super::{Family, FamilyConfig, Layer, LayerInput};
 use crate::inspect::{Inspect, Tiles};
 use crate::layer::SavedLayer;
 use crate::pictures::TileScale;
 use crate::{ConfigError, EmConfig, TrainError};
 use gmm_models::{DeepGmm, DeepGmmConfig, Device, FullGmm, Generative, ModelError, PathAssignment};
+use std::path::{Path, PathBuf};
 
 impl FamilyConfig for DeepGmmConfig {
     type Layer = DeepGmm;
@@ -40,6 +41,13 @@ impl FamilyConfig for DeepGmmConfig {
                  first_layer",
             ));
         }
+        if self.widen_from.is_some() && em.warm_start.is_some() {
+            return Err(ConfigError::new(
+                "widen_from",
+                "a warm start takes every layer of the network from em.warm_start; remove \
+                 widen_from",
+            ));
+        }
         if em.annealing.is_some() {
             return Err(ConfigError::new(
                 "em.annealing",
@@ -60,21 +68,38 @@ impl FamilyConfig for DeepGmmConfig {
     }
 
     /// `build`'s network; with `first_layer`, to be started from that folder's trained full
-    /// GMM ([`DeepGmm::starting_from`]).
+    /// GMM ([`DeepGmm::starting_from`]); with `widen_from`, from that folder's trained
+    /// narrower network ([`DeepGmm::widening`]).
     fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, TrainError> {
         let network = self.build(shape, device)?;
+        if let Some(dir) = &self.widen_from {
+            let narrower: DeepGmm = trained(dir, device, "widen_from", "deep")?;
+            return network.widening(narrower).map_err(|e| TrainError::file(&model_toml(dir), e));
+        }
         let Some(dir) = &self.first_layer else {
             return Ok(network);
         };
-        let toml = dir.join("model.toml");
-        let first = FullGmm::try_from(SavedLayer::load(dir, device)?.1).map_err(|kind| {
-            TrainError::file(
-                &toml,
-                format!("holds a `{kind}` layer; a deep GMM's first_layer must be a `full` one"),
-            )
-        })?;
-        network.starting_from(first).map_err(|e| TrainError::file(&toml, e))
+        let first: FullGmm = trained(dir, device, "first_layer", "full")?;
+        network.starting_from(first).map_err(|e| TrainError::file(&model_toml(dir), e))
     }
+}
+
+fn model_toml(dir: &Path) -> PathBuf {
+    dir.join("model.toml")
+}
+
+/// The trained layer of folder `dir` (the value of `key`), which must be of kind `want`; a
+/// layer of another kind is refused naming its `model.toml`.
+fn trained<M>(dir: &Path, device: &Device, key: &str, want: &str) -> Result<M, TrainError>
+where
+    M: TryFrom<Layer, Error = &'static str>,
+{
+    M::try_from(SavedLayer::load(dir, device)?.1).map_err(|kind| {
+        TrainError::file(
+            &model_toml(dir),
+            format!("holds a `{kind}` layer; a deep GMM's {key} must be a `{want}` one"),
+        )
+    })
 }
 
 impl Family for DeepGmm {

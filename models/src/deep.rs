@@ -334,14 +334,9 @@ impl DeepGmm {
                     let e_vec: Vec<f64> = (0..d)
                         .map(|_| noise * Distribution::<f64>::sample(&StandardNormal, &mut *rng))
                         .collect();
+                    let ae_mat = linalg::matmul(a_src, &e_mat, d);
                     for sign in [1.0, -1.0] {
-                        for r in 0..d {
-                            for c in 0..d {
-                                let ae: f64 =
-                                    (0..d).map(|t| a_src[r * d + t] * e_mat[t * d + c]).sum();
-                                a.push(a_src[r * d + c] + sign * ae);
-                            }
-                        }
+                        a.extend(a_src.iter().zip(&ae_mat).map(|(x, y)| x + sign * y));
                         for r in 0..d {
                             let ae: f64 = (0..d).map(|t| a_src[r * d + t] * e_vec[t]).sum();
                             b.push(b_src[r] + sign * ae);
@@ -359,13 +354,7 @@ impl DeepGmm {
         let copies: usize = ours.iter().zip(theirs).map(|(n, n_src)| n / n_src).product();
         let weights: Vec<f64> = (0..self.n_components())
             .map(|p| {
-                let mut rest = p;
-                let mut local = vec![0; ours.len()];
-                for (l, &n) in ours.iter().enumerate().rev() {
-                    local[l] = rest % n;
-                    rest /= n;
-                }
-                let q = local
+                let q = path_locals(ours, p)
                     .iter()
                     .zip(ours.iter().zip(theirs))
                     .fold(0, |q, (&j, (&n, &n_src))| q * n_src + j / (n / n_src));
@@ -511,16 +500,22 @@ impl DeepGmm {
     }
 }
 
-/// The global node indices of path `p` in a network with `nodes[l]` nodes in layer l.
-pub fn path_nodes(nodes: &[usize], p: usize) -> Vec<usize> {
+/// The node of each layer, `[j_1, …, j_L]` (`j_l < nodes[l]`), of path
+/// `p = ((j_1 N_2 + j_2) N_3 + j_3) …`.
+fn path_locals(nodes: &[usize], p: usize) -> Vec<usize> {
     let mut rest = p;
     let mut local = vec![0; nodes.len()];
     for (l, &n) in nodes.iter().enumerate().rev() {
         local[l] = rest % n;
         rest /= n;
     }
-    let mut offset = 0;
     local
+}
+
+/// The global node indices of path `p` in a network with `nodes[l]` nodes in layer l.
+pub fn path_nodes(nodes: &[usize], p: usize) -> Vec<usize> {
+    let mut offset = 0;
+    path_locals(nodes, p)
         .iter()
         .zip(nodes)
         .map(|(&j, &n)| {

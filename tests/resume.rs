@@ -1,6 +1,7 @@
 //! Checkpoints: killed runs resume to exactly the uninterrupted result; Ctrl-C stops cleanly;
 //! damaged or foreign checkpoints are refused and left untouched. Warm starts (`em.warm_start`):
-//! a finished run continued from its folder is the longer run; misfits are refused.
+//! a finished run continued from its folder is the longer run; misfits are refused. A run
+//! resumes under a changed stopping rule (`max_iter`, `tol`).
 
 mod common;
 
@@ -316,6 +317,56 @@ fn a_checkpoint_records_the_rng_state() {
     assert!(ckpt.meta.report.iterations.len() >= 2);
     assert_eq!(ckpt.meta.layer_index, 0);
     assert_eq!(ckpt.meta.layer_kind, "full");
+}
+
+/// A run resumes under a config that changes only its stopping rule: killed in a 20-iteration
+/// run, resumed with `max_iter = 12`, it is the fresh 12-iteration run bit for bit; resumed
+/// with fewer iterations than its checkpoint holds, it is refused naming the file and the key;
+/// and a checkpoint of an earlier build (its config hashed with the stopping rule) resumes.
+#[test]
+fn a_run_resumes_under_a_changed_stopping_rule() {
+    use gmm_zoo::training::RunConfig;
+    use gmm_zoo::training::checkpoint::{Checkpoint, Fingerprint};
+    let dir = tempfile::tempdir().unwrap();
+    let long = write_config(dir.path(), "long.toml", FULL);
+    let short = write_config(dir.path(), "short.toml", &with_iterations(FULL, 20, 12, None));
+    let (whole, broken) = (dir.path().join("whole"), dir.path().join("broken"));
+    assert!(run(&short, &whole, &["--quiet"]).status.success());
+    kill_at(&long, &broken, &[], "", 7);
+    let done = run(&short, &broken, &["--resume", "--quiet"]);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(histories(&whole, 1)[0].len(), 12);
+    assert_eq!(histories(&whole, 1), histories(&broken, 1));
+    assert_eq!(parameters(&whole, 1), parameters(&broken, 1));
+
+    let (past, ckpt) = (dir.path().join("past"), dir.path().join("past/checkpoint.ckpt"));
+    kill_at(&long, &past, &[], "", 9);
+    let good = std::fs::read(&ckpt).unwrap();
+    let four = write_config(dir.path(), "four.toml", &with_iterations(FULL, 20, 4, None));
+    let r = run(&four, &past, &["--resume"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("checkpoint.ckpt")
+            && err.contains("em.max_iter = 4")
+            && err.contains("holds 8"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&ckpt).unwrap(), good, "the checkpoint is left as it was");
+
+    // Re-labelled as an earlier build wrote it, it resumes under the config that wrote it only.
+    let config = RunConfig::load(&long).unwrap();
+    let hash = |text: &str| Fingerprint::new(text, [0, 0], &[]).config;
+    let written = Checkpoint::read(&ckpt).unwrap();
+    assert_eq!(written.meta.fingerprint.config, hash(&config.model_definition()));
+    let mut meta = written.meta.clone();
+    meta.fingerprint.config = hash(&config.model_definition_with_stopping_rule());
+    Checkpoint::write(&ckpt, &meta, &written.record).unwrap();
+    let r = run(&short, &past, &["--resume"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("different config"), "{r:?}");
+    let r = run(&long, &past, &["--resume", "--quiet"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(histories(&past, 1)[0].len(), 20);
 }
 
 /// `text` with `max_iter = from` set to `to` and, when given, `warm_start = "<dir>"` in `[em]`.

@@ -47,16 +47,35 @@ pub struct Fingerprint {
     pub config: String,
     /// xxh3-128 of the training inputs (shape and f32 bytes), hex.
     pub data: String,
+    /// A second `config` hash this run also accepts from a checkpoint (not written): the one
+    /// earlier builds wrote, see [`crate::RunConfig::model_definition_with_stopping_rule`].
+    #[serde(skip)]
+    pub config_earlier: Option<String>,
 }
 
 impl Fingerprint {
     /// Fingerprints a canonical config text and the training pixels.
     pub fn new(config_text: &str, shape: [usize; 2], pixels: &[f32]) -> Self {
         Self {
-            config: format!("{:032x}", xxh3_128(config_text.as_bytes())),
+            config: config_hash(config_text),
             data: data_hash(shape, pixels),
+            config_earlier: None,
         }
     }
+
+    /// Also accepts checkpoints whose config was fingerprinted as `config_text`.
+    pub fn or_config(mut self, config_text: &str) -> Self {
+        self.config_earlier = Some(config_hash(config_text));
+        self
+    }
+
+    fn config_matches(&self, written: &str) -> bool {
+        written == self.config || self.config_earlier.as_deref() == Some(written)
+    }
+}
+
+fn config_hash(text: &str) -> String {
+    format!("{:032x}", xxh3_128(text.as_bytes()))
 }
 
 /// xxh3-128 of a split's shape (`[height, width]` as little-endian u64) and f32 values, hex:
@@ -152,7 +171,7 @@ impl Checkpoint {
     /// Refuses a checkpoint from another config or other data.
     pub fn check_fingerprint(&self, path: &Path, expected: &Fingerprint) -> Result<(), TrainError> {
         let which = match (
-            self.meta.fingerprint.config == expected.config,
+            expected.config_matches(&self.meta.fingerprint.config),
             self.meta.fingerprint.data == expected.data,
         ) {
             (true, true) => return Ok(()),

@@ -171,9 +171,29 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Canonical text of the model-relevant part of the config, for fingerprints.
+    /// Canonical text of the model-relevant part of the config, for fingerprints. The top
+    /// layer's stopping rule (`em.max_iter`, `em.tol`) is left out: it decides where EM stops,
+    /// not the iterations it takes, so a run resumes (`--resume`) under a config that lets it
+    /// go on longer, or stop sooner, than it was started with. A lower layer's is kept (that
+    /// layer is finished, and a fresh run of the changed config would train it otherwise), and
+    /// so is a top layer's with restarts (`n_init > 1`: its finished restarts stopped by it).
     pub fn model_definition(&self) -> String {
-        let def = ModelDefinition { seed: self.seed, data: &self.data, layers: self.stack() };
+        let mut layers = self.stack();
+        if let Some(top) = layers.last_mut().filter(|top| top.em.n_init == 1) {
+            (top.em.max_iter, top.em.tol) = (0, 0.0);
+        }
+        self.definition_text(layers)
+    }
+
+    /// The canonical text builds before [`Self::model_definition`] left out the stopping rule
+    /// fingerprinted (every layer's `max_iter` and `tol` in it): their checkpoints resume
+    /// under the config that wrote them.
+    pub fn model_definition_with_stopping_rule(&self) -> String {
+        self.definition_text(self.stack())
+    }
+
+    fn definition_text(&self, layers: Vec<StackLayer>) -> String {
+        let def = ModelDefinition { seed: self.seed, data: &self.data, layers };
         toml::to_string(&def).unwrap_or_else(|e| format!("unserialisable config: {e}"))
     }
 

@@ -242,6 +242,9 @@ pub(crate) fn fit_one<M: Mixture>(
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
     let (mut layer, mut report) = begin(layer, data, config, start)?;
+    // Whether EM has settled is decided again under this config's stopping rule (a run
+    // resumes under another `tol` or `max_iter` than it was started with).
+    report.converged = false;
     let stages = config.stages();
     let total: usize = stages.iter().map(|s| s.1).sum();
     let bar = progress.bar(total as u64, "EM");

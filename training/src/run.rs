@@ -167,7 +167,8 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
         train.width,
     ));
     let shape = [train.height, train.width];
-    let mut fingerprint = Fingerprint::new(&config.model_definition(), shape, &train.pixels);
+    let mut fingerprint = Fingerprint::new(&config.model_definition(), shape, &train.pixels)
+        .or_config(&config.model_definition_with_stopping_rule());
     // A job's ranks hash their shards; the run's data are named by all of them in rank order
     // (so a checkpoint resumes with as many ranks as wrote it).
     fingerprint.data = cluster.combined_hash(&fingerprint.data);
@@ -196,6 +197,18 @@ fn start_layer(
         }
         (None, Some(ckpt)) if index == ckpt.meta.layer_index => {
             let path = checkpoint::path_in(&opts.out_dir);
+            let done = ckpt.meta.report.iterations.iter().filter(|r| r.beta == 1.0).count();
+            if done > spec.em.max_iter {
+                return Err(TrainError::file(
+                    &path,
+                    format!(
+                        "holds {done} EM iterations, more than this config's em.max_iter = {}; \
+                         set max_iter to {done} or more to resume it, or train afresh without \
+                         --resume",
+                        spec.em.max_iter
+                    ),
+                ));
+            }
             let layer = restore_layer(&path, ckpt, spec, inputs.shape, device)?;
             opts.progress.log(&format!(
                 "resuming layer {index} after iteration {} from {}",

@@ -28,13 +28,13 @@ zoo add runs/bsds300_full200_kmeans --ship --data-dir "$root"
 # the shipped 3_kmeans200_wide_6m, 3_kmeans200_wide_6m_lowreg_m400 from the shipped
 # 3_kmeans200_wide_6m_lowreg, 3_kmeans200_wide_6m_reg3e8 from the shipped
 # 3_kmeans200_wide_6m_lowreg_m400, 3_kmeans200_wide_6m_reg3e8_long from the shipped
-# 3_kmeans200_wide_6m_reg3e8 and 3_kmeans200_wider_6m widens the shipped
-# 3_kmeans200_wide_6m_reg3e8_long (widen_from), so each is trained after the one it continues
-# is shipped.
+# 3_kmeans200_wide_6m_reg3e8, 3_kmeans200_wider_6m widens the shipped
+# 3_kmeans200_wide_6m_reg3e8_long (widen_from) and 3_kmeans200_wider_6m_long warm-starts from
+# the shipped 3_kmeans200_wider_6m, so each is trained after the one it continues is shipped.
 for n in 3 2 1 3_long 2_soft 3_wide 3_wide_soft 3_flat200 3_kmeans200 3_flat200_long \
   3_kmeans200_wide 3_kmeans200_wide_long 3_kmeans200_wide_3m 3_kmeans200_wide_6m \
   3_kmeans200_wide_6m_lowreg 3_kmeans200_wide_6m_lowreg_m400 3_kmeans200_wide_6m_reg3e8 \
-  3_kmeans200_wide_6m_reg3e8_long 3_kmeans200_wider_6m; do
+  3_kmeans200_wide_6m_reg3e8_long 3_kmeans200_wider_6m 3_kmeans200_wider_6m_long; do
   zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"
 done
 zoo table --write README.md

@@ -45,7 +45,8 @@ pub(crate) enum Command {
         /// Run folder [default: runs/<name>]
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Continue from the run folder's checkpoint (after Ctrl-C, a crash or a kill)
+        /// Continue from the run folder's checkpoint (after Ctrl-C, a crash or a kill); a
+        /// staged config keeps its finished stages and resumes the interrupted one
         #[arg(long)]
         resume: bool,
         #[command(flatten)]
@@ -222,6 +223,10 @@ pub(crate) enum ZooCommand {
         /// Fail unless every shipped checkpoint's figure was reproduced (not merely loaded)
         #[arg(long)]
         strict: bool,
+        /// Write each reproduced layer's test standard error (s/√N over the test rows) into
+        /// the manifest, for entries recorded before it was
+        #[arg(long)]
+        record_errors: bool,
         #[command(flatten)]
         common: Common,
     },

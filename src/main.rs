@@ -19,6 +19,7 @@ use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::write_png;
 use gmm_zoo::training::fsio::write_atomic;
 use gmm_zoo::training::metrics::Score;
+use gmm_zoo::training::stages::{self, Plan, train_stages};
 use gmm_zoo::training::{
     Progress, RunConfig, RunOptions, TrainError, checkpoint, cluster, evaluate_run, train_run,
 };
@@ -177,8 +178,7 @@ fn devices() {
 }
 
 fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> Result<()> {
-    let cfg = RunConfig::load(config)?;
-    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+    let (plan, out) = stages::load(config, out)?;
     let opts = RunOptions { resume, ..options(common, out)? };
     // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
     let _ = ctrlc::set_handler(|| {
@@ -187,8 +187,11 @@ fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> 
         }
         eprintln!("stopping after this EM iteration (Ctrl-C again to quit at once)");
     });
-    let outcome =
-        train_run(&cfg, &opts).with_context(|| format!("training {}", config.display()))?;
+    let outcome = match &plan {
+        Plan::Single(cfg) => train_run(cfg, &opts),
+        Plan::Staged(stages) => train_stages(stages, &opts),
+    }
+    .with_context(|| format!("training {}", config.display()))?;
     let cluster = cluster::world();
     match (cluster.is_root(), cluster.size()) {
         (false, _) => {}
@@ -295,7 +298,9 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
                 );
             }
         }
-        ZooCommand::Verify { names, strict, common } => verify(&dir, &names, strict, &common)?,
+        ZooCommand::Verify { names, strict, record_errors, common } => {
+            verify(&dir, &names, strict, record_errors, &common)?
+        }
         ZooCommand::Table { write: None } => {
             print!("{}", zoo::render_table(&Manifest::load(&dir)?))
         }
@@ -312,8 +317,14 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
     Ok(())
 }
 
-fn verify(dir: &Path, names: &[String], strict: bool, common: &Common) -> Result<()> {
-    let manifest = Manifest::load(dir)?;
+fn verify(
+    dir: &Path,
+    names: &[String],
+    strict: bool,
+    record_errors: bool,
+    common: &Common,
+) -> Result<()> {
+    let mut manifest = Manifest::load(dir)?;
     for name in names {
         anyhow::ensure!(
             manifest.models.iter().any(|e| &e.name == name),
@@ -322,12 +333,19 @@ fn verify(dir: &Path, names: &[String], strict: bool, common: &Common) -> Result
         );
     }
     let opts = options(common, dir.to_path_buf())?;
-    let (mut failed, mut unreproduced) = (0, 0);
-    for e in manifest.models.iter().filter(|e| names.is_empty() || names.contains(&e.name)) {
+    let (mut failed, mut unreproduced, mut recorded) = (0, 0, 0);
+    for e in manifest.models.iter_mut().filter(|e| names.is_empty() || names.contains(&e.name)) {
         let verdict = zoo::verify_entry(dir, e, &opts);
         println!("{:<20} {verdict}", e.name);
         failed += matches!(verdict, Verdict::Failed(_)) as usize;
         unreproduced += matches!(verdict, Verdict::Loaded(_)) as usize;
+        if let (true, Verdict::Reproduced(_, _, errors)) = (record_errors, &verdict) {
+            recorded += e.record_standard_errors(errors);
+        }
+    }
+    if record_errors {
+        manifest.save(dir)?;
+        println!("recorded {recorded} standard error(s) in {}", dir.join(zoo::MANIFEST).display());
     }
     anyhow::ensure!(failed == 0, "{failed} checkpoint(s) failed the check");
     anyhow::ensure!(

@@ -85,6 +85,32 @@ fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
     assert!((got - recorded).abs() < 1e-9, "eval {got} vs recorded {recorded}");
     let bpp = score["bits_per_dim"].as_f64().unwrap();
     assert!((bpp + got / (64.0 * std::f64::consts::LN_2)).abs() < 1e-12);
+
+    // The standard error over the test rows, from `score`'s per-row log-likelihoods.
+    let csv = out.join("rows.csv");
+    let rows = gmmzoo(&["score", out.to_str().unwrap(), "test", "--out", csv.to_str().unwrap()]);
+    assert!(rows.status.success(), "score failed: {}", stderr(&rows));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let ll: Vec<f64> =
+        text.lines().skip(1).map(|l| l.split(',').nth(4).unwrap().parse().unwrap()).collect();
+    let n = ll.len() as f64;
+    let mean = ll.iter().sum::<f64>() / n;
+    let se = (ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    for (what, value) in
+        [("eval", &score["standard_error"]), ("metrics", &metrics["test"]["standard_error"])]
+    {
+        let value = value.as_f64().unwrap_or_else(|| panic!("{what} has no standard_error"));
+        assert!((value - se).abs() < 1e-4 * se, "{what}: {value} vs {se} from the rows");
+    }
+    let printed = String::from_utf8_lossy(&rows.stdout);
+    let figures: Vec<f64> = printed
+        .split("mean log p(x) ")
+        .nth(1)
+        .and_then(|rest| rest.split(" nats").next())
+        .map(|f| f.split(" ± ").filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    assert_eq!(figures.len(), 2, "score prints its mean ± standard error: {printed}");
+    assert!((figures[0] - mean).abs() < 1e-4 && (figures[1] - se).abs() < 1e-4, "{printed}");
 }
 
 /// A run's failure as the user sees it: exit 1, one `error:` line naming the device, no panic.

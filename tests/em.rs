@@ -8,7 +8,7 @@ use gmm_zoo::datasets::Images;
 use gmm_zoo::models::{ConvGmmConfig, Device, EmptyPolicy, FullGmmConfig, Init, Mixture};
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
-use gmm_zoo::training::em::mean_log_likelihood;
+use gmm_zoo::training::em::{log_likelihood_summary, mean_log_likelihood};
 use gmm_zoo::training::folder::encode;
 use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, SavedLayer, fit, with_layer};
 use std::path::Path;
@@ -120,12 +120,24 @@ fn one_component_m_step_is_the_mean_periodogram() {
     for (j, (g, e)) in got.iter().zip(&expected).enumerate() {
         assert!((g - e).abs() <= 2e-5 * e, "bin {j}: {g} vs {e}");
     }
-    let reference: f64 =
-        (0..n).map(|i| layout.log_density_f64(images.image(i), &expected)).sum::<f64>() / n as f64;
+    let rows: Vec<f64> =
+        (0..n).map(|i| layout.log_density_f64(images.image(i), &expected)).collect();
+    let reference = rows.iter().sum::<f64>() / n as f64;
     let ll2 = report.lower_bounds()[1];
     assert!((ll2 - reference).abs() < 1e-3, "E-step {ll2} vs f64 reference {reference}");
     let score = mean_log_likelihood(&layer, &enc).unwrap();
     assert!((score - reference).abs() < 1e-3, "score {score} vs f64 reference {reference}");
+    // Its standard error over the rows: s/√N with s² = Σ (ℓ_n − m)² / (N − 1).
+    let variance = rows.iter().map(|l| (l - reference).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let se_reference = (variance / n as f64).sqrt();
+    let summary = log_likelihood_summary(&layer, &enc).unwrap();
+    assert_eq!(summary.mean, score);
+    assert_eq!(summary.n, n);
+    assert!(
+        (summary.standard_error - se_reference).abs() < 1e-4 * se_reference,
+        "standard error {} vs f64 reference {se_reference}",
+        summary.standard_error
+    );
 }
 
 /// Both families: a saved and reloaded layer scores the same data bit-identically.

@@ -78,7 +78,7 @@ fn shipped_checkpoints_load_and_the_sample_one_reproduces_its_figure() {
     let mut reproduced = 0;
     for e in &manifest.models {
         match verify_entry(&checkpoints(), e, &opts) {
-            Verdict::Reproduced(r, g) => {
+            Verdict::Reproduced(r, g, _) => {
                 assert!((r - g).abs() <= zoo::SCORE_TOLERANCE, "{}", e.name);
                 reproduced += 1;
             }

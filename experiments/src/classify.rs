@@ -452,7 +452,13 @@ fn misclassified_picture(
 impl std::fmt::Display for ClassifyReport {
     /// Accuracy overall and per class, the confusion matrix, and the times.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{}: test accuracy {:.4} ({})", self.name, self.accuracy, self.model)?;
+        let n: usize = self.confusion.iter().flatten().sum();
+        let se = (self.accuracy * (1.0 - self.accuracy) / n.max(1) as f64).sqrt();
+        writeln!(
+            f,
+            "{}: test accuracy {:.4} ± {se:.4} (binomial standard error over {n} digits; {})",
+            self.name, self.accuracy, self.model
+        )?;
         let per_class: Vec<String> = self
             .per_class_accuracy
             .iter()

@@ -12,6 +12,7 @@ use gmm_models::host::log_sum_exp;
 use gmm_models::{Encoded, Mixture, ModelError, to_host_f64};
 use gmm_training::config::{DataConfig, RunConfig, Split};
 use gmm_training::data::load_split;
+use gmm_training::em::MeanLogLikelihood;
 use gmm_training::folder::{encode_rows, layer_dir};
 use gmm_training::{RunOptions, SavedLayer, TrainError, with_layer};
 use std::fmt::Write as _;
@@ -304,10 +305,20 @@ impl ScoreReport {
 impl std::fmt::Display for ScoreReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.rows.len();
-        let mean = self.rows.iter().map(|r| r.log_likelihood).sum::<f64>() / n.max(1) as f64;
+        let (sum, sum_sq) = self
+            .rows
+            .iter()
+            .fold((0.0, 0.0), |(a, q), r| (a + r.log_likelihood, q + r.log_likelihood.powi(2)));
+        let summary = MeanLogLikelihood::from_sums(sum, sum_sq, n);
+        let error = match summary.standard_error.is_finite() {
+            true => format!(" ± {:.4}", summary.standard_error),
+            false => String::new(),
+        };
+        let mean = summary.mean;
         writeln!(
             f,
-            "{n} rows scored by layer {} of {} (K = {}): mean log p(x) {mean:.4} nats",
+            "{n} rows scored by layer {} of {} (K = {}): mean log p(x) {mean:.4}{error} nats \
+             (± its standard error over the rows)",
             self.layer,
             self.run.display(),
             self.n_components

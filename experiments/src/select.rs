@@ -21,6 +21,9 @@ pub struct Candidate {
     pub train_nats: f64,
     /// Mean test log-likelihood, nats/sample.
     pub test_nats: f64,
+    /// Its standard error over the test rows, nats.
+    #[serde(default)]
+    pub test_standard_error: f64,
     /// `−2 log L + p ln N` on the training data.
     pub bic: f64,
     /// `−2 log L + 2p` on the training data.
@@ -111,6 +114,7 @@ fn candidate(k: usize, m: &Metrics, seconds: f64) -> Result<Candidate, TrainErro
         n_parameters: p,
         train_nats: m.train.nats_per_sample,
         test_nats: m.test.nats_per_sample,
+        test_standard_error: m.test.standard_error.unwrap_or(f64::NAN),
         bic: criteria.bic,
         aic: criteria.aic,
         seconds,
@@ -142,14 +146,15 @@ impl std::fmt::Display for Selection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "{:>6} {:>6} {:>10} {:>12} {:>12} {:>16} {:>16}",
-            "K", "alive", "params", "train nats", "test nats", "BIC", "AIC"
+            "{:>6} {:>6} {:>10} {:>12} {:>21} {:>16} {:>16}",
+            "K", "alive", "params", "train nats", "test nats ± s.e.", "BIC", "AIC"
         )?;
         for c in &self.candidates {
+            let test = format!("{:.4} ± {:.4}", c.test_nats, c.test_standard_error);
             writeln!(
                 f,
-                "{:>6} {:>6} {:>10} {:>12.4} {:>12.4} {:>16.1} {:>16.1}",
-                c.n_components, c.alive, c.n_parameters, c.train_nats, c.test_nats, c.bic, c.aic
+                "{:>6} {:>6} {:>10} {:>12.4} {test:>21} {:>16.1} {:>16.1}",
+                c.n_components, c.alive, c.n_parameters, c.train_nats, c.bic, c.aic
             )?;
         }
         write!(

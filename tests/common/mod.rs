@@ -118,3 +118,4 @@ pub fn sample_options(out: &std::path::Path) -> gmm_zoo::training::RunOptions {
         resume: false,
     }
 }
+pub mod runs;

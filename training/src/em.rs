@@ -166,26 +166,58 @@ pub fn e_step<M: Mixture>(
     Ok(EStep { log_likelihood_sum, objective_sum, stats, reduce_seconds })
 }
 
-/// Mean `log p(x_n)` over the data, in nats per sample. Each `log p(x_n)` is computed in f32
-/// on the device and summed on the host in f64, in sample order: the recorded figures do not
-/// hang on an f32 sum of N terms of a few hundred nats (whose rounding, ~1e-3 nats per sample
-/// at N = 10⁴, moves with the order a backend's SIMD sums in).
+/// Mean `log p(x_n)` over the data, in nats per sample ([`log_likelihood_summary`]'s mean).
+pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64, ModelError> {
+    Ok(log_likelihood_summary(layer, data)?.mean)
+}
+
+/// A mean log-likelihood over N rows and its standard error over the rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeanLogLikelihood {
+    /// `m = (1/N) Σ_n log p(x_n)`, nats per sample.
+    pub mean: f64,
+    /// `s / √N` with `s² = Σ_n (log p(x_n) − m)² / (N − 1)`, nats (NaN below two rows).
+    pub standard_error: f64,
+    /// N.
+    pub n: usize,
+}
+
+impl MeanLogLikelihood {
+    /// From the sums `Σ ℓ_n` and `Σ ℓ_n²` over `n` rows (f64; `s²` as `(Σ ℓ² − N m²)/(N − 1)`,
+    /// whose cancellation costs a few digits of the 16 when `|m|` is some times `s`).
+    pub fn from_sums(sum: f64, sum_sq: f64, n: usize) -> Self {
+        let nf = n as f64;
+        let mean = if n == 0 { f64::NAN } else { sum / nf };
+        let variance = ((sum_sq - nf * mean * mean) / (nf - 1.0)).max(0.0);
+        let standard_error = if n < 2 { f64::NAN } else { (variance / nf).sqrt() };
+        Self { mean, standard_error, n }
+    }
+}
+
+/// Mean `log p(x_n)` over the data, nats per sample, and its standard error over the rows.
+/// Each `log p(x_n)` is computed in f32 on the device; `Σ ℓ_n` and `Σ ℓ_n²` are summed on the
+/// host in f64, in sample order: the recorded figures do not hang on an f32 sum of N terms of
+/// a few hundred nats (whose rounding, ~1e-3 nats per sample at N = 10⁴, moves with the order
+/// a backend's SIMD sums in).
 ///
 /// In a job of several processes each sums its rows (its shard, or its share of the batches
 /// of replicated rows) and the sums are added.
-pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64, ModelError> {
+pub fn log_likelihood_summary<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+) -> Result<MeanLogLikelihood, ModelError> {
     let cluster = crate::cluster::world();
-    let mut total = [data.fold_range(
+    let (sum, sum_sq) = data.fold_range(
         data.own_batches(),
-        0.0,
+        (0.0, 0.0),
         |_, x| to_host_f64(layer.score_samples(x.clone())),
-        |acc, scores| Ok(scores.into_iter().fold(acc, |a, v| a + v)),
-    )?];
+        |acc, scores| Ok(scores.into_iter().fold(acc, |(a, q), v| (a + v, q + v * v))),
+    )?;
+    let mut sums = [sum, sum_sq];
     if data.spread() {
-        cluster.sum(&mut total);
+        cluster.sum(&mut sums);
     }
-    let (total, n) = (total[0], data.total());
-    Ok(if n == 0 { f64::NAN } else { total / n as f64 })
+    Ok(MeanLogLikelihood::from_sums(sums[0], sums[1], data.total()))
 }
 
 /// Where a fit starts: fresh (seeded initialisation) or from a checkpoint's report.

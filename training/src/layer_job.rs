@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
 use crate::config::{RunConfig, Split};
-use crate::em::{FitReport, Start, fit_with, mean_log_likelihood};
+use crate::em::{FitReport, Start, fit_with, log_likelihood_summary};
 use crate::features::Feature;
 use crate::folder::{encode_rows, write_json};
 use crate::labels::{contingency, nmi_of, purity_of};
@@ -99,12 +99,15 @@ pub(crate) fn train_layer<M: Family>(
 
     let t = Instant::now();
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
-    let train = Score::new(mean_log_likelihood(&layer, &enc.train)?, dims, enc.train.total());
-    let test = Score::new(mean_log_likelihood(&layer, &enc.test)?, dims, enc.test.total());
+    let train = Score::of(log_likelihood_summary(&layer, &enc.train)?, dims);
+    let test = Score::of(log_likelihood_summary(&layer, &enc.test)?, dims);
     timings.eval = t.elapsed().as_secs_f64();
     job.opts.progress.log(&format!(
-        "final: train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample ({:.4} bits/dim)",
-        train.nats_per_sample, train.bits_per_dim, test.nats_per_sample, test.bits_per_dim
+        "final: train {} nats/sample ({:.4} bits/dim), test {} nats/sample ({:.4} bits/dim)",
+        train.with_error(4),
+        train.bits_per_dim,
+        test.with_error(4),
+        test.bits_per_dim
     ));
 
     let t = Instant::now();

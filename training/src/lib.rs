@@ -28,6 +28,7 @@ pub mod progress;
 pub mod restarts;
 pub mod run;
 pub mod score;
+pub mod stages;
 pub mod top;
 
 pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};

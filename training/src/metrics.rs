@@ -1,6 +1,7 @@
 //! The machine-readable `metrics.json` of a run.
 
 use crate::IterationRecord;
+use crate::em::MeanLogLikelihood;
 use serde::{Deserialize, Serialize};
 
 /// A mean log-likelihood in the two units of models.md.
@@ -14,6 +15,10 @@ pub struct Score {
     pub bits_per_dim: f64,
     /// Samples scored.
     pub n: usize,
+    /// Standard error of `nats_per_sample` over the samples, `s/√n` (nats); absent in
+    /// metrics written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standard_error: Option<f64>,
 }
 
 impl Score {
@@ -23,6 +28,25 @@ impl Score {
             nats_per_sample,
             bits_per_dim: -nats_per_sample / (dims as f64 * std::f64::consts::LN_2),
             n,
+            standard_error: None,
+        }
+    }
+
+    /// A score from a mean log-likelihood and its standard error, over samples of `dims`
+    /// values each.
+    pub fn of(summary: MeanLogLikelihood, dims: usize) -> Self {
+        let se = summary.standard_error;
+        Self {
+            standard_error: se.is_finite().then_some(se),
+            ..Self::new(summary.mean, dims, summary.n)
+        }
+    }
+
+    /// `123.4567 ± 0.1234` (the mean to `digits` decimals, its standard error where known).
+    pub fn with_error(&self, digits: usize) -> String {
+        match self.standard_error {
+            Some(se) => format!("{:.digits$} ± {se:.digits$}", self.nats_per_sample),
+            None => format!("{:.digits$}", self.nats_per_sample),
         }
     }
 }
@@ -161,11 +185,11 @@ impl std::fmt::Display for Metrics {
         };
         write!(
             f,
-            "train {:.4} nats/sample ({:.4} bits/dim), test {:.4} nats/sample ({:.4} bits/dim), \
+            "train {} nats/sample ({:.4} bits/dim), test {} nats/sample ({:.4} bits/dim), \
              {} of {} components alive{quality}, {} EM iterations",
-            self.train.nats_per_sample,
+            self.train.with_error(4),
             self.train.bits_per_dim,
-            self.test.nats_per_sample,
+            self.test.with_error(4),
             self.test.bits_per_dim,
             self.n_components,
             self.configured_components,

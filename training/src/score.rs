@@ -1,9 +1,9 @@
-//! Scores of a trained run folder: every layer's mean log-likelihood on a split, each layer on
-//! the features of the one below.
+//! Scores of a trained run folder: every layer's mean log-likelihood on a split (with its
+//! standard error over the rows), each layer on the features of the one below.
 
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
-use crate::em::mean_log_likelihood;
+use crate::em::{MeanLogLikelihood, log_likelihood_summary};
 use crate::features::Feature;
 use crate::folder::{encode_rows, layer_dir};
 use crate::metrics::Score;
@@ -38,8 +38,9 @@ pub fn score_run(
         let (saved, layer) = SavedLayer::load(&layer_dir(run_dir, i, stack.len()), &opts.device)?;
         let dims = saved.input_shape[0] * saved.input_shape[1];
         let next = stack.get(i + 1).and_then(|s| s.input);
-        let (mean, next_rows) = with_layer!(&layer, m => score_layer(m, &rows, spec, next, opts)?);
-        scores.push(Score::new(mean, dims, rows.len() / dims));
+        let (summary, next_rows) =
+            with_layer!(&layer, m => score_layer(m, &rows, spec, next, opts)?);
+        scores.push(Score::of(summary, dims));
         if let Some(r) = next_rows {
             rows = r;
         }
@@ -47,16 +48,17 @@ pub fn score_run(
     Ok(scores)
 }
 
-/// One layer's mean log-likelihood of `rows`, and the next layer's feature rows.
+/// One layer's mean log-likelihood of `rows` (with its standard error), and the next layer's
+/// feature rows.
 fn score_layer<M: Mixture>(
     layer: &M,
     rows: &[f32],
     spec: &StackLayer,
     next: Option<Feature>,
     opts: &RunOptions,
-) -> Result<(f64, Option<Vec<f32>>), TrainError> {
+) -> Result<(MeanLogLikelihood, Option<Vec<f32>>), TrainError> {
     let enc = encode_rows(layer, rows, spec.em.batch_size, &opts.device)?;
-    let mean = mean_log_likelihood(layer, &enc)?;
+    let mean = log_likelihood_summary(layer, &enc)?;
     let next_rows = next.map(|f| f.compute(layer, &enc)).transpose()?;
     Ok((mean, next_rows))
 }

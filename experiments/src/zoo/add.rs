@@ -7,6 +7,7 @@ use gmm_training::config::{DataConfig, RunConfig, Split};
 use gmm_training::data::load_split;
 use gmm_training::folder::read_json;
 use gmm_training::metrics::{Metrics, StackMetrics};
+use gmm_training::stages::{STAGES_FILE, StagesSummary};
 use gmm_training::{TrainError, fsio};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,7 @@ fn classifier_figures(
         dims: test.height * test.width,
         train_nats: f64::NAN,
         test_nats: own.iter().sum::<f64>() / own.len().max(1) as f64,
+        test_standard_error: None,
         test_n: report.confusion.iter().flatten().sum(),
         purity: None,
         nmi: None,
@@ -126,6 +128,16 @@ fn run_figures(entry: &mut Entry, path: &Path) -> Result<(), TrainError> {
     };
     entry.wall_seconds = total;
     entry.layers = layers.iter().map(layer_entry).collect();
+    // A staged run: its time and EM iterations are every stage's.
+    let stages = path.with_file_name(STAGES_FILE);
+    if stages.is_file() {
+        let summary: StagesSummary = serde_json::from_slice(&fsio::read(&stages)?)
+            .map_err(|e| TrainError::file(&stages, e))?;
+        entry.wall_seconds = summary.total_seconds;
+        if let Some(last) = entry.layers.last_mut() {
+            last.iterations = summary.stages.iter().map(|s| s.iterations).sum();
+        }
+    }
     Ok(())
 }
 
@@ -195,6 +207,7 @@ fn layer_entry(m: &Metrics) -> LayerEntry {
         dims: m.dims,
         train_nats: m.train.nats_per_sample,
         test_nats: m.test.nats_per_sample,
+        test_standard_error: m.test.standard_error,
         test_n: m.test.n,
         purity: m.purity,
         nmi: m.nmi,
@@ -231,8 +244,11 @@ fn run_files(run: &Path) -> Result<RunFiles, TrainError> {
             if name.starts_with('.') || name == gmm_training::checkpoint::FILE_NAME {
                 continue;
             }
-            if path.is_dir() {
+            // A staged run ships its last stage, which is at its top; not every stage.
+            let stage = name.strip_prefix("stage").is_some_and(|i| i.parse::<usize>().is_ok());
+            if path.is_dir() && !(stage && root.join(STAGES_FILE).is_file()) {
                 walk(root, &path, out)?;
+            } else if path.is_dir() {
             } else if name != "samples.png" {
                 let rel = path.strip_prefix(root).expect("under root");
                 let len = entry.metadata().map_err(|e| TrainError::file(&path, e))?.len();

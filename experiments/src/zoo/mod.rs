@@ -93,6 +93,10 @@ pub struct LayerEntry {
     pub train_nats: f64,
     /// Mean test log-likelihood, nats/sample.
     pub test_nats: f64,
+    /// Its standard error over the test rows, `s/√N` (nats); absent for a classifier's
+    /// own-class figure (a mean of class means) and in entries recorded before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_standard_error: Option<f64>,
     /// Test samples scored (the check only compares against the same test set).
     pub test_n: usize,
     /// Purity of the MAP assignments (MNIST).
@@ -106,6 +110,14 @@ pub struct LayerEntry {
 impl LayerEntry {
     fn bits(nats: f64, dims: usize) -> f64 {
         -nats / (dims as f64 * std::f64::consts::LN_2)
+    }
+
+    /// The test figure to two decimals, `± its standard error` where recorded.
+    pub fn test_with_error(&self) -> String {
+        match self.test_standard_error {
+            Some(se) => format!("{:.2} ± {se:.2}", self.test_nats),
+            None => format!("{:.2}", self.test_nats),
+        }
     }
 }
 
@@ -176,13 +188,32 @@ impl Manifest {
     }
 }
 
+/// A test accuracy in per cent with its binomial standard error `√(p(1 − p)/N)` over the
+/// `N` test rows of `layer`.
+pub fn accuracy_with_error(accuracy: f64, layer: Option<&LayerEntry>) -> String {
+    match layer.map(|l| l.test_n).filter(|&n| n > 0) {
+        Some(n) => {
+            let se = (accuracy * (1.0 - accuracy) / n as f64).sqrt();
+            format!("{:.2} ± {:.2}%", 100.0 * accuracy, 100.0 * se)
+        }
+        None => format!("{:.2}%", 100.0 * accuracy),
+    }
+}
+
 impl Entry {
+    /// Sets each layer's `test_standard_error` from `errors` (bottom up, as `zoo verify`
+    /// measures them), skipping those not measured (NaN); returns how many it set.
+    pub fn record_standard_errors(&mut self, errors: &[f64]) -> usize {
+        let measured = self.layers.iter_mut().zip(errors).filter(|(_, se)| se.is_finite());
+        measured.map(|(layer, se)| layer.test_standard_error = Some(*se)).count()
+    }
+
     /// One line of `gmmzoo zoo list`: name, data, recorded figure, and where it is.
     pub fn list_line(&self, checkpoints: &Path) -> String {
-        let test = self.layers.last().map_or(f64::NAN, |l| l.test_nats);
+        let test = self.layers.last().map_or("NaN".into(), |l| l.test_with_error());
         let figure = match self.accuracy {
-            Some(a) => format!("accuracy {:.2}%", 100.0 * a),
-            None => format!("test {test:.2} nats"),
+            Some(a) => format!("accuracy {}", accuracy_with_error(a, self.layers.last())),
+            None => format!("test {test} nats"),
         };
         let place = match self.shipped {
             true => checkpoints.join(&self.name).display().to_string(),

@@ -1,6 +1,6 @@
 //! `gmmzoo zoo table`: the README's results table, rendered from the manifest.
 
-use super::{LayerEntry, Manifest};
+use super::{LayerEntry, Manifest, accuracy_with_error};
 
 /// The README's table sits between these two lines.
 pub const TABLE_BEGIN: &str = "<!-- zoo-table:begin (gmmzoo zoo table --write README.md) -->";
@@ -10,7 +10,7 @@ pub const TABLE_END: &str = "<!-- zoo-table:end -->";
 /// The README's results table (markdown), from the manifest.
 pub fn render_table(manifest: &Manifest) -> String {
     let mut out = String::from(
-        "| config | model | data | train LL nats (bits/dim) | test LL nats (bits/dim) | \
+        "| config | model | data | train LL nats (bits/dim) | test LL nats ± s.e. (bits/dim) | \
          accuracy | purity / NMI | components alive | EM iterations | wall time | shipped |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -28,11 +28,13 @@ pub fn render_table(manifest: &Manifest) -> String {
                 true => format!("{nats:.2} ({:.3})", LayerEntry::bits(nats, l.dims)),
                 false => "—".into(),
             };
+            let test =
+                format!("{} ({:.3})", l.test_with_error(), LayerEntry::bits(l.test_nats, l.dims));
             let test = match e.accuracy {
-                Some(_) => format!("{} own class", score(l.test_nats)),
-                None => score(l.test_nats),
+                Some(_) => format!("{test} own class"),
+                None => test,
             };
-            let accuracy = e.accuracy.map_or("—".into(), |a| format!("{:.2}%", 100.0 * a));
+            let accuracy = e.accuracy.map_or("—".into(), |a| accuracy_with_error(a, Some(l)));
             let clusters = match (l.purity, l.nmi) {
                 (Some(p), Some(n)) => format!("{p:.3} / {n:.3}"),
                 _ => "—".into(),
@@ -68,7 +70,8 @@ pub fn render_table(manifest: &Manifest) -> String {
     out.push_str(&format!(
         "\nMachine: {}. Bits/dim is −LL/(D·ln 2) over the D values a layer models (pixels, or \
          the K features of the layer below). Classification rows give the mean test LL of each \
-         digit under its own class's model and the EM iteration cap.\n",
+         digit under its own class's model and the EM iteration cap. ± is the standard error over \
+         the test rows: s/√N of the rows' log-likelihoods, √(p(1 − p)/N) of an accuracy.\n",
         machines.join("; ")
     ));
     out

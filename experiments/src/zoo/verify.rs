@@ -29,8 +29,9 @@ pub fn checksum(bytes: &[u8]) -> String {
 /// The outcome of checking one manifest entry.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Files intact, model loads, recorded test figure reproduced (recorded, recomputed).
-    Reproduced(f64, f64),
+    /// Files intact, model loads, recorded test figure reproduced (recorded, recomputed, and
+    /// every layer's recomputed standard error over the test rows; none for a classifier).
+    Reproduced(f64, f64, Vec<f64>),
     /// Files intact and every layer loads, but the data it was scored on is not here (why).
     Loaded(String),
     /// Not shipped: nothing to check.
@@ -86,9 +87,9 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
             return loaded_only(&dir, &config, entry, opts, format!("test data not here ({e})"));
         }
     };
-    let (recorded, got, tolerance) = match entry.accuracy {
+    let (recorded, got, tolerance, se) = match entry.accuracy {
         Some(recorded) => match score_classifier(&dir, &config, &test, opts) {
-            Ok((accuracy, _)) => (recorded, accuracy, ACCURACY_TOLERANCE),
+            Ok((accuracy, _)) => (recorded, accuracy, ACCURACY_TOLERANCE, Vec::new()),
             Err(e) => return Verdict::Failed(e.to_string()),
         },
         None => match score_run(&dir, &config, &test, opts) {
@@ -96,13 +97,14 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
                 let last = scores.len() - 1;
                 let recorded = entry.layers.get(last).map_or(f64::NAN, |l| l.test_nats);
                 let tolerance = entry.tolerance.unwrap_or(SCORE_TOLERANCE).max(SCORE_TOLERANCE);
-                (recorded, scores[last].nats_per_sample, tolerance)
+                let se = scores.iter().map(|s| s.standard_error.unwrap_or(f64::NAN)).collect();
+                (recorded, scores[last].nats_per_sample, tolerance, se)
             }
             Err(e) => return Verdict::Failed(e.to_string()),
         },
     };
     if (got - recorded).abs() <= tolerance {
-        Verdict::Reproduced(recorded, got)
+        Verdict::Reproduced(recorded, got, se)
     } else {
         Verdict::Failed(format!(
             "test figure {got:.6} differs from the recorded {recorded:.6} by more than {tolerance}"
@@ -136,7 +138,10 @@ fn loaded_only(
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Verdict::Reproduced(r, g) => write!(f, "ok       recorded {r:.6}, now {g:.6}"),
+            Verdict::Reproduced(r, g, se) if se.last().is_some_and(|s| s.is_finite()) => {
+                write!(f, "ok       recorded {r:.6}, now {g:.6} ± {:.4}", se[se.len() - 1])
+            }
+            Verdict::Reproduced(r, g, _) => write!(f, "ok       recorded {r:.6}, now {g:.6}"),
             Verdict::Loaded(why) => write!(f, "loaded   checksums ok; not scored: {why}"),
             Verdict::NotShipped => write!(f, "-        not shipped (figures only)"),
             Verdict::Failed(why) => write!(f, "FAILED   {why}"),

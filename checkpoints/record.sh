@@ -8,21 +8,21 @@ root=${1:?usage: checkpoints/record.sh <full data root>}
 cd "$(dirname "$0")/.."
 zoo() { cargo run --release --quiet -- zoo "$@"; }
 rm -f checkpoints/manifest.toml
-zoo add runs/quickstart --ship --data-dir data/sample
+zoo add runs/quickstart --ship --overwrite --data-dir data/sample
 zoo add runs/mnist_full_sample --data-dir data/sample
-for n in bsds8 bsds16 mnist32 mnist128; do zoo add "runs/$n" --ship --data-dir "$root"; done
+for n in bsds8 bsds16 mnist32 mnist128; do zoo add "runs/$n" --ship --overwrite --data-dir "$root"; done
 zoo add runs/mnist_full32 --data-dir "$root"
 for n in mnist_stack_std mnist_stack_raw mnist_stack_prob classify_conv; do
-  zoo add "runs/$n" --ship --data-dir "$root"
+  zoo add "runs/$n" --ship --overwrite --data-dir "$root"
 done
 for n in classify_full classify_best; do zoo add "runs/$n" --data-dir "$root"; done
-zoo add runs/bsds300_gauss --ship --data-dir "$root"
-zoo add runs/bsds300_full200 --ship --data-dir "$root"
+zoo add runs/bsds300_gauss --ship --overwrite --data-dir "$root"
+zoo add runs/bsds300_full200 --ship --overwrite --data-dir "$root"
 zoo add runs/mnist_full32_kmeans --data-dir "$root"
-zoo add runs/bsds300_full200_kmeans --ship --data-dir "$root"
-for n in 3 2 1 2_soft; do zoo add "runs/bsds300_deep$n" --ship --data-dir "$root"; done
+zoo add runs/bsds300_full200_kmeans --ship --overwrite --data-dir "$root"
+for n in 3 2 1 2_soft; do zoo add "runs/bsds300_deep$n" --ship --overwrite --data-dir "$root"; done
 # Staged (configs/bsds300_deep_best.toml): about 15 hours on 2 cores; `--resume` goes on after
 # a stop.
-zoo add runs/bsds300_deep_best --ship --data-dir "$root"
+zoo add runs/bsds300_deep_best --ship --overwrite --data-dir "$root"
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

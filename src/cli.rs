@@ -49,6 +49,9 @@ pub(crate) enum Command {
         /// staged config keeps its finished stages and resumes the interrupted one
         #[arg(long)]
         resume: bool,
+        /// Replace the finished output the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -74,6 +77,9 @@ pub(crate) enum Command {
         /// Class models trained at once [default: the number of CPU cores]
         #[arg(long)]
         jobs: Option<usize>,
+        /// Replace the finished output the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -117,6 +123,9 @@ pub(crate) enum Command {
         /// Output folder [default: runs/<name>_finetuned]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the finished output the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -132,6 +141,9 @@ pub(crate) enum Command {
         /// Output folder [default: runs/<name>_topdown]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the finished output the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -181,6 +193,9 @@ pub(crate) enum Command {
         /// Output folder (one run folder per K inside) [default: runs/<name>_select]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the finished output the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -212,6 +227,9 @@ pub(crate) enum ZooCommand {
         /// machine's CPU, cores and --device]
         #[arg(long)]
         machine: Option<String>,
+        /// Replace the finished output the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },

@@ -1,6 +1,7 @@
 //! `gmmzoo`: the command line over the gmm-zoo library.
 
 mod cli;
+mod limits;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -15,6 +16,7 @@ use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
 use gmm_zoo::models::device_from_name;
+use gmm_zoo::training::claim::{self, Claim};
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::write_png;
 use gmm_zoo::training::fsio::write_atomic;
@@ -92,6 +94,13 @@ fn main() {
 fn set_threads(threads: Option<usize>) -> Result<()> {
     let Some(n) = threads else { return Ok(()) };
     anyhow::ensure!(n >= 1, "--threads must be at least 1, got {n}");
+    // Each thread has its own stack and statistics; far more threads than cores only thrash.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    anyhow::ensure!(
+        n <= 4 * cores,
+        "--threads {n} is more than 4 threads per core of this machine's {cores} (at most {})",
+        4 * cores
+    );
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
@@ -99,12 +108,18 @@ fn set_threads(threads: Option<usize>) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    limits::check(&cli.command)?;
     match cli.command {
-        Command::Train { config, out, resume, common } => train(&config, out, resume, &common)?,
+        Command::Train { config, out, resume, overwrite, common } => {
+            train(&config, out, resume, overwrite, &common)?
+        }
         Command::Eval { run, split, common } => eval(&run, split, &common)?,
-        Command::Classify { config, out, jobs, common } => {
+        Command::Classify { config, out, jobs, overwrite, common } => {
             let cfg = RunConfig::load(&config)?;
             let opts = options(&common, out.unwrap_or_else(|| Path::new("runs").join(&cfg.name)))?;
+            gmm_zoo::experiments::classify::single_layer(&cfg)?;
+            let _claim =
+                claim_output(&opts.out_dir, "classification run", "classify.json", overwrite)?;
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let report = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
                 .with_context(|| format!("classifying with {}", config.display()))?;
@@ -116,17 +131,19 @@ fn run(cli: Cli) -> Result<()> {
             let request = SampleRequest { n, per_component, seed };
             sample(&run, request, out, &common)?;
         }
-        Command::Finetune { run, steps, lr, batch, seed, out, common } => {
+        Command::Finetune { run, steps, lr, batch, seed, out, overwrite, common } => {
             let (resolved, out) = derived_run(&run, out, "finetuned")?;
             let opts = options(&common, out)?;
+            let _claim = claim_output(&opts.out_dir, "fine-tuning", "finetune.json", overwrite)?;
             let settings = FinetuneConfig { steps, learning_rate: lr, batch_size: batch, seed };
             let report = finetune_run(&resolved, settings, &opts)
                 .with_context(|| format!("fine-tuning {}", run.display()))?;
             println!("{report}; wrote {}", opts.out_dir.display());
         }
-        Command::Refine { run, iters, out, common } => {
+        Command::Refine { run, iters, out, overwrite, common } => {
             let (resolved, out) = derived_run(&run, out, "topdown")?;
             let opts = options(&common, out)?;
+            let _claim = claim_output(&opts.out_dir, "refined stack", "topdown.json", overwrite)?;
             let report = refine_run(&resolved, iters, &opts)
                 .with_context(|| format!("refining {}", run.display()))?;
             println!("{report}; wrote {}", opts.out_dir.display());
@@ -143,10 +160,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!("wrote {} rows to {}", report.rows.len(), out.display());
             }
         }
-        Command::Select { config, components, out, common } => {
+        Command::Select { config, components, out, overwrite, common } => {
             let cfg = RunConfig::load(&config)?;
             let out = out.unwrap_or_else(|| Path::new("runs").join(format!("{}_select", cfg.name)));
             let opts = options(&common, out)?;
+            let _claim = claim_output(&opts.out_dir, "selection", "selection.json", overwrite)?;
             let selection = select_run(&cfg, &components, &opts)
                 .with_context(|| format!("selecting K for {}", config.display()))?;
             println!("{selection}\nwrote {}", opts.out_dir.display());
@@ -177,8 +195,34 @@ fn devices() {
     println!("GPU adapters: not compiled in (build with --features vulkan or wgpu)");
 }
 
-fn train(config: &Path, out: Option<PathBuf>, resume: bool, common: &Common) -> Result<()> {
+/// The output folder of a command, claimed by this process (rank 0 of an MPI job writes it):
+/// a finished output there is refused unless `overwrite`.
+fn claim_output(dir: &Path, what: &str, marker: &str, overwrite: bool) -> Result<Option<Claim>> {
+    let root = cluster::world().is_root();
+    Ok(root.then(|| claim::take(dir, what, marker, overwrite, false)).transpose()?)
+}
+
+fn train(
+    config: &Path,
+    out: Option<PathBuf>,
+    resume: bool,
+    overwrite: bool,
+    common: &Common,
+) -> Result<()> {
     let (plan, out) = stages::load(config, out)?;
+    if !resume && !overwrite && plan.is_finished_in(&out) {
+        println!(
+            "{} already holds this config's finished run; pass --overwrite to train it again",
+            out.display()
+        );
+        return Ok(());
+    }
+    let _claim = match cluster::world().is_root() {
+        true => {
+            Some(claim::take(&out, "run of another config", "metrics.json", overwrite, resume)?)
+        }
+        false => None,
+    };
     let opts = RunOptions { resume, ..options(common, out)? };
     // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
     let _ = ctrlc::set_handler(|| {
@@ -273,13 +317,14 @@ fn zoo_command(command: ZooCommand) -> Result<()> {
                 println!("{}", e.list_line(&dir));
             }
         }
-        ZooCommand::Add { run, config, ship, machine, common } => {
+        ZooCommand::Add { run, config, ship, machine, overwrite, common } => {
             let cfg = RunConfig::load(&run.join("config.toml"))?;
             let request = zoo::AddRequest {
                 run_dir: run.clone(),
                 config: config.unwrap_or_else(|| format!("configs/{}.toml", cfg.name)),
                 data_root: resolve_data_root(common.data_dir.as_deref()),
                 ship,
+                overwrite,
                 machine: machine.unwrap_or_else(|| zoo::this_machine(&common.device)),
             };
             let zoo::Added { entry, left_out } = zoo::add(&dir, &request)

@@ -96,6 +96,8 @@ fn quick_start_trains_writes_a_run_folder_and_eval_reproduces_its_score() {
     let n = ll.len() as f64;
     let mean = ll.iter().sum::<f64>() / n;
     let se = (ll.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    // `score`'s rows are the rows `eval` sums (to the CSV's 6 decimals).
+    assert!((mean - got).abs() < 1e-6, "score's mean {mean} vs eval's {got}");
     for (what, value) in
         [("eval", &score["standard_error"]), ("metrics", &metrics["test"]["standard_error"])]
     {

@@ -261,6 +261,7 @@ fn a_staged_run_is_added_to_the_zoo_as_one_model() {
         config: "configs/staged.toml".into(),
         data_root: common::sample_root(),
         ship: true,
+        overwrite: false,
         machine: "test".into(),
     };
     let entry = add(&checkpoints, &request).unwrap().entry;

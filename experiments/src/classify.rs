@@ -307,7 +307,9 @@ pub fn score_classifier(
 
 /// The per-class model must be one layer on labelled images (a first layer has a density over
 /// images: the config's checks refuse a family that cannot sit on the data).
-fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
+/// The one layer of a config that `classify` can use: labelled data (MNIST), a single layer,
+/// no warm start; the error names the key.
+pub fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
     let bad = |key: &str, reason: &str| TrainError::Config {
         path: config.name.clone().into(),
         error: ConfigError::new(key, reason),

@@ -8,8 +8,7 @@
 
 use crate::zoo::resolve_run;
 use gmm_datasets::{DataError, Grayscale, ImageSet, Images, read_array};
-use gmm_models::host::log_sum_exp;
-use gmm_models::{Encoded, Mixture, ModelError, to_host_f64};
+use gmm_models::{Encoded, Mixture, ModelError, log_sum_exp, row_argmax, to_host_f64};
 use gmm_training::config::{DataConfig, RunConfig, Split};
 use gmm_training::data::load_split;
 use gmm_training::em::MeanLogLikelihood;
@@ -129,17 +128,30 @@ pub fn score_rows<M: Mixture>(
 ) -> Result<Vec<RowScore>, ModelError> {
     let k = layer.n_components();
     data.concat_batches(|_, x| {
-        let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
-        Ok(weighted
-            .chunks(k)
-            .map(|row| {
-                let log_likelihood = log_sum_exp(row);
-                let component = (0..k).fold(0, |best, c| if row[c] > row[best] { c } else { best });
-                let responsibilities = match keep {
-                    true => row.iter().map(|v| (v - log_likelihood).exp()).collect(),
-                    false => Vec::new(),
-                };
-                RowScore { log_likelihood, component, responsibilities }
+        // On the device, as training scores (`score_samples`): `log p(x)` is the same number
+        // `eval` sums; only the N MAP indices come back beside it, and the [N, K] posterior
+        // only when it is asked for.
+        let weighted = layer.weighted_log_prob(x.clone());
+        let log_likelihoods = to_host_f64(log_sum_exp(weighted.clone()).squeeze_dim::<1>(1))?;
+        let components = row_argmax(weighted.clone())?;
+        let posterior = match keep {
+            true => to_host_f64(weighted)?,
+            false => Vec::new(),
+        };
+        Ok((0..log_likelihoods.len())
+            .map(|n| match keep {
+                // The posterior normalised in f64 on the host, by its own log-sum-exp.
+                true => {
+                    let row = &posterior[n * k..(n + 1) * k];
+                    let log_likelihood = gmm_models::host::log_sum_exp(row);
+                    let responsibilities = row.iter().map(|v| (v - log_likelihood).exp()).collect();
+                    RowScore { log_likelihood, component: components[n], responsibilities }
+                }
+                false => RowScore {
+                    log_likelihood: log_likelihoods[n],
+                    component: components[n],
+                    responsibilities: Vec::new(),
+                },
             })
             .collect())
     })

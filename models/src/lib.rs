@@ -41,7 +41,7 @@ pub use mixture::{
     Ascent, BatchTerms, EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO,
     SufficientStats, complete_stats, default_e_step_batch, default_e_step_rows,
     init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,
-    select_rows, to_host_f64,
+    row_argmax, select_rows, to_host_f64,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use processes::Part;

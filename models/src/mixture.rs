@@ -522,6 +522,13 @@ pub fn to_host_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ModelError>
     Ok(v.into_iter().map(f64::from).collect())
 }
 
+/// Each row's index of its largest entry, `[N, K]` → N indices (the MAP component of weighted
+/// log-probabilities), computed on the device.
+pub fn row_argmax(t: Tensor<2>) -> Result<Vec<usize>, ModelError> {
+    let v = host_vec::<i64, _>(t.argmax(1).try_into_data())?;
+    Ok(v.into_iter().map(|i| i as usize).collect())
+}
+
 /// The values of a device read-back (`tensor.try_into_data()`, float or int) as `T`; a failed
 /// read-back is a [`ModelError::Readback`].
 pub(crate) fn host_vec<T: burn::tensor::Element, E: std::fmt::Debug>(

@@ -21,6 +21,22 @@ pub(crate) fn split_tag<E: serde::de::Error>(
     }
 }
 
+/// A TOML parse error of `text` as one sentence: the key on the offending line (or the table
+/// whose header it is) and toml's message, with the line — not toml's multi-line picture of
+/// the source.
+pub fn toml_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let reason = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else { return ConfigError::new("", reason) };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
+    let key = match line.split_once('=') {
+        Some((k, _)) => k.trim().trim_matches('"'),
+        None => line.trim_matches(['[', ']', ' ']),
+    };
+    ConfigError::new(key, format!("{reason} (line {line_no})"))
+}
+
 /// Deserializes a table into `T`, keeping the name of the offending key in the message.
 pub(crate) fn from_table<T: serde::de::DeserializeOwned, E: serde::de::Error>(
     table: toml::Table,
@@ -123,8 +139,7 @@ impl RunConfig {
 
     /// Parses and validates TOML text: the one way to a [`RunConfig`] that the engine trusts.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let config: Self =
-            toml::from_str(text).map_err(|e| ConfigError::new("", e.to_string().trim()))?;
+        let config: Self = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         config.validate()?;
         Ok(config)
     }

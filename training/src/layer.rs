@@ -40,7 +40,7 @@ impl SavedLayer {
         let text = String::from_utf8(fsio::read(&toml_path)?)
             .map_err(|_| TrainError::file(&toml_path, "not UTF-8 text"))?;
         let saved: SavedLayer = toml::from_str(&text)
-            .map_err(|e| TrainError::file(&toml_path, e.to_string().trim()))?;
+            .map_err(|e| TrainError::file(&toml_path, crate::config::toml_error(&text, &e)))?;
         Ok((saved, fsio::read(&dir.join("model.bpk"))?))
     }
 

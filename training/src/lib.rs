@@ -8,6 +8,7 @@
 #[macro_use]
 pub mod family;
 pub mod checkpoint;
+pub mod claim;
 pub mod cluster;
 pub mod config;
 pub mod data;
@@ -28,6 +29,7 @@ pub mod progress;
 pub mod restarts;
 pub mod run;
 pub mod score;
+pub mod sizes;
 pub mod stages;
 pub mod top;
 

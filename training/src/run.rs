@@ -89,6 +89,12 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
                 spec.input.map_or(String::new(), |f| format!(" on {f:?}"))
             ));
         }
+        let dims = inputs.shape[0] * inputs.shape[1];
+        let n_train = match inputs.parts[0] {
+            Part::Shard { total, .. } => total,
+            Part::Whole | Part::Alone => inputs.train.len() / dims.max(1),
+        };
+        crate::sizes::check_layer(config, index, dims, n_train)?;
         let (start, layer) = start_layer(spec, index, &dir, &inputs, resume.as_ref(), opts)?;
         let job = LayerJob {
             config,

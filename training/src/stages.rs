@@ -43,6 +43,23 @@ pub enum Plan {
     Staged(Vec<Stage>),
 }
 
+impl Plan {
+    /// The config whose model the run folder ends with (a staged run's last stage's).
+    pub fn final_config(&self) -> Option<&RunConfig> {
+        match self {
+            Plan::Single(config) => Some(config),
+            Plan::Staged(stages) => stages.last().map(|s| &s.config),
+        }
+    }
+
+    /// Whether `dir` holds this plan's finished run: its metrics, and the config it wrote is
+    /// this plan's.
+    pub fn is_finished_in(&self, dir: &Path) -> bool {
+        let written = RunConfig::load(&dir.join("config.toml")).ok();
+        dir.join("metrics.json").is_file() && written.as_ref() == self.final_config()
+    }
+}
+
 /// One stage: its folder and the config it trains.
 #[derive(Debug, Clone)]
 pub struct Stage {
@@ -92,7 +109,7 @@ pub fn load(path: &Path, out: Option<PathBuf>) -> Result<(Plan, PathBuf), TrainE
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(ConfigError::new("", format!("cannot read: {e}"))))?;
     let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| bad(ConfigError::new("", e.to_string().trim())))?;
+        toml::from_str(&text).map_err(|e| bad(crate::config::toml_error(&text, &e)))?;
     let Some(stages) = table.remove("stages") else {
         let config = RunConfig::parse(&text).map_err(bad)?;
         let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));

@@ -23,6 +23,8 @@ pub struct AddRequest {
     pub data_root: PathBuf,
     /// Copy the run folder into the checkpoints folder (else record its figures only).
     pub ship: bool,
+    /// Replace a checkpoint of the same name already shipped (refused otherwise).
+    pub overwrite: bool,
     /// The machine that trained it, in words.
     pub machine: String,
 }
@@ -70,7 +72,7 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Added, TrainError
     }
     entry.data = data_description(&config.data, &entry);
     let left_out = match request.ship {
-        true => ship_files(checkpoints, run, &mut entry)?,
+        true => ship_files(checkpoints, run, &mut entry, request.overwrite)?,
         false => Vec::new(),
     };
     let mut manifest = match checkpoints.join(MANIFEST).is_file() {
@@ -145,7 +147,12 @@ fn run_figures(entry: &mut Entry, path: &Path) -> Result<(), TrainError> {
 /// [`MAX_SHIPPED_BYTES`] ships without its largest pictures (`.png`, which nothing that loads
 /// or verifies a checkpoint reads) until it fits, and returns them; one that does not fit
 /// without them is refused.
-fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<RunFiles, TrainError> {
+fn ship_files(
+    checkpoints: &Path,
+    run: &Path,
+    entry: &mut Entry,
+    overwrite: bool,
+) -> Result<RunFiles, TrainError> {
     let (files, left_out) = fit_to_ship(run_files(run)?);
     let bytes: u64 = files.iter().map(|(_, len)| len).sum();
     if bytes > MAX_SHIPPED_BYTES {
@@ -160,6 +167,12 @@ fn ship_files(checkpoints: &Path, run: &Path, entry: &mut Entry) -> Result<RunFi
         ));
     }
     let dest = checkpoints.join(&entry.name);
+    if dest.exists() && !overwrite {
+        return Err(TrainError::file(
+            &dest,
+            "already holds a shipped checkpoint of this name; pass --overwrite to replace it",
+        ));
+    }
     if dest.exists() {
         std::fs::remove_dir_all(&dest)
             .map_err(|e| TrainError::file(&dest, format!("cannot replace: {e}")))?;

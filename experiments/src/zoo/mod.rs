@@ -165,7 +165,8 @@ impl Manifest {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path)
             .map_err(|e| TrainError::file(&path, format!("cannot read: {e}")))?;
-        toml::from_str(&text).map_err(|e| TrainError::file(&path, e.to_string().trim()))
+        toml::from_str(&text)
+            .map_err(|e| TrainError::file(&path, gmm_training::config::toml_error(&text, &e)))
     }
 
     /// Writes `<dir>/manifest.toml` atomically.

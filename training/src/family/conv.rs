@@ -17,6 +17,10 @@ impl FamilyConfig for ConvGmmConfig {
         self.n_components = k;
     }
 
+    fn values_per_component(&self, dims: usize) -> u64 {
+        2 * dims as u64
+    }
+
     /// Only on images (a first layer), never on BSDS300 rows; DC left out exactly when the
     /// data are zero-meaned; no k-means start.
     fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError> {

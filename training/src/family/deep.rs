@@ -20,6 +20,16 @@ impl FamilyConfig for DeepGmmConfig {
     /// A network keeps its paths (it is never pruned); a record of another K does not load.
     fn set_n_components(&mut self, _k: usize) {}
 
+    /// Per path: its materialised component and statistics (f64), `4(D² + D)`.
+    fn values_per_component(&self, dims: usize) -> u64 {
+        let d = dims as u64;
+        4 * (d.saturating_mul(d) + d)
+    }
+
+    fn min_samples(&self) -> usize {
+        self.nodes.first().copied().unwrap_or(1)
+    }
+
     /// The nodes per layer: `[3, 2]` and `[2, 3]` have as many parameters, not the same ones.
     fn size(&self) -> String {
         format!("nodes = {:?}", self.nodes)

@@ -21,6 +21,11 @@ impl FamilyConfig for FullGmmConfig {
     }
 
     /// Anywhere but on probability vectors (rows summing to 1 make every covariance singular).
+    fn values_per_component(&self, dims: usize) -> u64 {
+        let d = dims as u64;
+        3 * (d.saturating_mul(d) + d)
+    }
+
     fn check(&self, input: LayerInput<'_>, _: &EmConfig) -> Result<(), ConfigError> {
         self.validate()?;
         match input {

@@ -54,6 +54,18 @@ pub trait FamilyConfig:
         format!("{} components", self.n_components())
     }
 
+    /// f32-sized values that the layer and one E-step's statistics hold per component for
+    /// inputs of `dims` values: what K multiplies in memory (a spectrum's `2D`, a full
+    /// covariance's `3(D² + D)` with its f64 statistics). Checked against the machine's memory
+    /// before the layer is built.
+    fn values_per_component(&self, dims: usize) -> u64;
+
+    /// The fewest training samples the layer can be fitted to: K (a deep GMM: the `N_1`
+    /// components of its first layer's flat GMM).
+    fn min_samples(&self) -> usize {
+        self.n_components()
+    }
+
     /// Checks the fields, that the family fits its input and the EM settings; the error's key
     /// is relative to the layer's table (`exclude_dc`, `input`, `em.init`, …).
     fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError>;
@@ -205,6 +217,16 @@ impl LayerConfig {
     /// Sets the number of components.
     pub fn set_n_components(&mut self, k: usize) {
         with_config!(self, c => c.set_n_components(k))
+    }
+
+    /// See [`FamilyConfig::values_per_component`].
+    pub fn values_per_component(&self, dims: usize) -> u64 {
+        with_config!(self, c => c.values_per_component(dims))
+    }
+
+    /// See [`FamilyConfig::min_samples`].
+    pub fn min_samples(&self) -> usize {
+        with_config!(self, c => c.min_samples())
     }
 
     /// What fixes its parameters, in words ([`FamilyConfig::size`]).

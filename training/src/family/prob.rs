@@ -19,6 +19,11 @@ impl FamilyConfig for ProbGmmConfig {
     }
 
     /// Only on rows that sum to 1: a posterior feature of the layer below.
+    fn values_per_component(&self, dims: usize) -> u64 {
+        let d = dims as u64;
+        3 * (d.saturating_mul(d) + d)
+    }
+
     fn check(&self, input: LayerInput<'_>, _: &EmConfig) -> Result<(), ConfigError> {
         self.validate()?;
         match input {

@@ -11,7 +11,7 @@ use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
 use gmm_zoo::experiments::inspect::inspect_run;
 use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
-use gmm_zoo::experiments::scoring::{ScoreInput, score_input};
+use gmm_zoo::experiments::scoring::{ScoreInput, score_stream, score_to_csv};
 use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
@@ -19,7 +19,6 @@ use gmm_zoo::models::device_from_name;
 use gmm_zoo::training::claim::{self, Claim};
 use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::write_png;
-use gmm_zoo::training::fsio::write_atomic;
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::stages::{self, Plan, train_stages};
 use gmm_zoo::training::{
@@ -152,12 +151,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Score { run, input, out, responsibilities, layer, common } => {
             let opts = options(&common, PathBuf::new())?;
             let input = ScoreInput::parse(&input);
-            let report = score_input(&run, &input, layer, responsibilities, &opts)
-                .with_context(|| format!("scoring with {}", run.display()))?;
-            print!("{report}");
+            let summary = match &out {
+                Some(out) => score_to_csv(&run, &input, layer, responsibilities, &opts, out),
+                None => {
+                    score_stream(&run, &input, layer, responsibilities, &opts, &mut |_, _| Ok(()))
+                }
+            }
+            .with_context(|| format!("scoring with {}", run.display()))?;
+            print!("{summary}");
             if let Some(out) = out {
-                write_atomic(&out, report.to_csv().as_bytes())?;
-                println!("wrote {} rows to {}", report.rows.len(), out.display());
+                println!("wrote {} rows to {}", summary.rows(), out.display());
             }
         }
         Command::Select { config, components, out, overwrite, common } => {

@@ -268,3 +268,75 @@ fn a_full_gmm_on_an_array_separates_known_clusters() {
     .to_string();
     assert!(err.starts_with("model.kind: array rows are vectors"), "{err}");
 }
+
+/// `score` streams an array file in blocks: 150,000 rows (three blocks) give every row once, in
+/// order, the CSV written as they are scored, and the mean of the whole file scored at once by
+/// EM's own scorer. A `.npy` cut short is refused naming the rows its header promises and the
+/// bytes present, and leaves no CSV.
+#[test]
+fn score_streams_an_array_in_blocks_and_refuses_a_truncated_npy() {
+    use gmm_zoo::experiments::scoring::{BLOCK_ROWS, score_to_csv};
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (n, d) = (150_000usize, 3usize);
+    assert!(n > 2 * BLOCK_ROWS);
+    let rows: Vec<f32> =
+        (0..n * d).map(|i| (i % d) as f32 + rng.random_range(-1.0f32..1.0)).collect();
+    let data: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let file = dir.path().join("many.npy");
+    write_npy(&file, "<f4", false, &[n, d], &data);
+    let config = RunConfig::parse(&format!(
+        "name = \"many\"\n[data]\ndataset = \"array\"\ntrain = \"{}\"\nn_train = 5000\n\
+         [model]\nkind = \"full\"\nn_components = 3\n[em]\nmax_iter = 5\n",
+        file.display()
+    ))
+    .unwrap();
+    let out = dir.path().join("run");
+    train_run(&config, &common::sample_options(&out)).unwrap();
+    let opts = common::sample_options(&out);
+
+    let csv = dir.path().join("scores.csv");
+    let summary =
+        score_to_csv(&out, &ScoreInput::Array(file.clone()), 1, false, &opts, &csv).unwrap();
+    assert_eq!(summary.rows(), n);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let indices: Vec<usize> =
+        text.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert_eq!(indices, (0..n).collect::<Vec<_>>(), "every row once, in order");
+
+    // The whole file at once, through EM's scorer (the same batches: blocks are whole batches).
+    let (_, layer) = gmm_zoo::training::SavedLayer::load(&out, &common::device()).unwrap();
+    let whole = read_array(&file).unwrap();
+    let mean = match layer {
+        gmm_zoo::training::Layer::Full(m) => {
+            let enc =
+                gmm_zoo::training::folder::encode_rows(&m, &whole.pixels, 16384, &common::device())
+                    .unwrap();
+            gmm_zoo::training::em::log_likelihood_summary(&m, &enc).unwrap()
+        }
+        _ => unreachable!("a full GMM"),
+    };
+    let streamed = summary.mean();
+    assert!((streamed.mean - mean.mean).abs() < 1e-9 * mean.mean.abs(), "{streamed:?} vs {mean:?}");
+    assert!(
+        (streamed.standard_error - mean.standard_error).abs() < 1e-9,
+        "{streamed:?} vs {mean:?}"
+    );
+
+    // Cut short: refused before scoring, naming what the header promises; no CSV is left.
+    std::fs::write(&file, &std::fs::read(&file).unwrap()[..100_000]).unwrap();
+    let csv2 = dir.path().join("cut.csv");
+    let err = score_to_csv(&out, &ScoreInput::Array(file.clone()), 1, false, &opts, &csv2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("many.npy") && err.contains("promises 150000 rows of 3 values"), "{err}");
+    assert!(err.contains("holds 99872 bytes of data"), "{err}");
+    assert!(!csv2.exists());
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp"))
+    );
+}

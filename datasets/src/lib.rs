@@ -16,6 +16,7 @@
 //! BSDS images); the full sets are found through `--data-dir` or [`DATA_DIR_ENV`].
 
 mod array;
+mod array_blocks;
 mod bsds;
 pub mod bsds300;
 mod budget;
@@ -26,6 +27,7 @@ mod mnist;
 mod root;
 
 pub use array::{read_array, seeded_split};
+pub use array_blocks::ArrayBlocks;
 pub use bsds::{PatchSampler, PatchSpec};
 pub use budget::{check_f32_count, memory_budget};
 pub use error::DataError;

@@ -213,6 +213,8 @@ fn train(
     common: &Common,
 ) -> Result<()> {
     let (plan, out) = stages::load(config, out)?;
+    // The device first: a bad --device is refused whatever the folder holds.
+    let opts = RunOptions { resume, ..options(common, out.clone())? };
     if !resume && !overwrite && plan.is_finished_in(&out) {
         println!(
             "{} already holds this config's finished run; pass --overwrite to train it again",
@@ -226,7 +228,6 @@ fn train(
         }
         false => None,
     };
-    let opts = RunOptions { resume, ..options(common, out)? };
     // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
     let _ = ctrlc::set_handler(|| {
         if checkpoint::request_stop() {

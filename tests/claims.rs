@@ -49,6 +49,10 @@ fn a_finished_run_is_replaced_only_with_overwrite() {
     let said = String::from_utf8_lossy(&again.stdout);
     assert!(said.contains("already holds this config's finished run"), "{said}");
     assert_eq!(model(&out), before);
+    // … but a bad device is still refused first.
+    let device = run(&config, &out, &["--quiet", "--device", "tpu"]);
+    assert_eq!(device.status.code(), Some(1), "{}", stderr(&device));
+    assert!(stderr(&device).contains("not available in this build"), "{}", stderr(&device));
 
     // Another config into it: refused, the model untouched.
     let other =

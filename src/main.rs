@@ -201,8 +201,19 @@ fn devices() {
 /// The output folder of a command, claimed by this process (rank 0 of an MPI job writes it):
 /// a finished output there is refused unless `overwrite`.
 fn claim_output(dir: &Path, what: &str, marker: &str, overwrite: bool) -> Result<Option<Claim>> {
+    claim_folder(dir, what, marker, overwrite, false)
+}
+
+/// [`claim_output`], for a training run that may `resume` what the folder holds.
+fn claim_folder(
+    dir: &Path,
+    what: &str,
+    marker: &str,
+    overwrite: bool,
+    resume: bool,
+) -> Result<Option<Claim>> {
     let root = cluster::world().is_root();
-    Ok(root.then(|| claim::take(dir, what, marker, overwrite, false)).transpose()?)
+    Ok(root.then(|| claim::take(dir, what, marker, overwrite, resume)).transpose()?)
 }
 
 fn train(
@@ -222,12 +233,7 @@ fn train(
         );
         return Ok(());
     }
-    let _claim = match cluster::world().is_root() {
-        true => {
-            Some(claim::take(&out, "run of another config", "metrics.json", overwrite, resume)?)
-        }
-        false => None,
-    };
+    let _claim = claim_folder(&out, "run of another config", "metrics.json", overwrite, resume)?;
     // Ctrl-C: finish the iteration, write a checkpoint, exit; a second one exits now.
     let _ = ctrlc::set_handler(|| {
         if checkpoint::request_stop() {

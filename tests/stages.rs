@@ -192,6 +192,15 @@ fn a_staged_run_killed_in_a_stage_resumes_to_the_same_model() {
     }
     assert_eq!(parameters(&whole, 1), parameters(&broken, 1));
 
+    // A stage trained again takes every later stage with it: their finished runs were built
+    // on its old model.
+    std::fs::remove_dir_all(broken.join("stage1")).unwrap();
+    let r = run(&config, &broken, &["--resume"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(err.contains("stage 0: finished") && !err.contains("stage 2: finished"), "{err}");
+    assert_eq!(parameters(&whole, 1), parameters(&broken, 1));
+
     // A finished stage trained from another config is refused, not silently kept.
     let other = text.replace("n_train = 4000", "n_train = 3500");
     let other = write_config(dir.path(), "other.toml", &other);

@@ -307,6 +307,11 @@ pub fn score_classifier(
 
 /// The per-class model must be one layer on labelled images (a first layer has a density over
 /// images: the config's checks refuse a family that cannot sit on the data).
+/// The binomial standard error `√(p(1 − p)/N)` of an accuracy `p` over `N` test rows.
+pub fn accuracy_standard_error(accuracy: f64, n: usize) -> f64 {
+    (accuracy * (1.0 - accuracy) / n.max(1) as f64).sqrt()
+}
+
 /// The one layer of a config that `classify` can use: labelled data (MNIST), a single layer,
 /// no warm start; the error names the key.
 pub fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
@@ -455,7 +460,7 @@ impl std::fmt::Display for ClassifyReport {
     /// Accuracy overall and per class, the confusion matrix, and the times.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n: usize = self.confusion.iter().flatten().sum();
-        let se = (self.accuracy * (1.0 - self.accuracy) / n.max(1) as f64).sqrt();
+        let se = accuracy_standard_error(self.accuracy, n);
         writeln!(
             f,
             "{}: test accuracy {:.4} ± {se:.4} (binomial standard error over {n} digits; {})",

@@ -242,7 +242,10 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
     let start = Instant::now();
     let cluster = crate::cluster::world();
     let mut records = Vec::new();
-    let mut last = None;
+    // The layers of the last stage trained in this process; once one is, every later stage is
+    // trained again too (a finished stage after it was built on its old model).
+    let mut trained: Option<Vec<crate::Layer>> = None;
+    let mut last_metrics = None;
     for (i, stage) in stages.iter().enumerate() {
         opts.progress.log(&format!(
             "stage {i} of {}: {} ({})",
@@ -255,7 +258,8 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
             resume: opts.resume && checkpoint::path_in(&stage.dir).is_file(),
             ..opts.clone()
         };
-        let metrics = match opts.resume && !stage_opts.resume && finished(stage)? {
+        let keep = opts.resume && !stage_opts.resume && trained.is_none() && finished(stage)?;
+        let metrics = match keep {
             true => {
                 opts.progress.log(&format!("stage {i}: finished in {}", stage.dir.display()));
                 read_json::<Metrics>(&stage.dir.join("metrics.json"))?
@@ -263,7 +267,7 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
             false => {
                 let outcome = train_run(&stage.config, &stage_opts)?;
                 let metrics = outcome.metrics.into_iter().next();
-                last = Some(outcome.layers);
+                trained = Some(outcome.layers);
                 match metrics {
                     Some(mut m) => {
                         m.timings.total = outcome.total_seconds;
@@ -286,10 +290,12 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
             test: metrics.test,
             seconds: metrics.timings.total,
         });
+        last_metrics = Some(metrics);
     }
-    let final_stage = stages.last().ok_or(TrainError::Failed("no stage".into()))?;
-    let metrics: Metrics = read_json(&final_stage.dir.join("metrics.json"))?;
-    let layers = match last {
+    let (Some(final_stage), Some(metrics)) = (stages.last(), last_metrics) else {
+        return Err(TrainError::Failed("no stage".into()));
+    };
+    let layers = match trained {
         Some(layers) => layers,
         None => vec![crate::SavedLayer::load(&final_stage.dir, &opts.device)?.1],
     };

@@ -257,11 +257,12 @@ fn run_files(run: &Path) -> Result<RunFiles, TrainError> {
             if name.starts_with('.') || name == gmm_training::checkpoint::FILE_NAME {
                 continue;
             }
-            // A staged run ships its last stage, which is at its top; not every stage.
-            let stage = name.strip_prefix("stage").is_some_and(|i| i.parse::<usize>().is_ok());
-            if path.is_dir() && !(stage && root.join(STAGES_FILE).is_file()) {
-                walk(root, &path, out)?;
-            } else if path.is_dir() {
+            if path.is_dir() {
+                // A staged run ships its last stage, which is at its top; not every stage.
+                let stage = name.strip_prefix("stage").is_some_and(|i| i.parse::<usize>().is_ok());
+                if !(stage && root.join(STAGES_FILE).is_file()) {
+                    walk(root, &path, out)?;
+                }
             } else if name != "samples.png" {
                 let rel = path.strip_prefix(root).expect("under root");
                 let len = entry.metadata().map_err(|e| TrainError::file(&path, e))?.len();

@@ -194,7 +194,7 @@ impl Manifest {
 pub fn accuracy_with_error(accuracy: f64, layer: Option<&LayerEntry>) -> String {
     match layer.map(|l| l.test_n).filter(|&n| n > 0) {
         Some(n) => {
-            let se = (accuracy * (1.0 - accuracy) / n as f64).sqrt();
+            let se = crate::classify::accuracy_standard_error(accuracy, n);
             format!("{:.2} ± {:.2}%", 100.0 * accuracy, 100.0 * se)
         }
         None => format!("{:.2}%", 100.0 * accuracy),

@@ -8,8 +8,8 @@
 mod common;
 
 use gmm_zoo::models::{
-    ConvGmmConfig, EmptyPolicy, FullGmm, FullGmmConfig, Mixture, ProbGmmConfig, SpectralLayout,
-    Tensor, TensorData,
+    ConvGmmConfig, DeepGmm, DeepGmmConfig, EmptyPolicy, FullGmm, FullGmmConfig, Mixture,
+    NodeParams, PathAssignment, ProbGmmConfig, SpectralLayout, Tensor, TensorData,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -201,4 +201,42 @@ fn prob_m_step_is_the_full_m_step_in_helmert_coordinates() {
         &covs,
         1e-4,
     );
+}
+
+/// One node, one path: `x = A z + b`, so Q is maximised where `A Aᵀ = S / N` and `b` is the
+/// mean, with `S = Σ (x − m)(x − m)ᵀ + reg_covar · N I` (the regulariser scales with the path's
+/// mass, as the full GMM's `+ reg_covar·I` on `S / N`). A large `reg_covar` against few rows
+/// tells `reg_covar · N` from `reg_covar` by a factor of N on the diagonal.
+#[test]
+fn deep_m_step_converges_to_the_mean_and_regularised_covariance() {
+    let mut rng = ChaCha8Rng::seed_from_u64(common::SEED + 11);
+    let (n, d, reg) = (400, 3, 0.5);
+    let x: Vec<f64> = (0..n * d)
+        .map(|i| [2.0, -1.0, 0.5][i % d] + rng.random_range(-1.5..1.5) * (1 + i % d) as f64)
+        .collect();
+    let config = DeepGmmConfig {
+        nodes: vec![1],
+        e_step: PathAssignment::Soft,
+        beam: 1,
+        reg_covar: reg,
+        m_step_iters: 3000,
+        learning_rate: 2e-2,
+        init_noise: 0.0,
+        first_layer: None,
+        widen_from: None,
+    };
+    let eye: Vec<f64> = (0..d * d).map(|t| f64::from(u8::from(t / d == t % d))).collect();
+    let start = NodeParams { a: eye, b: vec![0.0; d], dim: d };
+    let layer = DeepGmm::from_parts(&start, &[1.0], &config, &common::device()).unwrap();
+    let ones = vec![1.0; n];
+    let stats = layer.batch_stats(tensor(&x, [n, d]), tensor(&ones, [n, 1])).unwrap();
+    let (layer, report) = layer.m_step(stats, n).unwrap();
+    println!("{:?}", report.ascent);
+    let nodes = layer.nodes_host().unwrap();
+    let a = &nodes.a;
+    let cov: Vec<f64> =
+        (0..d * d).map(|t| (0..d).map(|s| a[t / d * d + s] * a[t % d * d + s]).sum()).collect();
+    let (means, covs) = weighted_gaussians(&x, &ones, d, 1, reg, false);
+    assert_close("deep mean", &nodes.b, &means, 1e-2);
+    assert_close("deep covariance", &cov, &covs, 1e-2);
 }

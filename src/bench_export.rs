@@ -35,7 +35,7 @@ pub fn export_start(
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let reg_covar = layer.reg_covar;
+    let reg_covar = layer.config.reg_covar;
     let layer = layer.initialize(data, em.init, &mut ChaCha8Rng::seed_from_u64(seed))?;
     let (k, d) = (layer.n_components(), layer.dim());
     let mut rows = Vec::with_capacity(data.n * d);

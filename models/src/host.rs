@@ -3,6 +3,9 @@
 //! responsibilities of a CPU batch (f32, one pass per row), and the register clean-up that host
 //! code needs after a gemm product.
 
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
 /// `log Σ_i exp(a_i)`, shifted by the largest term; `−∞` when every term is (or there are none).
 pub fn log_sum_exp(a: &[f64]) -> f64 {
     let max = a.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -19,6 +22,26 @@ pub fn softmax(a: &[f64]) -> Vec<f64> {
     let e: Vec<f64> = a.iter().map(|v| (v - max).exp()).collect();
     let total: f64 = e.iter().sum();
     e.into_iter().map(|v| v / total).collect()
+}
+
+/// One draw of an index with probability `weights[i] / total` (`total = Σ weights`): a uniform
+/// number in `[0, total)` walked down the weights; rounding past the end picks the last index.
+pub fn categorical(weights: &[f64], total: f64, rng: &mut ChaCha8Rng) -> usize {
+    let mut u = rng.random::<f64>() * total;
+    weights
+        .iter()
+        .position(|&w| {
+            u -= w;
+            u < 0.0
+        })
+        .unwrap_or(weights.len() - 1)
+}
+
+/// `log π` of the kept components, renormalised: `log π_c - log Σ_{c' kept} π_c'`.
+pub fn renormalised_log_weights(log_weights: &[f64], keep: &[usize]) -> Vec<f64> {
+    let kept: Vec<f64> = keep.iter().map(|&c| log_weights[c]).collect();
+    let log_total = log_sum_exp(&kept);
+    kept.iter().map(|v| v - log_total).collect()
 }
 
 /// Clears the upper halves of the vector registers (`vzeroupper`) after a gemm product (faer's
@@ -108,8 +131,12 @@ fn normalise_rows(a: &mut [f32], k: usize) -> Vec<f32> {
     log_norm
 }
 
+/// `ln(1e-30)`: a term of a row this far below the row's largest counts as zero in
+/// [`crate::responsibilities`].
+pub const NEGLIGIBLE_LOG_RATIO: f64 = -69.0776;
+
 /// The log-ratio below which a term is 0: `ln 1e-30`.
-const FLOOR: f32 = crate::mixture::NEGLIGIBLE_LOG_RATIO as f32;
+const FLOOR: f32 = NEGLIGIBLE_LOG_RATIO as f32;
 
 /// `v ← max(exp(max(v, FLOOR)) − exp(FLOOR), 0)` for every value: the same exponential of the
 /// floor, so that a floored term is exactly 0. Comparisons written so that a NaN passes
@@ -207,7 +234,7 @@ mod tests {
         let ulp = |v: f32| f32::from_bits(v.to_bits() + 1) - v;
         let mut worst = 0.0f64;
         for i in 0..=1_000_000 {
-            let x = crate::mixture::NEGLIGIBLE_LOG_RATIO as f32 * i as f32 / 1e6;
+            let x = NEGLIGIBLE_LOG_RATIO as f32 * i as f32 / 1e6;
             let want = (x as f64).exp();
             let err = ((exp_reduced(x) as f64 - want) / ulp(want as f32) as f64).abs();
             worst = worst.max(err);

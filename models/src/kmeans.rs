@@ -2,9 +2,10 @@
 //! initialisations.
 
 use crate::ModelError;
-use crate::mixture::{Encoded, host_vec, to_host_f64};
+use crate::encoded::Encoded;
+use crate::host::categorical;
 use crate::processes::{self, Part};
-use crate::sample::categorical;
+use crate::readback::{host_vec, to_host_f64};
 use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;

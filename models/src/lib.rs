@@ -2,50 +2,50 @@
 //!
 //! Every family implements [`Mixture`], the hooks that the one EM driver (in `gmm-training`)
 //! calls, in the spirit of scikit-learn's `BaseMixture`: per-component log-likelihoods, log
-//! weights, sufficient statistics accumulated batch by batch, and an M-step.
+//! weights, sufficient statistics accumulated batch by batch, and an M-step. Each family lives
+//! in its folder (`conv/`, `full/`, `prob/`, `deep/`); the pieces they share sit beside them
+//! and import nothing from a family but what they are about (the full GMM, which the prob and
+//! deep families build on). This file only declares and re-exports, for users of the crate.
 
 mod conv;
-mod conv_host;
 mod deep;
-mod deep_m_step;
-pub mod deep_search;
 mod device;
+mod encoded;
 mod error;
 pub mod filters;
 mod full;
-mod full_density;
-mod full_moments;
-#[cfg(feature = "wgpu")]
-mod gpu;
+mod generative;
 pub mod host;
 pub mod kmeans;
 pub mod linalg;
 mod mixture;
 mod prob;
 pub mod processes;
-mod sample;
+mod readback;
 pub mod spectral;
 
-pub use conv::{ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
-pub use conv_host::CONV_HOST_ROWS;
-pub use deep::{DeepGmm, DeepGmmConfig, MAX_PATHS, PathAssignment, path_nodes};
-pub use deep_m_step::NodeParams;
-pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
-pub use error::ModelError;
-pub use full::{EmptyPolicy, FullGmm, FullGmmConfig, RESP_FLOOR};
-pub use full_density::{GROUP_BUDGET, HOST_ROWS, TRIANGLE_BLOCK};
-pub use full_moments::FullStats;
+pub use conv::{CONV_HOST_ROWS, ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
+pub use deep::search as deep_search;
+pub use deep::{DeepGmm, DeepGmmConfig, MAX_PATHS, NodeParams, PathAssignment, path_nodes};
 #[cfg(feature = "wgpu")]
-pub use gpu::list_adapters;
+pub use device::list_adapters;
+pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
+pub use encoded::Encoded;
+pub use error::ModelError;
+pub use full::{
+    EmptyPolicy, FullGmm, FullGmmConfig, FullStats, GROUP_BUDGET, HOST_ROWS, RESP_FLOOR,
+    TRIANGLE_BLOCK,
+};
+pub use generative::Generative;
+pub use host::{NEGLIGIBLE_LOG_RATIO, renormalised_log_weights};
 pub use mixture::{
-    Ascent, BatchTerms, EStepRows, Encoded, Init, MStepReport, Mixture, NEGLIGIBLE_LOG_RATIO,
-    SufficientStats, complete_stats, default_e_step_batch, default_e_step_rows,
-    init_random_responsibilities, log_sum_exp, renormalised_log_weights, responsibilities,
-    row_argmax, select_rows, to_host_f64,
+    Ascent, BatchTerms, EStepRows, Init, MStepReport, Mixture, SufficientStats, complete_stats,
+    default_e_step_batch, default_e_step_rows, init_random_responsibilities, log_sum_exp,
+    responsibilities,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use processes::Part;
-pub use sample::Generative;
+pub use readback::{row_argmax, select_rows, to_host_f64};
 pub use spectral::SpectralLayout;
 
 /// Burn's tensor and device types, re-exported so that callers need not name `burn` paths.

@@ -1,9 +1,13 @@
-//! The hooks every mixture family implements, and the plumbing they share.
+//! The hooks every mixture family implements (scikit-learn's `BaseMixture`), the E-step's
+//! default forms and its responsibilities.
 
 use crate::ModelError;
-use crate::processes::{self, Part};
+use crate::encoded::Encoded;
+use crate::host::NEGLIGIBLE_LOG_RATIO;
+use crate::processes::Part;
+use crate::readback::{readback_error, to_host_f64};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -23,178 +27,6 @@ pub enum Init {
     /// assigned to its nearest centre and one M-step: scikit-learn's `init_params="kmeans"`
     /// (full-covariance layers).
     Kmeans,
-}
-
-/// Data already encoded for one layer (e.g. periodograms for the convolutional GMM), held on
-/// the device in row batches so that no step ever materialises N×K×D numbers.
-#[derive(Debug, Clone)]
-pub struct Encoded {
-    /// Row batches, each `[n_b, F]`.
-    pub batches: Vec<Tensor<2>>,
-    /// Total rows N.
-    pub n: usize,
-    /// Width F of a row.
-    pub width: usize,
-    /// Which rows of the whole data set these are: all of them, or this process's shard
-    /// (whose sums the other processes' complete, [`crate::processes`]).
-    pub part: Part,
-}
-
-impl Encoded {
-    /// Uploads host rows `[n, width]` in batches of `batch_size` rows.
-    pub fn from_rows(rows: &[f32], width: usize, batch_size: usize, device: &Device) -> Self {
-        assert!(width > 0 && batch_size > 0 && rows.len().is_multiple_of(width));
-        let n = rows.len() / width;
-        let batches = rows
-            .chunks(batch_size * width)
-            .map(|c| {
-                Tensor::from_data(TensorData::new(c.to_vec(), [c.len() / width, width]), device)
-            })
-            .collect();
-        Self { batches, n, width, part: Part::Whole }
-    }
-
-    /// The same rows, marked as `part` of the whole data set.
-    pub fn with_part(self, part: Part) -> Self {
-        Self { part, ..self }
-    }
-
-    /// Rows of the whole data set (`n` unless this is a shard).
-    pub fn total(&self) -> usize {
-        match self.part {
-            Part::Whole | Part::Alone => self.n,
-            Part::Shard { total, .. } => total,
-        }
-    }
-
-    /// Index of the first row here in the whole data set.
-    pub fn first_row(&self) -> usize {
-        match self.part {
-            Part::Whole | Part::Alone => 0,
-            Part::Shard { first, .. } => first,
-        }
-    }
-
-    /// The batches whose sums this process contributes to a sum over the processes: all of a
-    /// shard's; of replicated rows ([`Part::Whole`]), this process's block of them.
-    pub fn own_batches(&self) -> std::ops::Range<usize> {
-        match self.part {
-            Part::Whole => processes::own_block(self.batches.len()),
-            Part::Alone | Part::Shard { .. } => 0..self.batches.len(),
-        }
-    }
-
-    /// Whether sums over these rows are added over the processes of a job: a shard's, and
-    /// replicated rows' in a job of several.
-    pub fn spread(&self) -> bool {
-        match self.part {
-            Part::Whole => processes::size() > 1,
-            Part::Alone => false,
-            Part::Shard { .. } => true,
-        }
-    }
-
-    /// Completes sums over a shard's rows with the other processes' (element-wise); the rows
-    /// of [`Part::Whole`] are all here, and their sums already whole.
-    pub fn sum_shards(&self, values: &mut [f64]) {
-        if let Part::Shard { .. } = self.part {
-            processes::sum(values)
-        }
-    }
-
-    /// The rows `picks` (indices into the whole data set), `[picks.len(), width]`, on every
-    /// process: from this process's batches where it holds them, from the others' otherwise.
-    pub fn gather_rows(&self, picks: &[usize]) -> Result<Vec<f32>, ModelError> {
-        let (first, offsets) = (self.first_row(), self.offsets());
-        let mut out = vec![0f32; picks.len() * self.width];
-        for (slot, &i) in picks.iter().enumerate() {
-            if !(first..first + self.n).contains(&i) {
-                continue;
-            }
-            let local = i - first;
-            let b = offsets.partition_point(|&o| o <= local) - 1;
-            let row = self.batches[b].clone().narrow(0, local - offsets[b], 1);
-            let values = host_vec::<f32, _>(row.try_into_data())?;
-            out[slot * self.width..(slot + 1) * self.width].copy_from_slice(&values);
-        }
-        Ok(match self.part {
-            Part::Shard { .. } => processes::share_rows(&out),
-            Part::Whole | Part::Alone => out,
-        })
-    }
-}
-
-impl Encoded {
-    /// `f` on every row batch (its index and rows), the results folded into `acc` in batch
-    /// order. On a CPU device ([`crate::is_cpu`]) the batches are mapped as many at a time as
-    /// rayon has threads, one per thread, so that the many small products and element-wise
-    /// passes of a batch keep every core busy; the fold still takes them one by one in order,
-    /// so the result does not depend on the thread count. A GPU maps them one after another.
-    pub fn fold_batches<T: Send, A>(
-        &self,
-        acc: A,
-        f: impl Fn(usize, &Tensor<2>) -> Result<T, ModelError> + Sync,
-        fold: impl FnMut(A, T) -> Result<A, ModelError>,
-    ) -> Result<A, ModelError> {
-        self.fold_range(0..self.batches.len(), acc, f, fold)
-    }
-
-    /// [`fold_batches`](Self::fold_batches) over the batches `range` only (a process's share
-    /// of the data in a data-parallel job).
-    pub fn fold_range<T: Send, A>(
-        &self,
-        range: std::ops::Range<usize>,
-        acc: A,
-        f: impl Fn(usize, &Tensor<2>) -> Result<T, ModelError> + Sync,
-        mut fold: impl FnMut(A, T) -> Result<A, ModelError>,
-    ) -> Result<A, ModelError> {
-        use rayon::prelude::*;
-        let group = match self.batches.first() {
-            Some(x) if crate::is_cpu(&x.device()) => rayon::current_num_threads().max(1),
-            _ => 1,
-        };
-        let mut acc = acc;
-        let offset = range.start;
-        for (g, batches) in self.batches[range].chunks(group).enumerate() {
-            let first = offset + g * group;
-            let results: Vec<Result<T, ModelError>> = if group == 1 {
-                vec![f(first, &batches[0])]
-            } else {
-                batches.par_iter().enumerate().map(|(i, x)| f(first + i, x)).collect()
-            };
-            for r in results {
-                acc = fold(acc, r?)?;
-            }
-        }
-        Ok(acc)
-    }
-
-    /// `f`'s rows of every batch, concatenated in batch order ([`fold_batches`](Self::fold_batches):
-    /// in parallel on a CPU).
-    pub fn concat_batches<T: Send>(
-        &self,
-        f: impl Fn(usize, &Tensor<2>) -> Result<Vec<T>, ModelError> + Sync,
-    ) -> Result<Vec<T>, ModelError> {
-        self.fold_batches(Vec::new(), f, |mut out, rows| {
-            out.extend(rows);
-            Ok(out)
-        })
-    }
-
-    /// The first row of every batch.
-    pub fn offsets(&self) -> Vec<usize> {
-        let sizes = self.batches.iter().map(|x| x.dims()[0]);
-        sizes.scan(0, |start, rows| Some(std::mem::replace(start, *start + rows))).collect()
-    }
-
-    /// All rows back on the host, `[n, width]` row-major (for initialisations that need them).
-    pub fn host_rows(&self) -> Result<Vec<f32>, ModelError> {
-        let mut rows = Vec::with_capacity(self.n * self.width);
-        for b in &self.batches {
-            rows.extend(host_vec::<f32, _>(b.clone().try_into_data())?);
-        }
-        Ok(rows)
-    }
 }
 
 /// What an M-step did besides updating parameters, for the log.
@@ -440,10 +272,6 @@ fn responsibilities_on_device(weighted: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     (e / sum.clone(), sum.log() + max)
 }
 
-/// `ln(1e-30)`: a term of a row this far below the row's largest counts as zero in
-/// [`responsibilities`].
-pub const NEGLIGIBLE_LOG_RATIO: f64 = -69.0776;
-
 /// Random responsibilities (rows of uniform draws, normalised) followed by one M-step.
 pub fn init_random_responsibilities<M: Mixture>(
     layer: M,
@@ -484,61 +312,4 @@ pub fn complete_stats<M: Mixture>(
     let mut flat = layer.stats_to_flat(&stats)?;
     data.sum_shards(&mut flat);
     layer.stats_from_flat(&flat)
-}
-
-/// `log π` of the kept components, renormalised: `log π_c - log Σ_{c' kept} π_c'`.
-pub fn renormalised_log_weights(log_weights: &[f64], keep: &[usize]) -> Vec<f64> {
-    let kept: Vec<f64> = keep.iter().map(|&c| log_weights[c]).collect();
-    let log_total = crate::host::log_sum_exp(&kept);
-    kept.iter().map(|v| v - log_total).collect()
-}
-
-/// The rows `keep` of a tensor's first dimension.
-pub fn select_rows<const D: usize>(t: Tensor<D>, keep: &[usize]) -> Tensor<D> {
-    let idx: Vec<i64> = keep.iter().map(|&i| i as i64).collect();
-    let idx =
-        Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(idx, [keep.len()]), &t.device());
-    t.select(0, idx)
-}
-
-/// Checks that `samples` are whole rows of `d` values, all finite; the error names the first
-/// bad `what` (e.g. "pixel value") and its sample.
-pub(crate) fn check_rows(samples: &[f32], d: usize, what: &str) -> Result<(), ModelError> {
-    if !samples.len().is_multiple_of(d) {
-        return Err(ModelError::InputShape { expected: d, got: samples.len() });
-    }
-    match samples.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(ModelError::NonFinite {
-            what: format!("{what} {} in sample {}", samples[i], i / d),
-            hint: "clean the input data".into(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Reads a float tensor back to the host as f64.
-pub fn to_host_f64<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ModelError> {
-    let v = host_vec::<f32, _>(t.try_into_data())?;
-    Ok(v.into_iter().map(f64::from).collect())
-}
-
-/// Each row's index of its largest entry, `[N, K]` → N indices (the MAP component of weighted
-/// log-probabilities), computed on the device.
-pub fn row_argmax(t: Tensor<2>) -> Result<Vec<usize>, ModelError> {
-    let v = host_vec::<i64, _>(t.argmax(1).try_into_data())?;
-    Ok(v.into_iter().map(|i| i as usize).collect())
-}
-
-/// The values of a device read-back (`tensor.try_into_data()`, float or int) as `T`; a failed
-/// read-back is a [`ModelError::Readback`].
-pub(crate) fn host_vec<T: burn::tensor::Element, E: std::fmt::Debug>(
-    data: Result<TensorData, E>,
-) -> Result<Vec<T>, ModelError> {
-    let data = data.map_err(readback_error)?;
-    data.convert::<T>().try_into_vec::<T>().map_err(readback_error)
-}
-
-/// A failed device read-back (or its conversion) as a [`ModelError::Readback`].
-fn readback_error(e: impl std::fmt::Debug) -> ModelError {
-    ModelError::Readback(format!("{e:?}"))
 }

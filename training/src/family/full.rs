@@ -62,14 +62,14 @@ impl Inspect for FullGmm {
         &self,
         input_scale: TileScale,
     ) -> Result<Option<(Tiles, TileScale)>, ModelError> {
-        if self.zero_mean {
+        if self.config.zero_mean {
             return Ok(None);
         }
         Ok(Some((mean_tiles(self)?, input_scale)))
     }
 
     fn own_pictures(&self) -> Result<Option<(&'static str, Tiles)>, ModelError> {
-        if self.zero_mean {
+        if self.config.zero_mean {
             return Ok(None);
         }
         Ok(Some(("means.png", mean_tiles(self)?)))

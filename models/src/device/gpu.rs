@@ -1,8 +1,8 @@
 //! GPUs through wgpu: the adapters a machine has, and a device brought up on one of them with
 //! its failure turned into an error (Burn's lazy devices panic at the first tensor instead).
 
+use super::adapter::AdapterIndex;
 use crate::ModelError;
-use crate::device::AdapterIndex;
 use burn::tensor::wgpu::{WgpuBackend, wgpu};
 use burn::tensor::{Device, DeviceKind};
 use std::sync::Mutex;

@@ -2,36 +2,14 @@
 //! triangular precision factors, grouped over components for small D, and the
 //! log-determinants.
 
-use crate::mixture::{Mixture, host_vec};
-use crate::{FullGmm, ModelError};
+use super::blocks::{HOST_ROWS, triangle_blocks};
+use super::model::FullGmm;
+use crate::ModelError;
+use crate::mixture::Mixture;
+use crate::readback::host_vec;
 use burn::tensor::{Int, Tensor, TensorData};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
-
-/// Column-block width of the triangular E-step product (see `Mixture::log_prob` of [`FullGmm`]).
-pub const TRIANGLE_BLOCK: usize = 128;
-
-/// Most numbers in one grouped product of `FullGmm::mahalanobis_grouped` on a CPU (512 KB of
-/// f32, rows in chunks where one component's product would be larger): the product `Y` and the
-/// passes over it (squares, sums) stay in a core's L2 cache. Measured on `bsds300_full200`
-/// (8192-row batches, D = 63), interleaved runs of `gmmzoo bench … --iters 3` on 2 cores: 20.2 s
-/// per EM iteration against 25.4 s with 16 MB products (medians of three runs each).
-pub const GROUP_BUDGET: usize = 1 << 17;
-
-/// The same on a GPU (1 GB of f32): all K components of a batch in one product where they fit
-/// (`bsds300_full200`: 8192 × 200·63 = 103 M numbers; `mnist_full32`: 4096 × 32·784).
-pub const GPU_GROUP_BUDGET: usize = 1 << 28;
-
-/// `[start, end)` column blocks of width about [`TRIANGLE_BLOCK`] covering `0..d`.
-pub(crate) fn triangle_blocks(d: usize) -> Vec<(usize, usize)> {
-    let m = d.div_ceil(TRIANGLE_BLOCK).max(1);
-    (0..m).map(|j| (j * d / m, (j + 1) * d / m)).filter(|(s, e)| e > s).collect()
-}
-
-/// Rows per task of `FullGmm::mahalanobis_host`: one task's product `[rows, D]` stays in a
-/// core's L1/L2 cache (64 KB at D = 63), and the split, hence every figure, is the same for
-/// any thread count.
-pub const HOST_ROWS: usize = 256;
 
 impl FullGmm {
     /// `‖(x_n - μ_c)ᵀ U_c‖²` on the host, for a CPU batch of small D (one [`TRIANGLE_BLOCK`]):
@@ -53,7 +31,7 @@ impl FullGmm {
         let k = self.n_components();
         let xs: Vec<f32> = host_vec(x.try_into_data())?;
         let u: Vec<f32> = host_vec(self.precision_cholesky.val().try_into_data())?;
-        let shift: Vec<f32> = if self.zero_mean {
+        let shift: Vec<f32> = if self.config.zero_mean {
             vec![0.0; k * d]
         } else {
             let mu: Vec<f32> = host_vec(self.means.val().try_into_data())?;
@@ -104,7 +82,7 @@ impl FullGmm {
         let [_, d] = x.dims();
         let u = self.precision_cholesky.val();
         let k = u.dims()[0];
-        let means = (!self.zero_mean).then(|| self.means.val());
+        let means = (!self.config.zero_mean).then(|| self.means.val());
         let blocks = triangle_blocks(d);
         let columns = (0..k)
             .map(|c| {
@@ -151,7 +129,7 @@ impl FullGmm {
         let k = u.dims()[0];
         // W = [U_1 … U_K], `[D, K·D]`; the means' images `μ_cᵀU_c`, `[1, K·D]`.
         let w = u.clone().swap_dims(0, 1).reshape([d, k * d]);
-        let shift = (!self.zero_mean)
+        let shift = (!self.config.zero_mean)
             .then(|| self.means.val().unsqueeze_dim::<3>(1).matmul(u).reshape([1, k * d]));
         let g = (budget / (n.max(1) * d)).clamp(1, k);
         let parts = (0..k)
@@ -186,7 +164,7 @@ impl FullGmm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FullGmmConfig, device_from_name, linalg};
+    use crate::{FullGmmConfig, GROUP_BUDGET, device_from_name, linalg};
     use rand::{Rng, SeedableRng};
 
     /// The host path against Burn's grouped products (its stand-in, and a GPU's form), over

@@ -8,6 +8,7 @@
 //! under an MPI launcher (one GPU per rank on each machine; round robin where ranks outnumber
 //! adapters).
 
+use super::adapter::AdapterIndex;
 use crate::ModelError;
 use burn::tensor::Device;
 
@@ -79,9 +80,9 @@ fn open(name: &str) -> Result<(Device, String), ModelError> {
         #[allow(deprecated)] // measured against flex; kept as an opt-in peer
         ("ndarray", None) => cpu(Device::ndarray()),
         #[cfg(feature = "wgpu")]
-        ("wgpu", index) => crate::gpu::open(name, crate::gpu::Api::Auto, index),
+        ("wgpu", index) => super::gpu::open(name, super::gpu::Api::Auto, index),
         #[cfg(feature = "wgpu")]
-        ("vulkan", index) => crate::gpu::open(name, crate::gpu::Api::Vulkan, index),
+        ("vulkan", index) => super::gpu::open(name, super::gpu::Api::Vulkan, index),
         ("flex" | "ndarray", Some(_)) if compiled_devices().contains(&base) => {
             Err(ModelError::Adapter {
                 name: name.into(),
@@ -96,16 +97,6 @@ fn open(name: &str) -> Result<(Device, String), ModelError> {
                 .into(),
         }),
     }
-}
-
-/// Which adapter of a graphics API a device name asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
-pub(crate) enum AdapterIndex {
-    /// `:N`, the N-th adapter.
-    At(usize),
-    /// `:local`, the adapter of this local rank, modulo the number of adapters.
-    LocalRank(usize),
 }
 
 /// This process's rank among the ranks an MPI launcher (Open MPI, MPICH/Hydra, Slurm, PMI)

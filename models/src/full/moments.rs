@@ -1,8 +1,10 @@
 //! The full GMM's sufficient statistics, computed two ways, and its per-component M-step
 //! (models.md §2).
 
-use crate::mixture::{Mixture, SufficientStats, host_vec, to_host_f64};
-use crate::{FullGmm, ModelError, RESP_FLOOR, linalg};
+use super::model::{FullGmm, RESP_FLOOR};
+use crate::mixture::{Mixture, SufficientStats};
+use crate::readback::{host_vec, to_host_f64};
+use crate::{ModelError, linalg};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Most numbers in one `[G, N, D]` block of [`FullGmm::stats_batched`] (512 MB of f32): G
@@ -186,7 +188,7 @@ impl FullGmm {
         let device = x.device();
         let mut resp_sum = vec![0.0; k];
         let mut moments = Vec::with_capacity(k);
-        let shift = (!self.zero_mean).then(|| self.means.val());
+        let shift = (!self.config.zero_mean).then(|| self.means.val());
         for (c, rows) in rows_of.into_iter().enumerate() {
             if rows.is_empty() {
                 moments.push(None);
@@ -227,7 +229,7 @@ impl FullGmm {
         let k = resp.dims()[1];
         let resp = resp.clone().mask_fill(resp.lower_elem(RESP_FLOOR), 0.0);
         let g = (BATCHED_STATS_BUDGET / (n.max(1) * d.max(1))).clamp(1, k);
-        let means = (!self.zero_mean).then(|| self.means.val());
+        let means = (!self.config.zero_mean).then(|| self.means.val());
         let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
         for c0 in (0..k).step_by(g) {
             let gs = g.min(k - c0);
@@ -269,7 +271,7 @@ impl FullGmm {
             });
         }
         let delta: Vec<f64> = first.iter().map(|v| v / nc).collect();
-        let mu: Vec<f64> = match self.zero_mean {
+        let mu: Vec<f64> = match self.config.zero_mean {
             true => vec![0.0; d],
             false => shift.iter().zip(&delta).map(|(m, e)| m + e).collect(),
         };
@@ -277,12 +279,12 @@ impl FullGmm {
         for i in 0..d {
             for j in 0..=i {
                 // Symmetrised; a zero-mean component's covariance is its raw second moment.
-                let centre = if self.zero_mean { 0.0 } else { delta[i] * delta[j] };
+                let centre = if self.config.zero_mean { 0.0 } else { delta[i] * delta[j] };
                 let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
                 cov[i * d + j] = s;
                 cov[j * d + i] = s;
             }
-            cov[i * d + i] += self.reg_covar;
+            cov[i * d + i] += self.config.reg_covar;
         }
         let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
             ModelError::NotPositiveDefinite {

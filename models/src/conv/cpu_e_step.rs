@@ -3,9 +3,11 @@
 //! log-densities (one product), the responsibilities and the statistics (a second product) are
 //! computed while the task's rows are still in cache.
 
+use super::model::ConvGmm;
+use super::stats::ConvStats;
 use crate::ModelError;
-use crate::conv::{ConvGmm, ConvStats};
-use crate::mixture::{BatchTerms, Mixture, host_vec};
+use crate::mixture::{BatchTerms, Mixture};
+use crate::readback::host_vec;
 use burn::tensor::{Device, Tensor, TensorData};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -148,7 +150,7 @@ fn task_sums(x: &[f32], a: &[f32], constant: &[f32], k: usize, b: usize) -> Task
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mixture::to_host_f64;
+    use crate::readback::to_host_f64;
     use crate::{ConvGmmConfig, SpectralLayout, default_e_step_batch, device_from_name};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

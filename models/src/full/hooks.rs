@@ -1,193 +1,20 @@
-//! The full-covariance GMM (models.md §2), computed through Cholesky factors.
+//! The full GMM's [`Mixture`] hooks: encode, log-densities, statistics, M-step, pruning,
+//! initialisation.
 
-use crate::full_density::{GPU_GROUP_BUDGET, GROUP_BUDGET, triangle_blocks};
+use super::blocks::{GPU_GROUP_BUDGET, GROUP_BUDGET, triangle_blocks};
+use super::config::{EmptyPolicy, FullGmmConfig};
+use super::model::FullGmm;
+use super::moments::FullStats;
+use crate::encoded::Encoded;
+use crate::host::renormalised_log_weights;
 use crate::mixture::{
-    Encoded, Init, MStepReport, Mixture, SufficientStats, check_rows, renormalised_log_weights,
-    select_rows, to_host_f64,
+    Init, MStepReport, Mixture, SufficientStats, complete_stats, init_random_responsibilities,
 };
-use crate::{FullStats, ModelError, is_cpu, kmeans, linalg};
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use crate::readback::{check_rows, select_rows, to_host_f64};
+use crate::{ModelError, is_cpu, kmeans};
+use burn::module::Param;
+use burn::tensor::{Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-
-/// What happens to a component that ends an E-step with no responsibility mass.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmptyPolicy {
-    /// Keep its previous mean and covariance, with a vanishing weight.
-    #[default]
-    Keep,
-    /// Remove it (K shrinks), renormalising the remaining weights.
-    Prune,
-}
-
-fn default_reg() -> f64 {
-    1e-6
-}
-
-/// Hyper-parameters of a [`FullGmm`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FullGmmConfig {
-    /// Number of components K.
-    pub n_components: usize,
-    /// Fix every mean at 0 (used on standardised layer-1 features).
-    #[serde(default)]
-    pub zero_mean: bool,
-    /// Added to the diagonal of every covariance (scikit-learn's `reg_covar`).
-    #[serde(default = "default_reg")]
-    pub reg_covar: f64,
-    /// Keep or prune components that empty.
-    #[serde(default)]
-    pub empty_components: EmptyPolicy,
-}
-
-impl FullGmmConfig {
-    /// Checks every field; the error names the field.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        ModelError::check_components(self.n_components)?;
-        ModelError::check_positive("reg_covar", self.reg_covar)
-    }
-
-    /// A layer over `dim`-dimensional rows: zero means, identity covariances, uniform weights;
-    /// EM's initialisation then sets real starting values.
-    pub fn init(&self, dim: usize, device: &Device) -> Result<FullGmm, ModelError> {
-        self.validate()?;
-        if dim == 0 {
-            return Err(ModelError::InvalidConfig {
-                field: "input",
-                reason: "has no dimensions".into(),
-            });
-        }
-        let k = self.n_components;
-        let mut eye = vec![0.0; k * dim * dim];
-        for c in 0..k {
-            for i in 0..dim {
-                eye[c * dim * dim + i * dim + i] = 1.0;
-            }
-        }
-        Ok(FullGmm::from_parts(&vec![0.0; k * dim], &eye, &vec![1.0 / k as f64; k], self, device))
-    }
-}
-
-/// A Gaussian mixture with full covariances:
-///
-/// ```text
-/// log N(x | μ_c, Σ_c) = -(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²,   Σ_c⁻¹ = U_c U_cᵀ
-/// ```
-///
-/// `U_c` is the upper-triangular precision Cholesky factor (scikit-learn's
-/// `precisions_cholesky_`): the log-determinant comes from its diagonal and the Mahalanobis
-/// distance from one matrix product, so no inverse or determinant is ever formed.
-///
-/// # Shapes
-/// - `means`: `[K, D]`; `precision_cholesky`: `[K, D, D]`; `log_weights`: `[K]`; input `[N, D]`.
-#[derive(Module, Debug)]
-pub struct FullGmm {
-    /// `μ_c`, `[K, D]` (zeros with `zero_mean`).
-    pub means: Param<Tensor<2>>,
-    /// `U_c`, `[K, D, D]`, upper triangular with `Σ_c⁻¹ = U_c U_cᵀ`.
-    pub precision_cholesky: Param<Tensor<3>>,
-    /// `log π_c`, `[K]`.
-    pub log_weights: Param<Tensor<1>>,
-    /// Whether the means are fixed at 0.
-    #[module(skip)]
-    pub zero_mean: bool,
-    /// Added to the diagonal of every covariance in the M-step.
-    #[module(skip)]
-    pub reg_covar: f64,
-    /// Keep or prune components that empty.
-    #[module(skip)]
-    pub empty_components: EmptyPolicy,
-}
-
-/// Responsibilities below this count as zero in the sufficient statistics, so that each
-/// component's second moment is accumulated over the rows it actually explains (on MNIST
-/// almost every posterior is 0 or 1, and this divides the M-step's work by about K). The
-/// mass left out is below `N · 1e-8`, under f32 resolution for any component holding a sample.
-pub const RESP_FLOOR: f32 = 1e-8;
-
-impl FullGmm {
-    /// Builds a layer from host parameters: `means` `[K, D]`, `precision_cholesky`
-    /// `[K, D, D]`, `weights` `[K]`, all row-major.
-    pub fn from_parts(
-        means: &[f64],
-        precision_cholesky: &[f64],
-        weights: &[f64],
-        config: &FullGmmConfig,
-        device: &Device,
-    ) -> Self {
-        let k = weights.len();
-        let d = means.len() / k.max(1);
-        assert_eq!(precision_cholesky.len(), k * d * d, "precision_cholesky must be [K, D, D]");
-        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
-        Self {
-            means: Param::from_data(TensorData::new(f(means), [k, d]), device),
-            precision_cholesky: Param::from_data(
-                TensorData::new(f(precision_cholesky), [k, d, d]),
-                device,
-            ),
-            log_weights: Param::from_data(TensorData::new(lw, [k]), device),
-            zero_mean: config.zero_mean,
-            reg_covar: config.reg_covar,
-            empty_components: config.empty_components,
-        }
-    }
-
-    /// Input dimension D.
-    pub fn dim(&self) -> usize {
-        self.means.val().dims()[1]
-    }
-
-    /// Bhattacharyya distances `D_B` between every pair of components, `[K, K]` row-major
-    /// ([`crate::filters::bhattacharyya_full`]); O(K² D³), meant for inspection.
-    pub fn bhattacharyya_distances(&self) -> Result<Vec<f64>, ModelError> {
-        let (means, covs) = (self.means_host()?, self.covariances_host()?);
-        let n = means.first().map_or(0, Vec::len);
-        Ok(crate::filters::distance_matrix(means.len(), |i, j| {
-            crate::filters::bhattacharyya_full(&means[i], &covs[i], &means[j], &covs[j], n)
-                .unwrap_or(f64::INFINITY)
-        }))
-    }
-
-    /// The means on the host, `[K][D]`.
-    pub fn means_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
-        let d = self.dim();
-        Ok(to_host_f64(self.means.val())?.chunks(d).map(<[f64]>::to_vec).collect())
-    }
-
-    /// The covariances on the host, `[K][D·D]`: `Σ_c = (U_c U_cᵀ)⁻¹ = U_c⁻ᵀ U_c⁻¹`.
-    pub fn covariances_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
-        let d = self.dim();
-        let u = to_host_f64(self.precision_cholesky.val())?;
-        Ok(u.chunks(d * d).map(|uc| linalg::covariance_from_precision_cholesky(uc, d)).collect())
-    }
-
-    fn config(&self) -> FullGmmConfig {
-        FullGmmConfig {
-            n_components: self.n_components(),
-            zero_mean: self.zero_mean,
-            reg_covar: self.reg_covar,
-            empty_components: self.empty_components,
-        }
-    }
-
-    pub(crate) fn device(&self) -> Device {
-        self.means.val().device()
-    }
-
-    /// The same layer with other means (`[K, D]` row-major); zero-mean layers keep 0.
-    fn with_means(self, means: &[f32]) -> Self {
-        if self.zero_mean {
-            return self;
-        }
-        let [k, d] = self.means.val().dims();
-        let device = self.device();
-        Self { means: Param::from_data(TensorData::new(means.to_vec(), [k, d]), &device), ..self }
-    }
-}
 
 impl Mixture for FullGmm {
     type Stats = FullStats;
@@ -228,7 +55,7 @@ impl Mixture for FullGmm {
     /// `K·D` means (none with `zero_mean`), `K·D(D+1)/2` covariance entries, `K − 1` weights.
     fn n_parameters(&self) -> usize {
         let (k, d) = (self.n_components(), self.dim());
-        let means = if self.zero_mean { 0 } else { k * d };
+        let means = if self.config.zero_mean { 0 } else { k * d };
         means + k * d * (d + 1) / 2 + k - 1
     }
 
@@ -311,7 +138,7 @@ impl Mixture for FullGmm {
                 Some((first, second)) => live.push((c, nc, first, second)),
                 None => {
                     report.emptied.push(c);
-                    if self.empty_components == EmptyPolicy::Keep {
+                    if self.config.empty_components == EmptyPolicy::Keep {
                         let ou = old_u.get_or_insert(to_host_f64(self.precision_cholesky.val())?);
                         let u = ou[c * d * d..(c + 1) * d * d].to_vec();
                         kept.push((c, old_means[c * d..(c + 1) * d].to_vec(), u, nc / n as f64));
@@ -341,9 +168,7 @@ impl Mixture for FullGmm {
         let means: Vec<f64> = components.iter().flat_map(|e| e.1.iter().copied()).collect();
         let precs: Vec<f64> = components.iter().flat_map(|e| e.2.iter().copied()).collect();
         let weights: Vec<f64> = components.iter().map(|e| e.3 / total).collect();
-        let mut config = self.config();
-        config.n_components = weights.len();
-        let layer = Self::from_parts(&means, &precs, &weights, &config, &self.device());
+        let layer = Self::from_parts(&means, &precs, &weights, &self.config, &self.device());
         Ok((layer, report))
     }
 
@@ -358,9 +183,7 @@ impl Mixture for FullGmm {
                 keep,
             )),
             log_weights: Param::from_data(TensorData::new(lw, [keep.len()]), &device),
-            zero_mean: self.zero_mean,
-            reg_covar: self.reg_covar,
-            empty_components: self.empty_components,
+            config: FullGmmConfig { n_components: keep.len(), ..self.config },
         })
     }
 
@@ -394,7 +217,7 @@ impl Mixture for FullGmm {
                 let mean: Vec<f32> =
                     sums.iter().map(|s| (s / data.total() as f64) as f32).collect();
                 let layer = self.with_means(&mean.repeat(k));
-                return crate::mixture::init_random_responsibilities(layer, data, rng);
+                return init_random_responsibilities(layer, data, rng);
             }
             Init::Samples => {
                 let picks = rand::seq::index::sample(rng, data.total(), k).into_vec();
@@ -415,7 +238,7 @@ impl Mixture for FullGmm {
             layer.batch_stats(x.clone(), kmeans::nearest_centre_responsibilities(x, &centres, k)?)
         };
         let stats = data.fold_batches(layer.zero_stats(), batch, |acc, s| Ok(acc.merge(s)))?;
-        let stats = crate::mixture::complete_stats(&layer, data, stats)?;
+        let stats = complete_stats(&layer, data, stats)?;
         Ok(layer.m_step(stats, data.total())?.0)
     }
 }

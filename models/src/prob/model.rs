@@ -1,46 +1,19 @@
-//! The probability-vector GMM (models.md §3): Gaussians on the simplex of the layer below's
-//! normalised likelihoods, in an orthonormal basis of the sum-zero subspace.
+//! The probability-vector GMM as a Burn module: a full-covariance mixture in the Helmert
+//! coordinates of the simplex, and its [`Mixture`] hooks.
 
-use crate::mixture::{Encoded, Init, MStepReport, Mixture};
-use crate::{FullGmm, FullGmmConfig, FullStats, ModelError};
+use super::config::ProbGmmConfig;
+use crate::ModelError;
+use crate::encoded::Encoded;
+use crate::full::{FullGmm, FullStats};
+use crate::mixture::{Init, MStepReport, Mixture};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 /// Largest `|Σ_c q_c - 1|` accepted in an input row.
 pub const SIMPLEX_TOLERANCE: f32 = 1e-3;
 
-/// Hyper-parameters of a [`ProbGmm`]: those of the Gaussian mixture in simplex coordinates.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbGmmConfig {
-    /// Number of components K.
-    pub n_components: usize,
-    /// Added to the diagonal of every covariance.
-    #[serde(default = "default_reg")]
-    pub reg_covar: f64,
-}
-
-fn default_reg() -> f64 {
-    1e-4
-}
-
 impl ProbGmmConfig {
-    fn gaussian(&self) -> FullGmmConfig {
-        FullGmmConfig {
-            n_components: self.n_components,
-            zero_mean: false,
-            reg_covar: self.reg_covar,
-            empty_components: crate::EmptyPolicy::Keep,
-        }
-    }
-
-    /// Checks every field; the error names the field.
-    pub fn validate(&self) -> Result<(), ModelError> {
-        self.gaussian().validate()
-    }
-
     /// A layer over probability vectors of `k_in` entries (`k_in ≥ 2`).
     pub fn init(&self, k_in: usize, device: &Device) -> Result<ProbGmm, ModelError> {
         if k_in < 2 {

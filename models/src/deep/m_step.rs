@@ -1,0 +1,142 @@
+//! The deep GMM's M-step: the node transforms that raise the expected complete-data
+//! log-likelihood, by Adam steps with gradients from burn-autodiff.
+//!
+//! Run the network from the data towards `z`: node m maps `y ↦ W_m y + c_m` with
+//! `W_m = A_m⁻¹`, `c_m = −A_m⁻¹ b_m`, so path p sends x to `z_p = P_p x + k_p` with
+//! `P_p = W_{L} ⋯ W_{1}` and `log N(x | p) = −(D/2) log 2π + Σ_l log|det W_{l}| − ½ ‖z_p‖²`.
+//! With the E-step's per-path statistics about the shift `m_p` (`N_p`, `s_p = Σ r (x − m_p)`,
+//! `S_p = Σ r (x − m_p)(x − m_p)ᵀ + reg_covar · N_p I`) and `e_p = P_p m_p + k_p`:
+//!
+//! ```text
+//! Q = Σ_m n_m log|det W_m| − ½ Σ_p [ tr(P_p S_p P_pᵀ) + 2 e_pᵀ P_p s_p + N_p ‖e_p‖² ] + const,
+//! n_m = Σ_{p ∋ m} N_p
+//! ```
+//!
+//! a smooth function of the W's and c's that never touches the data. Each M-step starts Adam
+//! from the current network in relative coordinates, `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`
+//! (Δ, δ = 0 at the start; dimensionless, so one learning rate suits every layer whatever the
+//! data's scale). The log-determinant's gradient `n_m (I + Δ_m)⁻ᵀ` comes from the host (faer's
+//! LU; Burn has no determinant) through the surrogate `n_m ⟨Δ_m, G_m⟩` with `G_m` held fixed.
+//! The iterate with the highest Q is kept (the start included), so the M-step never lowers Q
+//! and EM never lowers its objective; a step that lowers Q is undone and the rate halved.
+//! The steps run on the CPU backend (when the build has one) whatever the data's device.
+
+use super::network::DeepGmm;
+use super::nodes::NodeParams;
+use super::objective::{LogDetTerm, NodeSteps, PathStats, constants, f32s};
+use crate::mixture::Ascent;
+use crate::readback::to_host_f64;
+use crate::{ModelError, linalg};
+use burn::module::Param;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Tensor, TensorData};
+
+/// The nodes after `layer.config.m_step_iters` Adam steps on Q (module docs) from `nodes`, the
+/// best iterate kept, and how far the steps climbed Q per sample (its gain, and the gain of the
+/// last half of the steps); `paths` are the paths with samples, `n` the number of samples.
+pub(crate) fn optimise(
+    layer: &DeepGmm,
+    nodes: NodeParams,
+    paths: &[PathStats],
+    n: usize,
+) -> Result<(NodeParams, Ascent), ModelError> {
+    let t0 = std::time::Instant::now();
+    let d = nodes.dim;
+    let m = nodes.b.len() / d;
+    let config = &layer.config;
+    // On the CPU backend whatever the data's device: the problem is small (K·D³ per step,
+    // independent of N) and a CPU's reductions are the same on every run, so a resumed fit
+    // repeats the uninterrupted one exactly (a GPU's summation order may vary run to run).
+    let ad = crate::device::cpu_device().unwrap_or_else(|| layer.device()).autodiff();
+    let (w0, c0, log_det_w0) = nodes.inverses()?;
+    let objective = constants(layer, &w0, &c0, paths, &ad);
+    let log_det = LogDetTerm { counts: node_counts(layer, paths, m), log_det_w0, d };
+    let scale = 1.0 / n as f64;
+    let mut steps = NodeSteps {
+        delta: Param::from_tensor(Tensor::zeros([m, d, d], &ad)),
+        shift: Param::from_tensor(Tensor::zeros([m, d], &ad)),
+    };
+    let counts = Tensor::<1>::from_data(TensorData::new(f32s(&log_det.counts), [m]), &ad);
+    let mut optimizer = AdamConfig::new().init();
+    let mut lr = config.learning_rate;
+    let mut best: Option<(f64, NodeSteps)> = None;
+    let (mut start, mut halfway, mut halvings) = (f64::NAN, f64::NAN, 0);
+    for step in 0..=config.m_step_iters {
+        if step == config.m_step_iters.div_ceil(2) {
+            // Q of the best iterate before the last half of the steps (the start's, for one step).
+            halfway = best.as_ref().map_or(f64::NAN, |b| b.0);
+        }
+        let (quadratic, value) = objective.q_per_sample(&steps, &log_det, scale)?;
+        if improves(value.as_ref().map(|v| v.0), best.as_ref().map(|b| b.0)) {
+            best = Some((value.as_ref().map_or(f64::NAN, |v| v.0), steps.clone()));
+            if step == 0 {
+                start = best.as_ref().map_or(f64::NAN, |b| b.0);
+            }
+        } else if let Some((_, kept)) = &best {
+            // The step lowered Q (or made a node singular): back to the best, half the rate.
+            steps = kept.clone();
+            lr *= 0.5;
+            halvings += 1;
+            continue;
+        }
+        if step == config.m_step_iters {
+            break;
+        }
+        let (_, g) = value.ok_or_else(|| ModelError::NonFinite {
+            what: "deep GMM M-step objective at the start".into(),
+            hint: "raise reg_covar".into(),
+        })?;
+        let g = Tensor::<3>::from_data(TensorData::new(f32s(&g), [m, d, d]), &ad);
+        // −Q per sample with the log-determinant's gradient through the surrogate n_m ⟨Δ_m, G_m⟩.
+        let surrogate = (steps.delta.val() * g).sum_dim(2).sum_dim(1).reshape([m]) * counts.clone();
+        let loss = (quadratic * 0.5 - surrogate.sum()) * scale;
+        let grads = GradientsParams::from_grads(loss.backward(), &steps);
+        steps = optimizer.step(lr, steps, grads);
+    }
+    let (q_best, steps) = best.expect("the start is always evaluated");
+    let nodes = nodes_after(&steps, &w0, &c0, d)?;
+    let ascent = Ascent {
+        steps: config.m_step_iters,
+        gain: q_best - start,
+        second_half_gain: q_best - halfway,
+        halvings,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    Ok((nodes, ascent))
+}
+
+/// Whether an iterate of Q per sample `value` (`None`: a node is singular) is kept over the
+/// best so far: a finite value at least as high.
+fn improves(value: Option<f64>, best: Option<f64>) -> bool {
+    value.is_some_and(|v| v.is_finite() && best.is_none_or(|b| v >= b))
+}
+
+/// `n_m = Σ_{p ∋ m} N_p` of each of the `m` nodes.
+fn node_counts(layer: &DeepGmm, paths: &[PathStats], m: usize) -> Vec<f64> {
+    let mut counts = vec![0.0; m];
+    for s in paths {
+        for node in layer.path_nodes(s.path) {
+            counts[node] += s.n;
+        }
+    }
+    counts
+}
+
+/// The nodes at `steps`: `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`, back to `A_m`, `b_m`.
+fn nodes_after(
+    steps: &NodeSteps,
+    w0: &[f64],
+    c0: &[f64],
+    d: usize,
+) -> Result<NodeParams, ModelError> {
+    let delta = to_host_f64(steps.delta.val())?;
+    let shift = to_host_f64(steps.shift.val())?;
+    let mut w = Vec::with_capacity(delta.len());
+    for (node, w0) in w0.chunks(d * d).enumerate() {
+        let mut a = delta[node * d * d..(node + 1) * d * d].to_vec();
+        (0..d).for_each(|i| a[i * d + i] += 1.0);
+        w.extend(linalg::matmul(&a, w0, d));
+    }
+    let c: Vec<f64> = c0.iter().zip(&shift).map(|(a, b)| a + b).collect();
+    NodeParams::from_inverses(&w, &c, d)
+}

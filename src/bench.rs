@@ -118,8 +118,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             let stem = args.config.file_stem().map_or("config".into(), |s| s.to_string_lossy());
             export_start(layer, &data, &first.em, config.seed, &stem, dir)?;
         }
-        // A first layer (the config's checks keep families that cannot take the data out).
-        let (x, k, iterations) = with_layer!(first.layer.fresh(shape, &device)?, layer => {
+        // A first layer (the config's checks keep families that cannot take the data out),
+        // timed from its `init` (a trained start the config names is not read).
+        let (x, k, iterations) = with_layer!(first.layer.init(shape, &device)?, layer => {
             let flops = n * layer.e_step_flops_per_sample();
             bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
         });

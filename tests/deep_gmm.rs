@@ -26,8 +26,6 @@ fn config(nodes: &[usize], e_step: PathAssignment, beam: usize) -> DeepGmmConfig
         m_step_iters: 60,
         learning_rate: 1e-2,
         init_noise: 0.1,
-        first_layer: None,
-        widen_from: None,
     }
 }
 
@@ -296,7 +294,7 @@ fn record_round_trips_exactly() {
     let x: Vec<f32> = (0..40 * d).map(|_| rng.random_range(-4.0..4.0)).collect();
     let before = to_host_f64(layer.score_samples(rows(&x, d))).unwrap();
     let bytes = Layer::from(layer).record_bytes().unwrap();
-    let loaded = LayerConfig::Deep(cfg).load_record(6, [1, d], bytes, &device()).unwrap();
+    let loaded = LayerConfig::Deep(cfg.into()).load_record(6, [1, d], bytes, &device()).unwrap();
     let loaded = DeepGmm::try_from(loaded).unwrap();
     let after = to_host_f64(loaded.score_samples(rows(&x, d))).unwrap();
     assert_eq!(before, after);
@@ -379,10 +377,8 @@ fn a_network_starts_from_a_trained_full_gmm() {
     let means = trained.means_host().unwrap();
     let cov = trained.covariances_host().unwrap();
     let cfg = DeepGmmConfig { init_noise: 1e-4, ..config(&[4, 2], PathAssignment::Soft, 1) };
-    let data = Encoded::from_rows(&vec![0.0; 10 * d], d, 10, &device());
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-    let network = cfg.init(d, &device()).unwrap().starting_from(trained).unwrap();
-    let network = network.initialize(&data, Init::Kmeans, &mut rng).unwrap();
+    let network = cfg.init(d, &device()).unwrap().starting_from(&trained, &mut rng).unwrap();
     let nodes = network.nodes_host().unwrap();
     for j in 0..4 {
         let a = &nodes.a[j * d * d..(j + 1) * d * d];
@@ -446,13 +442,11 @@ fn a_widened_network_copies_the_narrower_ones_nodes() {
     let narrow_cfg = config(&[3, 2], PathAssignment::Soft, 1);
     let narrow = DeepGmm::from_parts(&params, &weights, &narrow_cfg, &device()).unwrap();
     let x: Vec<f32> = (0..40 * d).map(|_| rng.random_range(-5.0..5.0)).collect();
-    let data = Encoded::from_rows(&x, d, 40, &device());
     let before = to_host_f64(narrow.score_samples(rows(&x, d))).unwrap();
     let src = narrow.nodes_host().unwrap();
     for noise in [1e-6, 0.1] {
         let cfg = DeepGmmConfig { init_noise: noise, ..config(&[3, 4], PathAssignment::Soft, 1) };
-        let wide = cfg.init(d, &device()).unwrap().widening(narrow.clone()).unwrap();
-        let wide = wide.initialize(&data, Init::Kmeans, &mut rng).unwrap();
+        let wide = cfg.init(d, &device()).unwrap().widening(&narrow, &mut rng).unwrap();
         let nodes = wide.nodes_host().unwrap();
         let (dd, f32_tol) = (d * d, |v: f64| 1e-6 * v.abs().max(1.0));
         // Layer 1 (nodes 0..3) is not widened: the same nodes, to f32.

@@ -222,8 +222,6 @@ fn deep_m_step_converges_to_the_mean_and_regularised_covariance() {
         m_step_iters: 3000,
         learning_rate: 2e-2,
         init_noise: 0.0,
-        first_layer: None,
-        widen_from: None,
     };
     let eye: Vec<f64> = (0..d * d).map(|t| f64::from(u8::from(t / d == t % d))).collect();
     let start = NodeParams { a: eye, b: vec![0.0; d], dim: d };

@@ -6,9 +6,10 @@ use gmm_models::host::log_sum_exp;
 use gmm_models::{Mixture, Part, to_host_f64};
 use gmm_training::config::{DataConfig, RunConfig, Split};
 use gmm_training::data::load_split;
-use gmm_training::em::fit;
+use gmm_training::em::{FitReport, Start, fit_with};
 use gmm_training::folder::{create_dir, encode, read_json, write_json, write_png, write_toml};
 use gmm_training::pictures::{TileScale, component_grid};
+use gmm_training::start::{LayerStart, configured_start};
 use gmm_training::{
     ConfigError, Layer, Progress, RunOptions, SavedLayer, StackLayer, TrainError, with_layer,
 };
@@ -100,8 +101,10 @@ pub fn classify_run(
         .collect();
 
     let t = Instant::now();
-    // Every class starts from the same fresh layer (a deep GMM's first_layer is read once).
-    let fresh = spec.layer.fresh([train.height, train.width], &opts.device)?;
+    // Every class starts from the same layer (a deep GMM's first_layer is read once).
+    let shape = [train.height, train.width];
+    let (start, fresh) = configured_start(&spec, shape, config.seed, &opts.device)?;
+    let trained_start = matches!(start, LayerStart::Trained(_));
     let jobs = jobs.clamp(1, classes.len());
     let mut trained: Vec<Option<Trained>> = (0..classes.len()).map(|_| None).collect();
     let mine: Vec<u8> = classes
@@ -117,7 +120,8 @@ pub fn classify_run(
                     let (spec, fresh, train, opts) = (&spec, &fresh, &train, opts);
                     s.spawn(move || {
                         let images = of_class(train, class);
-                        train_class(spec, fresh.clone(), config.seed, class, &images, opts)
+                        let start = (fresh.clone(), trained_start, config.seed);
+                        train_class(spec, start, class, &images, opts)
                     })
                 })
                 .collect();
@@ -341,11 +345,11 @@ pub fn single_layer(config: &RunConfig) -> Result<StackLayer, TrainError> {
     Ok(spec)
 }
 
-/// Fits class `class`'s model to its digits, from `fresh` (the config's untrained layer).
+/// Fits class `class`'s model to its digits, from `fresh` (the config's layer before EM:
+/// initialised from the class's seed, or as it is when started from a trained model).
 fn train_class(
     spec: &StackLayer,
-    fresh: Layer,
-    seed: u64,
+    (fresh, trained_start, seed): (Layer, bool, u64),
     class: u8,
     images: &Images,
     opts: &RunOptions,
@@ -356,7 +360,11 @@ fn train_class(
     let (layer, iterations) = with_layer!(fresh, m => {
         // Fitted by this process alone, whatever the job's size.
         let data = encode(&m, images, spec.em.batch_size, &opts.device)?.with_part(Part::Alone);
-        let (m, report) = fit(m, &data, &spec.em, seed, &quiet)?;
+        let start = match trained_start {
+            true => Start::Resume(FitReport::default()),
+            false => Start::Fresh { seed },
+        };
+        let (m, report) = fit_with(m, &data, &spec.em, start, &quiet, &mut |_, _| Ok(()))?;
         (Layer::from(m), report.iterations.len())
     });
     Ok(Trained { layer, seconds: t.elapsed().as_secs_f64(), iterations })

@@ -3,13 +3,14 @@
 
 use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
 use crate::config::{RunConfig, Split};
-use crate::em::{FitReport, Start, fit_with, log_likelihood_summary};
+use crate::em::{FitReport, fit_with, log_likelihood_summary};
 use crate::features::Feature;
 use crate::folder::{encode_rows, write_json};
 use crate::labels::{contingency, nmi_of, purity_of};
 use crate::layer_pictures::{write_overlap, write_pictures};
 use crate::metrics::{Criteria, Metrics, Score, Timings};
 use crate::pictures::TileScale;
+use crate::start::{LayerStart, layer_seed};
 use crate::top::{explain, top_images};
 use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
@@ -27,20 +28,6 @@ pub(crate) struct Inputs<'a> {
     pub shape: [usize; 2],
     /// Which part of the whole split each holds (a data-parallel rank's shard).
     pub parts: [Part; 2],
-}
-
-/// How a layer of a run begins.
-pub(crate) enum LayerStart {
-    /// Initialised and fitted.
-    Fresh,
-    /// Taken as it is from an earlier run's folder.
-    Reused(PathBuf),
-    /// Completed before an interruption: saved in its folder, with this report.
-    Completed(FitReport),
-    /// Interrupted: continued from the checkpoint after these iterations.
-    Resumed(FitReport),
-    /// Fitted further from the trained layer of this folder (`em.warm_start`).
-    Warm(PathBuf),
 }
 
 /// Everything a layer's training needs to know about the run.
@@ -164,19 +151,12 @@ fn fit_layer<M: Family>(
         }
         Ok(())
     };
-    let seed = job.config.seed.wrapping_add(job.index as u64);
-    let start = match &job.start {
-        LayerStart::Reused(from) => {
-            progress.log(&format!("reusing the trained layer of {}", from.display()));
-            return Ok((layer, FitReport::default()));
-        }
-        LayerStart::Completed(report) => return Ok((layer, report.clone())),
-        LayerStart::Resumed(report) => Start::Resume(report.clone()),
-        LayerStart::Warm(from) => {
-            progress.log(&format!("starting EM from the trained layer of {}", from.display()));
-            Start::Resume(FitReport::default())
-        }
-        LayerStart::Fresh => Start::Fresh { seed },
+    if let Some(line) = job.start.describe() {
+        progress.log(&line);
+    }
+    let start = match job.start.em_start(layer_seed(job.config, job.index)) {
+        Ok(start) => start,
+        Err(report) => return Ok((layer, report.unwrap_or_default())),
     };
     fit_with(layer, train, &spec.em, start, progress, &mut after_iteration)
 }

@@ -31,14 +31,16 @@ pub mod run;
 pub mod score;
 pub mod sizes;
 pub mod stages;
+pub mod start;
 pub mod top;
 
 pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};
 pub use em::{Annealing, EmConfig, FitReport, IterationRecord, fit};
 pub use error::{ConfigError, TrainError};
-pub use family::{Family, FamilyConfig, KINDS, Layer, LayerConfig, LayerInput};
+pub use family::{DeepLayerConfig, Family, FamilyConfig, KINDS, Layer, LayerConfig, LayerInput};
 pub use features::Feature;
 pub use layer::{SavedLayer, StackLayer};
 pub use progress::Progress;
 pub use run::{RunOptions, RunOutcome, train_run};
 pub use score::{evaluate_run, score_run};
+pub use start::TrainedStart;

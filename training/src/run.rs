@@ -1,18 +1,18 @@
 //! A whole run: data → layers (greedily, bottom up) → run folder (config, and per layer its
 //! model, metrics and pictures; `layer_job.rs` trains one layer).
 
-use crate::checkpoint::{self, Checkpoint, Fingerprint};
+use crate::checkpoint::{self, Fingerprint};
 use crate::config::{RunConfig, Split};
 use crate::data::load_shard;
-use crate::em::FitReport;
-use crate::folder::{create_dir, layer_dir, read_json, write_json, write_toml};
-use crate::layer_job::{Inputs, LayerJob, LayerStart, train_layer};
+use crate::folder::{create_dir, layer_dir, write_json, write_toml};
+use crate::layer_job::{Inputs, LayerJob, train_layer};
 use crate::metrics::{Metrics, StackMetrics};
-use crate::{Layer, Progress, SavedLayer, StackLayer, TrainError};
+use crate::start::{layer_seed, read_checkpoint, start_layer};
+use crate::{Layer, Progress, TrainError};
 use gmm_datasets::Images;
 use gmm_models::{Device, Part};
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Where a run reads and writes, and on which device it computes.
@@ -95,7 +95,9 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             Part::Whole | Part::Alone => inputs.train.len() / dims.max(1),
         };
         crate::sizes::check_layer(config, index, dims, n_train)?;
-        let (start, layer) = start_layer(spec, index, &dir, &inputs, resume.as_ref(), opts)?;
+        let seed = layer_seed(config, index);
+        let (start, layer) =
+            start_layer(spec, index, &dir, inputs.shape, resume.as_ref(), (opts, seed))?;
         let job = LayerJob {
             config,
             spec,
@@ -180,155 +182,6 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
     fingerprint.data = cluster.combined_hash(&fingerprint.data);
     let parts = [train_part, test_part];
     Ok(RunData { train, test, parts, seconds, fingerprint })
-}
-
-/// How layer `index` begins — reused, completed before an interruption, resumed from the
-/// checkpoint, warm-started from a trained layer, or fresh — and the layer it begins with.
-fn start_layer(
-    spec: &StackLayer,
-    index: usize,
-    dir: &Path,
-    inputs: &Inputs,
-    resume: Option<&Checkpoint>,
-    opts: &RunOptions,
-) -> Result<(LayerStart, Layer), TrainError> {
-    let device = &opts.device;
-    Ok(match (&spec.reuse, resume) {
-        (Some(from), _) => {
-            (LayerStart::Reused(from.clone()), reused_layer(from, spec, inputs.shape, device)?)
-        }
-        (None, Some(ckpt)) if index < ckpt.meta.layer_index => {
-            let (_, layer) = SavedLayer::load(dir, device)?;
-            (LayerStart::Completed(completed_report(dir)?), layer)
-        }
-        (None, Some(ckpt)) if index == ckpt.meta.layer_index => {
-            let path = checkpoint::path_in(&opts.out_dir);
-            let done = ckpt.meta.report.iterations.iter().filter(|r| r.beta == 1.0).count();
-            if done > spec.em.max_iter {
-                return Err(TrainError::file(
-                    &path,
-                    format!(
-                        "holds {done} EM iterations, more than this config's em.max_iter = {}; \
-                         set max_iter to {done} or more to resume it, or train afresh without \
-                         --resume",
-                        spec.em.max_iter
-                    ),
-                ));
-            }
-            let layer = restore_layer(&path, ckpt, spec, inputs.shape, device)?;
-            opts.progress.log(&format!(
-                "resuming layer {index} after iteration {} from {}",
-                ckpt.meta.report.iterations.len(),
-                path.display()
-            ));
-            (LayerStart::Resumed(ckpt.meta.report.clone()), layer)
-        }
-        _ => match &spec.em.warm_start {
-            Some(from) => {
-                (LayerStart::Warm(from.clone()), warm_layer(from, spec, inputs.shape, device)?)
-            }
-            None => (LayerStart::Fresh, spec.layer.fresh(inputs.shape, device)?),
-        },
-    })
-}
-
-/// A trained layer from an earlier run, checked against what this stack expects there.
-fn reused_layer(
-    from: &Path,
-    spec: &StackLayer,
-    shape: [usize; 2],
-    device: &Device,
-) -> Result<Layer, TrainError> {
-    let (saved, layer) = SavedLayer::load(from, device)?;
-    check_fits(from, &saved, spec, shape, "reused")?;
-    Ok(layer)
-}
-
-/// A trained layer's parameters under this layer's config, for EM to continue from
-/// (`em.warm_start`): same kind, input shape and configured size ([`crate::LayerConfig::size`]).
-fn warm_layer(
-    from: &Path,
-    spec: &StackLayer,
-    shape: [usize; 2],
-    device: &Device,
-) -> Result<Layer, TrainError> {
-    let (saved, record) = SavedLayer::read(from)?;
-    check_fits(from, &saved, spec, shape, "warm-started")?;
-    let toml = from.join("model.toml");
-    let (theirs, ours) = (saved.config.size(), spec.layer.size());
-    if theirs != ours {
-        return Err(TrainError::file(
-            &toml,
-            format!(
-                "cannot be warm-started here: it was configured with {theirs}, this layer with \
-                 {ours}"
-            ),
-        ));
-    }
-    spec.layer
-        .load_record(saved.trained_components, shape, record, device)
-        .map_err(|e| TrainError::file(&toml, format!("cannot be warm-started here: {e}")))
-}
-
-/// Refuses a trained layer of another kind or over other inputs than `spec` expects.
-fn check_fits(
-    from: &Path,
-    saved: &SavedLayer,
-    spec: &StackLayer,
-    shape: [usize; 2],
-    how: &str,
-) -> Result<(), TrainError> {
-    if saved.input_shape != shape || saved.config.kind() != spec.layer.kind() {
-        return Err(TrainError::file(
-            &from.join("model.toml"),
-            format!(
-                "cannot be {how} here: it is a {} layer over inputs of shape {:?}, this layer is a \
-                 {} over {:?}",
-                saved.config.kind(),
-                saved.input_shape,
-                spec.layer.kind(),
-                shape
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The run folder's checkpoint, verified against this run.
-fn read_checkpoint(path: &Path, fingerprint: &Fingerprint) -> Result<Checkpoint, TrainError> {
-    if !path.is_file() {
-        return Err(TrainError::file(path, "no checkpoint to resume from; train without --resume"));
-    }
-    let ckpt = Checkpoint::read(path)?;
-    ckpt.check_fingerprint(path, fingerprint)?;
-    Ok(ckpt)
-}
-
-/// The layer being trained when the checkpoint was written, with its parameters.
-fn restore_layer(
-    path: &Path,
-    ckpt: &Checkpoint,
-    spec: &StackLayer,
-    shape: [usize; 2],
-    device: &Device,
-) -> Result<Layer, TrainError> {
-    if ckpt.meta.layer_kind != spec.layer.kind() {
-        return Err(TrainError::file(path, "holds a layer of another kind than the config's"));
-    }
-    let k = ckpt.meta.trained_components;
-    spec.layer
-        .load_record(k, shape, ckpt.record.clone(), device)
-        .map_err(|e| TrainError::file(path, format!("holds {e}")))
-}
-
-/// The report of a layer completed before an interruption, from its `metrics.json`.
-fn completed_report(dir: &Path) -> Result<FitReport, TrainError> {
-    let metrics: Metrics = read_json(&dir.join("metrics.json"))?;
-    Ok(FitReport {
-        iterations: metrics.iterations,
-        converged: metrics.converged,
-        ..FitReport::default()
-    })
 }
 
 impl std::fmt::Display for RunOutcome {

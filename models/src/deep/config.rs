@@ -67,18 +67,6 @@ pub struct DeepGmmConfig {
     /// Scale of the seeded perturbation of the identity that starts the layers above the first.
     #[serde(default = "default_init_noise")]
     pub init_noise: f64,
-    /// A trained full-covariance GMM of `N_1` components (a layer folder: a run's, or a shipped
-    /// checkpoint's) whose components become layer 1's nodes instead of a flat GMM fitted from
-    /// `init`; read when training starts (relative paths from the working directory, as a
-    /// stack's `reuse`), never again (a trained network holds its own nodes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_layer: Option<std::path::PathBuf>,
-    /// A trained deep GMM (a layer folder) of as many layers, layer l with `N'_l` nodes
-    /// dividing this network's `N_l`, whose nodes this one starts from, each copied
-    /// `N_l / N'_l` times with antithetic perturbations ([`DeepGmm::widening`]): a network
-    /// grown from a trained narrower one; read when training starts, as `first_layer`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub widen_from: Option<std::path::PathBuf>,
 }
 
 /// The most paths (components) a network may have: each is a D×D factorisation per M-step
@@ -111,14 +99,6 @@ impl DeepGmmConfig {
         }
         if self.m_step_iters == 0 {
             return bad("m_step_iters", "must be at least 1".into());
-        }
-        if self.first_layer.is_some() && self.widen_from.is_some() {
-            return bad(
-                "widen_from",
-                "starts every layer from a narrower network, first_layer only layer 1 from a \
-                 flat GMM; remove one of the two"
-                    .into(),
-            );
         }
         ModelError::check_positive("reg_covar", self.reg_covar)?;
         ModelError::check_positive("learning_rate", self.learning_rate)?;

@@ -3,8 +3,7 @@
 
 use super::config::PathAssignment;
 use super::m_step::optimise;
-use super::network::{DeepGmm, Start};
-use super::nodes::NodeParams;
+use super::network::DeepGmm;
 use super::objective::PathStats;
 use super::search;
 use crate::encoded::Encoded;
@@ -14,7 +13,7 @@ use crate::mixture::{
     responsibilities,
 };
 use crate::readback::{check_rows, host_vec, to_host_f64};
-use crate::{ModelError, is_cpu, linalg};
+use crate::{ModelError, is_cpu};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 use rand_chacha::ChaCha8Rng;
 
@@ -125,59 +124,18 @@ impl Mixture for DeepGmm {
         })
     }
 
-    /// Layer 1 from a flat GMM of `N_1` components: the trained one of
-    /// [`DeepGmm::starting_from`] if given, else one started by `init` (k-means++, Lloyd's
-    /// k-means or random samples, then one M-step): node j's `b = μ_j`, `A = L_j` with
-    /// `Σ_j = L_j L_jᵀ`. The layers above start at the identity plus seeded noise,
-    /// `A = I + init_noise · G / √D`, `b = init_noise · g` (G, g standard normal), which breaks
-    /// the symmetry between the nodes of a layer; `π_p = π_{j_1} / (N_2 ⋯ N_L)`. A network
-    /// widening a narrower one ([`DeepGmm::widening`]) starts from [`DeepGmm::widened`]
-    /// instead, whatever `init`.
+    /// Layer 1 from a flat GMM of `N_1` components started by `init` (k-means++, Lloyd's
+    /// k-means or random samples, then one M-step), the layers above at the identity plus
+    /// seeded noise: [`DeepGmm::starting_from`] that GMM.
     fn initialize(
-        mut self,
+        self,
         data: &Encoded,
         init: Init,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
-        use rand_distr::{Distribution, StandardNormal};
-        let d = self.dim();
-        let n1 = self.config.nodes[0];
-        let flat = self.path_config(n1);
-        let first = match self.start.take() {
-            Some(Start::Narrower(narrower)) => return self.widened(&narrower, rng),
-            Some(Start::FirstLayer(trained)) => trained,
-            None => flat.init(d, &self.device())?.initialize(data, init, rng)?,
-        };
-        let means = first.means_host()?;
-        let u = to_host_f64(first.precision_cholesky.val())?;
-        let pi = first.weights()?;
-        let m: usize = self.config.nodes.iter().sum();
-        let mut a = Vec::with_capacity(m * d * d);
-        let mut b = Vec::with_capacity(m * d);
-        for j in 0..n1 {
-            a.extend(linalg::covariance_factor_from_precision_cholesky(
-                &u[j * d * d..(j + 1) * d * d],
-                d,
-            ));
-            b.extend(&means[j]);
-        }
-        let noise = self.config.init_noise;
-        let scale = noise / (d as f64).sqrt();
-        for _ in n1..m {
-            for t in 0..d * d {
-                let g: f64 = StandardNormal.sample(rng);
-                a.push(if t / d == t % d { 1.0 } else { 0.0 } + scale * g);
-            }
-            for _ in 0..d {
-                let g: f64 = StandardNormal.sample(rng);
-                b.push(noise * g);
-            }
-        }
-        let k = self.n_components();
-        let per_first = k / n1;
-        let weights: Vec<f64> = (0..k).map(|p| pi[p / per_first] / per_first as f64).collect();
-        let nodes = NodeParams { a, b, dim: d };
-        Self::from_parts(&nodes, &weights, &self.config, &self.device())
+        let flat = self.path_config(self.config.nodes[0]);
+        let first = flat.init(self.dim(), &self.device())?.initialize(data, init, rng)?;
+        self.starting_from(&first, rng)
     }
 
     /// Soft: the posterior over every path. Hard: one-hot on the best path found layer by

@@ -60,19 +60,6 @@ pub struct DeepGmm {
     /// The path components and node inverses, built from the parameters on first use.
     #[module(skip)]
     materialised: OnceLock<Result<Materialised, String>>,
-    /// Where [`Mixture::initialize`] takes the start from when it is a trained model rather
-    /// than a flat GMM fitted there; not a parameter, not saved.
-    #[module(skip)]
-    pub(crate) start: Option<Start>,
-}
-
-/// A trained model a network starts from.
-#[derive(Debug, Clone)]
-pub(crate) enum Start {
-    /// Layer 1's nodes are its components ([`DeepGmm::starting_from`]).
-    FirstLayer(FullGmm),
-    /// Every node is a copy of one of its nodes ([`DeepGmm::widening`]).
-    Narrower(Box<DeepGmm>),
 }
 
 /// What the E-step uses, derived from the parameters.
@@ -117,7 +104,6 @@ impl DeepGmm {
             log_weights: Param::from_data(TensorData::new(lw, [k]), device),
             config: config.clone(),
             materialised: OnceLock::new(),
-            start: None,
         })
     }
 

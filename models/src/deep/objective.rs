@@ -222,8 +222,6 @@ mod tests {
             m_step_iters: 1,
             learning_rate: 1e-2,
             init_noise: 0.1,
-            first_layer: None,
-            widen_from: None,
         };
         let device = device_from_name("cpu").unwrap();
         let k: usize = nodes.iter().product();

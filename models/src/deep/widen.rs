@@ -1,18 +1,23 @@
-//! Where a network starts from a trained model: a full GMM's components as layer 1's nodes,
-//! or a narrower network's nodes, copied and perturbed.
+//! Where a network starts: a full GMM's components as layer 1's nodes (fitted by `init`, or a
+//! trained one), or a narrower trained network's nodes, copied and perturbed. Pure
+//! constructors: parameters and a seeded generator in, a network out.
 
-use super::network::{DeepGmm, Start, path_locals};
+use super::network::{DeepGmm, path_locals};
 use super::nodes::NodeParams;
 use crate::full::FullGmm;
 use crate::mixture::Mixture;
+use crate::readback::to_host_f64;
 use crate::{ModelError, linalg};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 
 impl DeepGmm {
-    /// This network, to be started by [`Mixture::initialize`] from `first`'s components as
-    /// layer 1's nodes (node j: `b = μ_j`, `A = L_j` with `Σ_j = L_j L_jᵀ`) instead of a flat
-    /// GMM fitted there; `first` must have `N_1` components over the network's `D`.
-    pub fn starting_from(mut self, first: FullGmm) -> Result<Self, ModelError> {
+    /// This network started from `first`'s components as layer 1's nodes (node j: `b = μ_j`,
+    /// `A = L_j` with `Σ_j = L_j L_jᵀ`), the layers above at the identity plus seeded noise,
+    /// `A = I + init_noise · G / √D`, `b = init_noise · g` (G, g standard normal, drawn from
+    /// `rng`), which breaks the symmetry between the nodes of a layer; `π_p = π_{j_1} /
+    /// (N_2 ⋯ N_L)`. `first` must have `N_1` components over the network's `D`.
+    pub fn starting_from(&self, first: &FullGmm, rng: &mut ChaCha8Rng) -> Result<Self, ModelError> {
         let (n1, d) = (self.config.nodes[0], self.dim());
         let (k, first_d) = (first.n_components(), first.dim());
         if k != n1 || first_d != d {
@@ -24,14 +29,36 @@ impl DeepGmm {
                 ),
             });
         }
-        self.start = Some(Start::FirstLayer(first));
-        Ok(self)
+        let means = first.means_host()?;
+        let u = to_host_f64(first.precision_cholesky.val())?;
+        let m: usize = self.config.nodes.iter().sum();
+        let (mut a, mut b) = (Vec::with_capacity(m * d * d), Vec::with_capacity(m * d));
+        for j in 0..n1 {
+            let uj = &u[j * d * d..(j + 1) * d * d];
+            a.extend(linalg::covariance_factor_from_precision_cholesky(uj, d));
+            b.extend(&means[j]);
+        }
+        let noise = self.config.init_noise;
+        let scale = noise / (d as f64).sqrt();
+        for _ in n1..m {
+            for t in 0..d * d {
+                let g: f64 = StandardNormal.sample(rng);
+                a.push(if t / d == t % d { 1.0 } else { 0.0 } + scale * g);
+            }
+            for _ in 0..d {
+                let g: f64 = StandardNormal.sample(rng);
+                b.push(noise * g);
+            }
+        }
+        let (pi, k) = (first.weights()?, self.n_components());
+        let per_first = k / n1;
+        let weights: Vec<f64> = (0..k).map(|p| pi[p / per_first] / per_first as f64).collect();
+        Self::from_parts(&NodeParams { a, b, dim: d }, &weights, &self.config, &self.device())
     }
 
-    /// This network, to be started by [`Mixture::initialize`] from `narrower`'s nodes
-    /// ([`DeepGmm::widened`]): as many layers over the same `D`, each of its `N'_l` dividing
-    /// this network's `N_l`.
-    pub fn widening(mut self, narrower: DeepGmm) -> Result<Self, ModelError> {
+    /// This network started from the trained `narrower` one ([`DeepGmm::widened`]): as many
+    /// layers over the same `D`, each of its `N'_l` dividing this network's `N_l`.
+    pub fn widening(&self, narrower: &DeepGmm, rng: &mut ChaCha8Rng) -> Result<Self, ModelError> {
         let (ours, theirs) = (&self.config.nodes, &narrower.config.nodes);
         let fits = ours.len() == theirs.len()
             && ours.iter().zip(theirs).all(|(&n, &n_src)| n % n_src == 0)
@@ -48,8 +75,7 @@ impl DeepGmm {
                 ),
             });
         }
-        self.start = Some(Start::Narrower(Box::new(narrower)));
-        Ok(self)
+        self.widened(narrower, rng)
     }
 
     /// This network's start from the trained `narrower` one (N'_l nodes in layer l, `f_l =
@@ -65,12 +91,7 @@ impl DeepGmm {
     /// mean is its node and each copy is the node applied after `x ↦ (I ± E) x ± e`. Path
     /// `(j_1, …, j_L)` takes the weight of `narrower`'s path `(j_1 / f_1, …, j_L / f_L)`
     /// divided by `Π f_l`: with `init_noise → 0` the density is `narrower`'s.
-    pub(crate) fn widened(
-        &self,
-        narrower: &DeepGmm,
-        rng: &mut ChaCha8Rng,
-    ) -> Result<Self, ModelError> {
-        use rand_distr::{Distribution, StandardNormal};
+    fn widened(&self, narrower: &DeepGmm, rng: &mut ChaCha8Rng) -> Result<Self, ModelError> {
         let d = self.dim();
         let source = narrower.nodes_host()?;
         let (ours, theirs) = (&self.config.nodes, &narrower.config.nodes);

@@ -2,19 +2,75 @@
 //! path components).
 
 use super::{Family, FamilyConfig, Layer, LayerInput};
+use crate::config::from_table;
 use crate::inspect::{Inspect, Tiles};
-use crate::layer::SavedLayer;
 use crate::pictures::TileScale;
-use crate::{ConfigError, EmConfig, TrainError};
+use crate::start::TrainedStart;
+use crate::{ConfigError, EmConfig};
 use gmm_models::{DeepGmm, DeepGmmConfig, Device, FullGmm, Generative, ModelError, PathAssignment};
-use std::path::{Path, PathBuf};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
-impl FamilyConfig for DeepGmmConfig {
+/// A deep layer as a run configures it: the network's hyper-parameters (the `[model]` keys
+/// [`DeepGmmConfig`] spells) and, optionally, the trained model it starts from, `first_layer`
+/// or `widen_from` (a layer folder, read by the run's start, never by the model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeepLayerConfig {
+    /// The network's hyper-parameters.
+    pub network: DeepGmmConfig,
+    /// `first_layer = "<folder>"` or `widen_from = "<folder>"`.
+    pub start: Option<TrainedStart>,
+}
+
+impl From<DeepGmmConfig> for DeepLayerConfig {
+    fn from(network: DeepGmmConfig) -> Self {
+        Self { network, start: None }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeepLayerConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        let mut path = |key: &str| match table.remove(key) {
+            Some(toml::Value::String(s)) => Ok(Some(PathBuf::from(s))),
+            Some(_) => Err(D::Error::custom(format!("{key}: must be a folder path string"))),
+            None => Ok(None),
+        };
+        let start = match (path("first_layer")?, path("widen_from")?) {
+            (Some(_), Some(_)) => {
+                return Err(D::Error::custom(
+                    "widen_from: starts every layer from a narrower network, first_layer only \
+                     layer 1 from a flat GMM; remove one of the two",
+                ));
+            }
+            (Some(dir), None) => Some(TrainedStart::FirstLayer(dir)),
+            (None, Some(dir)) => Some(TrainedStart::WidenFrom(dir)),
+            (None, None) => None,
+        };
+        Ok(Self { network: from_table(table)?, start })
+    }
+}
+
+impl Serialize for DeepLayerConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut table = toml::Table::try_from(&self.network).map_err(S::Error::custom)?;
+        if let Some(start) = &self.start {
+            let dir = start.dir().to_string_lossy().into_owned();
+            table.insert(start.key().into(), toml::Value::String(dir));
+        }
+        table.serialize(s)
+    }
+}
+
+impl FamilyConfig for DeepLayerConfig {
     type Layer = DeepGmm;
 
     /// The paths, `Π N_l`.
     fn n_components(&self) -> usize {
-        self.n_paths().unwrap_or(usize::MAX)
+        self.network.n_paths().unwrap_or(usize::MAX)
     }
 
     /// A network keeps its paths (it is never pruned); a record of another K does not load.
@@ -27,36 +83,40 @@ impl FamilyConfig for DeepGmmConfig {
     }
 
     fn min_samples(&self) -> usize {
-        self.nodes.first().copied().unwrap_or(1)
+        self.network.nodes.first().copied().unwrap_or(1)
     }
 
     /// The nodes per layer: `[3, 2]` and `[2, 3]` have as many parameters, not the same ones.
     fn size(&self) -> String {
-        format!("nodes = {:?}", self.nodes)
+        format!("nodes = {:?}", self.network.nodes)
     }
 
     /// Where a full GMM may sit; with plain EM (no annealing, no pruning: paths share nodes).
     fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError> {
-        self.validate()?;
+        self.network.validate()?;
         if em.prune_below.is_some() {
             return Err(ConfigError::new(
                 "em.prune_below",
                 "a deep GMM's paths share their nodes and cannot be pruned; remove prune_below",
             ));
         }
-        if self.first_layer.is_some() && em.warm_start.is_some() {
-            return Err(ConfigError::new(
-                "first_layer",
-                "a warm start takes every layer of the network from em.warm_start; remove \
-                 first_layer",
-            ));
-        }
-        if self.widen_from.is_some() && em.warm_start.is_some() {
-            return Err(ConfigError::new(
-                "widen_from",
-                "a warm start takes every layer of the network from em.warm_start; remove \
-                 widen_from",
-            ));
+        if let Some(start) = &self.start {
+            let key = start.key();
+            if em.warm_start.is_some() {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "a warm start takes every layer of the network from em.warm_start; \
+                         remove {key}"
+                    ),
+                ));
+            }
+            if em.n_init > 1 {
+                return Err(ConfigError::new(
+                    "em.n_init",
+                    format!("a start from the trained model of {key} is one start; remove n_init"),
+                ));
+            }
         }
         if em.annealing.is_some() {
             return Err(ConfigError::new(
@@ -74,42 +134,40 @@ impl FamilyConfig for DeepGmmConfig {
     }
 
     fn build(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, ModelError> {
-        self.init(shape[0] * shape[1], device)
+        self.network.init(shape[0] * shape[1], device)
     }
 
-    /// `build`'s network; with `first_layer`, to be started from that folder's trained full
-    /// GMM ([`DeepGmm::starting_from`]); with `widen_from`, from that folder's trained
-    /// narrower network ([`DeepGmm::widening`]).
-    fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, TrainError> {
-        let network = self.build(shape, device)?;
-        if let Some(dir) = &self.widen_from {
-            let narrower: DeepGmm = trained(dir, device, "widen_from", "deep")?;
-            return network.widening(narrower).map_err(|e| TrainError::file(&model_toml(dir), e));
-        }
-        let Some(dir) = &self.first_layer else {
-            return Ok(network);
+    fn trained_start(&self) -> Option<&TrainedStart> {
+        self.start.as_ref()
+    }
+
+    /// `first_layer`: a trained full GMM's components as layer 1's nodes
+    /// ([`DeepGmm::starting_from`]); `widen_from`: a trained narrower network's nodes, copied
+    /// ([`DeepGmm::widening`]).
+    fn start_from(
+        &self,
+        shape: [usize; 2],
+        trained: Layer,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<DeepGmm, String> {
+        let network = self.build(shape, device).map_err(|e| e.to_string())?;
+        let wrong = |key: &'static str, want: &'static str| {
+            move |kind| format!("holds a `{kind}` layer; a deep GMM's {key} must be a `{want}` one")
         };
-        let first: FullGmm = trained(dir, device, "first_layer", "full")?;
-        network.starting_from(first).map_err(|e| TrainError::file(&model_toml(dir), e))
+        let started = match &self.start {
+            Some(TrainedStart::FirstLayer(_)) => {
+                let first = FullGmm::try_from(trained).map_err(wrong("first_layer", "full"))?;
+                network.starting_from(&first, rng)
+            }
+            Some(TrainedStart::WidenFrom(_)) => {
+                let narrower = DeepGmm::try_from(trained).map_err(wrong("widen_from", "deep"))?;
+                network.widening(&narrower, rng)
+            }
+            None => Ok(network),
+        };
+        started.map_err(|e| e.to_string())
     }
-}
-
-fn model_toml(dir: &Path) -> PathBuf {
-    dir.join("model.toml")
-}
-
-/// The trained layer of folder `dir` (the value of `key`), which must be of kind `want`; a
-/// layer of another kind is refused naming its `model.toml`.
-fn trained<M>(dir: &Path, device: &Device, key: &str, want: &str) -> Result<M, TrainError>
-where
-    M: TryFrom<Layer, Error = &'static str>,
-{
-    M::try_from(SavedLayer::load(dir, device)?.1).map_err(|kind| {
-        TrainError::file(
-            &model_toml(dir),
-            format!("holds a `{kind}` layer; a deep GMM's {key} must be a `{want}` one"),
-        )
-    })
 }
 
 impl Family for DeepGmm {

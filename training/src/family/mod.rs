@@ -14,14 +14,18 @@ mod deep;
 mod full;
 mod prob;
 
+pub use deep::DeepLayerConfig;
+
 use crate::config::DataConfig;
 use crate::features::Feature;
 use crate::inspect::Inspect;
-use crate::{ConfigError, EmConfig, TrainError};
+use crate::start::TrainedStart;
+use crate::{ConfigError, EmConfig};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use gmm_models::{ConvGmm, DeepGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm};
+use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +77,23 @@ pub trait FamilyConfig:
     /// A fresh layer for inputs of shape `[height, width]` (a feature vector is `[1, K]`).
     fn build(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, ModelError>;
 
-    /// The layer a training run starts from, before EM's initialisation: [`Self::build`]'s,
-    /// unless the config names files read when training starts (the deep GMM's
-    /// `first_layer`). A trained layer is rebuilt from its record with `build` alone.
-    fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, TrainError> {
-        Ok(self.build(shape, device)?)
+    /// The trained model this config names to start its parameters from (the deep GMM's
+    /// `first_layer` or `widen_from`), read by [`crate::start`]; none for most families.
+    fn trained_start(&self) -> Option<&TrainedStart> {
+        None
+    }
+
+    /// [`Self::build`]'s layer started from `trained`, the layer saved where
+    /// [`Self::trained_start`] points, with the layer's seeded generator; the error says why
+    /// `trained` does not fit. Asked only of a config that names a trained start.
+    fn start_from(
+        &self,
+        _shape: [usize; 2],
+        trained: Layer,
+        _rng: &mut ChaCha8Rng,
+        _device: &Device,
+    ) -> Result<Self::Layer, String> {
+        Err(format!("holds a `{}` layer, and this layer starts from none", trained.kind()))
     }
 }
 
@@ -197,7 +213,7 @@ families! {$
     Conv(ConvGmm, gmm_models::ConvGmmConfig) = "conv",
     Full(FullGmm, gmm_models::FullGmmConfig) = "full",
     Prob(ProbGmm, gmm_models::ProbGmmConfig) = "prob",
-    Deep(DeepGmm, gmm_models::DeepGmmConfig) = "deep",
+    Deep(DeepGmm, DeepLayerConfig) = "deep",
 }
 
 impl<'de> Deserialize<'de> for LayerConfig {
@@ -244,9 +260,20 @@ impl LayerConfig {
         with_config!(self, c => c.build(shape, device).map(Layer::from))
     }
 
-    /// The layer a training run starts from ([`FamilyConfig::fresh`]).
-    pub fn fresh(&self, shape: [usize; 2], device: &Device) -> Result<Layer, TrainError> {
-        with_config!(self, c => c.fresh(shape, device).map(Layer::from))
+    /// See [`FamilyConfig::trained_start`].
+    pub fn trained_start(&self) -> Option<&TrainedStart> {
+        with_config!(self, c => c.trained_start())
+    }
+
+    /// See [`FamilyConfig::start_from`].
+    pub fn start_from(
+        &self,
+        shape: [usize; 2],
+        trained: Layer,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Result<Layer, String> {
+        with_config!(self, c => c.start_from(shape, trained, rng, device).map(Layer::from))
     }
 
     /// A layer of this config with `k` components and the parameters of a Burn record

@@ -6,7 +6,7 @@
 use gmm_zoo::datasets::{Grayscale, ImageSet, PatchSampler, PatchSpec, sample_data_root};
 use gmm_zoo::models::{ConvGmmConfig, DEFAULT_DEVICE, Mixture, device_from_name};
 use gmm_zoo::training::em::mean_log_likelihood;
-use gmm_zoo::training::{EmConfig, Progress, fit, folder::encode};
+use gmm_zoo::training::{EmConfig, Progress, encode::encode, fit};
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {

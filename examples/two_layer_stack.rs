@@ -7,7 +7,7 @@ use gmm_zoo::datasets::{Mnist, MnistSplit, sample_data_root};
 use gmm_zoo::experiments::scoring::score_rows;
 use gmm_zoo::models::{ConvGmmConfig, DEFAULT_DEVICE, ProbGmmConfig, device_from_name};
 use gmm_zoo::training::em::mean_log_likelihood;
-use gmm_zoo::training::folder::{encode, encode_rows};
+use gmm_zoo::training::encode::{encode, encode_rows};
 use gmm_zoo::training::labels::purity;
 use gmm_zoo::training::{EmConfig, Feature, Progress, fit};
 

@@ -2,6 +2,7 @@
 //! compiled CPU backend, measured side by side in one run (medians, and ratios to a peer).
 
 use crate::bench_export::{export_ours, export_start};
+use crate::datasets::Images;
 use crate::datasets::resolve_data_root;
 use crate::models::{
     Device, Tensor, TensorData, compiled_devices, device_description, device_from_name,
@@ -9,8 +10,8 @@ use crate::models::{
 use crate::training::config::Split;
 use crate::training::data::load_split;
 use crate::training::em::{e_step, fit};
-use crate::training::folder::encode;
-use crate::training::{Family, IterationRecord, Layer, Progress, RunConfig, with_layer};
+use crate::training::encode::encode;
+use crate::training::{Family, IterationRecord, Progress, RunConfig, StackLayer, with_layer};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -67,12 +68,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     first.em.tol = 0.0;
     first.em.annealing = None;
     let root = resolve_data_root(args.data_dir.as_deref());
-    let devices: Vec<String> = if args.devices.is_empty() {
-        let gpus = ["wgpu", "vulkan"];
-        compiled_devices().into_iter().filter(|d| !gpus.contains(d)).map(String::from).collect()
-    } else {
-        args.devices.clone()
-    };
     println!(
         "bench: {} ({} iterations), data root {}, {} worker threads ({} CPU cores)",
         args.config.display(),
@@ -81,7 +76,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rayon::current_num_threads(),
         std::thread::available_parallelism().map_or(0, usize::from),
     );
-
     let t = Clock::start();
     let train =
         load_split(&config.data, &root, Split::Train, config.seed).context("loading the data")?;
@@ -93,67 +87,92 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         train.width,
         t.utilisation()
     );
-
-    let mut products: Vec<(String, Vec<f64>)> = Vec::new();
+    let bench = Bench { args, config: &config, first: &first, train: &train, sampling };
     let mut product_inputs = Vec::new();
-    let shape = [train.height, train.width];
-    for (i, name) in devices.iter().enumerate() {
+    for (i, name) in bench_devices(args).iter().enumerate() {
+        product_inputs.push(bench.on_device(name, i == 0)?);
+    }
+    println!("peak resident memory of this process: {}", peak_rss());
+    compare_products(&product_inputs, args.reps)
+}
+
+/// The devices to time: those named, else every CPU backend of this build.
+fn bench_devices(args: &BenchArgs) -> Vec<String> {
+    if !args.devices.is_empty() {
+        return args.devices.clone();
+    }
+    let gpus = ["wgpu", "vulkan"];
+    compiled_devices().into_iter().filter(|d| !gpus.contains(d)).map(String::from).collect()
+}
+
+/// One benchmark's config, first layer and data.
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    config: &'a RunConfig,
+    first: &'a StackLayer,
+    train: &'a Images,
+    sampling: f64,
+}
+
+/// A device's E-step product inputs: its name, the device, the encoded rows, K.
+type ProductInput = (String, Device, Tensor<2>, usize);
+
+impl Bench<'_> {
+    /// EM of the first layer on device `name`, timed from its `init` (a trained start the
+    /// config names is not read); with `--export`, on the first device, the peer's files.
+    fn on_device(&self, name: &str, first_device: bool) -> Result<ProductInput> {
+        let (first, train, seed) = (self.first, self.train, self.config.seed);
         let device = device_from_name(name)?;
         let description = device_description(name)?;
         println!("{name:>8}: {description}");
-        let n = train.len() as f64;
-        let export = args.export.as_deref().filter(|_| i == 0);
+        let shape = [train.height, train.width];
+        let export = self.args.export.as_deref().filter(|_| first_device);
         if let Some(dir) = export {
             // Its own copy of the layer and rows: `fit` below does not hand out its start, so
             // the start is drawn once more from the same seed (only with --export).
-            let Layer::Full(layer) = first.layer.init(shape, &device)? else {
-                anyhow::bail!(
-                    "--export writes a full GMM's start for the PyTorch peer; {} starts with a \
-                     `{}` layer",
-                    args.config.display(),
-                    first.layer.kind()
-                );
-            };
-            let data = encode(&layer, &train, first.em.batch_size, &device)?;
-            let stem = args.config.file_stem().map_or("config".into(), |s| s.to_string_lossy());
-            export_start(layer, &data, &first.em, config.seed, &stem, dir)?;
+            let stem =
+                self.args.config.file_stem().map_or("config".into(), |s| s.to_string_lossy());
+            with_layer!(first.layer.init(shape, &device)?, layer => {
+                let data = encode(&layer, train, first.em.batch_size, &device)?;
+                export_start(layer, &data, &first.em, seed, &stem, dir)?
+            });
         }
-        // A first layer (the config's checks keep families that cannot take the data out),
-        // timed from its `init` (a trained start the config names is not read).
+        let n = train.len() as f64;
         let (x, k, iterations) = with_layer!(first.layer.init(shape, &device)?, layer => {
             let flops = n * layer.e_step_flops_per_sample();
-            bench_layer(name, layer, &train, &first.em, config.seed, sampling, flops, &device)?
+            bench_layer(name, layer, train, &first.em, seed, self.sampling, flops, &device)?
         });
         if let Some(dir) = export {
             export_ours(dir, &format!("{name}: {description}"), &iterations)?;
         }
-        product_inputs.push((name.clone(), device, x, k));
-        products.push((name.clone(), Vec::new()));
+        Ok((name.to_string(), device, x, k))
     }
-    println!("peak resident memory of this process: {}", peak_rss());
+}
 
-    // The E-step's matrix product, interleaved across backends so that noise hits all alike.
-    for _ in 0..args.reps {
-        for ((_, device, x, k), (_, times)) in product_inputs.iter().zip(products.iter_mut()) {
+/// The E-step's matrix product on every device, `reps` times, interleaved across backends so
+/// that noise hits all alike; medians against the first device's.
+fn compare_products(inputs: &[ProductInput], reps: usize) -> Result<()> {
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); inputs.len()];
+    for _ in 0..reps {
+        for ((_, device, x, k), times) in inputs.iter().zip(times.iter_mut()) {
             let a = product_matrix(x.dims()[1], *k, device);
             let t = Instant::now();
             sync(x.clone().matmul(a))?;
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    if let Some((_, _, x, k)) = product_inputs.first() {
-        let [rows, b] = x.dims();
-        let (peer, base) = (&products[0].0, median(products[0].1.clone()));
-        for (name, times) in &products {
-            let m = median(times.clone());
-            println!(
-                "{name:>8}: E-step product [{rows}x{b}]·[{b}x{k}] median {m:.5} s over {} reps \
-                 ({:.1} GFLOP/s, {:.2}x the time of {peer})",
-                times.len(),
-                2.0 * (rows * b * k) as f64 / m / 1e9,
-                m / base,
-            );
-        }
+    let Some((peer, _, x, k)) = inputs.first() else { return Ok(()) };
+    let [rows, b] = x.dims();
+    let base = median(times[0].clone());
+    for ((name, ..), times) in inputs.iter().zip(&times) {
+        let m = median(times.clone());
+        println!(
+            "{name:>8}: E-step product [{rows}x{b}]·[{b}x{k}] median {m:.5} s over {} reps \
+             ({:.1} GFLOP/s, {:.2}x the time of {peer})",
+            times.len(),
+            2.0 * (rows * b * k) as f64 / m / 1e9,
+            m / base,
+        );
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
 //! `gmmzoo bench --export DIR`: what `benches/torch_full_gmm.py` needs to run the same EM as
-//! ours — the first layer's rows, its initial parameters (a full GMM, initialised exactly as
-//! `fit` does from the config's seed), the settings, and our per-iteration figures.
+//! ours — the first layer's rows, its initial parameters (a full-covariance mixture,
+//! initialised as `fit` does from the config's seed), the settings, and our per-iteration
+//! figures.
 
-use crate::models::{Encoded, FullGmm, Mixture, RESP_FLOOR, to_host_f64};
-use crate::training::{EmConfig, IterationRecord};
+use crate::models::{Encoded, RESP_FLOOR, to_host_f64};
+use crate::training::{EmConfig, Family, IterationRecord};
 use anyhow::{Context, Result};
 use npyz::WriterBuilder;
 use rand::SeedableRng;
@@ -26,32 +27,36 @@ fn write_npy(path: &Path, shape: &[u64], values: impl IntoIterator<Item = f32>) 
 /// Writes `data.npy`, `means.npy`, `covariances.npy`, `weights.npy` and `meta.json` into `dir`:
 /// the rows EM sees and the parameters it starts from (`layer` initialised from `data` with
 /// `em.init` and `seed`, as `fit` does).
-pub fn export_start(
-    layer: FullGmm,
+pub fn export_start<M: Family>(
+    layer: M,
     data: &Encoded,
     em: &EmConfig,
     seed: u64,
     config_name: &str,
     dir: &Path,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let reg_covar = layer.config.reg_covar;
     let layer = layer.initialize(data, em.init, &mut ChaCha8Rng::seed_from_u64(seed))?;
-    let (k, d) = (layer.n_components(), layer.dim());
+    let Some(mixture) = layer.gaussian_mixture()? else {
+        anyhow::bail!(
+            "--export writes a full-covariance Gaussian mixture's start for the PyTorch peer; \
+             {config_name} starts with a layer that is not one"
+        );
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (k, d) = (mixture.weights.len(), data.width);
     let mut rows = Vec::with_capacity(data.n * d);
     for batch in &data.batches {
         rows.extend(to_host_f64(batch.clone())?.into_iter().map(|v| v as f32));
     }
     write_npy(&dir.join("data.npy"), &[data.n as u64, d as u64], rows)?;
-    let means = layer.means_host()?.concat();
+    let means = mixture.means.concat();
     write_npy(&dir.join("means.npy"), &[k as u64, d as u64], means.iter().map(|&v| v as f32))?;
-    let covs = layer.covariances_host()?.concat();
+    let covs = mixture.covariances.concat();
     let shape = [k as u64, d as u64, d as u64];
     write_npy(&dir.join("covariances.npy"), &shape, covs.iter().map(|&v| v as f32))?;
-    let weights = layer.weights()?;
-    write_npy(&dir.join("weights.npy"), &[k as u64], weights.iter().map(|&v| v as f32))?;
+    write_npy(&dir.join("weights.npy"), &[k as u64], mixture.weights.iter().map(|&v| v as f32))?;
     let meta = serde_json::json!({
-        "config": config_name, "n": data.n, "d": d, "k": k, "reg_covar": reg_covar,
+        "config": config_name, "n": data.n, "d": d, "k": k, "reg_covar": mixture.reg_covar,
         "resp_floor": RESP_FLOOR, "init": format!("{:?}", em.init), "seed": seed,
     });
     std::fs::write(dir.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;

@@ -2,10 +2,11 @@
 
 mod cli;
 mod limits;
+mod zoo_commands;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, Common, SplitArg, ZooCommand};
+use cli::{Cli, Command, Common, SplitArg};
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
@@ -14,7 +15,7 @@ use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
 use gmm_zoo::experiments::scoring::{ScoreInput, score_stream, score_to_csv};
 use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
-use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
+use gmm_zoo::experiments::zoo;
 use gmm_zoo::models::device_from_name;
 use gmm_zoo::training::claim::{self, Claim};
 use gmm_zoo::training::config::Split;
@@ -26,7 +27,7 @@ use gmm_zoo::training::{
 };
 use std::path::{Path, PathBuf};
 
-fn options(common: &Common, out_dir: PathBuf) -> Result<RunOptions> {
+pub(crate) fn options(common: &Common, out_dir: PathBuf) -> Result<RunOptions> {
     let device = device_from_name(&common.device)?;
     Ok(RunOptions {
         data_root: resolve_data_root(common.data_dir.as_deref()),
@@ -114,17 +115,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Eval { run, split, common } => eval(&run, split, &common)?,
         Command::Classify { config, out, jobs, overwrite, common } => {
-            let cfg = RunConfig::load(&config)?;
-            let opts = options(&common, out.unwrap_or_else(|| Path::new("runs").join(&cfg.name)))?;
-            gmm_zoo::experiments::classify::single_layer(&cfg)?;
-            let _claim =
-                claim_output(&opts.out_dir, "classification run", "classify.json", overwrite)?;
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let report = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
-                .with_context(|| format!("classifying with {}", config.display()))?;
-            if cluster::world().is_root() {
-                println!("{report}; wrote {}", opts.out_dir.display());
-            }
+            classify(&config, out, jobs, overwrite, &common)?
         }
         Command::Sample { run, n, per_component, seed, out, common } => {
             let request = SampleRequest { n, per_component, seed };
@@ -149,19 +140,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Inspect { run, out, common } => inspect(&run, out, &common)?,
         Command::Score { run, input, out, responsibilities, layer, common } => {
-            let opts = options(&common, PathBuf::new())?;
-            let input = ScoreInput::parse(&input);
-            let summary = match &out {
-                Some(out) => score_to_csv(&run, &input, layer, responsibilities, &opts, out),
-                None => {
-                    score_stream(&run, &input, layer, responsibilities, &opts, &mut |_, _| Ok(()))
-                }
-            }
-            .with_context(|| format!("scoring with {}", run.display()))?;
-            print!("{summary}");
-            if let Some(out) = out {
-                println!("wrote {} rows to {}", summary.rows(), out.display());
-            }
+            score(&run, &input, out, (layer, responsibilities), &common)?
         }
         Command::Select { config, components, out, overwrite, common } => {
             let cfg = RunConfig::load(&config)?;
@@ -172,9 +151,52 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("selecting K for {}", config.display()))?;
             println!("{selection}\nwrote {}", opts.out_dir.display());
         }
-        Command::Zoo(command) => zoo_command(command)?,
+        Command::Zoo(command) => zoo_commands::run(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
         Command::Devices => devices(),
+    }
+    Ok(())
+}
+
+/// `gmmzoo classify`: one model per class, the test split classified.
+fn classify(
+    config: &Path,
+    out: Option<PathBuf>,
+    jobs: Option<usize>,
+    overwrite: bool,
+    common: &Common,
+) -> Result<()> {
+    let cfg = RunConfig::load(config)?;
+    let opts = options(common, out.unwrap_or_else(|| Path::new("runs").join(&cfg.name)))?;
+    gmm_zoo::experiments::classify::single_layer(&cfg)?;
+    let _claim = claim_output(&opts.out_dir, "classification run", "classify.json", overwrite)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let report = classify_run(&cfg, &opts, jobs.unwrap_or(cores))
+        .with_context(|| format!("classifying with {}", config.display()))?;
+    if cluster::world().is_root() {
+        println!("{report}; wrote {}", opts.out_dir.display());
+    }
+    Ok(())
+}
+
+/// `gmmzoo score`: new rows scored by a trained run, summarised, or written to a CSV file.
+fn score(
+    run: &Path,
+    input: &str,
+    out: Option<PathBuf>,
+    (layer, responsibilities): (usize, bool),
+    common: &Common,
+) -> Result<()> {
+    let opts = options(common, PathBuf::new())?;
+    let input = ScoreInput::parse(input);
+    let summary = match &out {
+        Some(out) => score_to_csv(run, &input, layer, responsibilities, &opts, out),
+        None => score_stream(run, &input, layer, responsibilities, &opts, &mut |_, _| Ok(())),
+    }
+    .with_context(|| format!("scoring with {}", run.display()))?;
+    print!("{summary}");
+    if let Some(out) = out {
+        println!("wrote {} rows to {}", summary.rows(), out.display());
     }
     Ok(())
 }
@@ -316,96 +338,5 @@ fn inspect(run: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
         println!("layer {i} overlap: {line}");
     }
     println!("wrote the pictures into {}", out.display());
-    Ok(())
-}
-
-fn zoo_command(command: ZooCommand) -> Result<()> {
-    let dir = zoo::checkpoints_dir();
-    match command {
-        ZooCommand::List => {
-            for e in &Manifest::load(&dir)?.models {
-                println!("{}", e.list_line(&dir));
-            }
-        }
-        ZooCommand::Add { run, config, ship, machine, overwrite, common } => {
-            let cfg = RunConfig::load(&run.join("config.toml"))?;
-            let request = zoo::AddRequest {
-                run_dir: run.clone(),
-                config: config.unwrap_or_else(|| format!("configs/{}.toml", cfg.name)),
-                data_root: resolve_data_root(common.data_dir.as_deref()),
-                ship,
-                overwrite,
-                machine: machine.unwrap_or_else(|| zoo::this_machine(&common.device)),
-            };
-            let zoo::Added { entry, left_out } = zoo::add(&dir, &request)
-                .with_context(|| format!("adding {} to the zoo", run.display()))?;
-            let shipped = match entry.shipped {
-                true => format!(", {} files shipped", entry.files.len()),
-                false => String::new(),
-            };
-            println!("{}: recorded in {}{shipped}", entry.name, dir.join(zoo::MANIFEST).display());
-            for (rel, bytes) in &left_out {
-                println!(
-                    "{}: {rel} ({:.1} MB) not shipped, so that the checkpoint fits in {} MB",
-                    entry.name,
-                    *bytes as f64 / 1e6,
-                    zoo::MAX_SHIPPED_BYTES >> 20
-                );
-            }
-        }
-        ZooCommand::Verify { names, strict, record_errors, common } => {
-            verify(&dir, &names, strict, record_errors, &common)?
-        }
-        ZooCommand::Table { write: None } => {
-            print!("{}", zoo::render_table(&Manifest::load(&dir)?))
-        }
-        ZooCommand::Table { write: Some(path) } => {
-            let table = zoo::render_table(&Manifest::load(&dir)?);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let text = zoo::splice_table(&text, &table)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            gmm_zoo::training::fsio::write_atomic(&path, text.as_bytes())?;
-            println!("wrote the table into {}", path.display());
-        }
-    }
-    Ok(())
-}
-
-fn verify(
-    dir: &Path,
-    names: &[String],
-    strict: bool,
-    record_errors: bool,
-    common: &Common,
-) -> Result<()> {
-    let mut manifest = Manifest::load(dir)?;
-    for name in names {
-        anyhow::ensure!(
-            manifest.models.iter().any(|e| &e.name == name),
-            "no checkpoint named {name} in {}",
-            dir.join(zoo::MANIFEST).display()
-        );
-    }
-    let opts = options(common, dir.to_path_buf())?;
-    let (mut failed, mut unreproduced, mut recorded) = (0, 0, 0);
-    for e in manifest.models.iter_mut().filter(|e| names.is_empty() || names.contains(&e.name)) {
-        let verdict = zoo::verify_entry(dir, e, &opts);
-        println!("{:<20} {verdict}", e.name);
-        failed += matches!(verdict, Verdict::Failed(_)) as usize;
-        unreproduced += matches!(verdict, Verdict::Loaded(_)) as usize;
-        if let (true, Verdict::Reproduced(_, _, errors)) = (record_errors, &verdict) {
-            recorded += e.record_standard_errors(errors);
-        }
-    }
-    if record_errors {
-        manifest.save(dir)?;
-        println!("recorded {recorded} standard error(s) in {}", dir.join(zoo::MANIFEST).display());
-    }
-    anyhow::ensure!(failed == 0, "{failed} checkpoint(s) failed the check");
-    anyhow::ensure!(
-        !strict || unreproduced == 0,
-        "{unreproduced} checkpoint(s) could not be scored (--strict)"
-    );
     Ok(())
 }

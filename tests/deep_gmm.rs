@@ -314,11 +314,17 @@ fn bad_deep_configs_name_their_key() {
             "[model]\nkind = \"deep\"\nnodes = [2]\nfirst_layer = \"a\"\nwiden_from = \"b\"\n",
             "widen_from",
         ),
+        ("[model]\nkind = \"deep\"\nnodes = [2]\nfirst_layer = \"a\"\n", "em.n_init"),
+        ("[model]\nkind = \"deep\"\nnodes = [2]\nfirst_layer = 3\n", "first_layer"),
     ];
     for (model, key) in cases {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        let em = if key == "prune_below" { "prune_below = 0.01\n" } else { "" };
+        let em = match key {
+            "prune_below" => "prune_below = 0.01\n",
+            "em.n_init" => "n_init = 2\n",
+            _ => "",
+        };
         std::fs::write(&path, format!("{base}{model}[em]\nmax_iter = 2\n{em}")).unwrap();
         let err = RunConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains(key), "{model}: {err}");

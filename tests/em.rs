@@ -9,7 +9,7 @@ use gmm_zoo::models::{ConvGmmConfig, Device, EmptyPolicy, FullGmmConfig, Init, M
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::{log_likelihood_summary, mean_log_likelihood};
-use gmm_zoo::training::folder::encode;
+use gmm_zoo::training::encode::encode;
 use gmm_zoo::training::{EmConfig, Layer, LayerConfig, Progress, SavedLayer, fit, with_layer};
 use std::path::Path;
 

@@ -310,7 +310,7 @@ fn score_streams_an_array_in_blocks_and_refuses_a_truncated_npy() {
     let mean = match layer {
         gmm_zoo::training::Layer::Full(m) => {
             let enc =
-                gmm_zoo::training::folder::encode_rows(&m, &whole.pixels, 16384, &common::device())
+                gmm_zoo::training::encode::encode_rows(&m, &whole.pixels, 16384, &common::device())
                     .unwrap();
             gmm_zoo::training::em::log_likelihood_summary(&m, &enc).unwrap()
         }

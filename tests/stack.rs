@@ -188,7 +188,7 @@ fn patches_layer(k: usize) -> (ConvGmm, Encoded) {
         gmm_zoo::models::ConvGmmConfig { n_components: k, exclude_dc: true, spectrum_floor: 1e-6 }
             .init(6, &device())
             .unwrap();
-    let enc = gmm_zoo::training::folder::encode(&layer, &images, 1000, &device()).unwrap();
+    let enc = gmm_zoo::training::encode::encode(&layer, &images, 1000, &device()).unwrap();
     (layer, enc)
 }
 

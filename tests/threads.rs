@@ -13,7 +13,7 @@ use gmm_zoo::models::{ConvGmmConfig, EmptyPolicy, FullGmmConfig, Init, is_cpu};
 use gmm_zoo::training::config::{BsdsData, DataConfig, MnistData, Split};
 use gmm_zoo::training::data::load_split;
 use gmm_zoo::training::em::mean_log_likelihood;
-use gmm_zoo::training::folder::encode;
+use gmm_zoo::training::encode::encode;
 use gmm_zoo::training::{EmConfig, LayerConfig, Progress, fit, with_layer};
 
 /// `f` on a rayon pool of `threads` workers (Burn's CPU backends and every parallel step of

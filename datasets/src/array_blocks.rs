@@ -159,19 +159,29 @@ fn open_csv(path: &Path) -> Result<ArrayBlocks, DataError> {
     Ok(ArrayBlocks { path: path.to_path_buf(), dim, total: None, done: 0, source })
 }
 
-fn open_npy(path: &Path) -> Result<ArrayBlocks, DataError> {
+/// A `.npy` file's length and where its data start: magic, version, then the header's length,
+/// u16 (version 1) or u32 (2, 3).
+fn npy_data_offset(path: &Path) -> Result<(u64, u64), DataError> {
     let io = |e: std::io::Error| DataError::Io { path: path.to_path_buf(), error: e };
-    let bad = |reason: String| DataError::BadArray { path: path.to_path_buf(), reason };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let file_len = file.metadata().map_err(io)?.len();
     let mut head = [0u8; 12];
     let read = file.read(&mut head).map_err(io)?;
-    // Magic, version, then the header's length: u16 (version 1) or u32 (2, 3).
-    let data_offset = match (read, &head[..6] == b"\x93NUMPY", head[6]) {
+    let offset = match (read, &head[..6] == b"\x93NUMPY", head[6]) {
         (12, true, 1) => 10 + u16::from_le_bytes([head[8], head[9]]) as u64,
         (12, true, _) => 12 + u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as u64,
-        _ => return Err(bad("it is not a .npy file (no NUMPY header)".into())),
+        _ => {
+            let reason = "it is not a .npy file (no NUMPY header)".into();
+            return Err(DataError::BadArray { path: path.to_path_buf(), reason });
+        }
     };
+    Ok((file_len, offset))
+}
+
+fn open_npy(path: &Path) -> Result<ArrayBlocks, DataError> {
+    let io = |e: std::io::Error| DataError::Io { path: path.to_path_buf(), error: e };
+    let bad = |reason: String| DataError::BadArray { path: path.to_path_buf(), reason };
+    let (file_len, data_offset) = npy_data_offset(path)?;
     let file = std::fs::File::open(path).map_err(io)?;
     let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
     let (n, d) = match *npy.shape() {

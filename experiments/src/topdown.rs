@@ -29,7 +29,8 @@ use gmm_models::host::log_sum_exp;
 use gmm_models::{Encoded, Mixture, SufficientStats, Tensor, TensorData, to_host_f64};
 use gmm_training::config::{RunConfig, Split};
 use gmm_training::data::load_split;
-use gmm_training::folder::{create_dir, encode_rows, layer_dir, write_json};
+use gmm_training::encode::encode_rows;
+use gmm_training::folder::{create_dir, layer_dir, write_json};
 use gmm_training::labels::{nmi, purity};
 use gmm_training::{Layer, RunOptions, SavedLayer, TrainError, map_layer, with_layer};
 use serde::{Deserialize, Serialize};
@@ -254,14 +255,8 @@ pub fn refine_run(
     }
     let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
     let mut levels = load_levels(run_dir, &config, opts)?;
-    // Independent layers: A_l[t, ·] = π_l, w = π_top.
-    let mut log_a = Vec::new();
-    for l in 0..levels.len() - 1 {
-        let pi = levels[l].layer.log_weights()?;
-        log_a.push((0..levels[l + 1].k).flat_map(|_| pi.clone()).collect());
-    }
     let top = levels.len() - 1;
-    let mut chain = Chain { log_a, log_w: levels[top].layer.log_weights()? };
+    let mut chain = independent_chain(&levels)?;
     let labels = test.labels.as_deref();
     let n = levels[0].train.n;
 
@@ -292,12 +287,7 @@ pub fn refine_run(
     let seconds = t0.elapsed().as_secs_f64();
     let after = figures(&chain, &levels, labels, post.mean)?;
 
-    create_dir(&opts.out_dir)?;
-    for (i, level) in levels.iter().enumerate() {
-        let dir = layer_dir(&opts.out_dir, i, levels.len());
-        create_dir(&dir)?;
-        level.saved.save(&level.layer, &dir)?;
-    }
+    save_levels(&levels, &opts.out_dir)?;
     let report = TopDownReport {
         log_likelihood: history,
         before,
@@ -313,6 +303,27 @@ pub fn refine_run(
     };
     write_json(&opts.out_dir.join("topdown.json"), &report)?;
     Ok(report)
+}
+
+/// The greedy stack as a chain of independent layers: `A_l[t, ·] = π_l`, `w = π_top`.
+fn independent_chain(levels: &[Level]) -> Result<Chain, TrainError> {
+    let mut log_a = Vec::new();
+    for l in 0..levels.len() - 1 {
+        let pi = levels[l].layer.log_weights()?;
+        log_a.push((0..levels[l + 1].k).flat_map(|_| pi.clone()).collect());
+    }
+    Ok(Chain { log_a, log_w: levels[levels.len() - 1].layer.log_weights()? })
+}
+
+/// The refined layers, each in its folder of the run folder `out`.
+fn save_levels(levels: &[Level], out: &Path) -> Result<(), TrainError> {
+    create_dir(out)?;
+    for (i, level) in levels.iter().enumerate() {
+        let dir = layer_dir(out, i, levels.len());
+        create_dir(&dir)?;
+        level.saved.save(&level.layer, &dir)?;
+    }
+    Ok(())
 }
 
 /// Every layer of the stack with its fixed train and test inputs (the greedy features).

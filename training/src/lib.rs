@@ -7,40 +7,30 @@
 
 #[macro_use]
 pub mod family;
-pub mod checkpoint;
-pub mod claim;
 pub mod cluster;
 pub mod config;
 pub mod data;
 pub mod em;
-mod em_config;
+pub mod encode;
 mod error;
 pub mod features;
-pub mod folder;
 pub mod fsio;
-pub mod inspect;
-pub mod labels;
-pub mod layer;
-mod layer_job;
-pub mod layer_pictures;
-pub mod metrics;
-pub mod pictures;
 pub mod progress;
-pub mod restarts;
+pub mod report;
 pub mod run;
-pub mod score;
-pub mod sizes;
-pub mod stages;
-pub mod start;
-pub mod top;
+pub mod tables;
 
-pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig};
+pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig, StackLayer};
 pub use em::{Annealing, EmConfig, FitReport, IterationRecord, fit};
 pub use error::{ConfigError, TrainError};
-pub use family::{DeepLayerConfig, Family, FamilyConfig, KINDS, Layer, LayerConfig, LayerInput};
+pub use family::{
+    DeepLayerConfig, Family, FamilyConfig, GaussianMixture, KINDS, Layer, LayerConfig, LayerInput,
+    TrainedStart,
+};
 pub use features::Feature;
-pub use layer::{SavedLayer, StackLayer};
 pub use progress::Progress;
-pub use run::{RunOptions, RunOutcome, train_run};
-pub use score::{evaluate_run, score_run};
-pub use start::TrainedStart;
+pub use report::{inspect, labels, layer_pictures, metrics, pictures, top};
+pub use run::saved_layer::SavedLayer;
+pub use run::score::{evaluate_run, score_run};
+pub use run::train_run;
+pub use run::{RunOptions, RunOutcome, checkpoint, claim, folder, score, sizes, stages, start};

@@ -2,7 +2,6 @@
 //! and the figures fine-tuning reports before and after (accuracy, likelihoods, overlap).
 
 use crate::classify::{ClassFigures, ClassifyReport};
-use gmm_datasets::Images;
 use gmm_models::filters::{bhattacharyya_stationary, effective_bandwidth};
 use gmm_models::{ConvGmm, Device, Encoded, Mixture, to_host_f64};
 use gmm_training::config::RunConfig;
@@ -33,22 +32,22 @@ pub struct ClassifierFigures {
 }
 
 /// A split's periodograms (on the device, in batches) and labels.
-pub(crate) struct Labelled {
+pub(crate) struct EncodedLabelled {
     pub(crate) data: Encoded,
     pub(crate) labels: Vec<u8>,
 }
 
-impl Labelled {
+impl EncodedLabelled {
     pub(crate) fn new(
         periodograms: &[f32],
         width: usize,
-        images: &Images,
+        labels: &[u8],
         batch: usize,
         device: &Device,
     ) -> Self {
         Self {
             data: Encoded::from_rows(periodograms, width, batch, device),
-            labels: images.labels.clone().expect("MNIST has labels"),
+            labels: labels.to_vec(),
         }
     }
 }
@@ -112,10 +111,10 @@ impl ConvClassifier {
     /// The classifier's figures, and its test figures in full (for `classify.json`).
     pub(crate) fn figures(
         &self,
-        train: &Labelled,
-        test: &Labelled,
+        train: &EncodedLabelled,
+        test: &EncodedLabelled,
     ) -> Result<(ClassifierFigures, ClassFigures), TrainError> {
-        let score = |set: &Labelled| -> Result<ClassFigures, TrainError> {
+        let score = |set: &EncodedLabelled| -> Result<ClassFigures, TrainError> {
             let ll = self.class_log_likelihoods(&set.data)?;
             Ok(ClassFigures::new(&ll, &set.labels, &self.log_prior))
         };

@@ -18,18 +18,18 @@ mod classifier;
 
 pub use classifier::{ClassifierFigures, ConvClassifier};
 
+use crate::classify::Labelled;
 use crate::classify::{ClassFigures, ClassifyReport, write_classifier};
 use burn::module::{Module, Param};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::log_softmax;
-use classifier::Labelled;
+use classifier::EncodedLabelled;
 use gmm_models::host::softmax;
 use gmm_models::{
     ConvGmm, Device, Mixture, ModelError, SpectralLayout, Tensor, TensorData, log_sum_exp,
     stationary_affine, to_host_f64,
 };
 use gmm_training::config::Split;
-use gmm_training::data::load_split;
 use gmm_training::folder::write_json;
 use gmm_training::{Layer, Progress, RunOptions, TrainError};
 use rand::SeedableRng;
@@ -110,14 +110,16 @@ pub fn finetune_run(
     let progress: &Progress = &opts.progress;
     let classifier = ConvClassifier::load(run_dir, &opts.device)?;
     let config = &classifier.config;
-    let train = load_split(&config.data, &opts.data_root, Split::Train, config.seed)?;
-    let test = load_split(&config.data, &opts.data_root, Split::Test, config.seed)?;
+    let train = Labelled::load(&config.data, &opts.data_root, Split::Train, config.seed)?;
+    let test = Labelled::load(&config.data, &opts.data_root, Split::Test, config.seed)?;
     // Periodograms once: every class model shares the layout (checked on loading).
     let (first, batch) = (&classifier.models[0], config.stack()[0].em.batch_size);
     let width = first.encoded_width();
-    let periodograms = first.encode(&train.pixels)?;
-    let train_set = Labelled::new(&periodograms, width, &train, batch, &opts.device);
-    let test_set = Labelled::new(&first.encode(&test.pixels)?, width, &test, batch, &opts.device);
+    let periodograms = first.encode(&train.images.pixels)?;
+    let device = &opts.device;
+    let train_set = EncodedLabelled::new(&periodograms, width, &train.labels, batch, device);
+    let test_periodograms = first.encode(&test.images.pixels)?;
+    let test_set = EncodedLabelled::new(&test_periodograms, width, &test.labels, batch, device);
     let (before, _) = classifier.figures(&train_set, &test_set)?;
     progress.log(&format!(
         "before: test accuracy {:.4}, train log p(y|x) {:.4}",

@@ -1,7 +1,7 @@
 //! `gmmzoo zoo verify`: a shipped checkpoint is intact, loads, and reproduces its figure.
 
 use super::Entry;
-use crate::classify::score_classifier;
+use crate::classify::{Labelled, score_classifier};
 use gmm_datasets::{Images, sample_data_root};
 use gmm_training::SavedLayer;
 use gmm_training::checkpoint::data_hash;
@@ -88,7 +88,9 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
         }
     };
     let (recorded, got, tolerance, se) = match entry.accuracy {
-        Some(recorded) => match score_classifier(&dir, &config, &test, opts) {
+        Some(recorded) => match Labelled::from_images(test, &opts.data_root)
+            .and_then(|test| score_classifier(&dir, &config, &test, opts))
+        {
             Ok((accuracy, _)) => (recorded, accuracy, ACCURACY_TOLERANCE, Vec::new()),
             Err(e) => return Verdict::Failed(e.to_string()),
         },

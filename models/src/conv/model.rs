@@ -8,10 +8,17 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
 impl ConvGmmConfig {
-    /// A layer for P×P images with flat spectra (`S = 1`) and uniform weights; EM's
-    /// initialisation then sets real starting values.
+    /// [`Self::build`] after [`Self::validate`]: the checked entry for a config from outside a
+    /// run (a run config is checked once, when it is read, and built with `build`).
     pub fn init(&self, size: usize, device: &Device) -> Result<ConvGmm, ModelError> {
         self.validate()?;
+        self.build(size, device)
+    }
+
+    /// A layer for P×P images with flat spectra (`S = 1`) and uniform weights; EM's
+    /// initialisation then sets real starting values. The config must be
+    /// valid ([`Self::validate`]); it is not checked again here.
+    pub fn build(&self, size: usize, device: &Device) -> Result<ConvGmm, ModelError> {
         if size == 0 || (size == 1 && self.exclude_dc) {
             return Err(ModelError::InvalidConfig {
                 field: "exclude_dc",

@@ -134,7 +134,7 @@ impl Mixture for DeepGmm {
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
         let flat = self.path_config(self.config.nodes[0]);
-        let first = flat.init(self.dim(), &self.device())?.initialize(data, init, rng)?;
+        let first = flat.build(self.dim(), &self.device())?.initialize(data, init, rng)?;
         self.starting_from(&first, rng)
     }
 

@@ -12,10 +12,17 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::OnceLock;
 
 impl DeepGmmConfig {
-    /// A network over `dim`-dimensional rows: identity transforms, zero biases, uniform path
-    /// weights; EM's initialisation sets real starting values.
+    /// [`Self::build`] after [`Self::validate`]: the checked entry for a config from outside a
+    /// run (a run config is checked once, when it is read, and built with `build`).
     pub fn init(&self, dim: usize, device: &Device) -> Result<DeepGmm, ModelError> {
         self.validate()?;
+        self.build(dim, device)
+    }
+
+    /// A network over `dim`-dimensional rows: identity transforms, zero biases, uniform path
+    /// weights; EM's initialisation sets real starting values. The config must be
+    /// valid ([`Self::validate`]); it is not checked again here.
+    pub fn build(&self, dim: usize, device: &Device) -> Result<DeepGmm, ModelError> {
         if dim == 0 {
             return Err(ModelError::InvalidConfig {
                 field: "input",

@@ -7,10 +7,17 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
 impl FullGmmConfig {
-    /// A layer over `dim`-dimensional rows: zero means, identity covariances, uniform weights;
-    /// EM's initialisation then sets real starting values.
+    /// [`Self::build`] after [`Self::validate`]: the checked entry for a config from outside a
+    /// run (a run config is checked once, when it is read, and built with `build`).
     pub fn init(&self, dim: usize, device: &Device) -> Result<FullGmm, ModelError> {
         self.validate()?;
+        self.build(dim, device)
+    }
+
+    /// A layer over `dim`-dimensional rows: zero means, identity covariances, uniform weights;
+    /// EM's initialisation then sets real starting values. The config must be
+    /// valid ([`Self::validate`]); it is not checked again here.
+    pub fn build(&self, dim: usize, device: &Device) -> Result<FullGmm, ModelError> {
         if dim == 0 {
             return Err(ModelError::InvalidConfig {
                 field: "input",

@@ -14,15 +14,23 @@ use rand_chacha::ChaCha8Rng;
 pub const SIMPLEX_TOLERANCE: f32 = 1e-3;
 
 impl ProbGmmConfig {
-    /// A layer over probability vectors of `k_in` entries (`k_in ≥ 2`).
+    /// [`Self::build`] after [`Self::validate`]: the checked entry for a config from outside a
+    /// run.
     pub fn init(&self, k_in: usize, device: &Device) -> Result<ProbGmm, ModelError> {
+        self.validate()?;
+        self.build(k_in, device)
+    }
+
+    /// A layer over probability vectors of `k_in` entries (`k_in ≥ 2`); the config must be
+    /// valid ([`Self::validate`]).
+    pub fn build(&self, k_in: usize, device: &Device) -> Result<ProbGmm, ModelError> {
         if k_in < 2 {
             return Err(ModelError::InvalidConfig {
                 field: "input",
                 reason: format!("probability vectors need at least 2 entries, got {k_in}"),
             });
         }
-        Ok(ProbGmm { gaussian: self.gaussian().init(k_in - 1, device)?, k_in })
+        Ok(ProbGmm { gaussian: self.gaussian().build(k_in - 1, device)?, k_in })
     }
 }
 

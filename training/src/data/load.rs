@@ -1,10 +1,10 @@
 //! Loading a run's data from a data root.
 
+use super::Split;
 use super::{
     ArrayData, Augment, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData, default_min_std,
 };
 use crate::TrainError;
-use crate::config::Split;
 use gmm_datasets::{
     DataError, Grayscale, ImageSet, Images, Mnist, MnistSplit, PatchSampler, PatchSpec, read_array,
     seeded_split,

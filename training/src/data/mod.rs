@@ -5,7 +5,7 @@ mod load;
 pub use load::{load_shard, load_split};
 
 use crate::ConfigError;
-use crate::config::{from_table, split_tag};
+use crate::tables::{from_table, split_tag};
 pub use gmm_datasets::bsds300::Augment;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -231,5 +231,24 @@ impl DataConfig {
     /// Whether samples are images (a conv layer can model them), not rows of a matrix.
     pub fn is_images(&self) -> bool {
         !matches!(self, DataConfig::Bsds300(_) | DataConfig::Array(_))
+    }
+}
+
+/// Which split a picture or a score is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// The training split.
+    Train,
+    /// The test split.
+    Test,
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        })
     }
 }

@@ -1,8 +1,8 @@
 //! The convolutional GMM (models.md §1) as a layer family: where it may sit, its pictures.
 
 use super::{Family, FamilyConfig, LayerInput};
-use crate::inspect::{Inspect, Tiles};
-use crate::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
+use crate::report::inspect::{Inspect, Tiles};
+use crate::report::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
 use crate::{ConfigError, EmConfig};
 use gmm_models::{ConvGmm, ConvGmmConfig, Device, Generative, Mixture, ModelError};
 
@@ -63,7 +63,7 @@ impl FamilyConfig for ConvGmmConfig {
         }
     }
 
-    fn build(&self, shape: [usize; 2], device: &Device) -> Result<ConvGmm, ModelError> {
+    fn new_layer(&self, shape: [usize; 2], device: &Device) -> Result<ConvGmm, ModelError> {
         if shape[0] != shape[1] {
             return Err(ModelError::InvalidConfig {
                 field: "kind",
@@ -73,7 +73,7 @@ impl FamilyConfig for ConvGmmConfig {
                 ),
             });
         }
-        self.init(shape[0], device)
+        self.build(shape[0], device)
     }
 }
 

@@ -1,11 +1,11 @@
 //! The deep GMM (models.md §7) as a layer family: where it may sit, its pictures (those of its
 //! path components).
 
+use super::TrainedStart;
 use super::{Family, FamilyConfig, Layer, LayerInput};
-use crate::config::from_table;
-use crate::inspect::{Inspect, Tiles};
-use crate::pictures::TileScale;
-use crate::start::TrainedStart;
+use crate::report::inspect::{Inspect, Tiles};
+use crate::report::pictures::TileScale;
+use crate::tables::from_table;
 use crate::{ConfigError, EmConfig};
 use gmm_models::{DeepGmm, DeepGmmConfig, Device, FullGmm, Generative, ModelError, PathAssignment};
 use rand_chacha::ChaCha8Rng;
@@ -133,8 +133,8 @@ impl FamilyConfig for DeepLayerConfig {
         }
     }
 
-    fn build(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, ModelError> {
-        self.network.init(shape[0] * shape[1], device)
+    fn new_layer(&self, shape: [usize; 2], device: &Device) -> Result<DeepGmm, ModelError> {
+        self.network.build(shape[0] * shape[1], device)
     }
 
     fn trained_start(&self) -> Option<&TrainedStart> {
@@ -151,7 +151,7 @@ impl FamilyConfig for DeepLayerConfig {
         rng: &mut ChaCha8Rng,
         device: &Device,
     ) -> Result<DeepGmm, String> {
-        let network = self.build(shape, device).map_err(|e| e.to_string())?;
+        let network = self.new_layer(shape, device).map_err(|e| e.to_string())?;
         let wrong = |key: &'static str, want: &'static str| {
             move |kind| format!("holds a `{kind}` layer; a deep GMM's {key} must be a `{want}` one")
         };

@@ -1,8 +1,8 @@
 //! The full-covariance GMM (models.md §2) as a layer family: where it may sit, its pictures.
 
-use super::{Family, FamilyConfig, LayerInput};
-use crate::inspect::{Inspect, Tiles};
-use crate::pictures::TileScale;
+use super::{Family, FamilyConfig, GaussianMixture, LayerInput};
+use crate::report::inspect::{Inspect, Tiles};
+use crate::report::pictures::TileScale;
 use crate::{ConfigError, EmConfig};
 use gmm_models::{Device, FullGmm, FullGmmConfig, Generative, Mixture, ModelError};
 
@@ -40,8 +40,8 @@ impl FamilyConfig for FullGmmConfig {
         }
     }
 
-    fn build(&self, shape: [usize; 2], device: &Device) -> Result<FullGmm, ModelError> {
-        self.init(shape[0] * shape[1], device)
+    fn new_layer(&self, shape: [usize; 2], device: &Device) -> Result<FullGmm, ModelError> {
+        self.build(shape[0] * shape[1], device)
     }
 }
 
@@ -54,6 +54,15 @@ impl Family for FullGmm {
 
     fn generative(&self) -> Option<&dyn Generative> {
         Some(self)
+    }
+
+    fn gaussian_mixture(&self) -> Result<Option<GaussianMixture>, ModelError> {
+        Ok(Some(GaussianMixture {
+            means: self.means_host()?,
+            covariances: self.covariances_host()?,
+            weights: self.weights()?,
+            reg_covar: self.config.reg_covar,
+        }))
     }
 }
 

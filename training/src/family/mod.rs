@@ -13,13 +13,14 @@ mod conv;
 mod deep;
 mod full;
 mod prob;
+mod trained_start;
 
 pub use deep::DeepLayerConfig;
+pub use trained_start::TrainedStart;
 
 use crate::config::DataConfig;
 use crate::features::Feature;
-use crate::inspect::Inspect;
-use crate::start::TrainedStart;
+use crate::report::inspect::Inspect;
 use crate::{ConfigError, EmConfig};
 use burn::module::Module;
 use burn::store::ModuleRecord;
@@ -75,15 +76,15 @@ pub trait FamilyConfig:
     fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError>;
 
     /// A fresh layer for inputs of shape `[height, width]` (a feature vector is `[1, K]`).
-    fn build(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, ModelError>;
+    fn new_layer(&self, shape: [usize; 2], device: &Device) -> Result<Self::Layer, ModelError>;
 
     /// The trained model this config names to start its parameters from (the deep GMM's
-    /// `first_layer` or `widen_from`), read by [`crate::start`]; none for most families.
+    /// `first_layer` or `widen_from`), read by [`crate::run::start`]; none for most families.
     fn trained_start(&self) -> Option<&TrainedStart> {
         None
     }
 
-    /// [`Self::build`]'s layer started from `trained`, the layer saved where
+    /// [`Self::new_layer`]'s layer started from `trained`, the layer saved where
     /// [`Self::trained_start`] points, with the layer's seeded generator; the error says why
     /// `trained` does not fit. Asked only of a config that names a trained start.
     fn start_from(
@@ -106,6 +107,26 @@ pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> {
     fn generative(&self) -> Option<&dyn Generative> {
         None
     }
+
+    /// The layer as a Gaussian mixture over its encoded rows with full covariances, on the
+    /// host, for a peer that fits the same mixture (`gmmzoo bench --export`); `None` for a
+    /// family that is not one.
+    fn gaussian_mixture(&self) -> Result<Option<GaussianMixture>, ModelError> {
+        Ok(None)
+    }
+}
+
+/// A Gaussian mixture's parameters on the host, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussianMixture {
+    /// `μ_c`, `[K][D]`.
+    pub means: Vec<Vec<f64>>,
+    /// `Σ_c`, `[K][D·D]`.
+    pub covariances: Vec<Vec<f64>>,
+    /// `π_c`, `[K]`.
+    pub weights: Vec<f64>,
+    /// Added to every covariance's diagonal in the M-step.
+    pub reg_covar: f64,
 }
 
 /// Generates [`LayerConfig`], [`Layer`] and the dispatch macros from the list of families.
@@ -163,7 +184,7 @@ macro_rules! families {
             /// Deserialises the table of family `kind` (without its `kind` key).
             fn from_kind<E: serde::de::Error>(kind: &str, table: toml::Table) -> Result<Self, E> {
                 match kind {
-                    $($kind => crate::config::from_table(table).map(LayerConfig::$variant),)+
+                    $($kind => crate::tables::from_table(table).map(LayerConfig::$variant),)+
                     other => Err(E::custom(format!(
                         "unknown layer kind `{other}`, expected one of {}",
                         KINDS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
@@ -219,7 +240,7 @@ families! {$
 impl<'de> Deserialize<'de> for LayerConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = toml::Table::deserialize(d)?;
-        let (kind, table) = crate::config::split_tag::<D::Error>(table, "kind")?;
+        let (kind, table) = crate::tables::split_tag::<D::Error>(table, "kind")?;
         LayerConfig::from_kind(&kind, table)
     }
 }
@@ -257,7 +278,7 @@ impl LayerConfig {
 
     /// A fresh layer for inputs of shape `[height, width]`.
     pub fn init(&self, shape: [usize; 2], device: &Device) -> Result<Layer, ModelError> {
-        with_config!(self, c => c.build(shape, device).map(Layer::from))
+        with_config!(self, c => c.new_layer(shape, device).map(Layer::from))
     }
 
     /// See [`FamilyConfig::trained_start`].

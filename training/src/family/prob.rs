@@ -2,8 +2,8 @@
 
 use super::{Family, FamilyConfig, LayerInput};
 use crate::config::DataConfig;
-use crate::inspect::{Inspect, Tiles};
-use crate::pictures::TileScale;
+use crate::report::inspect::{Inspect, Tiles};
+use crate::report::pictures::TileScale;
 use crate::{ConfigError, EmConfig};
 use gmm_models::{Device, Mixture, ModelError, ProbGmm, ProbGmmConfig};
 
@@ -45,8 +45,8 @@ impl FamilyConfig for ProbGmmConfig {
         }
     }
 
-    fn build(&self, shape: [usize; 2], device: &Device) -> Result<ProbGmm, ModelError> {
-        self.init(shape[0] * shape[1], device)
+    fn new_layer(&self, shape: [usize; 2], device: &Device) -> Result<ProbGmm, ModelError> {
+        self.build(shape[0] * shape[1], device)
     }
 }
 

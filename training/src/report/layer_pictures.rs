@@ -2,41 +2,42 @@
 //! `curve.svg`, `overlap.png` and, for a conv first layer, `filters.png`.
 
 use crate::em::FitReport;
-use crate::folder::write_png;
-use crate::inspect::{Inspect, OverlapSummary, per_dimension_overlap};
-use crate::layer_job::LayerJob;
-use crate::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
+use crate::report::inspect::{Inspect, OverlapSummary, per_dimension_overlap};
+use crate::report::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
+use crate::run::folder::write_png;
 use crate::{TrainError, fsio};
 use gmm_datasets::Images;
 use std::path::Path;
+
+/// Where a layer's pictures go and what they say: the layer's folder, the top samples shown
+/// per component, whether the layer sits on the images (a first layer), the curve's title.
+pub(crate) struct PictureTarget<'a> {
+    pub dir: &'a Path,
+    pub columns: usize,
+    pub on_images: bool,
+    pub title: String,
+}
 
 /// `components.png` (top samples and, for a first layer, the family's extra column), the
 /// family's own pictures (`means.png`), and `curve.svg`, in the layer's folder.
 pub(crate) fn write_pictures<M: Inspect>(
     layer: &M,
-    job: &LayerJob<'_>,
+    target: &PictureTarget<'_>,
     images: &Images,
     top: &[Vec<usize>],
     scale: TileScale,
     report: &FitReport,
 ) -> Result<(), TrainError> {
-    let columns = job.config.output.top_samples;
-    let on_images = job.index == 0;
+    let (columns, on_images, dir) = (target.columns, target.on_images, target.dir);
     let extra = if on_images { layer.extra_column(scale)? } else { None };
     let extra = extra.as_ref().map(|(tiles, s)| (tiles.as_slice(), *s));
-    write_png(
-        &component_grid(images, top, columns, extra, scale),
-        &job.dir.join("components.png"),
-    )?;
+    write_png(&component_grid(images, top, columns, extra, scale), &dir.join("components.png"))?;
     if let (true, Some((name, tiles))) = (on_images, layer.own_pictures()?) {
-        write_png(&tile_sheet(&tiles, images.height, images.width, 8, scale), &job.dir.join(name))?;
+        write_png(&tile_sheet(&tiles, images.height, images.width, 8, scale), &dir.join(name))?;
     }
     if !report.iterations.is_empty() {
-        let title = format!("{} layer {}: EM training log-likelihood", job.config.name, job.index);
-        fsio::write_atomic(
-            &job.dir.join("curve.svg"),
-            curve_svg(&report.lower_bounds(), &title).as_bytes(),
-        )?;
+        let curve = curve_svg(&report.lower_bounds(), &target.title);
+        fsio::write_atomic(&dir.join("curve.svg"), curve.as_bytes())?;
     }
     Ok(())
 }

@@ -1,49 +1,19 @@
 //! A whole run: data → layers (greedily, bottom up) → run folder (config, and per layer its
 //! model, metrics and pictures; `layer_job.rs` trains one layer).
 
-use crate::checkpoint::{self, Fingerprint};
 use crate::config::{RunConfig, Split};
 use crate::data::load_shard;
-use crate::folder::{create_dir, layer_dir, write_json, write_toml};
-use crate::layer_job::{Inputs, LayerJob, train_layer};
-use crate::metrics::{Metrics, StackMetrics};
-use crate::start::{layer_seed, read_checkpoint, start_layer};
-use crate::{Layer, Progress, TrainError};
+use crate::report::metrics::{Metrics, StackMetrics};
+use crate::run::checkpoint::{self, Fingerprint};
+use crate::run::folder::{create_dir, layer_dir, write_json, write_toml};
+use crate::run::layer_job::{Inputs, LayerJob, train_layer};
+use crate::run::options::{RunOptions, RunOutcome};
+use crate::run::start::{layer_seed, read_checkpoint, start_layer};
+use crate::{Layer, TrainError};
 use gmm_datasets::Images;
-use gmm_models::{Device, Part};
+use gmm_models::Part;
 use std::borrow::Cow;
-use std::path::PathBuf;
 use std::time::Instant;
-
-/// Where a run reads and writes, and on which device it computes.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Data root (`mnist/`, `bsds300/` under it).
-    pub data_root: PathBuf,
-    /// The run folder.
-    pub out_dir: PathBuf,
-    /// The Burn device.
-    pub device: Device,
-    /// Name of the device, for the metrics.
-    pub device_name: String,
-    /// Log lines and progress bars.
-    pub progress: Progress,
-    /// Continue from the run folder's checkpoint instead of starting afresh.
-    pub resume: bool,
-}
-
-/// What a finished run hands back.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    /// The metrics of every layer, bottom up (also written to the run folder).
-    pub metrics: Vec<Metrics>,
-    /// The trained layers, bottom up.
-    pub layers: Vec<Layer>,
-    /// Wall time of the whole run, seconds.
-    pub total_seconds: f64,
-    /// The run folder.
-    pub out_dir: PathBuf,
-}
 
 /// A run's data, loaded once for all its layers.
 struct RunData {
@@ -58,9 +28,9 @@ struct RunData {
 /// Trains the run a config describes — one layer, or a stack bottom up — and writes its folder.
 ///
 /// In a data-parallel job every rank calls it alike; only rank 0 writes the run folder
-/// ([`crate::cluster::rank_options`]).
+/// ([`crate::run::ranks::rank_options`]).
 pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, TrainError> {
-    let (opts, _scratch) = crate::cluster::rank_options(opts)?;
+    let (opts, _scratch) = crate::run::ranks::rank_options(opts)?;
     let opts = &opts;
     let start = Instant::now();
     create_dir(&opts.out_dir)?;
@@ -89,12 +59,7 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
                 spec.input.map_or(String::new(), |f| format!(" on {f:?}"))
             ));
         }
-        let dims = inputs.shape[0] * inputs.shape[1];
-        let n_train = match inputs.parts[0] {
-            Part::Shard { total, .. } => total,
-            Part::Whole | Part::Alone => inputs.train.len() / dims.max(1),
-        };
-        crate::sizes::check_layer(config, index, dims, n_train)?;
+        check_size(config, index, &inputs)?;
         let seed = layer_seed(config, index);
         let (start, layer) =
             start_layer(spec, index, &dir, inputs.shape, resume.as_ref(), (opts, seed))?;
@@ -122,23 +87,45 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             inputs = next;
         }
     }
-    write_toml(&opts.out_dir.join("config.toml"), config)?;
     let total_seconds = start.elapsed().as_secs_f64();
-    if stack.len() > 1 {
-        let summary =
-            StackMetrics { name: config.name.clone(), layers: all_metrics.clone(), total_seconds };
+    finish_run(config, opts, &mut all_metrics, total_seconds)?;
+    Ok(RunOutcome { metrics: all_metrics, layers, total_seconds, out_dir: opts.out_dir.clone() })
+}
+
+/// Layer `index`'s K and batch against memory and its training rows, before it is built.
+fn check_size(config: &RunConfig, index: usize, inputs: &Inputs<'_>) -> Result<(), TrainError> {
+    let dims = inputs.shape[0] * inputs.shape[1];
+    let n_train = match inputs.parts[0] {
+        Part::Shard { total, .. } => total,
+        Part::Whole | Part::Alone => inputs.train.len() / dims.max(1),
+    };
+    crate::run::sizes::check_layer(config, index, dims, n_train)
+}
+
+/// The run folder completed: its `config.toml` and `metrics.json` (a stack's summary, or the
+/// one layer's with the run's wall time), and its checkpoint, which has served, removed.
+fn finish_run(
+    config: &RunConfig,
+    opts: &RunOptions,
+    all_metrics: &mut [Metrics],
+    total_seconds: f64,
+) -> Result<(), TrainError> {
+    write_toml(&opts.out_dir.join("config.toml"), config)?;
+    if all_metrics.len() > 1 {
+        let layers = all_metrics.to_vec();
+        let summary = StackMetrics { name: config.name.clone(), layers, total_seconds };
         write_json(&opts.out_dir.join("metrics.json"), &summary)?;
     } else if let Some(m) = all_metrics.first_mut() {
         m.timings.total = total_seconds;
         write_json(&opts.out_dir.join("metrics.json"), m)?;
     }
-    // The run folder is complete: its checkpoint has served.
+    let ckpt_path = checkpoint::path_in(&opts.out_dir);
     if ckpt_path.exists() {
         std::fs::remove_file(&ckpt_path)
             .map_err(|e| TrainError::file(&ckpt_path, format!("cannot remove: {e}")))?;
     }
     opts.progress.log(&format!("wrote {} ({total_seconds:.1} s in all)", opts.out_dir.display()));
-    Ok(RunOutcome { metrics: all_metrics, layers, total_seconds, out_dir: opts.out_dir.clone() })
+    Ok(())
 }
 
 /// Both splits, and the fingerprint a checkpoint of this run carries.
@@ -182,17 +169,4 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
     fingerprint.data = cluster.combined_hash(&fingerprint.data);
     let parts = [train_part, test_part];
     Ok(RunData { train, test, parts, seconds, fingerprint })
-}
-
-impl std::fmt::Display for RunOutcome {
-    /// Every layer's figures, then the wall time and the run folder.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for m in &self.metrics {
-            match self.metrics.len() {
-                1 => writeln!(f, "{}: {m}", m.name)?,
-                _ => writeln!(f, "{} layer {}: {m}", m.name, m.layer)?,
-            }
-        }
-        write!(f, "{:.1} s in all; run folder {}", self.total_seconds, self.out_dir.display())
-    }
 }

@@ -7,7 +7,7 @@
 //! included), and a lock whose process is gone (killed, or a second Ctrl-C) is taken over.
 
 use crate::TrainError;
-use crate::folder::create_dir;
+use crate::run::folder::create_dir;
 use std::path::{Path, PathBuf};
 
 /// The lock file inside a claimed folder.
@@ -47,7 +47,7 @@ pub fn held(dir: &Path, marker: &str) -> Held {
     if finished.is_file() {
         return Held::Finished(finished);
     }
-    [crate::checkpoint::path_in(dir), dir.join("stage0")]
+    [crate::run::checkpoint::path_in(dir), dir.join("stage0")]
         .into_iter()
         .find(|p| p.exists())
         .map_or(Held::Nothing, Held::Unfinished)
@@ -193,7 +193,7 @@ fn is_output_file(name: &str) -> bool {
         "topdown.json",
         "curve.svg",
         "selection.svg",
-        crate::checkpoint::FILE_NAME,
+        crate::run::checkpoint::FILE_NAME,
     ];
     written.contains(&name) || name.ends_with(".png")
 }

@@ -4,9 +4,10 @@
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
 use crate::em::{MeanLogLikelihood, log_likelihood_summary};
+use crate::encode::encode_rows;
 use crate::features::Feature;
-use crate::folder::{encode_rows, layer_dir};
-use crate::metrics::Score;
+use crate::report::metrics::Score;
+use crate::run::folder::layer_dir;
 use crate::{RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
 use gmm_models::Mixture;

@@ -1,17 +1,18 @@
 //! One layer of a run: encode its inputs, fit it (with checkpoints), score it, draw its
 //! pictures, compute the next layer's features, and save it with its `metrics.json`.
 
-use crate::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
 use crate::config::{RunConfig, Split};
 use crate::em::{FitReport, fit_with, log_likelihood_summary};
+use crate::encode::encode_rows;
 use crate::features::Feature;
-use crate::folder::{encode_rows, write_json};
-use crate::labels::{contingency, nmi_of, purity_of};
-use crate::layer_pictures::{write_overlap, write_pictures};
-use crate::metrics::{Criteria, Metrics, Score, Timings};
-use crate::pictures::TileScale;
-use crate::start::{LayerStart, layer_seed};
-use crate::top::{explain, top_images};
+use crate::report::labels::{contingency, nmi_of, purity_of};
+use crate::report::layer_pictures::{PictureTarget, write_overlap, write_pictures};
+use crate::report::metrics::{Criteria, Metrics, Score, Timings};
+use crate::report::pictures::TileScale;
+use crate::report::top::{explain, top_images};
+use crate::run::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
+use crate::run::folder::write_json;
+use crate::run::start::{LayerStart, layer_seed};
 use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
 use gmm_models::{Encoded, Part};
@@ -163,7 +164,7 @@ fn fit_layer<M: Family>(
 
 /// What the pictures' pass measured.
 struct Outputs {
-    overlap: Option<crate::inspect::OverlapSummary>,
+    overlap: Option<crate::report::inspect::OverlapSummary>,
     purity: Option<f64>,
     nmi: Option<f64>,
     used_components: usize,
@@ -189,7 +190,13 @@ fn outputs<M: Family>(
     // Pictures and overlap only where the run folder is written (rank 0 of an MPI job).
     let root = crate::cluster::world().is_root();
     if root {
-        write_pictures(layer, job, &tiles, &top, scale, report)?;
+        let target = PictureTarget {
+            dir: &job.dir,
+            columns: job.config.output.top_samples,
+            on_images: job.index == 0,
+            title: format!("{} layer {}: EM training log-likelihood", job.config.name, job.index),
+        };
+        write_pictures(layer, &target, &tiles, &top, scale, report)?;
     }
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
     let overlap = if root { write_overlap(layer, &job.dir, job.index == 0, dims)? } else { None };

@@ -17,11 +17,11 @@
 //! its own checkpoint: `--resume` keeps the finished stages and resumes the one a kill
 //! interrupted.
 
-use crate::checkpoint;
 use crate::config::RunConfig;
-use crate::folder::{create_dir, read_json, write_json};
-use crate::metrics::{Metrics, Score};
-use crate::{ConfigError, RunOptions, RunOutcome, TrainError, train_run};
+use crate::report::metrics::{Metrics, Score};
+use crate::run::checkpoint;
+use crate::run::folder::{create_dir, read_json, write_json};
+use crate::{ConfigError, Layer, RunOptions, RunOutcome, TrainError, train_run};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -109,7 +109,7 @@ pub fn load(path: &Path, out: Option<PathBuf>) -> Result<(Plan, PathBuf), TrainE
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(ConfigError::new("", format!("cannot read: {e}"))))?;
     let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| bad(crate::config::toml_error(&text, &e)))?;
+        toml::from_str(&text).map_err(|e| bad(crate::tables::toml_error(&text, &e)))?;
     let Some(stages) = table.remove("stages") else {
         let config = RunConfig::parse(&text).map_err(bad)?;
         let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
@@ -244,7 +244,7 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
     let mut records = Vec::new();
     // The layers of the last stage trained in this process; once one is, every later stage is
     // trained again too (a finished stage after it was built on its old model).
-    let mut trained: Option<Vec<crate::Layer>> = None;
+    let mut trained: Option<Vec<Layer>> = None;
     let mut last_metrics = None;
     for (i, stage) in stages.iter().enumerate() {
         opts.progress.log(&format!(
@@ -265,31 +265,16 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
                 read_json::<Metrics>(&stage.dir.join("metrics.json"))?
             }
             false => {
-                let outcome = train_run(&stage.config, &stage_opts)?;
-                let metrics = outcome.metrics.into_iter().next();
-                trained = Some(outcome.layers);
-                match metrics {
-                    Some(mut m) => {
-                        m.timings.total = outcome.total_seconds;
-                        m
-                    }
-                    None => return Err(TrainError::Failed("a stage trained no layer".into())),
-                }
+                let (metrics, layers) = train_stage(stage, &stage_opts)?;
+                trained = Some(layers);
+                metrics
             }
         };
         // The next stage reads this one's folder on every rank: wait until rank 0 wrote it.
         if cluster.size() > 1 {
             cluster.sum(&mut [0.0]);
         }
-        records.push(StageRecord {
-            dir: stage.dir.clone(),
-            start: stage.start.into(),
-            layer: format!("{} {}", metrics.kind, stage.config.stack()[0].layer.size()),
-            iterations: metrics.iterations.len(),
-            train: metrics.train,
-            test: metrics.test,
-            seconds: metrics.timings.total,
-        });
+        records.push(StageRecord::of(stage, &metrics));
         last_metrics = Some(metrics);
     }
     let (Some(final_stage), Some(metrics)) = (stages.last(), last_metrics) else {
@@ -314,6 +299,32 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
         start.elapsed().as_secs_f64()
     ));
     Ok(RunOutcome { metrics: vec![metrics], layers, total_seconds, out_dir: opts.out_dir.clone() })
+}
+
+/// Trains one stage into its folder: its layer's metrics (with the stage's wall time) and
+/// layers.
+fn train_stage(stage: &Stage, opts: &RunOptions) -> Result<(Metrics, Vec<Layer>), TrainError> {
+    let outcome = train_run(&stage.config, opts)?;
+    let Some(mut metrics) = outcome.metrics.into_iter().next() else {
+        return Err(TrainError::Failed("a stage trained no layer".into()));
+    };
+    metrics.timings.total = outcome.total_seconds;
+    Ok((metrics, outcome.layers))
+}
+
+impl StageRecord {
+    /// The record of `stage`, trained or kept, from its layer's metrics.
+    fn of(stage: &Stage, metrics: &Metrics) -> Self {
+        Self {
+            dir: stage.dir.clone(),
+            start: stage.start.into(),
+            layer: format!("{} {}", metrics.kind, stage.config.stack()[0].layer.size()),
+            iterations: metrics.iterations.len(),
+            train: metrics.train,
+            test: metrics.test,
+            seconds: metrics.timings.total,
+        }
+    }
 }
 
 /// Whether a stage's folder holds its finished run: a model and metrics, no checkpoint, and

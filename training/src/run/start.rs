@@ -7,43 +7,16 @@
 //! names ([`TrainedStart`]: a deep GMM's `first_layer` or `widen_from`), or fresh (initialised
 //! by `em.init` when EM begins). The models receive parameters, never paths.
 
-use crate::checkpoint::{self, Checkpoint, Fingerprint};
 use crate::em::{FitReport, Start};
-use crate::folder::read_json;
-use crate::metrics::Metrics;
+pub use crate::family::TrainedStart;
+use crate::report::metrics::Metrics;
+use crate::run::checkpoint::{self, Checkpoint, Fingerprint};
+use crate::run::folder::read_json;
 use crate::{Layer, RunConfig, RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_models::Device;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
-
-/// A trained model a layer's config names to start its parameters from: a layer folder (a
-/// run's, or a shipped checkpoint's), read when training starts (relative paths from the
-/// working directory, as a stack's `reuse`), never again.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrainedStart {
-    /// `first_layer`: a full GMM whose components become a deep GMM's layer-1 nodes.
-    FirstLayer(PathBuf),
-    /// `widen_from`: a narrower deep GMM whose nodes a wider one copies.
-    WidenFrom(PathBuf),
-}
-
-impl TrainedStart {
-    /// The config key that names it.
-    pub fn key(&self) -> &'static str {
-        match self {
-            TrainedStart::FirstLayer(_) => "first_layer",
-            TrainedStart::WidenFrom(_) => "widen_from",
-        }
-    }
-
-    /// The layer folder.
-    pub fn dir(&self) -> &Path {
-        match self {
-            TrainedStart::FirstLayer(dir) | TrainedStart::WidenFrom(dir) => dir,
-        }
-    }
-}
 
 /// How a layer of a run begins.
 pub enum LayerStart {

@@ -1,7 +1,7 @@
 //! What each layer family shows in its pictures, behind one trait (implemented beside each
 //! family in `family/`), and the overlap summary of a layer's components.
 
-use crate::pictures::TileScale;
+use crate::report::pictures::TileScale;
 use gmm_models::{Mixture, ModelError};
 
 /// Pictures' tiles, each in the input's shape (row-major).

@@ -1,26 +1,17 @@
 //! `n_init` restarts (scikit-learn's `n_init`): whole EM fits from several seeded
 //! initialisations, the best final log-likelihood kept.
 
+use super::config::EmConfig;
+use super::e_step::mean_log_likelihood;
+use super::iterations::fit_one;
+use super::report::{AfterIteration, FitReport, RestartRecord, Start};
 use crate::TrainError;
-use crate::em::{AfterIteration, EmConfig, FitReport, Start, fit_one, mean_log_likelihood};
 use crate::progress::Progress;
 use gmm_models::{Encoded, Mixture};
-use serde::{Deserialize, Serialize};
 
 /// The seed of restart `r` of a fit seeded with `base` (restart 0 is `base` itself).
 pub fn restart_seed(base: u64, r: usize) -> u64 {
     base.wrapping_add((r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-}
-
-/// One restart of a fit with `n_init > 1`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RestartRecord {
-    /// The seed of its initialisation ([`restart_seed`]).
-    pub seed: u64,
-    /// Mean training log-likelihood of its final parameters, nats per sample.
-    pub log_likelihood: f64,
-    /// EM iterations it ran.
-    pub iterations: usize,
 }
 
 /// Restart `r` is a whole fit from [`restart_seed`]`(seed, r)`; the restart with the highest

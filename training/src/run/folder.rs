@@ -2,8 +2,6 @@
 //! shares (atomic, with the file named in every error).
 
 use crate::{TrainError, fsio};
-use gmm_datasets::Images;
-use gmm_models::{Device, Encoded, Mixture};
 use std::path::{Path, PathBuf};
 
 /// The folder of layer `i` of a stack of `n` (the run folder itself for a single layer).
@@ -41,25 +39,4 @@ pub fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError>
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| TrainError::file(path, e))?;
     fsio::write_atomic(path, &png)
-}
-
-/// Encodes rows (`[N, D]` host values) for `layer` and uploads them in batches.
-pub fn encode_rows<M: Mixture>(
-    layer: &M,
-    rows: &[f32],
-    batch_size: usize,
-    device: &Device,
-) -> Result<Encoded, TrainError> {
-    let encoded = layer.encode(rows)?;
-    Ok(Encoded::from_rows(&encoded, layer.encoded_width(), batch_size, device))
-}
-
-/// Encodes images for `layer` and uploads them in batches.
-pub fn encode<M: Mixture>(
-    layer: &M,
-    images: &Images,
-    batch_size: usize,
-    device: &Device,
-) -> Result<Encoded, TrainError> {
-    encode_rows(layer, &images.pixels, batch_size, device)
 }

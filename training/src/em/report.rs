@@ -1,0 +1,103 @@
+//! What a fit did and where it starts: the records of its iterations, its report, its start.
+
+use crate::TrainError;
+use serde::{Deserialize, Serialize};
+
+/// One EM iteration, as the log and the metrics file record it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationRecord {
+    /// 1-based iteration number (over all stages).
+    pub iter: usize,
+    /// Inverse temperature of the iteration (1 for ordinary EM).
+    #[serde(default = "one")]
+    pub beta: f64,
+    /// Mean log-likelihood per sample of the parameters this iteration started from (nats).
+    pub log_likelihood: f64,
+    /// The annealed objective `(1/β) mean_n log Σ_c (π_c N(x_n|c))^β` that EM at this β
+    /// increases; equal to `log_likelihood` at β = 1.
+    pub objective: f64,
+    /// Wall time of the iteration (E-step and M-step), seconds.
+    pub seconds: f64,
+    /// In a data-parallel job: seconds of the iteration spent summing the statistics over the
+    /// processes (`MPI_Allreduce`, waiting for the slowest included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_seconds: Option<f64>,
+    /// Components that emptied in this iteration's M-step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emptied: Vec<usize>,
+    /// Components removed after this iteration's M-step (numbered as before the removal),
+    /// with their weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<(usize, f64)>,
+    /// For a family whose M-step climbs by steps (the deep GMM): how far this iteration's
+    /// M-step climbed its objective, and how much of that its last half of the steps won.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m_step: Option<gmm_models::Ascent>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// What a fit did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Every iteration, in order (`lower_bounds` in scikit-learn's terms).
+    pub iterations: Vec<IterationRecord>,
+    /// Whether `tol` stopped the loop at β = 1 before `max_iter`.
+    pub converged: bool,
+    /// Seconds spent initialising.
+    pub init_seconds: f64,
+    /// The random stream after initialisation: its seed and ChaCha8 word position. The EM
+    /// loop itself draws nothing, so a resumed fit is exact without it; it is kept so that
+    /// any later random step can continue the same stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rng: Option<RngState>,
+    /// With `n_init > 1`: every restart finished so far (all of them in a finished fit),
+    /// whose best one these iterations belong to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<RestartRecord>,
+}
+
+/// Where a seeded ChaCha8 stream stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The seed.
+    pub seed: u64,
+    /// `ChaCha8Rng::get_word_pos`, in decimal (a u128).
+    pub word_pos: String,
+}
+
+impl FitReport {
+    /// The log-likelihood of each iteration.
+    pub fn lower_bounds(&self) -> Vec<f64> {
+        self.iterations.iter().map(|r| r.log_likelihood).collect()
+    }
+}
+
+/// Where a fit starts: fresh (seeded initialisation) or from a checkpoint's report.
+pub enum Start {
+    /// Initialise with this seed.
+    Fresh {
+        /// The seed of the initialisation.
+        seed: u64,
+    },
+    /// Continue after these iterations (the layer holds the parameters they ended with); with
+    /// none, EM continues a trained layer (a warm start).
+    Resume(FitReport),
+}
+
+/// Called after every iteration with the layer and the report so far; an error stops the fit
+/// (a checkpoint writer, a Ctrl-C handler).
+pub type AfterIteration<'a, M> = dyn FnMut(&M, &FitReport) -> Result<(), TrainError> + 'a;
+
+/// One restart of a fit with `n_init > 1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestartRecord {
+    /// The seed of its initialisation ([`super::restart_seed`]).
+    pub seed: u64,
+    /// Mean training log-likelihood of its final parameters, nats per sample.
+    pub log_likelihood: f64,
+    /// EM iterations it ran.
+    pub iterations: usize,
+}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 FILE_LIMIT = 400
 FN_LIMIT = 70
-CRATES = ["models/src", "training/src", "experiments/src", "datasets/src", "src"]
+CRATES = ["models/src", "training/src", "experiments/src", "datasets/src", "src", "python/src"]
 
 
 def strip_comments_and_strings(text):

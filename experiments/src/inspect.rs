@@ -3,8 +3,8 @@
 use gmm_models::Device;
 use gmm_training::config::RunConfig;
 use gmm_training::folder::{create_dir, layer_dir};
-use gmm_training::inspect::OverlapSummary;
 use gmm_training::layer_pictures::write_overlap;
+use gmm_training::views::OverlapSummary;
 use gmm_training::{SavedLayer, TrainError, with_layer};
 use std::path::Path;
 

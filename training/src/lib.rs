@@ -29,8 +29,8 @@ pub use family::{
 };
 pub use features::Feature;
 pub use progress::Progress;
-pub use report::{inspect, labels, layer_pictures, metrics, pictures, top};
+pub use report::{labels, layer_pictures, metrics, pictures, top, views};
+pub use run::evaluate::{evaluate_run, score_run};
 pub use run::saved_layer::SavedLayer;
-pub use run::score::{evaluate_run, score_run};
 pub use run::train_run;
-pub use run::{RunOptions, RunOutcome, checkpoint, claim, folder, score, sizes, stages, start};
+pub use run::{RunOptions, RunOutcome, checkpoint, claim, evaluate, folder, sizes, stages, start};

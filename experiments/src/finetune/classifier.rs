@@ -6,7 +6,7 @@ use gmm_models::filters::{bhattacharyya_stationary, effective_bandwidth};
 use gmm_models::{ConvGmm, Device, Encoded, Mixture, to_host_f64};
 use gmm_training::config::RunConfig;
 use gmm_training::folder::read_json;
-use gmm_training::inspect::OverlapSummary;
+use gmm_training::views::OverlapSummary;
 use gmm_training::{SavedLayer, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -1,8 +1,8 @@
 //! The convolutional GMM (models.md §1) as a layer family: where it may sit, its pictures.
 
 use super::{Family, FamilyConfig, LayerInput};
-use crate::report::inspect::{Inspect, Tiles};
 use crate::report::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
+use crate::report::views::{Inspect, Tiles};
 use crate::{ConfigError, EmConfig};
 use gmm_models::{ConvGmm, ConvGmmConfig, Device, Generative, Mixture, ModelError};
 

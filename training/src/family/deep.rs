@@ -3,8 +3,8 @@
 
 use super::TrainedStart;
 use super::{Family, FamilyConfig, Layer, LayerInput};
-use crate::report::inspect::{Inspect, Tiles};
 use crate::report::pictures::TileScale;
+use crate::report::views::{Inspect, Tiles};
 use crate::tables::from_table;
 use crate::{ConfigError, EmConfig};
 use gmm_models::{DeepGmm, DeepGmmConfig, Device, FullGmm, Generative, ModelError, PathAssignment};

@@ -1,8 +1,8 @@
 //! The full-covariance GMM (models.md §2) as a layer family: where it may sit, its pictures.
 
 use super::{Family, FamilyConfig, GaussianMixture, LayerInput};
-use crate::report::inspect::{Inspect, Tiles};
 use crate::report::pictures::TileScale;
+use crate::report::views::{Inspect, Tiles};
 use crate::{ConfigError, EmConfig};
 use gmm_models::{Device, FullGmm, FullGmmConfig, Generative, Mixture, ModelError};
 

@@ -20,7 +20,7 @@ pub use trained_start::TrainedStart;
 
 use crate::config::DataConfig;
 use crate::features::Feature;
-use crate::report::inspect::Inspect;
+use crate::report::views::Inspect;
 use crate::{ConfigError, EmConfig};
 use burn::module::Module;
 use burn::store::ModuleRecord;

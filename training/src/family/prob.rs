@@ -2,8 +2,8 @@
 
 use super::{Family, FamilyConfig, LayerInput};
 use crate::config::DataConfig;
-use crate::report::inspect::{Inspect, Tiles};
 use crate::report::pictures::TileScale;
+use crate::report::views::{Inspect, Tiles};
 use crate::{ConfigError, EmConfig};
 use gmm_models::{Device, Mixture, ModelError, ProbGmm, ProbGmmConfig};
 

@@ -2,8 +2,8 @@
 //! `curve.svg`, `overlap.png` and, for a conv first layer, `filters.png`.
 
 use crate::em::FitReport;
-use crate::report::inspect::{Inspect, OverlapSummary, per_dimension_overlap};
 use crate::report::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
+use crate::report::views::{Inspect, OverlapSummary, per_dimension_overlap};
 use crate::run::folder::write_png;
 use crate::{TrainError, fsio};
 use gmm_datasets::Images;

@@ -132,7 +132,7 @@ pub struct Metrics {
     pub nmi: Option<f64>,
     /// Overlap between components (Bhattacharyya coefficients), when computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overlap: Option<crate::report::inspect::OverlapSummary>,
+    pub overlap: Option<crate::report::views::OverlapSummary>,
     /// Components that are the MAP assignment of at least one sample of the picture split.
     #[serde(default)]
     pub used_components: usize,

@@ -164,7 +164,7 @@ fn fit_layer<M: Family>(
 
 /// What the pictures' pass measured.
 struct Outputs {
-    overlap: Option<crate::report::inspect::OverlapSummary>,
+    overlap: Option<crate::report::views::OverlapSummary>,
     purity: Option<f64>,
     nmi: Option<f64>,
     used_components: usize,

@@ -2,16 +2,16 @@
 //! layer begins), fitted and saved bottom up (`train.rs`, `layer_job.rs`) into a run folder
 //! claimed by one process (`claim.rs`), with checkpoints to resume from, staged configs
 //! (`stages.rs`), the ranks of a data-parallel job (`ranks.rs`), and a finished run scored again
-//! (`score.rs`).
+//! (`evaluate.rs`).
 
 pub mod checkpoint;
 pub mod claim;
+pub mod evaluate;
 pub mod folder;
 mod layer_job;
 mod options;
 mod ranks;
 pub mod saved_layer;
-pub mod score;
 pub mod sizes;
 pub mod stages;
 pub mod start;

@@ -1,0 +1,282 @@
+//! `gmmzoo._core`: the library's full-covariance GMM on numpy arrays. The estimator API
+//! (scikit-learn's names, checks and attributes) is the Python package's (`gmmzoo/`); this
+//! module moves arrays in and out, runs the library with the GIL released, and turns its errors
+//! into `ValueError`s with the library's one-sentence messages.
+//!
+//! Parameters cross as scikit-learn holds them: `weights` `[K]`, `means` `[K, D]`,
+//! `precisions_cholesky` `[K, D, D]` (upper triangular `U_c` with `Σ_c⁻¹ = U_c U_cᵀ`, the
+//! library's own factor). Rows are float64 in, float32 on the device (the library's precision).
+
+use gmm_zoo::models::{
+    Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, Generative, Init, Mixture, host,
+    to_host_f64,
+};
+use gmm_zoo::training::em::{Start, fit_with};
+use gmm_zoo::training::encode::encode_rows;
+use gmm_zoo::training::{EmConfig, FitReport, Progress, TrainError};
+use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rand::SeedableRng;
+use std::sync::Mutex;
+
+/// Rows per batch on the device (the library's default `batch_size`).
+const BATCH: usize = 16_384;
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A float64 `[N, D]` array as float32 rows, row-major.
+fn rows_of(x: &PyReadonlyArray2<'_, f64>) -> (Vec<f32>, usize) {
+    let d = x.shape()[1];
+    (x.as_array().iter().map(|&v| v as f32).collect(), d)
+}
+
+/// A full GMM from its parameters as scikit-learn holds them; shapes that disagree are a
+/// `ValueError` naming the array.
+fn layer_of(
+    weights: &PyReadonlyArray1<'_, f64>,
+    means: &PyReadonlyArray2<'_, f64>,
+    precisions_cholesky: &PyReadonlyArray3<'_, f64>,
+    config: &FullGmmConfig,
+    device: &Device,
+) -> PyResult<FullGmm> {
+    let k = weights.len();
+    let (m, p) = (means.shape(), precisions_cholesky.shape());
+    if m[0] != k {
+        return Err(value_error(format!("means has {} rows for {k} weights", m[0])));
+    }
+    if p != [k, m[1], m[1]] {
+        return Err(value_error(format!(
+            "precisions_cholesky has shape {p:?}, expected ({k}, {d}, {d})",
+            d = m[1]
+        )));
+    }
+    let flat = |v: numpy::ndarray::ArrayViewD<'_, f64>| v.iter().copied().collect::<Vec<f64>>();
+    let config = FullGmmConfig { n_components: k, ..config.clone() };
+    Ok(FullGmm::from_parts(
+        &flat(means.as_array().into_dyn()),
+        &flat(precisions_cholesky.as_array().into_dyn()),
+        &flat(weights.as_array().into_dyn()),
+        &config,
+        device,
+    ))
+}
+
+/// The config of a layer built only to score or sample (its `reg_covar` is not used).
+fn scoring_config(k: usize) -> FullGmmConfig {
+    FullGmmConfig {
+        n_components: k,
+        zero_mean: false,
+        reg_covar: 1e-6,
+        empty_components: EmptyPolicy::Keep,
+    }
+}
+
+fn device_of(name: &str) -> PyResult<Device> {
+    gmm_zoo::models::device_from_name(name).map_err(value_error)
+}
+
+/// scikit-learn's `init_params` as the library's [`Init`].
+fn init_of(init_params: &str) -> PyResult<Init> {
+    match init_params {
+        "kmeans" => Ok(Init::Kmeans),
+        "k-means++" => Ok(Init::KmeansPlusPlus),
+        "random" => Ok(Init::RandomResponsibilities),
+        "random_from_data" => Ok(Init::Samples),
+        other => Err(value_error(format!(
+            "init_params: '{other}' is not one of 'kmeans', 'k-means++', 'random', \
+             'random_from_data'"
+        ))),
+    }
+}
+
+/// The fitted parameters and the fit's figures, as the estimator's attributes take them.
+fn fitted<'py>(
+    py: Python<'py>,
+    layer: &FullGmm,
+    report: &FitReport,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (k, d) = (layer.n_components(), layer.dim());
+    let means = layer.means_host().map_err(value_error)?.concat();
+    let precs = to_host_f64(layer.precision_cholesky.val()).map_err(value_error)?;
+    let out = PyDict::new(py);
+    out.set_item("weights", layer.weights().map_err(value_error)?.into_pyarray(py))?;
+    out.set_item(
+        "means",
+        Array2::from_shape_vec((k, d), means).map_err(value_error)?.into_pyarray(py),
+    )?;
+    out.set_item(
+        "precisions_cholesky",
+        Array3::from_shape_vec((k, d, d), precs).map_err(value_error)?.into_pyarray(py),
+    )?;
+    let bounds: Vec<f64> = report.iterations.iter().map(|r| r.log_likelihood).collect();
+    out.set_item("converged", report.converged)?;
+    out.set_item("n_iter", bounds.len())?;
+    out.set_item("lower_bounds", bounds)?;
+    Ok(out)
+}
+
+/// EM for a full-covariance GMM on `x` (`[N, D]`): from `start` (weights, means, precision
+/// factors) when given, else initialised by `init_params` from `seed`; `n_init` restarts keep
+/// the best. The GIL is released while EM runs; Ctrl-C (any Python signal handler's error) stops
+/// it after the iteration in progress and is raised.
+#[pyfunction]
+#[pyo3(signature = (x, n_components, *, tol, reg_covar, max_iter, n_init, init_params, seed, start=None, device="cpu"))]
+#[allow(clippy::too_many_arguments)]
+fn fit_full<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    n_components: usize,
+    tol: f64,
+    reg_covar: f64,
+    max_iter: usize,
+    n_init: usize,
+    init_params: &str,
+    seed: u64,
+    start: Option<(
+        PyReadonlyArray1<'py, f64>,
+        PyReadonlyArray2<'py, f64>,
+        PyReadonlyArray3<'py, f64>,
+    )>,
+    device: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (rows, d) = rows_of(&x);
+    let device = device_of(device)?;
+    let config = FullGmmConfig {
+        n_components,
+        zero_mean: false,
+        reg_covar,
+        empty_components: EmptyPolicy::Keep,
+    };
+    config.validate().map_err(value_error)?;
+    let em =
+        EmConfig { tol, n_init, init: init_of(init_params)?, ..EmConfig::iterations(max_iter) };
+    em.validate().map_err(value_error)?;
+    let (layer, begin) = match &start {
+        Some((w, m, p)) => {
+            if m.shape()[1] != d {
+                return Err(value_error(format!("means has {} columns, X {d}", m.shape()[1])));
+            }
+            (layer_of(w, m, p, &config, &device)?, Start::Resume(FitReport::default()))
+        }
+        None => (config.init(d, &device).map_err(value_error)?, Start::Fresh { seed }),
+    };
+    let data = encode_rows(&layer, &rows, BATCH, &device).map_err(value_error)?;
+    let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
+    let result = py.detach(|| {
+        let mut hook = |_: &FullGmm, _: &FitReport| match Python::attach(|py| py.check_signals()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                *interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                Err(TrainError::Failed("interrupted".into()))
+            }
+        };
+        fit_with(layer, &data, &em, begin, &Progress::quiet(), &mut hook)
+    });
+    if let Some(e) = interrupt.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let (layer, report) = result.map_err(value_error)?;
+    fitted(py, &layer, &report)
+}
+
+/// `log p(x_n)` `[N]` and the responsibilities `[N, K]` of rows `x` under a full GMM.
+#[pyfunction]
+#[pyo3(signature = (x, weights, means, precisions_cholesky, device="cpu"))]
+fn score_full<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    weights: PyReadonlyArray1<'py, f64>,
+    means: PyReadonlyArray2<'py, f64>,
+    precisions_cholesky: PyReadonlyArray3<'py, f64>,
+    device: &str,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let (rows, d) = rows_of(&x);
+    let device = device_of(device)?;
+    let config = scoring_config(weights.len());
+    let layer = layer_of(&weights, &means, &precisions_cholesky, &config, &device)?;
+    if layer.dim() != d {
+        return Err(value_error(format!("X has {d} features, the model {}", layer.dim())));
+    }
+    let k = layer.n_components();
+    let data = encode_rows(&layer, &rows, BATCH, &device).map_err(value_error)?;
+    let scored = py.detach(|| score_rows(&layer, &data));
+    let (log_p, resp) = scored.map_err(value_error)?;
+    let n = log_p.len();
+    Ok((
+        Array1::from_vec(log_p).into_pyarray(py),
+        Array2::from_shape_vec((n, k), resp).map_err(value_error)?.into_pyarray(py),
+    ))
+}
+
+/// Per batch: `log π_c + log N(x_n | c)` from the library, then on the host in f64 the
+/// log-normaliser `log p(x_n)` and the responsibilities.
+fn score_rows(
+    layer: &FullGmm,
+    data: &Encoded,
+) -> Result<(Vec<f64>, Vec<f64>), gmm_zoo::models::ModelError> {
+    let k = layer.n_components();
+    let (mut log_p, mut resp) = (Vec::with_capacity(data.n), Vec::with_capacity(data.n * k));
+    for x in &data.batches {
+        let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
+        for row in weighted.chunks(k) {
+            let norm = host::log_sum_exp(row);
+            log_p.push(norm);
+            resp.extend(row.iter().map(|v| (v - norm).exp()));
+        }
+    }
+    Ok((log_p, resp))
+}
+
+/// `n` samples of a full GMM from `seed`, grouped by component as scikit-learn's `sample`
+/// returns them: the rows `[n, D]` and each one's component.
+#[pyfunction]
+#[pyo3(signature = (weights, means, precisions_cholesky, n, seed))]
+fn sample_full<'py>(
+    py: Python<'py>,
+    weights: PyReadonlyArray1<'py, f64>,
+    means: PyReadonlyArray2<'py, f64>,
+    precisions_cholesky: PyReadonlyArray3<'py, f64>,
+    n: usize,
+    seed: u64,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+    let device = device_of("cpu")?;
+    let config = scoring_config(weights.len());
+    let layer = layer_of(&weights, &means, &precisions_cholesky, &config, &device)?;
+    let d = layer.dim();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (values, components) = layer.sample(n, &mut rng).map_err(value_error)?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| components[i]);
+    let x: Vec<f64> = order
+        .iter()
+        .flat_map(|&i| values[i * d..(i + 1) * d].iter().map(|&v| f64::from(v)))
+        .collect();
+    let y: Vec<i64> = order.iter().map(|&i| components[i] as i64).collect();
+    Ok((
+        Array2::from_shape_vec((n, d), x).map_err(value_error)?.into_pyarray(py),
+        Array1::from_vec(y).into_pyarray(py),
+    ))
+}
+
+/// The compiled device names (`cpu`, and `wgpu`/`vulkan` in a GPU build).
+#[pyfunction]
+fn devices() -> Vec<&'static str> {
+    gmm_zoo::models::compiled_devices()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fit_full, m)?)?;
+    m.add_function(wrap_pyfunction!(score_full, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_full, m)?)?;
+    m.add_function(wrap_pyfunction!(devices, m)?)?;
+    Ok(())
+}

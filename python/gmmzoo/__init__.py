@@ -10,7 +10,7 @@ EM runs in the Rust library (every CPU core; a GPU in a ``wgpu`` build), the GIL
 """
 
 from ._core import devices
-from .mixture import GaussianMixture
+from .mixture import GaussianMixture, load
 
-__all__ = ["GaussianMixture", "devices"]
+__all__ = ["GaussianMixture", "devices", "load"]
 __version__ = "0.1.0"

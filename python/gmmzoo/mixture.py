@@ -221,6 +221,24 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
 
 
+def load(name_or_folder, layer=None):
+    """A fitted ``GaussianMixture`` from a shipped checkpoint (by name, e.g.
+    ``"bsds300_full200"``) or a run folder written by ``gmmzoo train``: its full-covariance
+    layer (``layer``: which one of a stack; 0 is the one on the data). Raises
+    ``FileNotFoundError`` for a name or folder that is not there, ``ValueError`` for a layer of
+    another family."""
+    saved = _core.load_full(str(name_or_folder), layer)
+    means = saved["means"]
+    gm = GaussianMixture(n_components=len(saved["weights"]), reg_covar=saved["reg_covar"])
+    gm._set_parameters(saved["weights"], means, saved["precisions_cholesky"])
+    gm.converged_ = bool(saved["converged"])
+    gm.n_iter_ = int(saved["n_iter"])
+    gm.lower_bounds_ = list(saved["lower_bounds"])
+    gm.lower_bound_ = gm.lower_bounds_[-1] if gm.lower_bounds_ else float("nan")
+    gm.n_features_in_ = means.shape[1]
+    return gm
+
+
 def _checked(value, shape, name):
     array = np.asarray(value, dtype=np.float64)
     if array.shape != shape:

@@ -19,7 +19,7 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::SeedableRng;
@@ -266,6 +266,65 @@ fn sample_full<'py>(
     ))
 }
 
+/// The full-covariance layer `layer` of a shipped checkpoint (by name) or a run folder: its
+/// parameters, `reg_covar`, and the fit's figures from its `metrics.json` where present. A
+/// folder or name that is not there is a `FileNotFoundError`; a layer of another family is a
+/// `ValueError` naming it.
+#[pyfunction]
+#[pyo3(signature = (name_or_folder, layer=None))]
+fn load_full<'py>(
+    py: Python<'py>,
+    name_or_folder: &str,
+    layer: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use gmm_zoo::training::{Layer, RunConfig, SavedLayer, folder::layer_dir, metrics::Metrics};
+    let not_found = |e: TrainError| PyFileNotFoundError::new_err(e.to_string());
+    let run = gmm_zoo::experiments::zoo::resolve_run(std::path::Path::new(name_or_folder))
+        .map_err(not_found)?;
+    let config = RunConfig::load(&run.join("config.toml")).map_err(value_error)?;
+    let n = config.stack().len();
+    let index = match (layer, n) {
+        (Some(i), _) if i < n => i,
+        (None, 1) => 0,
+        (Some(i), _) => {
+            return Err(value_error(format!(
+                "layer {i}: {} has layers 0 to {}",
+                run.display(),
+                n - 1
+            )));
+        }
+        (None, _) => {
+            return Err(value_error(format!(
+                "{} is a stack of {n} layers: say which (layer=0 is the one on the data)",
+                run.display()
+            )));
+        }
+    };
+    let dir = layer_dir(&run, index, n);
+    let (_, loaded) = SavedLayer::load(&dir, &device_of("cpu")?).map_err(not_found)?;
+    let full = match loaded {
+        Layer::Full(full) => full,
+        other => {
+            return Err(value_error(format!(
+                "{} holds a `{}` layer; gmmzoo.load returns full-covariance layers (GaussianMixture)",
+                dir.display(),
+                other.kind()
+            )));
+        }
+    };
+    let metrics: Option<Metrics> =
+        gmm_zoo::training::folder::read_json(&dir.join("metrics.json")).ok();
+    let report = FitReport {
+        iterations: metrics.as_ref().map(|m| m.iterations.clone()).unwrap_or_default(),
+        converged: metrics.as_ref().is_some_and(|m| m.converged),
+        ..FitReport::default()
+    };
+    let out = fitted(py, &full, &report)?;
+    out.set_item("reg_covar", full.config.reg_covar)?;
+    out.set_item("folder", dir.display().to_string())?;
+    Ok(out)
+}
+
 /// The compiled device names (`cpu`, and `wgpu`/`vulkan` in a GPU build).
 #[pyfunction]
 fn devices() -> Vec<&'static str> {
@@ -277,6 +336,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_full, m)?)?;
     m.add_function(wrap_pyfunction!(score_full, m)?)?;
     m.add_function(wrap_pyfunction!(sample_full, m)?)?;
+    m.add_function(wrap_pyfunction!(load_full, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use super::score::class_log_likelihoods;
 use gmm_datasets::Images;
 use gmm_models::Part;
 use gmm_training::config::{RunConfig, Split};
-use gmm_training::em::{FitReport, Start, fit_with};
+use gmm_training::em::fit_with;
 use gmm_training::encode::encode;
 use gmm_training::folder::{create_dir, write_json, write_png, write_toml};
 use gmm_training::start::{LayerStart, configured_start};
@@ -42,9 +42,8 @@ pub fn classify_run(
     // Every class starts from the same layer (a deep GMM's first_layer is read once).
     let shape = [train.images.height, train.images.width];
     let (start, fresh) = configured_start(&spec, shape, config.seed, &opts.device)?;
-    let trained_start = matches!(start, LayerStart::Trained(_));
     let jobs = jobs.clamp(1, classes.len());
-    let trained = train_classes(&spec, (&fresh, trained_start, config.seed), &train, jobs, opts)?;
+    let trained = train_classes(&spec, (&fresh, &start, config.seed), &train, jobs, opts)?;
     let trained = share_classes(trained, &spec, shape, opts)?;
     let train_seconds = t.elapsed().as_secs_f64();
 
@@ -89,7 +88,7 @@ pub fn classify_run(
 /// from `fresh`; the other ranks' classes are `None`.
 fn train_classes(
     spec: &StackLayer,
-    (fresh, trained_start, seed): (&Layer, bool, u64),
+    (fresh, start, seed): (&Layer, &LayerStart, u64),
     train: &Labelled,
     jobs: usize,
     opts: &RunOptions,
@@ -105,8 +104,7 @@ fn train_classes(
                 .map(|&class| {
                     s.spawn(move || {
                         let images = train.of_class(class);
-                        let start = (fresh.clone(), trained_start, seed);
-                        train_class(spec, start, class, &images, opts)
+                        train_class(spec, (fresh.clone(), start, seed), class, &images, opts)
                     })
                 })
                 .collect();
@@ -160,10 +158,11 @@ struct Trained {
 }
 
 /// Fits class `class`'s model to its digits, from `fresh` (the config's layer before EM:
-/// initialised from the class's seed, or as it is when started from a trained model).
+/// initialised from the class's seed, or as it is when started from a trained model, as
+/// [`LayerStart::em_start`] says).
 fn train_class(
     spec: &StackLayer,
-    (fresh, trained_start, seed): (Layer, bool, u64),
+    (fresh, start, seed): (Layer, &LayerStart, u64),
     class: u8,
     images: &Images,
     opts: &RunOptions,
@@ -174,10 +173,9 @@ fn train_class(
     let (layer, iterations) = with_layer!(fresh, m => {
         // Fitted by this process alone, whatever the job's size.
         let data = encode(&m, images, spec.em.batch_size, &opts.device)?.with_part(Part::Alone);
-        let start = match trained_start {
-            true => Start::Resume(FitReport::default()),
-            false => Start::Fresh { seed },
-        };
+        let start = start.em_start(seed).map_err(|_| {
+            TrainError::Failed("a classifier fits every class; none is reused or completed".into())
+        })?;
         let (m, report) = fit_with(m, &data, &spec.em, start, &quiet, &mut |_, _| Ok(()))?;
         (Layer::from(m), report.iterations.len())
     });

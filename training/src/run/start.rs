@@ -38,7 +38,7 @@ impl LayerStart {
     /// Where EM begins for a layer begun this way: a seeded initialisation, or the layer's
     /// parameters as they are (with a checkpoint's report); `None` for a layer that is not
     /// fitted (reused, or completed with this report).
-    pub(crate) fn em_start(&self, seed: u64) -> Result<Start, Option<FitReport>> {
+    pub fn em_start(&self, seed: u64) -> Result<Start, Option<FitReport>> {
         match self {
             LayerStart::Fresh => Ok(Start::Fresh { seed }),
             LayerStart::Trained(_) | LayerStart::Warm(_) => Ok(Start::Resume(FitReport::default())),

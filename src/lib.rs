@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use gmm_zoo::models::{
-//!     DEFAULT_DEVICE, EmptyPolicy, Encoded, FullGmmConfig, Init, Mixture, device_from_name,
+//!     CovarianceType, DEFAULT_DEVICE, EmptyPolicy, Encoded, FullGmmConfig, Init, Mixture, device_from_name,
 //! };
 //! use gmm_zoo::training::{EmConfig, Progress, fit};
 //!
@@ -39,6 +39,7 @@
 //!     zero_mean: false,
 //!     reg_covar: 1e-6,
 //!     empty_components: EmptyPolicy::Keep,
+//!     covariance_type: CovarianceType::Full,
 //! };
 //! let em = EmConfig { init: Init::Kmeans, ..EmConfig::iterations(20) };
 //! let layer = config.init(2, &device).unwrap();

@@ -18,6 +18,7 @@ fn decisions_match_hand_computed_ones_on_known_gaussians() {
         zero_mean: false,
         reg_covar: 1e-9,
         empty_components: Default::default(),
+        covariance_type: Default::default(),
     };
     let model = |mu: f64, var: f64| {
         let u = linalg::precision_cholesky(&[var], 1).unwrap();

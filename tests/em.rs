@@ -151,6 +151,7 @@ fn saved_model_scores_identically_after_loading() {
             zero_mean: false,
             reg_covar: 1e-4,
             empty_components: EmptyPolicy::Keep,
+            covariance_type: Default::default(),
         }),
     ];
     for config in configs {

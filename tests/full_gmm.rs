@@ -5,8 +5,8 @@ mod common;
 
 use common::{SEED, sample_root};
 use gmm_zoo::models::{
-    Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture, ProbGmmConfig,
-    SufficientStats, Tensor, TensorData, linalg, to_host_f64,
+    CovarianceType, Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, FullStats, Init, Mixture,
+    ProbGmmConfig, SufficientStats, Tensor, TensorData, linalg, to_host_f64,
 };
 use gmm_zoo::training::config::{BsdsData, DataConfig, Split};
 use gmm_zoo::training::data::load_split;
@@ -20,7 +20,13 @@ fn device() -> Device {
 }
 
 fn config(k: usize, zero_mean: bool, reg_covar: f64) -> FullGmmConfig {
-    FullGmmConfig { n_components: k, zero_mean, reg_covar, empty_components: EmptyPolicy::Keep }
+    FullGmmConfig {
+        n_components: k,
+        zero_mean,
+        reg_covar,
+        empty_components: EmptyPolicy::Keep,
+        covariance_type: CovarianceType::Full,
+    }
 }
 
 fn random_spd(d: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
@@ -400,6 +406,7 @@ fn parameter_counts_of_the_full_and_prob_families() {
         zero_mean,
         reg_covar: 1e-6,
         empty_components: EmptyPolicy::Keep,
+        covariance_type: Default::default(),
     };
     // D = 3: 2·3 means + 2·6 covariance entries + 1 free weight.
     assert_eq!(config(false).init(3, &device()).unwrap().n_parameters(), 6 + 12 + 1);

@@ -141,6 +141,7 @@ fn full_m_step_matches_closed_form(d: usize) {
             zero_mean,
             reg_covar: reg,
             empty_components: EmptyPolicy::Keep,
+            covariance_type: Default::default(),
         };
         let mut eye = vec![0.0; k * d * d];
         (0..k * d).for_each(|i| eye[(i / d) * d * d + (i % d) * (d + 1)] = 1.0);

@@ -1,7 +1,7 @@
 //! Data-parallel EM over MPI (`--features mpi`): `mpirun -n 2 gmmzoo train` gives the model a
 //! single process gives — train and test log-likelihood within 1e-5 relative (1e-5 nats per
 //! dimension for figures near 0), the same components alive, the same iterations — for a conv
-//! layer, a full GMM, a three-layer stack, an annealed and pruned probability-vector GMM and a
+//! layer, a full GMM of each covariance type, a three-layer stack, an annealed and pruned probability-vector GMM and a
 //! deep GMM, and only rank 0 writes the run folder;
 //! `classify` spread over the ranks gives the single-process classifier; a job one of whose
 //! ranks is killed ends with a non-zero exit and resumes from its checkpoint to the model of an
@@ -177,13 +177,19 @@ fn two_ranks_train_the_single_process_model() {
     let f32_rounding = [1e-5, 1e-6];
     let conv = quickstart.replace("[em]", "[em]\nbatch_size = 3000");
     assert_same_model(&conv, "conv", f32_rounding);
-    assert_same_model(
-        "name = \"full\"\nseed = 2\n[data]\ndataset = \"mnist\"\nn_train = 1500\nn_test = 500\n\
-         [model]\nkind = \"full\"\nn_components = 6\nreg_covar = 1e-2\n[em]\nmax_iter = 8\n\
-         batch_size = 256\ninit = \"kmeans\"\n",
-        "full",
-        f32_rounding,
-    );
+    // Each covariance type: its statistics (a diagonal type's are its own) summed over ranks.
+    for covariance_type in ["full", "diag", "tied", "spherical"] {
+        assert_same_model(
+            &format!(
+                "name = \"full\"\nseed = 2\n[data]\ndataset = \"mnist\"\nn_train = 1500\n\
+                 n_test = 500\n[model]\nkind = \"full\"\nn_components = 6\nreg_covar = 1e-2\n\
+                 covariance_type = \"{covariance_type}\"\n[em]\nmax_iter = 8\nbatch_size = 256\n\
+                 init = \"kmeans\"\n"
+            ),
+            covariance_type,
+            f32_rounding,
+        );
+    }
     assert_same_model(STACK, "stack", f32_rounding);
     // Deterministic annealing and pruning on a first layer: a probability-vector GMM on the
     // user's rows (a CSV of 2,400 probability vectors in three groups); 4 of its 8 components

@@ -80,6 +80,7 @@ fn full_samples_have_the_component_mean_and_covariance() {
         zero_mean: false,
         reg_covar: 1e-6,
         empty_components: Default::default(),
+        covariance_type: Default::default(),
     };
     let layer = FullGmm::from_parts(&means, &precs, &[0.5, 0.5], &config, &device());
     let n = 40000;

@@ -79,6 +79,7 @@ fn full_em_gives_the_same_figures_on_one_and_two_threads() {
         zero_mean: false,
         reg_covar: 1e-2,
         empty_components: EmptyPolicy::Keep,
+        covariance_type: Default::default(),
     });
     let em =
         EmConfig { batch_size: 250, init: Init::RandomResponsibilities, ..EmConfig::iterations(4) };

@@ -53,3 +53,20 @@ pub(crate) fn host_vec<T: burn::tensor::Element, E: std::fmt::Debug>(
 pub(crate) fn readback_error(e: impl std::fmt::Debug) -> ModelError {
     ModelError::Readback(format!("{e:?}"))
 }
+
+/// `f` of a tensor's f32 values on the host (row-major): burn-flex's own buffer read in place
+/// where `x` is a contiguous flex tensor (no copy: a batch of MNIST rows is 51 MB, and a fresh
+/// buffer that size costs the kernel's zeroing of every page), else a copy read back.
+pub(crate) fn with_host_values<const D: usize, R>(
+    x: &Tensor<D>,
+    f: impl FnOnce(&[f32]) -> R,
+) -> Result<R, ModelError> {
+    #[cfg(feature = "flex")]
+    if let Ok(flex) = x.clone().try_into_primitive::<burn::backend::Flex>()
+        && let Some(values) = flex.as_slice::<f32>()
+    {
+        return Ok(f(values));
+    }
+    let values: Vec<f32> = host_vec(x.clone().try_into_data())?;
+    Ok(f(&values))
+}

@@ -1,10 +1,10 @@
-"""``GaussianMixture``: scikit-learn's estimator over the gmm-zoo library's full GMM.
+"""``GaussianMixture``: scikit-learn's estimator over the gmm-zoo library's Gaussian mixture.
 
 EM runs in the Rust library (``gmmzoo._core``) with the GIL released; this module checks the
 arguments as scikit-learn does, moves arrays in and out and keeps scikit-learn's attribute
 names, shapes and dtypes. Precision Cholesky factors are the library's own parameters (upper
-triangular ``U_c`` with ``inv(Σ_c) = U_c U_cᵀ``, scikit-learn's ``precisions_cholesky_``); the
-covariances and precisions are derived from them.
+triangular ``U_c`` with ``inv(Σ_c) = U_c U_cᵀ``, scikit-learn's ``precisions_cholesky_``, in
+its shape for each ``covariance_type``); the covariances and precisions are derived from them.
 """
 
 import numbers
@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
 
-COVARIANCE_TYPES = ("full",)
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
@@ -31,9 +31,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ----------
     weights_ : ndarray of shape (n_components,)
     means_ : ndarray of shape (n_components, n_features)
-    covariances_ : ndarray of shape (n_components, n_features, n_features)
-    precisions_ : ndarray of shape (n_components, n_features, n_features)
-    precisions_cholesky_ : ndarray of shape (n_components, n_features, n_features)
+    covariances_ : ndarray
+        Shape (n_components, n_features, n_features) for ``"full"``, (n_features, n_features)
+        for ``"tied"``, (n_components, n_features) for ``"diag"``, (n_components,) for
+        ``"spherical"``, as scikit-learn's.
+    precisions_ : ndarray, shaped as ``covariances_``
+    precisions_cholesky_ : ndarray, shaped as ``covariances_``
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
@@ -82,6 +85,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         fitted = _core.fit_full(
             np.ascontiguousarray(X, dtype=np.float64),
             self.n_components,
+            covariance_type=self.covariance_type,
             tol=float(self.tol),
             reg_covar=float(self.reg_covar),
             max_iter=self.max_iter,
@@ -147,24 +151,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if not np.allclose(weights.sum(), 1.0) or (weights < 0).any():
             raise ValueError("weights_init must be non-negative and sum to 1")
         means = _checked(self.means_init, (k, n_features), "means_init")
-        precisions = _checked(self.precisions_init, (k, n_features, n_features), "precisions_init")
-        # The library's factor is upper triangular: U = J chol(J P J) J (J reverses the order
-        # of the coordinates) has U Uᵀ = P.
-        chol = np.empty_like(precisions)
-        for c, p in enumerate(precisions):
-            try:
-                chol[c] = np.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1]
-            except np.linalg.LinAlgError:
-                raise ValueError(f"precisions_init[{c}] is not symmetric positive definite")
-        return (weights, means, np.ascontiguousarray(chol))
+        shape = _shape(self.covariance_type, k, n_features)
+        precisions = _checked(self.precisions_init, shape, "precisions_init")
+        return (weights, means, _precision_cholesky(self.covariance_type, precisions))
 
     def _set_parameters(self, weights, means, precisions_cholesky):
         self.weights_ = np.asarray(weights, dtype=np.float64)
         self.means_ = np.asarray(means, dtype=np.float64)
         self.precisions_cholesky_ = np.asarray(precisions_cholesky, dtype=np.float64)
         u = self.precisions_cholesky_
-        self.precisions_ = u @ np.transpose(u, (0, 2, 1))
-        self.covariances_ = np.linalg.inv(self.precisions_)
+        if self.covariance_type in ("diag", "spherical"):
+            self.precisions_ = u**2
+            self.covariances_ = 1.0 / self.precisions_
+        else:
+            self.precisions_ = u @ np.swapaxes(u, -1, -2)
+            self.covariances_ = np.linalg.inv(self.precisions_)
 
     def _scores(self, X):
         check_is_fitted(self)
@@ -174,6 +175,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.weights_,
             self.means_,
             self.precisions_cholesky_,
+            covariance_type=self.covariance_type,
             device=self.device,
         )
 
@@ -204,13 +206,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return _core.sample_full(
-            self.weights_, self.means_, self.precisions_cholesky_, int(n_samples), seed
+            self.weights_,
+            self.means_,
+            self.precisions_cholesky_,
+            int(n_samples),
+            seed,
+            covariance_type=self.covariance_type,
         )
 
     def _n_parameters(self):
-        """scikit-learn's count: K·D means, K·D(D+1)/2 covariance entries, K − 1 weights."""
+        """scikit-learn's count: K·D means, K − 1 weights, and K·D(D+1)/2, D(D+1)/2, K·D or K
+        covariance numbers for full, tied, diag, spherical."""
         k, d = self.means_.shape
-        return k * d + k * d * (d + 1) // 2 + k - 1
+        covariance = {
+            "full": k * d * (d + 1) // 2,
+            "tied": d * (d + 1) // 2,
+            "diag": k * d,
+            "spherical": k,
+        }[self.covariance_type]
+        return k * d + covariance + k - 1
 
     def bic(self, X):
         """Bayesian information criterion on ``X`` (lower is better)."""
@@ -223,13 +237,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
 def load(name_or_folder, layer=None):
     """A fitted ``GaussianMixture`` from a shipped checkpoint (by name, e.g.
-    ``"bsds300_full200"``) or a run folder written by ``gmmzoo train``: its full-covariance
-    layer (``layer``: which one of a stack; 0 is the one on the data). Raises
+    ``"bsds300_full200"``) or a run folder written by ``gmmzoo train``: its Gaussian (``full``)
+    layer, of any covariance type (``layer``: which one of a stack; 0 is the one on the data). Raises
     ``FileNotFoundError`` for a name or folder that is not there, ``ValueError`` for a layer of
     another family."""
     saved = _core.load_full(str(name_or_folder), layer)
     means = saved["means"]
-    gm = GaussianMixture(n_components=len(saved["weights"]), reg_covar=saved["reg_covar"])
+    gm = GaussianMixture(
+        n_components=len(saved["weights"]),
+        covariance_type=saved["covariance_type"],
+        reg_covar=saved["reg_covar"],
+    )
     gm._set_parameters(saved["weights"], means, saved["precisions_cholesky"])
     gm.converged_ = bool(saved["converged"])
     gm.n_iter_ = int(saved["n_iter"])
@@ -246,3 +264,26 @@ def _checked(value, shape, name):
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds a value that is not finite")
     return np.ascontiguousarray(array)
+
+
+def _shape(covariance_type, k, d):
+    """scikit-learn's shape of ``precisions_init`` (and ``precisions_cholesky_``)."""
+    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
+
+
+def _precision_cholesky(covariance_type, precisions):
+    """The library's upper-triangular factors ``U`` with ``U Uᵀ = P`` of scikit-learn's
+    ``precisions_init``: ``√P`` for the diagonal types; for full and tied ``U = J chol(J P J) J``
+    (``J`` reverses the order of the coordinates)."""
+    if covariance_type in ("diag", "spherical"):
+        if not (precisions > 0).all():
+            raise ValueError(f"precisions_init must be positive for '{covariance_type}'")
+        return np.sqrt(precisions)
+    stack = precisions[None] if covariance_type == "tied" else precisions
+    chol = np.empty_like(stack)
+    for c, p in enumerate(stack):
+        try:
+            chol[c] = np.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1]
+        except np.linalg.LinAlgError:
+            raise ValueError(f"precisions_init[{c}] is not symmetric positive definite")
+    return np.ascontiguousarray(chol[0] if covariance_type == "tied" else chol)

@@ -4,19 +4,20 @@
 //! into `ValueError`s with the library's one-sentence messages.
 //!
 //! Parameters cross as scikit-learn holds them: `weights` `[K]`, `means` `[K, D]`,
-//! `precisions_cholesky` `[K, D, D]` (upper triangular `U_c` with `Σ_c⁻¹ = U_c U_cᵀ`, the
-//! library's own factor). Rows are float64 in, float32 on the device (the library's precision).
+//! `precisions_cholesky` `[K, D, D]`, `[D, D]`, `[K, D]` or `[K]` for the covariance types
+//! full, tied, diag and spherical (upper triangular `U_c` with `Σ_c⁻¹ = U_c U_cᵀ`, the library's
+//! own factor; [`CovarianceType::sklearn_factors`]). Rows are float64 in, float32 on the device
+//! (the library's precision).
 
 use gmm_zoo::models::{
-    Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, Generative, Init, Mixture, host,
-    to_host_f64,
+    CovarianceType, Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, Generative, Init,
+    Mixture, Part, Tensor, TensorData, host, to_host_f64,
 };
 use gmm_zoo::training::em::{Start, fit_with};
-use gmm_zoo::training::encode::encode_rows;
 use gmm_zoo::training::{EmConfig, FitReport, Progress, TrainError};
-use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::ndarray::{Array1, Array2, ArrayD, IxDyn};
 use numpy::{
-    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
     PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
@@ -32,18 +33,60 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-/// A float64 `[N, D]` array as float32 rows, row-major.
-fn rows_of(x: &PyReadonlyArray2<'_, f64>) -> (Vec<f32>, usize) {
-    let d = x.shape()[1];
-    (x.as_array().iter().map(|&v| v as f32).collect(), d)
+/// Rows `x` (float64 `[N, D]`) as the library's float32 batches on `device`, converted once,
+/// batch by batch (a full GMM's rows are used as they are); a value that is not finite in
+/// float32 is a `ValueError` naming its row.
+fn batches_of(x: &PyReadonlyArray2<'_, f64>, device: &Device) -> PyResult<Encoded> {
+    let view = x.as_array();
+    let (n, d) = view.dim();
+    let mut batches = Vec::with_capacity(n.div_ceil(BATCH));
+    for r0 in (0..n).step_by(BATCH) {
+        let rows = BATCH.min(n - r0);
+        let mut values = Vec::with_capacity(rows * d);
+        for (i, row) in
+            view.slice(numpy::ndarray::s![r0..r0 + rows, ..]).rows().into_iter().enumerate()
+        {
+            for &v in row {
+                let f = v as f32;
+                if !f.is_finite() {
+                    return Err(value_error(format!(
+                        "X holds {v} in row {}, which is not a finite float32 value",
+                        r0 + i
+                    )));
+                }
+                values.push(f);
+            }
+        }
+        batches.push(Tensor::from_data(TensorData::new(values, [rows, d]), device));
+    }
+    Ok(Encoded { batches, n, width: d, part: Part::Whole })
 }
 
-/// A full GMM from its parameters as scikit-learn holds them; shapes that disagree are a
+/// scikit-learn's `covariance_type` as the library's.
+fn covariance_type_of(name: &str) -> PyResult<CovarianceType> {
+    CovarianceType::from_name(name).ok_or_else(|| {
+        value_error(format!(
+            "covariance_type: '{name}' is not one of 'full', 'tied', 'diag', 'spherical'"
+        ))
+    })
+}
+
+/// The shape of scikit-learn's `precisions_cholesky_` for a covariance type.
+fn sklearn_factor_shape(t: CovarianceType, k: usize, d: usize) -> Vec<usize> {
+    match t {
+        CovarianceType::Full => vec![k, d, d],
+        CovarianceType::Tied => vec![d, d],
+        CovarianceType::Diag => vec![k, d],
+        CovarianceType::Spherical => vec![k],
+    }
+}
+
+/// A layer from its parameters as scikit-learn holds them; shapes that disagree are a
 /// `ValueError` naming the array.
 fn layer_of(
     weights: &PyReadonlyArray1<'_, f64>,
     means: &PyReadonlyArray2<'_, f64>,
-    precisions_cholesky: &PyReadonlyArray3<'_, f64>,
+    precisions_cholesky: &PyReadonlyArrayDyn<'_, f64>,
     config: &FullGmmConfig,
     device: &Device,
 ) -> PyResult<FullGmm> {
@@ -52,17 +95,22 @@ fn layer_of(
     if m[0] != k {
         return Err(value_error(format!("means has {} rows for {k} weights", m[0])));
     }
-    if p != [k, m[1], m[1]] {
+    let t = config.covariance_type;
+    let expected = sklearn_factor_shape(t, k, m[1]);
+    if p != expected.as_slice() {
         return Err(value_error(format!(
-            "precisions_cholesky has shape {p:?}, expected ({k}, {d}, {d})",
-            d = m[1]
+            "precisions_cholesky has shape {p:?}, expected {expected:?} for covariance_type '{}'",
+            t.name()
         )));
     }
     let flat = |v: numpy::ndarray::ArrayViewD<'_, f64>| v.iter().copied().collect::<Vec<f64>>();
+    let stored = t
+        .stored_from_sklearn(&flat(precisions_cholesky.as_array()), k, m[1])
+        .ok_or_else(|| value_error("precisions_cholesky has the wrong number of values"))?;
     let config = FullGmmConfig { n_components: k, ..config.clone() };
     Ok(FullGmm::from_parts(
         &flat(means.as_array().into_dyn()),
-        &flat(precisions_cholesky.as_array().into_dyn()),
+        &stored,
         &flat(weights.as_array().into_dyn()),
         &config,
         device,
@@ -70,13 +118,14 @@ fn layer_of(
 }
 
 /// The config of a layer built only to score or sample (its `reg_covar` is not used).
-fn scoring_config(k: usize) -> FullGmmConfig {
-    FullGmmConfig {
+fn scoring_config(k: usize, covariance_type: &str) -> PyResult<FullGmmConfig> {
+    Ok(FullGmmConfig {
         n_components: k,
         zero_mean: false,
         reg_covar: 1e-6,
         empty_components: EmptyPolicy::Keep,
-    }
+        covariance_type: covariance_type_of(covariance_type)?,
+    })
 }
 
 fn device_of(name: &str) -> PyResult<Device> {
@@ -103,9 +152,9 @@ fn fitted<'py>(
     layer: &FullGmm,
     report: &FitReport,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (k, d) = (layer.n_components(), layer.dim());
+    let (k, d, t) = (layer.n_components(), layer.dim(), layer.config.covariance_type);
     let means = layer.means_host().map_err(value_error)?.concat();
-    let precs = to_host_f64(layer.precision_cholesky.val()).map_err(value_error)?;
+    let precs = t.sklearn_factors(&layer.factors_host().map_err(value_error)?, d);
     let out = PyDict::new(py);
     out.set_item("weights", layer.weights().map_err(value_error)?.into_pyarray(py))?;
     out.set_item(
@@ -114,8 +163,11 @@ fn fitted<'py>(
     )?;
     out.set_item(
         "precisions_cholesky",
-        Array3::from_shape_vec((k, d, d), precs).map_err(value_error)?.into_pyarray(py),
+        ArrayD::from_shape_vec(IxDyn(&sklearn_factor_shape(t, k, d)), precs)
+            .map_err(value_error)?
+            .into_pyarray(py),
     )?;
+    out.set_item("covariance_type", t.name())?;
     let bounds: Vec<f64> = report.iterations.iter().map(|r| r.log_likelihood).collect();
     out.set_item("converged", report.converged)?;
     out.set_item("n_iter", bounds.len())?;
@@ -123,17 +175,18 @@ fn fitted<'py>(
     Ok(out)
 }
 
-/// EM for a full-covariance GMM on `x` (`[N, D]`): from `start` (weights, means, precision
+/// EM for a Gaussian mixture of `covariance_type` on `x` (`[N, D]`): from `start` (weights, means, precision
 /// factors) when given, else initialised by `init_params` from `seed`; `n_init` restarts keep
 /// the best. The GIL is released while EM runs; Ctrl-C (any Python signal handler's error) stops
 /// it after the iteration in progress and is raised.
 #[pyfunction]
-#[pyo3(signature = (x, n_components, *, tol, reg_covar, max_iter, n_init, init_params, seed, start=None, device="cpu"))]
+#[pyo3(signature = (x, n_components, *, covariance_type, tol, reg_covar, max_iter, n_init, init_params, seed, start=None, device="cpu"))]
 #[allow(clippy::too_many_arguments)]
 fn fit_full<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     n_components: usize,
+    covariance_type: &str,
     tol: f64,
     reg_covar: f64,
     max_iter: usize,
@@ -143,18 +196,14 @@ fn fit_full<'py>(
     start: Option<(
         PyReadonlyArray1<'py, f64>,
         PyReadonlyArray2<'py, f64>,
-        PyReadonlyArray3<'py, f64>,
+        PyReadonlyArrayDyn<'py, f64>,
     )>,
     device: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let (rows, d) = rows_of(&x);
+    let d = x.shape()[1];
     let device = device_of(device)?;
-    let config = FullGmmConfig {
-        n_components,
-        zero_mean: false,
-        reg_covar,
-        empty_components: EmptyPolicy::Keep,
-    };
+    let config =
+        FullGmmConfig { n_components, reg_covar, ..scoring_config(n_components, covariance_type)? };
     config.validate().map_err(value_error)?;
     let em =
         EmConfig { tol, n_init, init: init_of(init_params)?, ..EmConfig::iterations(max_iter) };
@@ -168,7 +217,7 @@ fn fit_full<'py>(
         }
         None => (config.init(d, &device).map_err(value_error)?, Start::Fresh { seed }),
     };
-    let data = encode_rows(&layer, &rows, BATCH, &device).map_err(value_error)?;
+    let data = batches_of(&x, &device)?;
     let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
     let result = py.detach(|| {
         let mut hook = |_: &FullGmm, _: &FitReport| match Python::attach(|py| py.check_signals()) {
@@ -189,24 +238,25 @@ fn fit_full<'py>(
 
 /// `log p(x_n)` `[N]` and the responsibilities `[N, K]` of rows `x` under a full GMM.
 #[pyfunction]
-#[pyo3(signature = (x, weights, means, precisions_cholesky, device="cpu"))]
+#[pyo3(signature = (x, weights, means, precisions_cholesky, covariance_type="full", device="cpu"))]
 fn score_full<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     weights: PyReadonlyArray1<'py, f64>,
     means: PyReadonlyArray2<'py, f64>,
-    precisions_cholesky: PyReadonlyArray3<'py, f64>,
+    precisions_cholesky: PyReadonlyArrayDyn<'py, f64>,
+    covariance_type: &str,
     device: &str,
 ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
-    let (rows, d) = rows_of(&x);
+    let d = x.shape()[1];
     let device = device_of(device)?;
-    let config = scoring_config(weights.len());
+    let config = scoring_config(weights.len(), covariance_type)?;
     let layer = layer_of(&weights, &means, &precisions_cholesky, &config, &device)?;
     if layer.dim() != d {
         return Err(value_error(format!("X has {d} features, the model {}", layer.dim())));
     }
     let k = layer.n_components();
-    let data = encode_rows(&layer, &rows, BATCH, &device).map_err(value_error)?;
+    let data = batches_of(&x, &device)?;
     let scored = py.detach(|| score_rows(&layer, &data));
     let (log_p, resp) = scored.map_err(value_error)?;
     let n = log_p.len();
@@ -238,17 +288,18 @@ fn score_rows(
 /// `n` samples of a full GMM from `seed`, grouped by component as scikit-learn's `sample`
 /// returns them: the rows `[n, D]` and each one's component.
 #[pyfunction]
-#[pyo3(signature = (weights, means, precisions_cholesky, n, seed))]
+#[pyo3(signature = (weights, means, precisions_cholesky, n, seed, covariance_type="full"))]
 fn sample_full<'py>(
     py: Python<'py>,
     weights: PyReadonlyArray1<'py, f64>,
     means: PyReadonlyArray2<'py, f64>,
-    precisions_cholesky: PyReadonlyArray3<'py, f64>,
+    precisions_cholesky: PyReadonlyArrayDyn<'py, f64>,
     n: usize,
     seed: u64,
+    covariance_type: &str,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
     let device = device_of("cpu")?;
-    let config = scoring_config(weights.len());
+    let config = scoring_config(weights.len(), covariance_type)?;
     let layer = layer_of(&weights, &means, &precisions_cholesky, &config, &device)?;
     let d = layer.dim();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

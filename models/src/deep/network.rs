@@ -3,7 +3,7 @@
 
 use super::config::DeepGmmConfig;
 use super::nodes::NodeParams;
-use crate::full::{FullGmm, FullGmmConfig};
+use crate::full::{CovarianceType, FullGmm, FullGmmConfig};
 use crate::mixture::Mixture;
 use crate::readback::to_host_f64;
 use crate::{ModelError, linalg};
@@ -245,6 +245,7 @@ impl DeepGmm {
             zero_mean: false,
             reg_covar: self.config.reg_covar,
             empty_components: Default::default(),
+            covariance_type: CovarianceType::Full,
         }
     }
 

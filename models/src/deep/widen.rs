@@ -6,7 +6,6 @@ use super::network::{DeepGmm, path_locals};
 use super::nodes::NodeParams;
 use crate::full::FullGmm;
 use crate::mixture::Mixture;
-use crate::readback::to_host_f64;
 use crate::{ModelError, linalg};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -30,12 +29,11 @@ impl DeepGmm {
             });
         }
         let means = first.means_host()?;
-        let u = to_host_f64(first.precision_cholesky.val())?;
+        let (u, t) = (first.factors_host()?, first.config.covariance_type);
         let m: usize = self.config.nodes.iter().sum();
         let (mut a, mut b) = (Vec::with_capacity(m * d * d), Vec::with_capacity(m * d));
         for j in 0..n1 {
-            let uj = &u[j * d * d..(j + 1) * d * d];
-            a.extend(linalg::covariance_factor_from_precision_cholesky(uj, d));
+            a.extend(t.covariance_factor(&u, j, d));
             b.extend(&means[j]);
         }
         let noise = self.config.init_noise;

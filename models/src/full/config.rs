@@ -1,5 +1,6 @@
 //! A full-covariance layer's hyper-parameters, checked once.
 
+use super::covariance::CovarianceType;
 use crate::ModelError;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,9 @@ pub struct FullGmmConfig {
     /// Keep or prune components that empty.
     #[serde(default)]
     pub empty_components: EmptyPolicy,
+    /// How each component's covariance is constrained (scikit-learn's `covariance_type`).
+    #[serde(default)]
+    pub covariance_type: CovarianceType,
 }
 
 impl FullGmmConfig {

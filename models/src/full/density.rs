@@ -30,7 +30,7 @@ impl FullGmm {
         let device = x.device();
         let k = self.n_components();
         let xs: Vec<f32> = host_vec(x.try_into_data())?;
-        let u: Vec<f32> = host_vec(self.precision_cholesky.val().try_into_data())?;
+        let u: Vec<f32> = host_vec(self.dense_factors().try_into_data())?;
         let shift: Vec<f32> = if self.config.zero_mean {
             vec![0.0; k * d]
         } else {
@@ -80,7 +80,7 @@ impl FullGmm {
     /// - `x`: `[N, D]`; result: `[N, K]`.
     pub(crate) fn mahalanobis_triangular(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
-        let u = self.precision_cholesky.val();
+        let u = self.dense_factors();
         let k = u.dims()[0];
         let means = (!self.config.zero_mean).then(|| self.means.val());
         let blocks = triangle_blocks(d);
@@ -125,7 +125,7 @@ impl FullGmm {
                 .collect();
             return Tensor::cat(chunks, 0);
         }
-        let u = self.precision_cholesky.val();
+        let u = self.dense_factors();
         let k = u.dims()[0];
         // W = [U_1 … U_K], `[D, K·D]`; the means' images `μ_cᵀU_c`, `[1, K·D]`.
         let w = u.clone().swap_dims(0, 1).reshape([d, k * d]);
@@ -148,16 +148,15 @@ impl FullGmm {
 
     /// `Σ_i log U_c[i,i]` (half the log-determinant of `Σ_c⁻¹`), `[1, K]`.
     pub(crate) fn half_log_det(&self) -> Tensor<2> {
-        let [k, d, _] = self.precision_cholesky.val().dims();
+        if self.config.covariance_type.is_diagonal() {
+            let [k, _, d] = self.precision_cholesky.val().dims();
+            return self.precision_cholesky.val().reshape([k, d]).log().sum_dim(1).transpose();
+        }
+        let u = self.dense_factors();
+        let [k, d, _] = u.dims();
         let idx: Vec<i64> = (0..d).map(|i| (i * (d + 1)) as i64).collect();
         let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [d]), &self.device());
-        self.precision_cholesky
-            .val()
-            .reshape([k, d * d])
-            .select(1, idx)
-            .log()
-            .sum_dim(1)
-            .transpose()
+        u.reshape([k, d * d]).select(1, idx).log().sum_dim(1).transpose()
     }
 }
 
@@ -192,6 +191,7 @@ mod tests {
             zero_mean: false,
             reg_covar: 1e-6,
             empty_components: Default::default(),
+            covariance_type: Default::default(),
         };
         let device = device_from_name("cpu").unwrap();
         let layer = FullGmm::from_parts(&means, &precs, &[0.2, 0.3, 0.5], &config, &device);

@@ -2,7 +2,8 @@
 //! initialisation.
 
 use super::blocks::{GPU_GROUP_BUDGET, GROUP_BUDGET, triangle_blocks};
-use super::config::{EmptyPolicy, FullGmmConfig};
+use super::config::FullGmmConfig;
+use super::covariance::CovarianceType;
 use super::model::FullGmm;
 use super::moments::FullStats;
 use crate::encoded::Encoded;
@@ -37,9 +38,14 @@ impl Mixture for FullGmm {
     /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU; on a CPU from
     /// `FullGmm::mahalanobis_host` when `U_c` is one triangle block wide (D ≤ 128), else from
     /// `FullGmm::mahalanobis_triangular` (which skips the zero half of each `U_c`).
+    /// The diagonal types: `FullGmm::mahalanobis_diagonal`, no matrix product.
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
-        let maha = if !is_cpu(&x.device()) {
+        let maha = if self.config.covariance_type.is_diagonal() {
+            // A read-back cannot fail on a CPU device (the only one that reads back here).
+            self.mahalanobis_diagonal(x.clone())
+                .unwrap_or_else(|_| self.mahalanobis_grouped(x, GROUP_BUDGET))
+        } else if !is_cpu(&x.device()) {
             self.mahalanobis_grouped(x, GPU_GROUP_BUDGET)
         } else if triangle_blocks(d).len() == 1 {
             // A read-back cannot fail on a CPU device; were it to, Burn's operations stand in.
@@ -52,11 +58,12 @@ impl Mixture for FullGmm {
         maha * (-0.5) + (self.half_log_det() - 0.5 * d as f64 * log_2pi)
     }
 
-    /// `K·D` means (none with `zero_mean`), `K·D(D+1)/2` covariance entries, `K − 1` weights.
+    /// `K·D` means (none with `zero_mean`), the covariance type's free entries
+    /// ([`CovarianceType::n_covariance_parameters`]: `K·D(D+1)/2` for `full`), `K − 1` weights.
     fn n_parameters(&self) -> usize {
         let (k, d) = (self.n_components(), self.dim());
         let means = if self.config.zero_mean { 0 } else { k * d };
-        means + k * d * (d + 1) / 2 + k - 1
+        means + self.config.covariance_type.n_covariance_parameters(k, d) + k - 1
     }
 
     fn log_weights(&self) -> Tensor<1> {
@@ -68,10 +75,10 @@ impl Mixture for FullGmm {
     }
 
     /// `[N_c (K), present_c (K), then per component Σ r (x − m) (D) and Σ r (x − m)(x − m)ᵀ
-    /// (D·D)]`; `present_c` is 1 where this process's rows reached component c (summed: how
-    /// many processes' did), else its moments are zeros.
+    /// (D·D; its diagonal, D, for the diagonal types)]`; `present_c` is 1 where this process's
+    /// rows reached component c (summed: how many processes' did), else its moments are zeros.
     fn stats_to_flat(&self, stats: &FullStats) -> Result<Vec<f64>, ModelError> {
-        let (k, d) = (self.n_components(), self.dim());
+        let (k, d, s) = (self.n_components(), self.dim(), self.second_len());
         let host = stats.clone().into_host()?;
         let mut flat: Vec<f64> = host.iter().map(|(nc, _)| *nc).collect();
         flat.extend(host.iter().map(|(_, m)| if m.is_some() { 1.0 } else { 0.0 }));
@@ -81,18 +88,26 @@ impl Mixture for FullGmm {
                     flat.extend(first);
                     flat.extend(second);
                 }
-                None => flat.extend(std::iter::repeat_n(0.0, d + d * d)),
+                None => flat.extend(std::iter::repeat_n(0.0, d + s)),
             }
         }
-        debug_assert_eq!(flat.len(), 2 * k + k * (d + d * d));
+        debug_assert_eq!(flat.len(), 2 * k + k * (d + s));
         Ok(flat)
     }
 
     fn stats_from_flat(&self, flat: &[f64]) -> Result<FullStats, ModelError> {
-        let (k, d) = (self.n_components(), self.dim());
-        let expected = 2 * k + k * (d + d * d);
+        let (k, d, s) = (self.n_components(), self.dim(), self.second_len());
+        let expected = 2 * k + k * (d + s);
         if flat.len() != expected {
             return Err(ModelError::InputShape { expected, got: flat.len() });
+        }
+        if self.config.covariance_type.is_diagonal() {
+            let at = |c: usize| 2 * k + c * (d + s);
+            return Ok(FullStats::Diagonal {
+                resp_sum: flat[..k].to_vec(),
+                first: (0..k).flat_map(|c| flat[at(c)..at(c) + d].to_vec()).collect(),
+                second: (0..k).flat_map(|c| flat[at(c) + d..at(c) + d + s].to_vec()).collect(),
+            });
         }
         let device = self.device();
         let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
@@ -110,66 +125,21 @@ impl Mixture for FullGmm {
     }
 
     /// [`FullGmm::stats_by_rows`] on a CPU (sparse gathers), [`FullGmm::stats_batched`] on a
-    /// GPU (batched products, nothing read back before the M-step).
+    /// GPU (batched products, nothing read back before the M-step); the diagonal types'
+    /// `FullGmm::diagonal_stats` on either.
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
-        if is_cpu(&x.device()) {
+        if self.config.covariance_type.is_diagonal() {
+            self.diagonal_stats(x, resp)
+        } else if is_cpu(&x.device()) {
             self.stats_by_rows(x, resp)
         } else {
             Ok(self.stats_batched(x, resp))
         }
     }
 
-    /// With `d_c = Σ r (x - m_c) / N_c`: `μ_c = m_c + d_c`,
-    /// `Σ_c = Σ r (x - m_c)(x - m_c)ᵀ / N_c - d_c d_cᵀ + reg_covar·I`, `π_c = N_c / N`, then `U_c`
-    /// from the Cholesky factor of `Σ_c` (host, f64). `self` must be the layer whose
-    /// [`batch_stats`](Mixture::batch_stats) made `stats` (its means are the shifts).
+    /// The closed-form M-step of the covariance type ([`FullGmm::closed_form_m_step`]).
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
-        use rayon::prelude::*;
-        let d = self.dim();
-        let mut report = MStepReport::default();
-        let old_means = to_host_f64(self.means.val())?;
-        let mut old_u = None;
-        // The statistics read back, then each component's covariance and Cholesky factor in
-        // parallel (one component per task: the same numbers on any number of threads).
-        let mut live = Vec::new();
-        let mut kept = Vec::new();
-        for (c, (nc, moments)) in stats.into_host()?.into_iter().enumerate() {
-            match moments.filter(|_| nc > 1e-10 * n as f64) {
-                Some((first, second)) => live.push((c, nc, first, second)),
-                None => {
-                    report.emptied.push(c);
-                    if self.config.empty_components == EmptyPolicy::Keep {
-                        let ou = old_u.get_or_insert(to_host_f64(self.precision_cholesky.val())?);
-                        let u = ou[c * d * d..(c + 1) * d * d].to_vec();
-                        kept.push((c, old_means[c * d..(c + 1) * d].to_vec(), u, nc / n as f64));
-                    }
-                }
-            }
-        }
-        let estimated: Vec<(usize, Vec<f64>, Vec<f64>, f64)> = live
-            .into_par_iter()
-            .map(|(c, nc, first, second)| {
-                let shift = &old_means[c * d..(c + 1) * d];
-                let (mu, u) = self.component_m_step(c, nc, &first, &second, shift)?;
-                Ok((c, mu, u, nc / n as f64))
-            })
-            .collect::<Vec<Result<_, ModelError>>>()
-            .into_iter()
-            .collect::<Result<_, _>>()?; // the first failing component, as sequentially
-        let mut components: Vec<_> = estimated.into_iter().chain(kept).collect();
-        components.sort_by_key(|e| e.0);
-        if components.iter().all(|e| report.emptied.contains(&e.0)) {
-            return Err(ModelError::NonFinite {
-                what: "mixture: every component emptied".into(),
-                hint: "check the data, or use fewer components".into(),
-            });
-        }
-        let total: f64 = components.iter().map(|e| e.3).sum();
-        let means: Vec<f64> = components.iter().flat_map(|e| e.1.iter().copied()).collect();
-        let precs: Vec<f64> = components.iter().flat_map(|e| e.2.iter().copied()).collect();
-        let weights: Vec<f64> = components.iter().map(|e| e.3 / total).collect();
-        let layer = Self::from_parts(&means, &precs, &weights, &self.config, &self.device());
-        Ok((layer, report))
+        self.closed_form_m_step(stats, n)
     }
 
     fn prune(self, keep: &[usize]) -> Result<Self, ModelError> {
@@ -178,10 +148,10 @@ impl Mixture for FullGmm {
         let lw: Vec<f32> = log_w.iter().map(|&v| v as f32).collect();
         Ok(Self {
             means: Param::from_tensor(select_rows(self.means.val(), keep)),
-            precision_cholesky: Param::from_tensor(select_rows(
-                self.precision_cholesky.val(),
-                keep,
-            )),
+            precision_cholesky: match self.config.covariance_type {
+                CovarianceType::Tied => self.precision_cholesky,
+                _ => Param::from_tensor(select_rows(self.precision_cholesky.val(), keep)),
+            },
             log_weights: Param::from_data(TensorData::new(lw, [keep.len()]), &device),
             config: FullGmmConfig { n_components: keep.len(), ..self.config },
         })

@@ -1,8 +1,10 @@
 //! The full-covariance GMM as a Burn module (models.md §2), built from host parameters.
 
 use super::config::FullGmmConfig;
+use super::covariance::CovarianceType;
+use crate::ModelError;
+use crate::mixture::Mixture;
 use crate::readback::to_host_f64;
-use crate::{ModelError, linalg};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -24,13 +26,8 @@ impl FullGmmConfig {
                 reason: "has no dimensions".into(),
             });
         }
-        let k = self.n_components;
-        let mut eye = vec![0.0; k * dim * dim];
-        for c in 0..k {
-            for i in 0..dim {
-                eye[c * dim * dim + i * dim + i] = 1.0;
-            }
-        }
+        let (k, t) = (self.n_components, self.covariance_type);
+        let eye = t.identity_factors(k, dim);
         Ok(FullGmm::from_parts(&vec![0.0; k * dim], &eye, &vec![1.0 / k as f64; k], self, device))
     }
 }
@@ -45,13 +42,18 @@ impl FullGmmConfig {
 /// `precisions_cholesky_`): the log-determinant comes from its diagonal and the Mahalanobis
 /// distance from one matrix product, so no inverse or determinant is ever formed.
 ///
+/// With a constrained `covariance_type` the factors are stored as
+/// [`CovarianceType::factor_shape`] says (one shared `U` when tied, the diagonals alone when
+/// diagonal or spherical).
+///
 /// # Shapes
-/// - `means`: `[K, D]`; `precision_cholesky`: `[K, D, D]`; `log_weights`: `[K]`; input `[N, D]`.
+/// - `means`: `[K, D]`; `precision_cholesky`: `[K, D, D]` (full), `[1, D, D]` (tied),
+///   `[K, 1, D]` (diag, spherical); `log_weights`: `[K]`; input `[N, D]`.
 #[derive(Module, Debug)]
 pub struct FullGmm {
     /// `μ_c`, `[K, D]` (zeros with `zero_mean`).
     pub means: Param<Tensor<2>>,
-    /// `U_c`, `[K, D, D]`, upper triangular with `Σ_c⁻¹ = U_c U_cᵀ`.
+    /// `U_c`, upper triangular with `Σ_c⁻¹ = U_c U_cᵀ`, in the layout of the covariance type.
     pub precision_cholesky: Param<Tensor<3>>,
     /// `log π_c`, `[K]`.
     pub log_weights: Param<Tensor<1>>,
@@ -68,8 +70,9 @@ pub struct FullGmm {
 pub const RESP_FLOOR: f32 = 1e-8;
 
 impl FullGmm {
-    /// Builds a layer from host parameters: `means` `[K, D]`, `precision_cholesky`
-    /// `[K, D, D]`, `weights` `[K]`, all row-major.
+    /// Builds a layer from host parameters: `means` `[K, D]`, `precision_cholesky` in the
+    /// layout of `config.covariance_type` ([`CovarianceType::factor_shape`]), `weights` `[K]`,
+    /// all row-major.
     pub fn from_parts(
         means: &[f64],
         precision_cholesky: &[f64],
@@ -79,13 +82,15 @@ impl FullGmm {
     ) -> Self {
         let k = weights.len();
         let d = means.len() / k.max(1);
-        assert_eq!(precision_cholesky.len(), k * d * d, "precision_cholesky must be [K, D, D]");
+        let shape = config.covariance_type.factor_shape(k, d);
+        let len: usize = shape.iter().product();
+        assert_eq!(precision_cholesky.len(), len, "precision_cholesky must be {shape:?}");
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
         let lw: Vec<f32> = weights.iter().map(|&w| w.max(1e-30).ln() as f32).collect();
         Self {
             means: Param::from_data(TensorData::new(f(means), [k, d]), device),
             precision_cholesky: Param::from_data(
-                TensorData::new(f(precision_cholesky), [k, d, d]),
+                TensorData::new(f(precision_cholesky), shape),
                 device,
             ),
             log_weights: Param::from_data(TensorData::new(lw, [k]), device),
@@ -115,11 +120,37 @@ impl FullGmm {
         Ok(to_host_f64(self.means.val())?.chunks(d).map(<[f64]>::to_vec).collect())
     }
 
-    /// The covariances on the host, `[K][D·D]`: `Σ_c = (U_c U_cᵀ)⁻¹ = U_c⁻ᵀ U_c⁻¹`.
+    /// The covariances on the host, `[K][D·D]`: `Σ_c = (U_c U_cᵀ)⁻¹ = U_c⁻ᵀ U_c⁻¹`
+    /// ([`CovarianceType::dense_covariance`]).
     pub fn covariances_host(&self) -> Result<Vec<Vec<f64>>, ModelError> {
-        let d = self.dim();
-        let u = to_host_f64(self.precision_cholesky.val())?;
-        Ok(u.chunks(d * d).map(|uc| linalg::covariance_from_precision_cholesky(uc, d)).collect())
+        let (d, t) = (self.dim(), self.config.covariance_type);
+        let u = self.factors_host()?;
+        Ok((0..self.n_components()).map(|c| t.dense_covariance(&u, c, d)).collect())
+    }
+
+    /// The stored precision factors on the host, in the covariance type's layout.
+    pub fn factors_host(&self) -> Result<Vec<f64>, ModelError> {
+        to_host_f64(self.precision_cholesky.val())
+    }
+
+    /// Every component's `U_c` as a `[K, D, D]` tensor: the stored one for `full`, the shared
+    /// one repeated for `tied` (the diagonal types never need it).
+    pub(crate) fn dense_factors(&self) -> Tensor<3> {
+        let u = self.precision_cholesky.val();
+        let [s, d, e] = u.dims();
+        match self.config.covariance_type {
+            CovarianceType::Tied => u.expand([self.n_components(), d, e]),
+            _ => {
+                debug_assert_eq!(s, self.n_components());
+                u
+            }
+        }
+    }
+
+    /// Numbers per component in the statistics' second moment: `D·D`, or `D` (its diagonal)
+    /// for the diagonal types.
+    pub(crate) fn second_len(&self) -> usize {
+        self.config.covariance_type.factor_len(self.dim())
     }
 
     pub(crate) fn device(&self) -> Device {

@@ -1,6 +1,7 @@
 //! The full GMM's sufficient statistics, computed two ways, and its per-component M-step
 //! (models.md §2).
 
+use super::covariance::CovarianceType;
 use super::model::{FullGmm, RESP_FLOOR};
 use crate::mixture::{Mixture, SufficientStats};
 use crate::readback::{host_vec, to_host_f64};
@@ -38,10 +39,21 @@ pub enum FullStats {
         /// `Σ r (x - m_c)(x - m_c)ᵀ`, `[K, D, D]`.
         second: Tensor<3>,
     },
+    /// The diagonal covariance types' statistics on the host, f64
+    /// ([`FullGmm::diagonal_stats`]): only the diagonal of the second moment.
+    Diagonal {
+        /// `N_c`, `[K]`.
+        resp_sum: Vec<f64>,
+        /// `Σ r (x - m_c)`, `[K·D]`.
+        first: Vec<f64>,
+        /// `Σ r (x - m_c)²` elementwise, `[K·D]`.
+        second: Vec<f64>,
+    },
 }
 
 /// One component's statistics read back to the host: `N_c`, and its first (`[D]`) and second
-/// (`[D·D]`, row-major) moments where some row reached it.
+/// (`[D·D]`, row-major; `[D]`, its diagonal, for the diagonal types) moments where some row
+/// reached it.
 pub type HostMoments = (f64, Option<(Vec<f64>, Vec<f64>)>);
 
 impl FullStats {
@@ -81,6 +93,15 @@ impl FullStats {
                     })
                     .collect())
             }
+            Self::Diagonal { resp_sum, first, second } => {
+                let d = first.len() / resp_sum.len().max(1);
+                Ok((resp_sum.iter().enumerate())
+                    .map(|(c, &nc)| {
+                        let at = c * d..(c + 1) * d;
+                        (nc, (nc > 0.0).then(|| (first[at.clone()].to_vec(), second[at].to_vec())))
+                    })
+                    .collect())
+            }
         }
     }
 
@@ -103,7 +124,7 @@ impl FullStats {
                     second: Tensor::stack(second, 0),
                 }
             }
-            batched => batched,
+            other => other,
         }
     }
 }
@@ -137,6 +158,16 @@ impl SufficientStats for FullStats {
                 Self::Batched { resp_sum: n1, first: f1, second: s1 },
                 Self::Batched { resp_sum: n2, first: f2, second: s2 },
             ) => Self::Batched { resp_sum: n1 + n2, first: f1 + f2, second: s1 + s2 },
+            (
+                Self::Diagonal { resp_sum: n1, first: f1, second: s1 },
+                Self::Diagonal { resp_sum: n2, first: f2, second: s2 },
+            ) => {
+                let add = |a: Vec<f64>, b: Vec<f64>| a.iter().zip(&b).map(|(x, y)| x + y).collect();
+                Self::Diagonal { resp_sum: add(n1, n2), first: add(f1, f2), second: add(s1, s2) }
+            }
+            (Self::Diagonal { .. }, _) | (_, Self::Diagonal { .. }) => {
+                unreachable!("a layer's statistics are diagonal or not, in every batch")
+            }
             (Self::Batched { resp_sum, first, second }, rows)
             | (rows, Self::Batched { resp_sum, first, second }) => {
                 let (d, device) = (first.dims()[1], first.device());
@@ -225,12 +256,33 @@ impl FullGmm {
     /// # Shapes
     /// - `x`: `[N, D]`; `resp`: `[N, K]`; result: `[K]`, `[K, D]`, `[K, D, D]`.
     pub fn stats_batched(&self, x: Tensor<2>, resp: Tensor<2>) -> FullStats {
+        let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
+        let resp = self.for_shifted_blocks(&x, resp, |y, w| {
+            firsts.push(w.clone().sum_dim(1).squeeze_dim(1));
+            seconds.push(w.swap_dims(1, 2).matmul(y));
+        });
+        let k = resp.dims()[1];
+        FullStats::Batched {
+            resp_sum: resp.sum_dim(0).reshape([k]),
+            first: Tensor::cat(firsts, 0),
+            second: Tensor::cat(seconds, 0),
+        }
+    }
+
+    /// `f(Y, W)` for blocks of G components, `Y_c = x − m_c` and `W_c = r_c ∘ Y_c` as
+    /// `[G, N, D]` (G within [`BATCHED_STATS_BUDGET`]), with `r < RESP_FLOOR` counted as 0;
+    /// returns the floored responsibilities `[N, K]`.
+    pub(crate) fn for_shifted_blocks(
+        &self,
+        x: &Tensor<2>,
+        resp: Tensor<2>,
+        mut f: impl FnMut(Tensor<3>, Tensor<3>),
+    ) -> Tensor<2> {
         let [n, d] = x.dims();
         let k = resp.dims()[1];
         let resp = resp.clone().mask_fill(resp.lower_elem(RESP_FLOOR), 0.0);
         let g = (BATCHED_STATS_BUDGET / (n.max(1) * d.max(1))).clamp(1, k);
         let means = (!self.config.zero_mean).then(|| self.means.val());
-        let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
         for c0 in (0..k).step_by(g) {
             let gs = g.min(k - c0);
             let mut y = x.clone().unsqueeze_dim::<3>(0).expand([gs, n, d]);
@@ -239,22 +291,19 @@ impl FullGmm {
             }
             // r_c as [G, N, 1].
             let r = resp.clone().narrow(1, c0, gs).transpose().unsqueeze_dim::<3>(2);
-            let w = y.clone() * r;
-            firsts.push(w.clone().sum_dim(1).reshape([gs, d]));
-            seconds.push(w.swap_dims(1, 2).matmul(y));
+            f(y.clone(), y * r);
         }
-        FullStats::Batched {
-            resp_sum: resp.sum_dim(0).reshape([k]),
-            first: Tensor::cat(firsts, 0),
-            second: Tensor::cat(seconds, 0),
-        }
+        resp
     }
 
     /// Component c's M-step from its statistics about `shift` (its current mean): with
-    /// `d_c = first / N_c`, `μ_c = shift + d_c` and
-    /// `Σ_c = second / N_c - d_c d_cᵀ + reg_covar·I` (zero-mean: `μ_c = 0`,
-    /// `Σ_c = second / N_c + reg_covar·I`); returns `μ_c` and the precision Cholesky factor `U_c`
-    /// (host, f64).
+    /// `d_c = first / N_c`, `μ_c = shift + d_c` (zero-mean: `μ_c = 0`, `d_c = 0`) and the
+    /// scatter `S_c / N_c = second / N_c − d_c d_cᵀ` (`Σ r (x − μ_c)(x − μ_c)ᵀ / N_c`), returns
+    /// `μ_c` and, by covariance type (host, f64):
+    /// - `full`: `U_c`, the precision Cholesky factor of `Σ_c = S_c / N_c + reg_covar·I`;
+    /// - `diag`: `1/σ_ci` with `σ²_ci = S_c[i,i] / N_c + reg_covar` (`second` is the diagonal);
+    /// - `spherical`: `1/σ_c` in every entry, `σ²_c` the mean of those `σ²_ci`;
+    /// - `tied`: `S_c / N_c` (`[D·D]`), which [`FullGmm::tied_factor`] pools over components.
     pub(crate) fn component_m_step(
         &self,
         c: usize,
@@ -270,29 +319,67 @@ impl FullGmm {
                 hint: "the input holds NaN/inf or overflowing values; scale the data".into(),
             });
         }
-        let delta: Vec<f64> = first.iter().map(|v| v / nc).collect();
+        let delta: Vec<f64> = match self.config.zero_mean {
+            true => vec![0.0; d],
+            false => first.iter().map(|v| v / nc).collect(),
+        };
         let mu: Vec<f64> = match self.config.zero_mean {
             true => vec![0.0; d],
             false => shift.iter().zip(&delta).map(|(m, e)| m + e).collect(),
         };
+        let reg = self.config.reg_covar;
+        let t = self.config.covariance_type;
+        if t.is_diagonal() {
+            let variances: Vec<f64> =
+                (0..d).map(|i| second[i] / nc - delta[i] * delta[i] + reg).collect();
+            if let Some(pivot) = variances.iter().position(|v| !(*v > 0.0)) {
+                return Err(not_positive_definite(c, pivot));
+            }
+            return Ok((mu, t.diagonal_factor(&variances)));
+        }
         let mut cov = vec![0.0; d * d];
         for i in 0..d {
             for j in 0..=i {
-                // Symmetrised; a zero-mean component's covariance is its raw second moment.
-                let centre = if self.config.zero_mean { 0.0 } else { delta[i] * delta[j] };
-                let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - centre;
+                // Symmetrised.
+                let s = 0.5 * (second[i * d + j] + second[j * d + i]) / nc - delta[i] * delta[j];
                 cov[i * d + j] = s;
                 cov[j * d + i] = s;
             }
-            cov[i * d + i] += self.config.reg_covar;
         }
-        let u = linalg::precision_cholesky(&cov, d).map_err(|pivot| {
-            ModelError::NotPositiveDefinite {
-                component: c,
-                pivot,
-                hint: "increase reg_covar, decrease n_components, or scale the input data".into(),
-            }
-        })?;
-        Ok((mu, u))
+        if t == CovarianceType::Tied {
+            return Ok((mu, cov));
+        }
+        Ok((mu, regularised_factor(c, cov, reg, d)?))
+    }
+
+    /// A tied layer's one factor `U` from the components' masses `N_c` and covariances
+    /// `S_c / N_c`: `Σ = Σ_c S_c / Σ_c N_c + reg_covar·I` (scikit-learn's tied M-step).
+    pub(crate) fn tied_factor(&self, covs: &[(f64, &[f64])]) -> Result<Vec<f64>, ModelError> {
+        let d = self.dim();
+        let mass: f64 = covs.iter().map(|e| e.0).sum();
+        let mut pooled = vec![0.0; d * d];
+        for (nc, cov) in covs {
+            pooled.iter_mut().zip(cov.iter()).for_each(|(p, v)| *p += nc * v / mass);
+        }
+        regularised_factor(0, pooled, self.config.reg_covar, d)
+    }
+}
+
+/// `U` of `cov + reg·I`; an error naming `component` if it is not positive definite.
+fn regularised_factor(
+    component: usize,
+    mut cov: Vec<f64>,
+    reg: f64,
+    d: usize,
+) -> Result<Vec<f64>, ModelError> {
+    (0..d).for_each(|i| cov[i * d + i] += reg);
+    linalg::precision_cholesky(&cov, d).map_err(|pivot| not_positive_definite(component, pivot))
+}
+
+fn not_positive_definite(component: usize, pivot: usize) -> ModelError {
+    ModelError::NotPositiveDefinite {
+        component,
+        pivot,
+        hint: "increase reg_covar, decrease n_components, or scale the input data".into(),
     }
 }

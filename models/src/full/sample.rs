@@ -1,10 +1,10 @@
 //! Samples of a full-covariance GMM.
 
 use super::model::FullGmm;
+use crate::ModelError;
 use crate::generative::Generative;
 use crate::mixture::Mixture;
 use crate::readback::to_host_f64;
-use crate::{ModelError, linalg};
 use rand_chacha::ChaCha8Rng;
 
 impl Generative for FullGmm {
@@ -16,8 +16,8 @@ impl Generative for FullGmm {
         self.weights()
     }
 
-    /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ` and `L_c = U_c⁻ᵀ` (only
-    /// component c's factor is read back and inverted).
+    /// `x = μ_c + L_c z`, `z ~ N(0, I)`, with `Σ_c = L_c L_cᵀ` and `L_c = U_c⁻ᵀ`
+    /// ([`crate::CovarianceType::covariance_factor`]: only component c's factor is inverted).
     fn sample_component(
         &self,
         c: usize,
@@ -26,8 +26,7 @@ impl Generative for FullGmm {
     ) -> Result<Vec<f32>, ModelError> {
         use rand_distr::{Distribution, StandardNormal};
         let d = self.dim();
-        let u = to_host_f64(self.precision_cholesky.val().narrow(0, c, 1))?;
-        let l = linalg::covariance_factor_from_precision_cholesky(&u, d);
+        let l = self.config.covariance_type.covariance_factor(&self.factors_host()?, c, d);
         let mu = to_host_f64(self.means.val().narrow(0, c, 1))?;
         let mut out = Vec::with_capacity(n * d);
         for _ in 0..n {

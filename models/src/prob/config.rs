@@ -2,7 +2,7 @@
 //! coordinates.
 
 use crate::ModelError;
-use crate::full::{EmptyPolicy, FullGmmConfig};
+use crate::full::{CovarianceType, EmptyPolicy, FullGmmConfig};
 use serde::{Deserialize, Serialize};
 
 /// Hyper-parameters of a [`ProbGmm`]: those of the Gaussian mixture in simplex coordinates.
@@ -27,6 +27,7 @@ impl ProbGmmConfig {
             zero_mean: false,
             reg_covar: self.reg_covar,
             empty_components: EmptyPolicy::Keep,
+            covariance_type: CovarianceType::Full,
         }
     }
 

@@ -20,10 +20,13 @@ impl FamilyConfig for FullGmmConfig {
         self.n_components = k;
     }
 
-    /// Anywhere but on probability vectors (rows summing to 1 make every covariance singular).
+    /// Mean, factor and statistics: about `3·D²` numbers (`6·D` for the diagonal types).
     fn values_per_component(&self, dims: usize) -> u64 {
         let d = dims as u64;
-        3 * (d.saturating_mul(d) + d)
+        match self.covariance_type.is_diagonal() {
+            true => 6 * d,
+            false => 3 * (d.saturating_mul(d) + d),
+        }
     }
 
     fn check(&self, input: LayerInput<'_>, _: &EmConfig) -> Result<(), ConfigError> {
@@ -46,10 +49,14 @@ impl FamilyConfig for FullGmmConfig {
 }
 
 impl Family for FullGmm {
-    /// The triangular products `(x − μ_c)ᵀ U_c`: about K·D² per sample.
+    /// The triangular products `(x − μ_c)ᵀ U_c`: about K·D² per sample (3·K·D for the
+    /// diagonal types).
     fn e_step_flops_per_sample(&self) -> f64 {
-        let d = self.dim() as f64;
-        2.0 * self.n_components() as f64 * d * d
+        let (k, d) = (self.n_components() as f64, self.dim() as f64);
+        match self.config.covariance_type.is_diagonal() {
+            true => 3.0 * k * d,
+            false => 2.0 * k * d * d,
+        }
     }
 
     fn generative(&self) -> Option<&dyn Generative> {

@@ -1,8 +1,9 @@
 //! Data-parallel EM over MPI (`--features mpi`): `mpirun -n 2 gmmzoo train` gives the model a
 //! single process gives — train and test log-likelihood within 1e-5 relative (1e-5 nats per
 //! dimension for figures near 0), the same components alive, the same iterations — for a conv
-//! layer, a full GMM of each covariance type, a three-layer stack, an annealed and pruned probability-vector GMM and a
-//! deep GMM, and only rank 0 writes the run folder;
+//! layer, a full GMM of each covariance type, a three-layer stack, an annealed and pruned
+//! probability-vector GMM, one on weighted rows and a deep GMM, and only rank 0 writes the run
+//! folder;
 //! `classify` spread over the ranks gives the single-process classifier; a job one of whose
 //! ranks is killed ends with a non-zero exit and resumes from its checkpoint to the model of an
 //! uninterrupted job. Run by `.ci/run` where Open MPI is installed.
@@ -212,6 +213,17 @@ fn two_ranks_train_the_single_process_model() {
         rows.display()
     );
     assert_same_model(&annealed, "annealed", f32_rounding);
+    // Sample weights (`[data] weights`): scaled over all rows before each rank cuts its block.
+    let weights: String = (0..2400).map(|i| format!("{}\n", i % 4)).collect();
+    let weights = write_file(dir.path(), "weights.csv", &weights);
+    let weighted = format!(
+        "name = \"weighted\"\nseed = 8\n[data]\ndataset = \"array\"\ntrain = \"{}\"\n\
+         weights = \"{}\"\n[model]\nkind = \"prob\"\nn_components = 3\nreg_covar = 1e-3\n[em]\n\
+         max_iter = 8\nbatch_size = 300\n",
+        rows.display(),
+        weights.display()
+    );
+    assert_same_model(&weighted, "weighted", f32_rounding);
     // The deep GMM: hard EM's path search row by row on each rank's shard, the per-path
     // statistics all-reduced, the same deterministic Adam M-step on every rank. Its
     // initialisation (k-means on the shards, then inverses of the node transforms) already

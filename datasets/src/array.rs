@@ -26,7 +26,7 @@ pub fn read_array(path: &Path) -> Result<Images, DataError> {
         }
         values.extend(block);
     }
-    Ok(Images { pixels: values, height: 1, width: d, labels: None })
+    Ok(Images { pixels: values, height: 1, width: d, labels: None, weights: None })
 }
 
 /// A seeded split of `n` items into train and test: a random 10 % (at least one) for the

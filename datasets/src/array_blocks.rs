@@ -186,8 +186,12 @@ fn open_npy(path: &Path) -> Result<ArrayBlocks, DataError> {
     let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
     let (n, d) = match *npy.shape() {
         [n, d] => (n as usize, d as usize),
+        // One value per sample (a column of sample weights, or rows of one feature).
+        [n] => (n as usize, 1),
         ref shape => {
-            return Err(bad(format!("it has shape {shape:?}; need 2-D [samples, features]")));
+            return Err(bad(format!(
+                "it has shape {shape:?}; need 2-D [samples, features] (or 1-D [samples])"
+            )));
         }
     };
     if n == 0 || d == 0 {

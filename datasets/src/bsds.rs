@@ -108,7 +108,7 @@ impl<'a> PatchSampler<'a> {
                 accepted += 1;
             }
         }
-        Ok(Images { pixels, height: p, width: p, labels: None })
+        Ok(Images { pixels, height: p, width: p, labels: None, weights: None })
     }
 }
 

@@ -142,7 +142,7 @@ pub fn sample_rows(
             pixels.extend_from_slice(&transform(&symmetry(&gray, t), &noise));
         }
     }
-    Ok(Images { pixels, height: 1, width: DIMS, labels: None })
+    Ok(Images { pixels, height: 1, width: DIMS, labels: None, weights: None })
 }
 
 #[cfg(test)]

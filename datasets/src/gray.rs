@@ -136,7 +136,7 @@ impl ImageSet {
             )));
         }
         let pixels = self.images.iter().flat_map(|im| im.pixels.iter().copied()).collect();
-        Ok(crate::Images { pixels, height: h, width: w, labels: None })
+        Ok(crate::Images { pixels, height: h, width: w, labels: None, weights: None })
     }
 }
 
@@ -167,7 +167,7 @@ impl ImageSet {
                 }
             }
         }
-        (crate::Images { pixels, height: p, width: p, labels: None }, origins)
+        (crate::Images { pixels, height: p, width: p, labels: None, weights: None }, origins)
     }
 }
 

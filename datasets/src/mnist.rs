@@ -166,6 +166,7 @@ fn read_idx_image_rows(
         height: dims[1],
         width: dims[2],
         labels: None,
+        weights: None,
     };
     Ok((images, keep, n))
 }

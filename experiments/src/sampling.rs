@@ -79,7 +79,7 @@ pub fn sample_picture(
         ));
     };
     let (values, rows) = draw(generator, &mut rng)?;
-    let images = Images { pixels: values, height, width, labels: None };
+    let images = Images { pixels: values, height, width, labels: None, weights: None };
     let scale =
         if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
     let columns = if request.per_component { request.n } else { 10 };

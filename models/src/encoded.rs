@@ -18,6 +18,9 @@ pub struct Encoded {
     /// Which rows of the whole data set these are: all of them, or this process's shard
     /// (whose sums the other processes' complete, [`crate::processes`]).
     pub part: Part,
+    /// Per-row weights of each batch, scaled to mean 1 over the whole data set
+    /// ([`Encoded::with_sample_weights`]); `None`: every row counts once.
+    pub weights: Option<Vec<Vec<f32>>>,
 }
 
 impl Encoded {
@@ -31,7 +34,7 @@ impl Encoded {
                 Tensor::from_data(TensorData::new(c.to_vec(), [c.len() / width, width]), device)
             })
             .collect();
-        Self { batches, n, width, part: Part::Whole }
+        Self { batches, n, width, part: Part::Whole, weights: None }
     }
 
     /// The same rows, marked as `part` of the whole data set.

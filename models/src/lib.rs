@@ -22,6 +22,7 @@ mod mixture;
 mod prob;
 pub mod processes;
 mod readback;
+mod row_weights;
 pub mod spectral;
 
 pub use conv::{CONV_HOST_ROWS, ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
@@ -46,6 +47,7 @@ pub use mixture::{
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use processes::Part;
 pub use readback::{row_argmax, select_rows, to_host_f64};
+pub use row_weights::unit_mean_weights;
 pub use spectral::SpectralLayout;
 
 /// Burn's tensor and device types, re-exported so that callers need not name `burn` paths.

@@ -272,7 +272,8 @@ fn responsibilities_on_device(weighted: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
     (e / sum.clone(), sum.log() + max)
 }
 
-/// Random responsibilities (rows of uniform draws, normalised) followed by one M-step.
+/// Random responsibilities (rows of uniform draws, normalised, times the rows' sample weights)
+/// followed by one M-step.
 pub fn init_random_responsibilities<M: Mixture>(
     layer: M,
     data: &Encoded,
@@ -284,7 +285,7 @@ pub fn init_random_responsibilities<M: Mixture>(
     let start = rng.get_word_pos();
     rng.set_word_pos(start + (data.first_row() * k) as u128);
     let mut stats = layer.zero_stats();
-    for x in &data.batches {
+    for (b, x) in data.batches.iter().enumerate() {
         let rows = x.dims()[0];
         let mut r: Vec<f32> = (0..rows * k).map(|_| rng.random::<f32>() + 1e-3).collect();
         for row in r.chunks_mut(k) {
@@ -292,7 +293,7 @@ pub fn init_random_responsibilities<M: Mixture>(
             row.iter_mut().for_each(|v| *v /= s);
         }
         let resp = Tensor::from_data(TensorData::new(r, [rows, k]), &x.device());
-        stats = stats.merge(layer.batch_stats(x.clone(), resp)?);
+        stats = stats.merge(layer.batch_stats(x.clone(), data.weigh(b, resp))?);
     }
     rng.set_word_pos(start + (data.total() * k) as u128);
     let stats = complete_stats(&layer, data, stats)?;

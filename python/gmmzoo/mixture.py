@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _core
 
@@ -77,10 +77,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.precisions_init = precisions_init
         self.device = device
 
-    def fit(self, X, y=None):
-        """Estimate the parameters by EM; returns the fitted estimator."""
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters by EM; returns the fitted estimator. ``sample_weight``
+        (one finite, non-negative number per row): a row counts as that many repeated rows
+        in every EM sum, its log-likelihood too (``lower_bound_`` is the weighted mean)."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         self._check_parameters(X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         fitted = _core.fit_full(
             np.ascontiguousarray(X, dtype=np.float64),
@@ -93,6 +99,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             init_params=self.init_params,
             seed=seed,
             start=self._start,
+            sample_weight=sample_weight,
             device=self.device,
         )
         self._set_parameters(fitted["weights"], fitted["means"], fitted["precisions_cholesky"])
@@ -102,9 +109,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then the component of every row."""
-        return self.fit(X).predict(X)
+        return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def _check_parameters(self, X):
         """scikit-learn's checks, with its messages; sets ``_start`` (the given start)."""

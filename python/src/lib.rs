@@ -59,7 +59,7 @@ fn batches_of(x: &PyReadonlyArray2<'_, f64>, device: &Device) -> PyResult<Encode
         }
         batches.push(Tensor::from_data(TensorData::new(values, [rows, d]), device));
     }
-    Ok(Encoded { batches, n, width: d, part: Part::Whole })
+    Ok(Encoded { batches, n, width: d, part: Part::Whole, weights: None })
 }
 
 /// scikit-learn's `covariance_type` as the library's.
@@ -175,12 +175,13 @@ fn fitted<'py>(
     Ok(out)
 }
 
-/// EM for a Gaussian mixture of `covariance_type` on `x` (`[N, D]`): from `start` (weights, means, precision
+/// EM for a Gaussian mixture of `covariance_type` on `x` (rows weighted by `sample_weight`
+/// where given) (`[N, D]`): from `start` (weights, means, precision
 /// factors) when given, else initialised by `init_params` from `seed`; `n_init` restarts keep
 /// the best. The GIL is released while EM runs; Ctrl-C (any Python signal handler's error) stops
 /// it after the iteration in progress and is raised.
 #[pyfunction]
-#[pyo3(signature = (x, n_components, *, covariance_type, tol, reg_covar, max_iter, n_init, init_params, seed, start=None, device="cpu"))]
+#[pyo3(signature = (x, n_components, *, covariance_type, tol, reg_covar, max_iter, n_init, init_params, seed, start=None, sample_weight=None, device="cpu"))]
 #[allow(clippy::too_many_arguments)]
 fn fit_full<'py>(
     py: Python<'py>,
@@ -198,6 +199,7 @@ fn fit_full<'py>(
         PyReadonlyArray2<'py, f64>,
         PyReadonlyArrayDyn<'py, f64>,
     )>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     device: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = x.shape()[1];
@@ -217,7 +219,11 @@ fn fit_full<'py>(
         }
         None => (config.init(d, &device).map_err(value_error)?, Start::Fresh { seed }),
     };
-    let data = batches_of(&x, &device)?;
+    let mut data = batches_of(&x, &device)?;
+    if let Some(w) = &sample_weight {
+        let w: Vec<f32> = w.as_array().iter().map(|&v| v as f32).collect();
+        data = data.with_sample_weights(&w).map_err(value_error)?;
+    }
     let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
     let result = py.detach(|| {
         let mut hook = |_: &FullGmm, _: &FitReport| match Python::attach(|py| py.check_signals()) {

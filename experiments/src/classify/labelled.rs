@@ -64,6 +64,12 @@ impl Labelled {
             }
         }
         let n = pixels.len() / d;
-        Images { pixels, height: images.height, width: images.width, labels: Some(vec![class; n]) }
+        Images {
+            pixels,
+            height: images.height,
+            width: images.width,
+            labels: Some(vec![class; n]),
+            weights: None,
+        }
     }
 }

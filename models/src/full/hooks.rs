@@ -160,7 +160,8 @@ impl Mixture for FullGmm {
     /// [`Init::KmeansPlusPlus`]: seeded k-means++ centres, every row assigned to its nearest
     /// centre, then one M-step; [`Init::Kmeans`]: the same after Lloyd's iterations from
     /// those seeds ([`kmeans::lloyd`]); [`Init::Samples`]: K distinct random rows as centres, the same way;
-    /// [`Init::RandomResponsibilities`]: the shared default.
+    /// [`Init::RandomResponsibilities`]: the shared default. Sample weights enter the M-step
+    /// (the centres are drawn and moved without them).
     fn initialize(
         self,
         data: &Encoded,
@@ -204,8 +205,9 @@ impl Mixture for FullGmm {
         };
         // Moments are taken about the current means: start them at the centres.
         let layer = self.with_means(&centres);
-        let batch = |_: usize, x: &Tensor<2>| {
-            layer.batch_stats(x.clone(), kmeans::nearest_centre_responsibilities(x, &centres, k)?)
+        let batch = |b: usize, x: &Tensor<2>| {
+            let resp = kmeans::nearest_centre_responsibilities(x, &centres, k)?;
+            layer.batch_stats(x.clone(), data.weigh(b, resp))
         };
         let stats = data.fold_batches(layer.zero_stats(), batch, |acc, s| Ok(acc.merge(s)))?;
         let stats = complete_stats(&layer, data, stats)?;

@@ -10,6 +10,7 @@ use gmm_datasets::{
     seeded_split,
 };
 use gmm_models::processes::{self, Part};
+use gmm_models::unit_mean_weights;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -172,7 +173,8 @@ fn load_images(
     }
 }
 
-/// A split of the user's array file(s).
+/// A split of the user's array file(s); the training split with its sample weights
+/// (`[data] weights`), scaled to mean 1 over the split's rows before a process cuts its block.
 fn load_array(
     d: &ArrayData,
     split: Split,
@@ -183,10 +185,51 @@ fn load_array(
         Split::Train => d.n_train,
         Split::Test => d.n_test,
     };
-    let rows = read_array(source(&d.train, d.test.as_ref(), split))?;
+    let mut rows = read_array(source(&d.train, d.test.as_ref(), split))?;
+    let weights = d.weights.as_ref().filter(|_| split == Split::Train);
+    if let Some(path) = weights {
+        rows.weights = Some(read_weights(path, &d.train, rows.len())?);
+    }
     let rows = match held_out(rows.len(), &d.train, d.test.as_ref(), split, seed)? {
         Some(keep) => rows.select(&keep),
         None => rows,
     };
-    Ok(at_most(rows, count, keep))
+    let mut rows = match count {
+        Some(n) => rows.truncated(n),
+        None => rows,
+    };
+    if let (Some(path), Some(w)) = (weights, rows.weights.as_mut()) {
+        *w = unit_mean_weights(w, w.len())
+            .map_err(|e| DataError::Request(format!("{}: {e}", path.display())))?;
+    }
+    let block = keep(rows.len());
+    Ok(rows.rows(block))
+}
+
+/// One weight per row of `train` (`n` rows) from `path`, each finite and not negative; an
+/// error names the file and the first bad value.
+fn read_weights(path: &Path, train: &Path, n: usize) -> Result<Vec<f32>, TrainError> {
+    let values = read_array(path)?;
+    let bad = |reason: String| DataError::Request(format!("{}: {reason}", path.display()));
+    if values.width != 1 {
+        return Err(
+            bad(format!("has {} columns; sample weights are one column", values.width)).into()
+        );
+    }
+    if values.len() != n {
+        return Err(bad(format!(
+            "holds {} weights, but {} holds {n} rows",
+            values.len(),
+            train.display()
+        ))
+        .into());
+    }
+    if let Some(i) = values.pixels.iter().position(|w| *w < 0.0) {
+        return Err(bad(format!(
+            "row {i} has weight {}; weights must not be negative",
+            values.pixels[i]
+        ))
+        .into());
+    }
+    Ok(values.pixels)
 }

@@ -103,6 +103,11 @@ pub struct ArrayData {
     /// As `n_train`, for the test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_test: Option<usize>,
+    /// Sample weights of the training file's rows, one per row in its order (a `.npy` of
+    /// shape `[N]` or `[N, 1]`, or a one-column `.csv`); finite and not negative. A row counts
+    /// as that many repeated rows (scikit-learn's `sample_weight`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<PathBuf>,
 }
 
 /// Which data a run trains and tests on, tagged by `dataset`.

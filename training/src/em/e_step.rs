@@ -1,6 +1,6 @@
 //! One E-step pass over the data, and the mean log-likelihood with its standard error.
 
-use gmm_models::{Encoded, Mixture, ModelError, SufficientStats, Tensor, to_host_f64};
+use gmm_models::{BatchTerms, Encoded, Mixture, ModelError, SufficientStats, Tensor, to_host_f64};
 use std::time::Instant;
 
 /// Result of one E-step pass: the log-likelihood, the annealed objective and the statistics.
@@ -32,8 +32,11 @@ pub fn e_step<M: Mixture>(
     data: &Encoded,
     beta: f64,
 ) -> Result<EStep<M::Stats>, ModelError> {
-    let batch = |_: usize, x: &Tensor<2>| {
-        let terms = layer.e_step_batch(x, beta)?;
+    let batch = |b: usize, x: &Tensor<2>| {
+        let terms = match data.batch_weights(b) {
+            Some(w) => weighted_e_step_batch(layer, x, &w, beta)?,
+            None => layer.e_step_batch(x, beta)?,
+        };
         Ok((terms.objective, terms.log_likelihood, terms.stats))
     };
     let cluster = crate::cluster::world();
@@ -85,6 +88,24 @@ pub fn e_step<M: Mixture>(
     Ok(EStep { log_likelihood_sum, objective_sum, stats, reduce_seconds })
 }
 
+/// One batch's E-step with row weights `w` (`[N, 1]`, [`Encoded::batch_weights`]): the
+/// family's [`Mixture::e_step_rows`], each row's objective and log-likelihood times its weight,
+/// and the statistics of the weighted responsibilities `w_n r[n, c]`.
+fn weighted_e_step_batch<M: Mixture>(
+    layer: &M,
+    x: &Tensor<2>,
+    w: &Tensor<2>,
+    beta: f64,
+) -> Result<BatchTerms<M::Stats>, ModelError> {
+    let rows = layer.e_step_rows(x.clone(), beta)?;
+    let sum = |t: Tensor<2>| (t * w.clone()).sum_dim(0).squeeze_dim(0);
+    Ok(BatchTerms {
+        objective: sum(rows.objective),
+        log_likelihood: rows.log_likelihood.map(sum),
+        stats: layer.batch_stats(x.clone(), rows.resp * w.clone())?,
+    })
+}
+
 /// Mean `log p(x_n)` over the data, in nats per sample ([`log_likelihood_summary`]'s mean).
 pub fn mean_log_likelihood<M: Mixture>(layer: &M, data: &Encoded) -> Result<f64, ModelError> {
     Ok(log_likelihood_summary(layer, data)?.mean)
@@ -113,7 +134,8 @@ impl MeanLogLikelihood {
     }
 }
 
-/// Mean `log p(x_n)` over the data, nats per sample, and its standard error over the rows.
+/// Mean `log p(x_n)` over the data, nats per sample, and its standard error over the rows
+/// (with sample weights scaled to mean 1, `Σ w_n ℓ_n / N` and `Σ w_n ℓ_n²` in its variance).
 /// Each `log p(x_n)` is computed in f32 on the device; `Σ ℓ_n` and `Σ ℓ_n²` are summed on the
 /// host in f64, in sample order: the recorded figures do not hang on an f32 sum of N terms of
 /// a few hundred nats (whose rounding, ~1e-3 nats per sample at N = 10⁴, moves with the order
@@ -129,8 +151,18 @@ pub fn log_likelihood_summary<M: Mixture>(
     let (sum, sum_sq) = data.fold_range(
         data.own_batches(),
         (0.0, 0.0),
-        |_, x| to_host_f64(layer.score_samples(x.clone())),
-        |acc, scores| Ok(scores.into_iter().fold(acc, |(a, q), v| (a + v, q + v * v))),
+        |b, x| {
+            let scores = to_host_f64(layer.score_samples(x.clone()))?;
+            let weights = data.weights.as_ref().map(|w| w[b].clone());
+            Ok((scores, weights))
+        },
+        |acc, (scores, weights)| {
+            let w = |i: usize| weights.as_ref().map_or(1.0, |w| f64::from(w[i]));
+            Ok(scores
+                .iter()
+                .enumerate()
+                .fold(acc, |(a, q), (i, v)| (a + w(i) * v, q + w(i) * v * v)))
+        },
     )?;
     let mut sums = [sum, sum_sq];
     if data.spread() {

@@ -69,7 +69,7 @@ pub fn tile_sheet(
     scale: TileScale,
 ) -> RgbImage {
     let pixels = tiles.concat();
-    let images = Images { pixels, height, width, labels: None };
+    let images = Images { pixels, height, width, labels: None, weights: None };
     let rows: Vec<Vec<usize>> = (0..tiles.len())
         .collect::<Vec<_>>()
         .chunks(per_row.max(1))
@@ -312,7 +312,8 @@ mod tests {
 
     #[test]
     fn empty_rows_stay_in_the_grid() {
-        let images = Images { pixels: vec![0.5; 3 * 16], height: 4, width: 4, labels: None };
+        let images =
+            Images { pixels: vec![0.5; 3 * 16], height: 4, width: 4, labels: None, weights: None };
         let top = vec![vec![0, 1], vec![], vec![2]];
         let img = component_grid(&images, &top, 10, None, TileScale::Fixed(0.0, 1.0));
         let zoom = 12;

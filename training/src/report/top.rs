@@ -116,5 +116,14 @@ pub fn top_images(
     let pixels = processes::share_rows(&rows);
     let mut slots = 0..;
     let top = top.iter().map(|list| slots.by_ref().take(list.len()).collect()).collect();
-    (Cow::Owned(Images { pixels, height: images.height, width: images.width, labels: None }), top)
+    (
+        Cow::Owned(Images {
+            pixels,
+            height: images.height,
+            width: images.width,
+            labels: None,
+            weights: None,
+        }),
+        top,
+    )
 }

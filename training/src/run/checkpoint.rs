@@ -63,6 +63,15 @@ impl Fingerprint {
         }
     }
 
+    /// The data's fingerprint also naming the rows' sample weights, where there are any (a
+    /// run resumes only with the weights it was started with).
+    pub fn with_weights(mut self, weights: Option<&[f32]>) -> Self {
+        if let Some(w) = weights {
+            self.data = format!("{}+{}", self.data, data_hash([w.len(), 1], w));
+        }
+        self
+    }
+
     /// Also accepts checkpoints whose config was fingerprinted as `config_text`.
     pub fn or_config(mut self, config_text: &str) -> Self {
         self.config_earlier = Some(config_hash(config_text));

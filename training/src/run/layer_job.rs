@@ -29,6 +29,9 @@ pub(crate) struct Inputs<'a> {
     pub shape: [usize; 2],
     /// Which part of the whole split each holds (a data-parallel rank's shard).
     pub parts: [Part; 2],
+    /// The training rows' sample weights, scaled to mean 1 over the whole split (every layer
+    /// of a stack sees the same rows, so the same weights).
+    pub weights: Option<Cow<'a, [f32]>>,
 }
 
 /// Everything a layer's training needs to know about the run.
@@ -76,7 +79,8 @@ pub(crate) fn train_layer<M: Family>(
     let (batch, device) = (job.spec.em.batch_size, &job.opts.device);
     let enc = Encodings {
         train: encode_rows(&layer, &job.inputs.train, batch, device)?
-            .with_part(job.inputs.parts[0]),
+            .with_part(job.inputs.parts[0])
+            .with_unit_weights(job.inputs.weights.as_deref()),
         test: encode_rows(&layer, &job.inputs.test, batch, device)?.with_part(job.inputs.parts[1]),
     };
     timings.encode = t.elapsed().as_secs_f64();
@@ -106,6 +110,7 @@ pub(crate) fn train_layer<M: Family>(
             test: Cow::Owned(feature.compute(&layer, &enc.test)?),
             shape: [1, layer.n_components()],
             parts: job.inputs.parts,
+            weights: job.inputs.weights.as_deref().map(|w| Cow::Owned(w.to_vec())),
         }),
         None => None,
     };

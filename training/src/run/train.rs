@@ -46,6 +46,7 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
         test: Cow::Borrowed(&data.test.pixels),
         shape: [data.train.height, data.train.width],
         parts: data.parts,
+        weights: data.train.weights.as_deref().map(Cow::Borrowed),
     };
     let (mut all_metrics, mut layers) = (Vec::new(), Vec::new());
     for (index, spec) in stack.iter().enumerate() {
@@ -163,7 +164,8 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
     ));
     let shape = [train.height, train.width];
     let mut fingerprint = Fingerprint::new(&config.model_definition(), shape, &train.pixels)
-        .or_config(&config.model_definition_with_stopping_rule());
+        .or_config(&config.model_definition_with_stopping_rule())
+        .with_weights(train.weights.as_deref());
     // A job's ranks hash their shards; the run's data are named by all of them in rank order
     // (so a checkpoint resumes with as many ranks as wrote it).
     fingerprint.data = cluster.combined_hash(&fingerprint.data);

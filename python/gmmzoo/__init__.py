@@ -10,7 +10,8 @@ EM runs in the Rust library (every CPU core; a GPU in a ``wgpu`` build), the GIL
 """
 
 from ._core import devices
-from .mixture import GaussianMixture, load
+from .layers import ConvGMM, DeepGMM, Stack, load
+from .mixture import GaussianMixture
 
-__all__ = ["GaussianMixture", "devices", "load"]
+__all__ = ["ConvGMM", "DeepGMM", "GaussianMixture", "Stack", "devices", "load"]
 __version__ = "0.1.0"

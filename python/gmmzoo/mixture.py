@@ -20,7 +20,37 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class Scoring:
+    """What a fitted mixture estimator offers from ``_scores(X)`` (``log p(x)`` and the
+    responsibilities) and ``_n_parameters()``: scikit-learn's scoring, prediction and
+    information criteria."""
+
+    def score_samples(self, X):
+        """``log p(x)`` of every row, shape (n_samples,)."""
+        return self._scores(X)[0]
+
+    def score(self, X, y=None):
+        """Mean ``log p(x)`` over the rows."""
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X):
+        """The posterior of every component for every row, shape (n_samples, n_components)."""
+        return self._scores(X)[1]
+
+    def predict(self, X):
+        """The most probable component of every row."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def bic(self, X):
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0])
+
+    def aic(self, X):
+        """Akaike information criterion on ``X`` (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+
+class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
     """A Gaussian mixture fitted by EM in the gmm-zoo library, with scikit-learn's API.
 
     Parameters are scikit-learn's ``sklearn.mixture.GaussianMixture``'s, with the same
@@ -186,22 +216,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             device=self.device,
         )
 
-    def score_samples(self, X):
-        """``log p(x)`` of every row, shape (n_samples,)."""
-        return self._scores(X)[0]
-
-    def score(self, X, y=None):
-        """Mean ``log p(x)`` over the rows."""
-        return float(self.score_samples(X).mean())
-
-    def predict_proba(self, X):
-        """The posterior of every component for every row, shape (n_samples, n_components)."""
-        return self._scores(X)[1]
-
-    def predict(self, X):
-        """The most probable component of every row."""
-        return self.predict_proba(X).argmax(axis=1)
-
     def sample(self, n_samples=1):
         """``n_samples`` rows drawn from the mixture, grouped by component, and their
         components."""
@@ -233,35 +247,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         }[self.covariance_type]
         return k * d + covariance + k - 1
 
-    def bic(self, X):
-        """Bayesian information criterion on ``X`` (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0])
 
-    def aic(self, X):
-        """Akaike information criterion on ``X`` (lower is better)."""
-        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
-
-
-def load(name_or_folder, layer=None):
-    """A fitted ``GaussianMixture`` from a shipped checkpoint (by name, e.g.
-    ``"bsds300_full200"``) or a run folder written by ``gmmzoo train``: its Gaussian (``full``)
-    layer, of any covariance type (``layer``: which one of a stack; 0 is the one on the data). Raises
-    ``FileNotFoundError`` for a name or folder that is not there, ``ValueError`` for a layer of
-    another family."""
-    saved = _core.load_full(str(name_or_folder), layer)
-    means = saved["means"]
-    gm = GaussianMixture(
-        n_components=len(saved["weights"]),
-        covariance_type=saved["covariance_type"],
-        reg_covar=saved["reg_covar"],
-    )
-    gm._set_parameters(saved["weights"], means, saved["precisions_cholesky"])
-    gm.converged_ = bool(saved["converged"])
-    gm.n_iter_ = int(saved["n_iter"])
-    gm.lower_bounds_ = list(saved["lower_bounds"])
-    gm.lower_bound_ = gm.lower_bounds_[-1] if gm.lower_bounds_ else float("nan")
-    gm.n_features_in_ = means.shape[1]
-    return gm
 
 
 def _checked(value, shape, name):

@@ -1,4 +1,5 @@
-//! `gmmzoo._core`: the library's full-covariance GMM on numpy arrays. The estimator API
+//! `gmmzoo._core`: the library's Gaussian mixtures on numpy arrays (this file: the Gaussian
+//! layer's own functions; `layers.rs`: a layer of any family). The estimator API
 //! (scikit-learn's names, checks and attributes) is the Python package's (`gmmzoo/`); this
 //! module moves arrays in and out, runs the library with the GIL released, and turns its errors
 //! into `ValueError`s with the library's one-sentence messages.
@@ -10,8 +11,8 @@
 //! (the library's precision).
 
 use gmm_zoo::models::{
-    CovarianceType, Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, Generative, Init,
-    Mixture, Part, Tensor, TensorData, host, to_host_f64,
+    CovarianceType, Device, EmptyPolicy, Encoded, FullGmm, FullGmmConfig, Init, Mixture, Part,
+    Tensor, TensorData,
 };
 use gmm_zoo::training::em::{Start, fit_with};
 use gmm_zoo::training::{EmConfig, FitReport, Progress, TrainError};
@@ -20,16 +21,17 @@ use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rand::SeedableRng;
 use std::sync::Mutex;
 
-/// Rows per batch on the device (the library's default `batch_size`).
-const BATCH: usize = 16_384;
+mod layers;
 
-fn value_error(e: impl std::fmt::Display) -> PyErr {
+/// Rows per batch on the device (the library's default `batch_size`).
+pub(crate) const BATCH: usize = 16_384;
+
+pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
@@ -128,7 +130,7 @@ fn scoring_config(k: usize, covariance_type: &str) -> PyResult<FullGmmConfig> {
     })
 }
 
-fn device_of(name: &str) -> PyResult<Device> {
+pub(crate) fn device_of(name: &str) -> PyResult<Device> {
     gmm_zoo::models::device_from_name(name).map_err(value_error)
 }
 
@@ -147,7 +149,7 @@ fn init_of(init_params: &str) -> PyResult<Init> {
 }
 
 /// The fitted parameters and the fit's figures, as the estimator's attributes take them.
-fn fitted<'py>(
+pub(crate) fn fitted<'py>(
     py: Python<'py>,
     layer: &FullGmm,
     report: &FitReport,
@@ -263,32 +265,13 @@ fn score_full<'py>(
     }
     let k = layer.n_components();
     let data = batches_of(&x, &device)?;
-    let scored = py.detach(|| score_rows(&layer, &data));
+    let scored = py.detach(|| layers::score_rows(&layer, &data));
     let (log_p, resp) = scored.map_err(value_error)?;
     let n = log_p.len();
     Ok((
         Array1::from_vec(log_p).into_pyarray(py),
         Array2::from_shape_vec((n, k), resp).map_err(value_error)?.into_pyarray(py),
     ))
-}
-
-/// Per batch: `log π_c + log N(x_n | c)` from the library, then on the host in f64 the
-/// log-normaliser `log p(x_n)` and the responsibilities.
-fn score_rows(
-    layer: &FullGmm,
-    data: &Encoded,
-) -> Result<(Vec<f64>, Vec<f64>), gmm_zoo::models::ModelError> {
-    let k = layer.n_components();
-    let (mut log_p, mut resp) = (Vec::with_capacity(data.n), Vec::with_capacity(data.n * k));
-    for x in &data.batches {
-        let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
-        for row in weighted.chunks(k) {
-            let norm = host::log_sum_exp(row);
-            log_p.push(norm);
-            resp.extend(row.iter().map(|v| (v - norm).exp()));
-        }
-    }
-    Ok((log_p, resp))
 }
 
 /// `n` samples of a full GMM from `seed`, grouped by component as scikit-learn's `sample`
@@ -307,79 +290,11 @@ fn sample_full<'py>(
     let device = device_of("cpu")?;
     let config = scoring_config(weights.len(), covariance_type)?;
     let layer = layer_of(&weights, &means, &precisions_cholesky, &config, &device)?;
-    let d = layer.dim();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let (values, components) = layer.sample(n, &mut rng).map_err(value_error)?;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| components[i]);
-    let x: Vec<f64> = order
-        .iter()
-        .flat_map(|&i| values[i * d..(i + 1) * d].iter().map(|&v| f64::from(v)))
-        .collect();
-    let y: Vec<i64> = order.iter().map(|&i| components[i] as i64).collect();
+    let (x, d, y) = layers::grouped_sample(&layer, n, seed).map_err(value_error)?;
     Ok((
         Array2::from_shape_vec((n, d), x).map_err(value_error)?.into_pyarray(py),
         Array1::from_vec(y).into_pyarray(py),
     ))
-}
-
-/// The full-covariance layer `layer` of a shipped checkpoint (by name) or a run folder: its
-/// parameters, `reg_covar`, and the fit's figures from its `metrics.json` where present. A
-/// folder or name that is not there is a `FileNotFoundError`; a layer of another family is a
-/// `ValueError` naming it.
-#[pyfunction]
-#[pyo3(signature = (name_or_folder, layer=None))]
-fn load_full<'py>(
-    py: Python<'py>,
-    name_or_folder: &str,
-    layer: Option<usize>,
-) -> PyResult<Bound<'py, PyDict>> {
-    use gmm_zoo::training::{Layer, RunConfig, SavedLayer, folder::layer_dir, metrics::Metrics};
-    let not_found = |e: TrainError| PyFileNotFoundError::new_err(e.to_string());
-    let run = gmm_zoo::experiments::zoo::resolve_run(std::path::Path::new(name_or_folder))
-        .map_err(not_found)?;
-    let config = RunConfig::load(&run.join("config.toml")).map_err(value_error)?;
-    let n = config.stack().len();
-    let index = match (layer, n) {
-        (Some(i), _) if i < n => i,
-        (None, 1) => 0,
-        (Some(i), _) => {
-            return Err(value_error(format!(
-                "layer {i}: {} has layers 0 to {}",
-                run.display(),
-                n - 1
-            )));
-        }
-        (None, _) => {
-            return Err(value_error(format!(
-                "{} is a stack of {n} layers: say which (layer=0 is the one on the data)",
-                run.display()
-            )));
-        }
-    };
-    let dir = layer_dir(&run, index, n);
-    let (_, loaded) = SavedLayer::load(&dir, &device_of("cpu")?).map_err(not_found)?;
-    let full = match loaded {
-        Layer::Full(full) => full,
-        other => {
-            return Err(value_error(format!(
-                "{} holds a `{}` layer; gmmzoo.load returns full-covariance layers (GaussianMixture)",
-                dir.display(),
-                other.kind()
-            )));
-        }
-    };
-    let metrics: Option<Metrics> =
-        gmm_zoo::training::folder::read_json(&dir.join("metrics.json")).ok();
-    let report = FitReport {
-        iterations: metrics.as_ref().map(|m| m.iterations.clone()).unwrap_or_default(),
-        converged: metrics.as_ref().is_some_and(|m| m.converged),
-        ..FitReport::default()
-    };
-    let out = fitted(py, &full, &report)?;
-    out.set_item("reg_covar", full.config.reg_covar)?;
-    out.set_item("folder", dir.display().to_string())?;
-    Ok(out)
 }
 
 /// The compiled device names (`cpu`, and `wgpu`/`vulkan` in a GPU build).
@@ -393,7 +308,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_full, m)?)?;
     m.add_function(wrap_pyfunction!(score_full, m)?)?;
     m.add_function(wrap_pyfunction!(sample_full, m)?)?;
-    m.add_function(wrap_pyfunction!(load_full, m)?)?;
+    m.add_function(wrap_pyfunction!(layers::fit_layer, m)?)?;
+    m.add_function(wrap_pyfunction!(layers::load_layers, m)?)?;
+    m.add_class::<layers::Model>()?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     Ok(())
 }

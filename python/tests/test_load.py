@@ -1,5 +1,5 @@
-"""gmmzoo.load: a shipped checkpoint or a run folder's full-covariance layer as a fitted
-GaussianMixture, its densities against a dense float64 oracle, and the errors."""
+"""gmmzoo.load: a shipped checkpoint or a run folder's Gaussian layer as a fitted
+GaussianMixture, its densities against a dense float64 oracle, a stack, and the errors."""
 
 import numpy as np
 import pytest
@@ -31,15 +31,25 @@ def test_a_shipped_checkpoint_loads_as_a_fitted_estimator():
     np.testing.assert_allclose(gm.score_samples(X), want, rtol=1e-5)
 
 
-def test_a_stack_layer_loads_by_index():
+def test_a_stack_loads_whole_or_by_layer_and_scores_every_layer():
     gm = gmmzoo.load("mnist_stack_std", layer=1)
     assert gm.means_.shape == (32, 32)
-    with pytest.raises(ValueError, match="layer=0"):
-        gmmzoo.load("mnist_stack_std")
+    stack = gmmzoo.load("mnist_stack_std")
+    assert isinstance(stack, gmmzoo.Stack) and len(stack.layers) == len(stack.inputs)
+    assert stack.inputs[0] is None and all(stack.inputs[1:])
+    X = np.random.default_rng(1).uniform(size=(50, 784))
+    scores = stack.score_samples(X)
+    assert len(scores) == len(stack.layers)
+    first = gmmzoo.load("mnist_stack_std", layer=0)
+    np.testing.assert_allclose(scores[0], first.score_samples(X), rtol=1e-6)
+    # Layer 1 scores layer 0's features of the rows, as the stack was trained.
+    features = first.model_.features(X, stack.inputs[1])
+    np.testing.assert_allclose(scores[1], gm.score_samples(features), rtol=1e-6)
+    assert not np.allclose(scores[1], gm.score_samples(X[:, :32]))
 
 
 def test_errors_name_what_is_wrong():
     with pytest.raises(FileNotFoundError, match="no_such_model"):
         gmmzoo.load("no_such_model")
-    with pytest.raises(ValueError, match="conv"):
-        gmmzoo.load("quickstart")
+    with pytest.raises(ValueError, match="layer 9"):
+        gmmzoo.load("mnist_stack_std", layer=9)

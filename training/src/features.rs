@@ -19,6 +19,19 @@ pub enum Feature {
 }
 
 impl Feature {
+    /// The name a config spells (`input = "responsibility"`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
+    /// The feature a config's `name` spells; `None` for another name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(name.into())).ok()
+    }
+
     /// Whether the rows are probability vectors (non-negative, summing to 1).
     pub fn is_probability(self) -> bool {
         matches!(self, Feature::PosteriorNormalised | Feature::Responsibility)

@@ -2,7 +2,7 @@
 //! path components).
 
 use super::TrainedStart;
-use super::{Family, FamilyConfig, Layer, LayerInput};
+use super::{Family, FamilyConfig, GaussianMixture, Layer, LayerInput};
 use crate::report::pictures::TileScale;
 use crate::report::views::{Inspect, Tiles};
 use crate::tables::from_table;
@@ -188,6 +188,11 @@ impl Family for DeepGmm {
 
     fn generative(&self) -> Option<&dyn Generative> {
         Some(self)
+    }
+
+    /// The path components `N(b_p, A_p A_pᵀ)` (the network's density, exactly).
+    fn density_gaussians(&self) -> Result<Option<GaussianMixture>, ModelError> {
+        self.path_mixture()?.density_gaussians()
     }
 }
 

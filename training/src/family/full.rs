@@ -4,7 +4,7 @@ use super::{Family, FamilyConfig, GaussianMixture, LayerInput};
 use crate::report::pictures::TileScale;
 use crate::report::views::{Inspect, Tiles};
 use crate::{ConfigError, EmConfig};
-use gmm_models::{Device, FullGmm, FullGmmConfig, Generative, Mixture, ModelError};
+use gmm_models::{CovarianceType, Device, FullGmm, FullGmmConfig, Generative, Mixture, ModelError};
 
 /// The budget (K²·D³ multiply-adds) below which a full GMM's overlap is computed after training.
 const FULL_OVERLAP_BUDGET: f64 = 2e10;
@@ -63,7 +63,15 @@ impl Family for FullGmm {
         Some(self)
     }
 
+    /// Only for `covariance_type = "full"`: the peer runs full-covariance EM.
     fn gaussian_mixture(&self) -> Result<Option<GaussianMixture>, ModelError> {
+        match self.config.covariance_type {
+            CovarianceType::Full => self.density_gaussians(),
+            _ => Ok(None),
+        }
+    }
+
+    fn density_gaussians(&self) -> Result<Option<GaussianMixture>, ModelError> {
         Ok(Some(GaussianMixture {
             means: self.means_host()?,
             covariances: self.covariances_host()?,

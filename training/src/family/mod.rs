@@ -109,9 +109,17 @@ pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> {
     }
 
     /// The layer as a Gaussian mixture over its encoded rows with full covariances, on the
-    /// host, for a peer that fits the same mixture (`gmmzoo bench --export`); `None` for a
-    /// family that is not one.
+    /// host, for a peer that fits the same mixture by full-covariance EM (`gmmzoo bench
+    /// --export`); `None` for a family (or covariance type) whose EM is another.
     fn gaussian_mixture(&self) -> Result<Option<GaussianMixture>, ModelError> {
+        Ok(None)
+    }
+
+    /// The layer's density as a mixture of Gaussians over its encoded rows, on the host
+    /// (a Gaussian layer's components of any covariance type, a deep GMM's paths), for a dense
+    /// oracle or a user's own computations; `None` for a family whose density is not written
+    /// so here.
+    fn density_gaussians(&self) -> Result<Option<GaussianMixture>, ModelError> {
         Ok(None)
     }
 }

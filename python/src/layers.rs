@@ -1,0 +1,303 @@
+//! A layer of any family from Python: [`Model`] holds the library's [`Layer`] (conv, full,
+//! prob or deep), fitted from a `[model]` table through the same checks as a config file
+//! ([`fit_layer`]) or read from a run folder or a shipped checkpoint ([`load_layers`]). It
+//! scores rows, samples, and hands over its parameters; the estimators (`gmmzoo/layers.py`)
+//! wrap it with scikit-learn's API.
+
+use crate::{BATCH, device_of, value_error};
+use gmm_zoo::models::{Encoded, Generative, Mixture, ModelError, host, to_host_f64};
+use gmm_zoo::training::em::{Start, fit_with};
+use gmm_zoo::training::encode::encode_rows;
+use gmm_zoo::training::{
+    Family, Feature, FitReport, Layer, Progress, RunConfig, TrainError, with_layer,
+};
+use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rand::SeedableRng;
+use std::sync::Mutex;
+
+/// A trained layer: its family's module and the shape `[height, width]` of one input row.
+#[pyclass(module = "gmmzoo._core", frozen)]
+pub struct Model {
+    layer: Layer,
+    shape: [usize; 2],
+}
+
+/// A library error as a `ValueError`; a config's as its key and reason only (no file).
+fn train_error(e: TrainError) -> PyErr {
+    match e {
+        TrainError::Config { error, .. } => PyValueError::new_err(error.to_string()),
+        other => value_error(other),
+    }
+}
+
+/// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input.
+fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f32>> {
+    let d = x.shape()[1];
+    if d != shape[0] * shape[1] {
+        return Err(value_error(format!(
+            "X has {d} features, the model takes rows of {} ({}x{})",
+            shape[0] * shape[1],
+            shape[0],
+            shape[1]
+        )));
+    }
+    Ok(x.as_array().iter().map(|&v| v as f32).collect())
+}
+
+/// Per batch: `log π_c + log N(x_n | c)` from the library, then on the host in f64 the
+/// log-normaliser `log p(x_n)` and the responsibilities `[N·K]`.
+pub(crate) fn score_rows<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
+    let k = layer.n_components();
+    let (mut log_p, mut resp) = (Vec::with_capacity(data.n), Vec::with_capacity(data.n * k));
+    for x in &data.batches {
+        let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
+        for row in weighted.chunks(k) {
+            let norm = host::log_sum_exp(row);
+            log_p.push(norm);
+            resp.extend(row.iter().map(|v| (v - norm).exp()));
+        }
+    }
+    Ok((log_p, resp))
+}
+
+/// `n` samples from `seed`, grouped by component as scikit-learn's `sample` returns them.
+pub(crate) fn grouped_sample(
+    layer: &dyn Generative,
+    n: usize,
+    seed: u64,
+) -> Result<(Vec<f64>, usize, Vec<i64>), ModelError> {
+    let d = layer.sample_width();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (values, components) = layer.sample(n, &mut rng)?;
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| components[i]);
+    let x = order.iter().flat_map(|&i| values[i * d..(i + 1) * d].iter().map(|&v| f64::from(v)));
+    let y = order.iter().map(|&i| components[i] as i64).collect();
+    Ok((x.collect(), d, y))
+}
+
+#[pymethods]
+impl Model {
+    /// The family (`conv`, `full`, `prob`, `deep`).
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.layer.kind()
+    }
+
+    /// `[height, width]` of one input row.
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        (self.shape[0], self.shape[1])
+    }
+
+    /// K (a deep GMM's paths).
+    #[getter]
+    fn n_components(&self) -> usize {
+        self.layer.n_components()
+    }
+
+    /// Free parameters (BIC's and AIC's `p`).
+    #[getter]
+    fn n_parameters(&self) -> usize {
+        with_layer!(&self.layer, m => m.n_parameters())
+    }
+
+    /// The mixing weights `π_c`.
+    fn weights<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let w = with_layer!(&self.layer, m => m.weights()).map_err(value_error)?;
+        Ok(w.into_pyarray(py))
+    }
+
+    /// `log p(x_n)` `[N]` and the responsibilities `[N, K]` of rows `x` (encoded as the
+    /// family encodes them: a conv layer's periodograms), the GIL released.
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+        let rows = rows_for(&x, self.shape)?;
+        let device = device_of("cpu")?;
+        let k = self.layer.n_components();
+        let scored = py.detach(|| {
+            with_layer!(&self.layer, m => {
+                let data = encode_rows(m, &rows, BATCH, &device).map_err(|e| e.to_string())?;
+                score_rows(m, &data).map_err(|e| e.to_string())
+            })
+        });
+        let (log_p, resp) = scored.map_err(value_error)?;
+        let n = log_p.len();
+        Ok((
+            Array1::from_vec(log_p).into_pyarray(py),
+            Array2::from_shape_vec((n, k), resp).map_err(value_error)?.into_pyarray(py),
+        ))
+    }
+
+    /// `n` rows drawn from the layer from `seed`, grouped by component, and their components;
+    /// a `ValueError` for a family that does not sample.
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        seed: u64,
+    ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+        let kind = self.layer.kind();
+        let generative = with_layer!(&self.layer, m => m.generative())
+            .ok_or_else(|| value_error(format!("a `{kind}` layer does not draw samples")))?;
+        let (x, d, y) = grouped_sample(generative, n, seed).map_err(value_error)?;
+        Ok((
+            Array2::from_shape_vec((n, d), x).map_err(value_error)?.into_pyarray(py),
+            Array1::from_vec(y).into_pyarray(py),
+        ))
+    }
+
+    /// The density as a mixture of Gaussians `{weights [K], means [K, D], covariances
+    /// [K, D, D]}` (a full layer's components; a deep GMM's paths), or `None` for a family
+    /// that is not one in closed form here.
+    fn gaussians<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(g) = with_layer!(&self.layer, m => m.density_gaussians()).map_err(value_error)?
+        else {
+            return Ok(None);
+        };
+        let (k, d) = (g.weights.len(), g.means.first().map_or(0, Vec::len));
+        let out = PyDict::new(py);
+        out.set_item("weights", g.weights.into_pyarray(py))?;
+        let means = Array2::from_shape_vec((k, d), g.means.concat()).map_err(value_error)?;
+        out.set_item("means", means.into_pyarray(py))?;
+        let covs =
+            Array3::from_shape_vec((k, d, d), g.covariances.concat()).map_err(value_error)?;
+        out.set_item("covariances", covs.into_pyarray(py))?;
+        Ok(Some(out))
+    }
+
+    /// A full layer's parameters as scikit-learn's `GaussianMixture` holds them
+    /// (`crate::fitted`), with its `reg_covar`; a `ValueError` for another family.
+    fn full_parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let Layer::Full(full) = &self.layer else {
+            return Err(value_error(format!("a `{}` layer is not a GaussianMixture", self.kind())));
+        };
+        let out = crate::fitted(py, full, &FitReport::default())?;
+        out.set_item("reg_covar", full.config.reg_covar)?;
+        Ok(out)
+    }
+
+    /// The rows the next layer of a stack takes: `feature` (`"log_likelihood"`,
+    /// `"log_likelihood_standardised"`, `"posterior_normalised"`, `"responsibility"`) of `x`.
+    fn features<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        feature: &str,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let feature = Feature::from_name(feature)
+            .ok_or_else(|| value_error(format!("feature: '{feature}' is not a layer feature")))?;
+        let rows = rows_for(&x, self.shape)?;
+        let device = device_of("cpu")?;
+        let k = self.layer.n_components();
+        let out = py.detach(|| {
+            with_layer!(&self.layer, m => {
+                let data = encode_rows(m, &rows, BATCH, &device).map_err(|e| e.to_string())?;
+                feature.compute(m, &data).map_err(|e| e.to_string())
+            })
+        });
+        let out: Vec<f64> = out.map_err(value_error)?.into_iter().map(f64::from).collect();
+        let n = out.len() / k.max(1);
+        Ok(Array2::from_shape_vec((n, k), out).map_err(value_error)?.into_pyarray(py))
+    }
+}
+
+/// EM for the layer a run config's `text` describes (its `[model]` and `[em]`, checked as a
+/// config file is) on rows `x` of shape `[height, width]`; the GIL released, Ctrl-C checked
+/// every iteration. Returns the model and `{converged, n_iter, lower_bounds}`.
+#[pyfunction]
+#[pyo3(signature = (x, shape, text, device="cpu"))]
+pub fn fit_layer<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    shape: (usize, usize),
+    text: &str,
+    device: &str,
+) -> PyResult<(Model, Bound<'py, PyDict>)> {
+    let shape = [shape.0, shape.1];
+    let rows = rows_for(&x, shape)?;
+    let config = RunConfig::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let n = rows.len() / (shape[0] * shape[1]).max(1);
+    gmm_zoo::training::sizes::check_layer(&config, 0, shape[0] * shape[1], n)
+        .map_err(train_error)?;
+    let spec = config.stack().remove(0);
+    if spec.layer.trained_start().is_some() {
+        return Err(value_error(
+            "first_layer and widen_from start from a run folder; train such a layer with \
+             `gmmzoo train`",
+        ));
+    }
+    let device = device_of(device)?;
+    let layer = spec.layer.init(shape, &device).map_err(value_error)?;
+    let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
+    let result = py.detach(|| {
+        with_layer!(layer, m => {
+            let data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
+            let mut hook = |_: &_, _: &FitReport| match Python::attach(|py| py.check_signals()) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    *interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    Err(TrainError::Failed("interrupted".into()))
+                }
+            };
+            let start = Start::Fresh { seed: config.seed };
+            fit_with(m, &data, &spec.em, start, &Progress::quiet(), &mut hook)
+                .map(|(m, report)| (Layer::from(m), report))
+        })
+    });
+    if let Some(e) = interrupt.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let (layer, report) = result.map_err(train_error)?;
+    let out = PyDict::new(py);
+    let bounds: Vec<f64> = report.iterations.iter().map(|r| r.log_likelihood).collect();
+    out.set_item("converged", report.converged)?;
+    out.set_item("n_iter", bounds.len())?;
+    out.set_item("lower_bounds", bounds)?;
+    Ok((Model { layer, shape }, out))
+}
+
+/// Every layer of a shipped checkpoint (by name) or a run folder, in order: each as
+/// `(model, input, figures)` with `input` the feature it takes from the layer below (`None`
+/// for the first) and `figures` `{converged, n_iter, lower_bounds}` from its `metrics.json`
+/// where present. A name or folder that is not there is a `FileNotFoundError`.
+#[pyfunction]
+pub fn load_layers<'py>(
+    py: Python<'py>,
+    name_or_folder: &str,
+) -> PyResult<Vec<(Model, Option<String>, Bound<'py, PyDict>)>> {
+    use gmm_zoo::training::{SavedLayer, folder::layer_dir, metrics::Metrics};
+    let not_found = |e: TrainError| PyFileNotFoundError::new_err(e.to_string());
+    let run = gmm_zoo::experiments::zoo::resolve_run(std::path::Path::new(name_or_folder))
+        .map_err(not_found)?;
+    let config = RunConfig::load(&run.join("config.toml")).map_err(value_error)?;
+    let stack = config.stack();
+    let mut out = Vec::with_capacity(stack.len());
+    for (index, spec) in stack.iter().enumerate() {
+        let dir = layer_dir(&run, index, stack.len());
+        let (saved, layer) = SavedLayer::load(&dir, &device_of("cpu")?).map_err(not_found)?;
+        let metrics: Option<Metrics> =
+            gmm_zoo::training::folder::read_json(&dir.join("metrics.json")).ok();
+        let figures = PyDict::new(py);
+        let bounds: Vec<f64> = metrics
+            .as_ref()
+            .map_or(Vec::new(), |m| m.iterations.iter().map(|r| r.log_likelihood).collect());
+        figures.set_item("converged", metrics.as_ref().is_some_and(|m| m.converged))?;
+        figures.set_item("n_iter", bounds.len())?;
+        figures.set_item("lower_bounds", bounds)?;
+        figures.set_item("folder", dir.display().to_string())?;
+        let input = spec.input.map(Feature::name);
+        out.push((Model { layer, shape: saved.input_shape }, input, figures));
+    }
+    Ok(out)
+}

@@ -57,7 +57,7 @@ impl FullGmm {
     }
 
     /// [`FullGmm::mahalanobis_diagonal`] as Burn operations.
-    fn mahalanobis_diagonal_on_device(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn mahalanobis_diagonal_on_device(&self, x: Tensor<2>) -> Tensor<2> {
         let [n, d] = x.dims();
         let k = self.n_components();
         let p = self.precision_cholesky.val().reshape([1, k, d]);
@@ -205,8 +205,8 @@ mod tests {
     use crate::{CovarianceType, FullGmmConfig, device_from_name};
     use rand::{Rng, SeedableRng};
 
-    /// The device forms (a GPU's) against the host forms, run on the CPU: distances and
-    /// statistics agree to f32 rounding, for both diagonal types.
+    /// The device forms (a GPU's) and the dense factors' products against the host forms, run
+    /// on the CPU: distances and statistics agree to f32 rounding, for both diagonal types.
     #[test]
     fn device_forms_match_the_host_forms() {
         let (k, d, n) = (4, 37, 300);
@@ -233,7 +233,13 @@ mod tests {
                     .for_each(|(a, b)| assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0)));
             };
             let host = to_host_f64(layer.mahalanobis_diagonal(x.clone()).unwrap()).unwrap();
-            close(to_host_f64(layer.mahalanobis_diagonal_on_device(x.clone())).unwrap(), host);
+            close(
+                to_host_f64(layer.mahalanobis_diagonal_on_device(x.clone())).unwrap(),
+                host.clone(),
+            );
+            // The dense factors, through the full type's grouped products.
+            let grouped = layer.mahalanobis_grouped(x.clone(), crate::GROUP_BUDGET);
+            close(to_host_f64(grouped).unwrap(), host);
             let r: Vec<f32> = (0..n * k).map(|_| rng.random::<f32>()).collect();
             let resp = Tensor::<2>::from_data(TensorData::new(r, [n, k]), &device);
             let flat = |s: FullStats| match s {

@@ -42,9 +42,10 @@ impl Mixture for FullGmm {
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
         let maha = if self.config.covariance_type.is_diagonal() {
-            // A read-back cannot fail on a CPU device (the only one that reads back here).
+            // A read-back cannot fail on a CPU device (the only one that reads back here); were
+            // it to, Burn's operations stand in.
             self.mahalanobis_diagonal(x.clone())
-                .unwrap_or_else(|_| self.mahalanobis_grouped(x, GROUP_BUDGET))
+                .unwrap_or_else(|_| self.mahalanobis_diagonal_on_device(x))
         } else if !is_cpu(&x.device()) {
             self.mahalanobis_grouped(x, GPU_GROUP_BUDGET)
         } else if triangle_blocks(d).len() == 1 {

@@ -134,15 +134,20 @@ impl FullGmm {
     }
 
     /// Every component's `U_c` as a `[K, D, D]` tensor: the stored one for `full`, the shared
-    /// one repeated for `tied` (the diagonal types never need it).
+    /// one repeated for `tied`, the diagonal ones laid on a diagonal for `diag` and `spherical`
+    /// (whose E-step does not need them: `FullGmm::mahalanobis_diagonal`).
     pub(crate) fn dense_factors(&self) -> Tensor<3> {
         let u = self.precision_cholesky.val();
-        let [s, d, e] = u.dims();
+        let [_, d, e] = u.dims();
+        let k = self.n_components();
         match self.config.covariance_type {
-            CovarianceType::Tied => u.expand([self.n_components(), d, e]),
-            _ => {
-                debug_assert_eq!(s, self.n_components());
-                u
+            CovarianceType::Full => u,
+            CovarianceType::Tied => u.expand([k, d, e]),
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                let eye = CovarianceType::Full.identity_factors(1, e);
+                let eye: Vec<f32> = eye.into_iter().map(|v| v as f32).collect();
+                let eye = Tensor::<3>::from_data(TensorData::new(eye, [1, e, e]), &self.device());
+                u * eye
             }
         }
     }

@@ -26,13 +26,18 @@ _INIT = {
 
 
 def _toml(value):
-    if isinstance(value, bool):
+    """A parameter as a TOML value (numpy's numbers too, as a parameter grid gives them)."""
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
     if isinstance(value, str):
-        return '"' + value + '"'
-    if isinstance(value, (list, tuple)):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple, np.ndarray)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return repr(value)
+    raise ValueError(f"{value!r} is not a number, a string or a list of them")
 
 
 class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):

@@ -29,6 +29,17 @@ def test_a_fitted_deep_gmm_is_the_mixture_of_its_paths():
     assert again.lower_bounds_ == est.lower_bounds_
 
 
+def test_numpy_numbers_as_a_parameter_grid_gives_them():
+    X = blobs(n=300, d=3, k=2, seed=SEED + 31)
+    est = gmmzoo.DeepGMM(
+        nodes=np.array([2, 2]), beam=np.int64(2), m_step_iters=np.int64(5), max_iter=np.int64(2),
+        learning_rate=np.float32(0.01), random_state=0,
+    ).fit(X)
+    assert est.model_.n_components == 4 and est.n_iter_ == 2
+    with pytest.raises(ValueError, match="e_step"):
+        gmmzoo.DeepGMM(nodes=(2,), e_step='hard"\nbeam = 3').fit(X)
+
+
 def test_a_shipped_deep_gmm_loads_as_a_deep_estimator():
     est = gmmzoo.load("bsds300_deep2")
     assert isinstance(est, gmmzoo.DeepGMM) and est.n_features_in_ == 63

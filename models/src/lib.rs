@@ -42,7 +42,7 @@ pub use host::{NEGLIGIBLE_LOG_RATIO, renormalised_log_weights};
 pub use mixture::{
     Ascent, BatchTerms, EStepRows, Init, MStepReport, Mixture, SufficientStats, complete_stats,
     default_e_step_batch, default_e_step_rows, init_random_responsibilities, log_sum_exp,
-    responsibilities,
+    responsibilities, weighted_e_step_batch,
 };
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use processes::Part;

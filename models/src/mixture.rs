@@ -185,11 +185,39 @@ pub fn default_e_step_batch<M: Mixture>(
     x: &Tensor<2>,
     beta: f64,
 ) -> Result<BatchTerms<M::Stats>, ModelError> {
+    summed_e_step(layer, x, None, beta)
+}
+
+/// [`default_e_step_batch`] with row weights `w` (`[N, 1]`, [`Encoded::batch_weights`]): each
+/// row's objective and log-likelihood times its weight, and the statistics of the weighted
+/// responsibilities `w_n r[n, c]`, whatever the family's own [`Mixture::e_step_batch`].
+pub fn weighted_e_step_batch<M: Mixture>(
+    layer: &M,
+    x: &Tensor<2>,
+    w: &Tensor<2>,
+    beta: f64,
+) -> Result<BatchTerms<M::Stats>, ModelError> {
+    summed_e_step(layer, x, Some(w), beta)
+}
+
+/// [`Mixture::e_step_rows`], its rows summed (each times its weight, where given), and the
+/// statistics of the (weighted) responsibilities.
+fn summed_e_step<M: Mixture>(
+    layer: &M,
+    x: &Tensor<2>,
+    w: Option<&Tensor<2>>,
+    beta: f64,
+) -> Result<BatchTerms<M::Stats>, ModelError> {
     let rows = layer.e_step_rows(x.clone(), beta)?;
+    let weigh = |t: Tensor<2>| match w {
+        Some(w) => t * w.clone(),
+        None => t,
+    };
+    let sum = |t: Tensor<2>| weigh(t).sum_dim(0).squeeze_dim(0);
     Ok(BatchTerms {
-        objective: rows.objective.sum_dim(0).squeeze_dim(0),
-        log_likelihood: rows.log_likelihood.map(|l| l.sum_dim(0).squeeze_dim(0)),
-        stats: layer.batch_stats(x.clone(), rows.resp)?,
+        objective: sum(rows.objective),
+        log_likelihood: rows.log_likelihood.map(sum),
+        stats: layer.batch_stats(x.clone(), weigh(rows.resp))?,
     })
 }
 

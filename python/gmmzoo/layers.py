@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from .mixture import INIT_PARAMS, GaussianMixture, Scoring
+from .mixture import INIT_PARAMS, GaussianMixture, Scoring, set_report
 
 # scikit-learn's init_params as the library's `init`.
 _INIT = {
@@ -80,7 +80,7 @@ class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):
         )
         X = np.ascontiguousarray(X, dtype=np.float64)
         self.model_, report = _core.fit_layer(X, self._shape(X), text, device=self.device)
-        _report(self, report)
+        set_report(self, report)
         return self
 
     @property
@@ -276,18 +276,10 @@ def _fitted(model, figures):
         est.model_ = model
     if model.kind == "conv":
         est.n_components = model.n_components
-    _report(est, figures)
+    set_report(est, figures)
     est.n_features_in_ = model.shape[0] * model.shape[1]
     est.folder_ = figures["folder"]
     return est
-
-
-def _report(est, figures):
-    """The fit's figures as scikit-learn's attributes."""
-    est.converged_ = bool(figures["converged"])
-    est.n_iter_ = int(figures["n_iter"])
-    est.lower_bounds_ = list(figures["lower_bounds"])
-    est.lower_bound_ = est.lower_bounds_[-1] if est.lower_bounds_ else float("nan")
 
 
 def load(name_or_folder, layer=None):

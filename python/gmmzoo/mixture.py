@@ -20,6 +20,15 @@ COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
+def set_report(est, report):
+    """A fit's figures (``converged``, ``n_iter``, ``lower_bounds``) as scikit-learn's
+    attributes; ``lower_bound_`` is NaN for a saved layer without its history."""
+    est.converged_ = bool(report["converged"])
+    est.n_iter_ = int(report["n_iter"])
+    est.lower_bounds_ = list(report["lower_bounds"])
+    est.lower_bound_ = est.lower_bounds_[-1] if est.lower_bounds_ else float("nan")
+
+
 class Scoring:
     """What a fitted mixture estimator offers from ``_scores(X)`` (``log p(x)`` and the
     responsibilities) and ``_n_parameters()``: scikit-learn's scoring, prediction and
@@ -133,10 +142,7 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
             device=self.device,
         )
         self._set_parameters(fitted["weights"], fitted["means"], fitted["precisions_cholesky"])
-        self.converged_ = bool(fitted["converged"])
-        self.n_iter_ = int(fitted["n_iter"])
-        self.lower_bounds_ = list(fitted["lower_bounds"])
-        self.lower_bound_ = self.lower_bounds_[-1] if self.lower_bounds_ else -np.inf
+        set_report(self, fitted)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):

@@ -4,7 +4,7 @@
 //! scores rows, samples, and hands over its parameters; the estimators (`gmmzoo/layers.py`)
 //! wrap it with scikit-learn's API.
 
-use crate::{BATCH, device_of, value_error};
+use crate::{BATCH, Interrupt, device_of, set_report, value_error};
 use gmm_zoo::models::{Encoded, Generative, Mixture, ModelError, host, to_host_f64};
 use gmm_zoo::training::em::{Start, fit_with};
 use gmm_zoo::training::encode::encode_rows;
@@ -17,7 +17,6 @@ use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::SeedableRng;
-use std::sync::Mutex;
 
 /// A trained layer: its family's module and the shape `[height, width]` of one input row.
 #[pyclass(module = "gmmzoo._core", frozen)]
@@ -239,31 +238,20 @@ pub fn fit_layer<'py>(
     }
     let device = device_of(device)?;
     let layer = spec.layer.init(shape, &device).map_err(value_error)?;
-    let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
+    let interrupt = Interrupt::default();
     let result = py.detach(|| {
         with_layer!(layer, m => {
             let data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
-            let mut hook = |_: &_, _: &FitReport| match Python::attach(|py| py.check_signals()) {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    *interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    Err(TrainError::Failed("interrupted".into()))
-                }
-            };
+            let mut hook = |_: &_, _: &FitReport| interrupt.check();
             let start = Start::Fresh { seed: config.seed };
             fit_with(m, &data, &spec.em, start, &Progress::quiet(), &mut hook)
                 .map(|(m, report)| (Layer::from(m), report))
         })
     });
-    if let Some(e) = interrupt.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
+    interrupt.raise()?;
     let (layer, report) = result.map_err(train_error)?;
     let out = PyDict::new(py);
-    let bounds: Vec<f64> = report.iterations.iter().map(|r| r.log_likelihood).collect();
-    out.set_item("converged", report.converged)?;
-    out.set_item("n_iter", bounds.len())?;
-    out.set_item("lower_bounds", bounds)?;
+    set_report(&out, &report)?;
     Ok((Model { layer, shape }, out))
 }
 
@@ -288,13 +276,13 @@ pub fn load_layers<'py>(
         let (saved, layer) = SavedLayer::load(&dir, &device_of("cpu")?).map_err(not_found)?;
         let metrics: Option<Metrics> =
             gmm_zoo::training::folder::read_json(&dir.join("metrics.json")).ok();
+        let report = FitReport {
+            iterations: metrics.as_ref().map(|m| m.iterations.clone()).unwrap_or_default(),
+            converged: metrics.as_ref().is_some_and(|m| m.converged),
+            ..FitReport::default()
+        };
         let figures = PyDict::new(py);
-        let bounds: Vec<f64> = metrics
-            .as_ref()
-            .map_or(Vec::new(), |m| m.iterations.iter().map(|r| r.log_likelihood).collect());
-        figures.set_item("converged", metrics.as_ref().is_some_and(|m| m.converged))?;
-        figures.set_item("n_iter", bounds.len())?;
-        figures.set_item("lower_bounds", bounds)?;
+        set_report(&figures, &report)?;
         figures.set_item("folder", dir.display().to_string())?;
         let input = spec.input.map(Feature::name);
         out.push((Model { layer, shape: saved.input_shape }, input, figures));

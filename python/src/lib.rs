@@ -170,11 +170,41 @@ pub(crate) fn fitted<'py>(
             .into_pyarray(py),
     )?;
     out.set_item("covariance_type", t.name())?;
+    set_report(&out, report)?;
+    Ok(out)
+}
+
+/// A fit's figures as the estimators take them: `converged`, `n_iter`, `lower_bounds` (the
+/// mean log-likelihood of every iteration).
+pub(crate) fn set_report(out: &Bound<'_, PyDict>, report: &FitReport) -> PyResult<()> {
     let bounds: Vec<f64> = report.iterations.iter().map(|r| r.log_likelihood).collect();
     out.set_item("converged", report.converged)?;
     out.set_item("n_iter", bounds.len())?;
-    out.set_item("lower_bounds", bounds)?;
-    Ok(out)
+    out.set_item("lower_bounds", bounds)
+}
+
+/// Ctrl-C during a fit with the GIL released: [`Interrupt::check`] after every EM iteration
+/// (any Python signal handler's error stops EM), [`Interrupt::raise`] once EM has returned.
+#[derive(Default)]
+pub(crate) struct Interrupt(Mutex<Option<PyErr>>);
+
+impl Interrupt {
+    /// The EM driver's hook: Python's signal handlers run; an error they raise is kept and
+    /// ends EM.
+    pub(crate) fn check(&self) -> Result<(), TrainError> {
+        Python::attach(|py| py.check_signals()).map_err(|e| {
+            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            TrainError::Failed("interrupted".into())
+        })
+    }
+
+    /// The kept error, raised (`Ok` when none came).
+    pub(crate) fn raise(self) -> PyResult<()> {
+        match self.0.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// EM for a Gaussian mixture of `covariance_type` on `x` (rows weighted by `sample_weight`
@@ -226,20 +256,12 @@ fn fit_full<'py>(
         let w: Vec<f32> = w.as_array().iter().map(|&v| v as f32).collect();
         data = data.with_sample_weights(&w).map_err(value_error)?;
     }
-    let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
+    let interrupt = Interrupt::default();
     let result = py.detach(|| {
-        let mut hook = |_: &FullGmm, _: &FitReport| match Python::attach(|py| py.check_signals()) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                *interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                Err(TrainError::Failed("interrupted".into()))
-            }
-        };
+        let mut hook = |_: &FullGmm, _: &FitReport| interrupt.check();
         fit_with(layer, &data, &em, begin, &Progress::quiet(), &mut hook)
     });
-    if let Some(e) = interrupt.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
+    interrupt.raise()?;
     let (layer, report) = result.map_err(value_error)?;
     fitted(py, &layer, &report)
 }

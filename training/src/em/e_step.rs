@@ -1,6 +1,8 @@
 //! One E-step pass over the data, and the mean log-likelihood with its standard error.
 
-use gmm_models::{BatchTerms, Encoded, Mixture, ModelError, SufficientStats, Tensor, to_host_f64};
+use gmm_models::{
+    Encoded, Mixture, ModelError, SufficientStats, Tensor, to_host_f64, weighted_e_step_batch,
+};
 use std::time::Instant;
 
 /// Result of one E-step pass: the log-likelihood, the annealed objective and the statistics.
@@ -86,24 +88,6 @@ pub fn e_step<M: Mixture>(
         });
     }
     Ok(EStep { log_likelihood_sum, objective_sum, stats, reduce_seconds })
-}
-
-/// One batch's E-step with row weights `w` (`[N, 1]`, [`Encoded::batch_weights`]): the
-/// family's [`Mixture::e_step_rows`], each row's objective and log-likelihood times its weight,
-/// and the statistics of the weighted responsibilities `w_n r[n, c]`.
-fn weighted_e_step_batch<M: Mixture>(
-    layer: &M,
-    x: &Tensor<2>,
-    w: &Tensor<2>,
-    beta: f64,
-) -> Result<BatchTerms<M::Stats>, ModelError> {
-    let rows = layer.e_step_rows(x.clone(), beta)?;
-    let sum = |t: Tensor<2>| (t * w.clone()).sum_dim(0).squeeze_dim(0);
-    Ok(BatchTerms {
-        objective: sum(rows.objective),
-        log_likelihood: rows.log_likelihood.map(sum),
-        stats: layer.batch_stats(x.clone(), rows.resp * w.clone())?,
-    })
 }
 
 /// Mean `log p(x_n)` over the data, in nats per sample ([`log_likelihood_summary`]'s mean).

@@ -256,6 +256,19 @@ class Stack:
 _ESTIMATORS = {"conv": ConvGMM, "deep": DeepGMM}
 
 
+def _set_saved_params(est, figures):
+    """The loaded layer's saved ``[model]`` and ``[em]`` keys as the estimator's parameters
+    (those it has), so that ``get_params``, ``clone`` and ``repr`` describe the saved model."""
+    saved = {**figures.pop("model"), **figures.pop("em")}
+    names = est.get_params(deep=False)
+    init = {v: k for k, v in _INIT.items()}.get(saved.pop("init", None))
+    if init is not None:
+        saved["init_params"] = init
+    if "nodes" in saved:
+        saved["nodes"] = tuple(saved["nodes"])
+    est.set_params(**{k: v for k, v in saved.items() if k in names})
+
+
 def _fitted(model, figures):
     """The estimator of a loaded layer."""
     if model.kind == "full":
@@ -274,8 +287,9 @@ def _fitted(model, figures):
         est = _LayerEstimator()
         est._kind = model.kind
         est.model_ = model
-    if model.kind == "conv":
-        est.n_components = model.n_components
+    _set_saved_params(est, figures)
+    if model.kind in ("conv", "full"):
+        est.n_components = model.n_components  # as trained (pruning can leave fewer)
     set_report(est, figures)
     est.n_features_in_ = model.shape[0] * model.shape[1]
     est.folder_ = figures["folder"]

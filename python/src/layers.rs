@@ -284,8 +284,37 @@ pub fn load_layers<'py>(
         let figures = PyDict::new(py);
         set_report(&figures, &report)?;
         figures.set_item("folder", dir.display().to_string())?;
+        // The saved `[model]` and `[em]`: the loaded estimator's parameters.
+        let model = toml::Value::try_from(&saved.config).map_err(value_error)?;
+        let em = toml::Value::try_from(&spec.em).map_err(value_error)?;
+        figures.set_item("model", python_value(py, &model)?)?;
+        figures.set_item("em", python_value(py, &em)?)?;
         let input = spec.input.map(Feature::name);
         out.push((Model { layer, shape: saved.input_shape }, input, figures));
     }
     Ok(out)
+}
+
+/// A TOML value as Python's: tables as dicts, arrays as lists.
+fn python_value<'py>(py: Python<'py>, value: &toml::Value) -> PyResult<Bound<'py, PyAny>> {
+    use toml::Value;
+    Ok(match value {
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Integer(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Boolean(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Datetime(d) => d.to_string().into_pyobject(py)?.into_any(),
+        Value::Array(items) => {
+            let items: Vec<_> =
+                items.iter().map(|v| python_value(py, v)).collect::<PyResult<_>>()?;
+            pyo3::types::PyList::new(py, items)?.into_any()
+        }
+        Value::Table(table) => {
+            let dict = PyDict::new(py);
+            for (key, v) in table {
+                dict.set_item(key, python_value(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
 }

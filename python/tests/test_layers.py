@@ -4,6 +4,7 @@ EM's monotone likelihood, shipped checkpoints loaded as estimators, and the erro
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 import gmmzoo
 from test_gaussian_mixture import SEED, blobs
@@ -79,6 +80,22 @@ def test_the_shipped_quickstart_loads_as_a_conv_estimator():
     X = zero_mean_patches(200, 8, SEED + 1)
     shifted = np.roll(X.reshape(-1, 8, 8), 5, axis=2).reshape(-1, 64)
     np.testing.assert_allclose(est.score_samples(shifted), est.score_samples(X), rtol=1e-4)
+
+
+def test_a_loaded_estimator_has_the_saved_models_parameters():
+    deep = gmmzoo.load("bsds300_deep2")
+    want = dict(nodes=(12, 12), e_step="hard", beam=4, reg_covar=1e-6, max_iter=15, tol=0.01)
+    assert {k: deep.get_params()[k] for k in want} == want
+    assert deep.get_params()["init_params"] == "kmeans"
+    conv = gmmzoo.load("quickstart")
+    assert (conv.n_components, conv.max_iter, conv.tol) == (16, 30, 0.0)
+    assert conv.init_params == "random_from_data" and conv.spectrum_floor == 1e-6
+    full = gmmzoo.load("bsds300_full200")
+    assert (full.n_components, full.covariance_type, full.reg_covar) == (200, "full", 1e-6)
+    assert (full.max_iter, full.init_params) == (50, "k-means++")
+    # A clone is the unfitted estimator of the same settings.
+    copy = clone(deep)
+    assert copy.get_params() == deep.get_params() and not hasattr(copy, "model_")
 
 
 def test_errors_are_value_errors_naming_the_parameter():

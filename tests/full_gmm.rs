@@ -499,7 +499,7 @@ fn lloyd_kmeans_ends_at_the_cluster_means() {
         rows.extend((0..d).map(|j| (centres[c * d + j] + standard_normal(&mut rng)) as f32));
     }
     let data = Encoded::from_rows(&rows, d, 1000, &device());
-    let seeds = kmeans_plus_plus(&rows, d, k, Part::Whole, &mut ChaCha8Rng::seed_from_u64(1));
+    let seeds = kmeans_plus_plus(&rows, None, d, k, Part::Whole, &mut ChaCha8Rng::seed_from_u64(1));
     let result = lloyd(&data, seeds.clone(), k).unwrap();
     let inertia = |c: &[f32]| -> f64 {
         rows.chunks(d)

@@ -224,6 +224,11 @@ fn two_ranks_train_the_single_process_model() {
         weights.display()
     );
     assert_same_model(&weighted, "weighted", f32_rounding);
+    // Weighted k-means++ draws and Lloyd's weighted means on the shards.
+    let weighted_kmeans = weighted
+        .replace("kind = \"prob\"", "kind = \"full\"")
+        .replace("[em]\n", "[em]\ninit = \"kmeans\"\n");
+    assert_same_model(&weighted_kmeans, "weighted_kmeans", f32_rounding);
     // The deep GMM: hard EM's path search row by row on each rank's shard, the per-path
     // statistics all-reduced, the same deterministic Adam M-step on every rank. Its
     // initialisation (k-means on the shards, then inverses of the node transforms) already

@@ -1,6 +1,7 @@
 //! Sample weights: integer weights give EM on the rows repeated that many times (from the same
-//! start, every covariance type), `[data] weights` reaches every EM sum of a run, and bad
-//! weights are refused with one sentence naming the file or value.
+//! start, every covariance type), k-means seeds and Lloyd's means are weighted, `[data]
+//! weights` reaches every EM sum of a run, and bad weights are refused with one sentence
+//! naming the file or value.
 
 mod common;
 
@@ -80,6 +81,46 @@ fn integer_weights_equal_repeated_rows_for_every_covariance_type() {
     }
 }
 
+/// Weighted k-means++ never seeds a row of weight 0 (here far outliers, which the unweighted
+/// seeding picks), and weighted Lloyd's iterations from the same seeds end where Lloyd's on
+/// the rows repeated by their integer weights end.
+#[test]
+fn kmeans_seeds_and_lloyds_means_are_weighted() {
+    use gmm_zoo::models::Part;
+    use gmm_zoo::models::kmeans::{kmeans_plus_plus, lloyd};
+    let (n, d, k) = (300, 4, 3);
+    let (mut rows, mut weights) = clustered(n, d);
+    for i in 0..5 {
+        rows.extend([100.0 + 10.0 * i as f32; 4]);
+        weights.push(0.0);
+    }
+    let outlier = |c: &[f32]| c[0] > 50.0;
+    let seeds = |w: Option<&[f32]>, seed| {
+        kmeans_plus_plus(&rows, w, d, k, Part::Whole, &mut ChaCha8Rng::seed_from_u64(seed))
+    };
+    let seeded_outliers =
+        |w: Option<&[f32]>| (0..20).filter(|&s| seeds(w, s).chunks(d).any(outlier)).count();
+    assert_eq!(seeded_outliers(Some(&weights)), 0);
+    assert!(seeded_outliers(None) > 10, "{}", seeded_outliers(None));
+
+    let device = common::device();
+    let from = seeds(Some(&weights), 3);
+    let data = Encoded::from_rows(&rows, d, 64, &device).with_sample_weights(&weights).unwrap();
+    let repeated: Vec<f32> = rows
+        .chunks(d)
+        .zip(&weights)
+        .flat_map(|(row, &w)| std::iter::repeat_n(row.to_vec(), w as usize).flatten())
+        .collect();
+    let plain = Encoded::from_rows(&repeated, d, 64, &device);
+    let (a, b) = (lloyd(&data, from.clone(), k).unwrap(), lloyd(&plain, from.clone(), k).unwrap());
+    assert_eq!(a.iterations, b.iterations);
+    a.centres.iter().zip(&b.centres).for_each(|(x, y)| assert!((x - y).abs() < 1e-4, "{x} {y}"));
+    // Unweighted, the outliers pull a centre away.
+    let unweighted = Encoded::from_rows(&rows, d, 64, &device);
+    let c = lloyd(&unweighted, from, k).unwrap();
+    assert!(c.centres.iter().zip(&a.centres).any(|(x, y)| (x - y).abs() > 0.1));
+}
+
 fn write_csv(path: &std::path::Path, values: &[f32], width: usize) {
     let text: String = values
         .chunks(width)
@@ -111,7 +152,7 @@ fn data_weights_reach_every_sum_of_a_run_and_bad_files_are_refused() {
     write_csv(&p("twos.csv"), &vec![2.0; n], 1);
     write_csv(&p("weights.csv"), &weights, 1);
     let run = |weights: Option<&str>, out: &str| {
-        let text = config(&p("rows.csv"), weights.map(|w| p(w)).as_deref());
+        let text = config(&p("rows.csv"), weights.map(&p).as_deref());
         let outcome =
             train_run(&RunConfig::parse(&text).unwrap(), &common::sample_options(&p(out)));
         outcome.map(|o| (o.metrics[0].iterations.clone(), o.metrics[0].train.nats_per_sample))

@@ -11,14 +11,18 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// k-means++ seeding (Arthur & Vassilvitskii 2007): the first centre uniformly, each next one
-/// with probability proportional to the squared distance to the nearest centre so far.
+/// with probability proportional to the squared distance to the nearest centre so far,
+/// `P(i) ∝ D(x_i)²`. With sample weights `w` (one per row), as scikit-learn's
+/// `kmeans_plusplus`: the first centre with `P(i) ∝ w_i`, each next with `P(i) ∝ w_i·D(x_i)²`,
+/// so a row of weight 0 is never a centre.
 ///
 /// `rows` (`[n, d]`) are `part` of the whole data set. A shard's draws are those of one
-/// process holding every row: the uniform number is walked down the processes' distance sums
-/// in rank order, then down the rows of the process it lands in, which names the row; the
+/// process holding every row: the uniform number is walked down the processes' sums of
+/// `P` in rank order, then down the rows of the process it lands in, which names the row; the
 /// chosen row reaches every process through a sum ([`Encoded::gather_rows`]'s rule).
 pub fn kmeans_plus_plus(
     rows: &[f32],
+    weights: Option<&[f32]>,
     d: usize,
     k: usize,
     part: Part,
@@ -30,6 +34,15 @@ pub fn kmeans_plus_plus(
         Part::Whole | Part::Alone => (0, n),
         Part::Shard { first, total } => (first, total),
     };
+    // One draw of a row of the whole data set with `P(i) ∝ mass_i`.
+    let draw = |mass: &[f64], rng: &mut ChaCha8Rng| match part {
+        Part::Whole | Part::Alone => {
+            let total: f64 = mass.iter().sum();
+            if total > 0.0 { categorical(mass, total, rng) } else { rng.random_range(0..n) }
+        }
+        Part::Shard { .. } => shard_pick(mass, first, total, rng),
+    };
+    let weights: Option<Vec<f64>> = weights.map(|w| w.iter().map(|&v| f64::from(v)).collect());
     let dist = |i: usize, c: &[f32]| -> f64 {
         rows[i * d..(i + 1) * d].iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum()
     };
@@ -45,16 +58,17 @@ pub fn kmeans_plus_plus(
         }
     };
     let mut centres: Vec<f32> = Vec::with_capacity(k * d);
-    centres.extend(row(rng.random_range(0..total)));
+    let pick = match &weights {
+        Some(w) => draw(w, rng),
+        None => rng.random_range(0..total),
+    };
+    centres.extend(row(pick));
     // Distances are updated in parallel, element by element; the draws stay sequential.
     let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| dist(i, &centres[..d])).collect();
     for _ in 1..k {
-        let pick = match part {
-            Part::Whole | Part::Alone => {
-                let total: f64 = nearest.iter().sum();
-                if total > 0.0 { categorical(&nearest, total, rng) } else { rng.random_range(0..n) }
-            }
-            Part::Shard { .. } => shard_pick(&nearest, first, total, rng),
+        let pick = match &weights {
+            Some(w) => draw(&nearest.iter().zip(w).map(|(d2, w)| d2 * w).collect::<Vec<_>>(), rng),
+            None => draw(&nearest, rng),
         };
         let c = row(pick);
         nearest.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(dist(i, &c)));
@@ -138,7 +152,9 @@ pub struct Lloyd {
 /// centre to the mean of its rows, until the squared centre shift falls to
 /// [`LLOYD_TOL`] times the data's mean variance or [`LLOYD_MAX_ITER`] passes (scikit-learn's
 /// rule). A centre that gets no rows stays where it is. Each pass is one product per batch on
-/// the device (`onehotᵀ x`, `[K, n]·[n, D]`), several batches at once on a CPU.
+/// the device (`onehotᵀ x`, `[K, n]·[n, D]`), several batches at once on a CPU. With sample
+/// weights a centre moves to the weighted mean of its rows, `Σ w_i x_i / Σ w_i` (the one-hot
+/// rows scaled by `w`); the tolerance stays the unweighted variance's, as scikit-learn's.
 pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, ModelError> {
     let d = data.width;
     let n = data.total() as f64;
@@ -167,8 +183,8 @@ pub fn lloyd(data: &Encoded, mut centres: Vec<f32>, k: usize) -> Result<Lloyd, M
         iterations += 1;
         let (mut sums, mut counts) = data.fold_batches(
             (vec![0f64; k * d], vec![0f64; k]),
-            |_, x| {
-                let onehot = nearest_centre_responsibilities(x, &centres, k)?;
+            |b, x| {
+                let onehot = data.weigh(b, nearest_centre_responsibilities(x, &centres, k)?);
                 let sums = onehot.clone().transpose().matmul(x.clone());
                 Ok((to_host_f64(sums)?, to_host_f64(onehot.sum_dim(0))?))
             },

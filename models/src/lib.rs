@@ -47,7 +47,7 @@ pub use mixture::{
 pub use prob::{ProbGmm, ProbGmmConfig, SIMPLEX_TOLERANCE, helmert_basis};
 pub use processes::Part;
 pub use readback::{row_argmax, select_rows, to_host_f64};
-pub use row_weights::unit_mean_weights;
+pub use row_weights::{unit_mean_weights, unless_uniform};
 pub use spectral::SpectralLayout;
 
 /// Burn's tensor and device types, re-exported so that callers need not name `burn` paths.

@@ -25,20 +25,29 @@ pub fn unit_mean_weights(weights: &[f32], n: usize) -> Result<Vec<f32>, ModelErr
         )));
     }
     let total: f64 = weights.iter().map(|&w| f64::from(w)).sum();
-    if !(total > 0.0) {
+    if total.is_nan() || total <= 0.0 {
         return Err(bad("sums to 0: no row would count".into()));
     }
     let scale = n as f64 / total;
     Ok(weights.iter().map(|&w| (f64::from(w) * scale) as f32).collect())
 }
 
+/// Weights that tell rows apart: `None` when every row has the same weight, which is no
+/// weighting at all (every estimate is a ratio of weighted sums), so such rows take the
+/// unweighted path and give its figures bit for bit.
+pub fn unless_uniform(weights: Vec<f32>) -> Option<Vec<f32>> {
+    let first = *weights.first()?;
+    weights.iter().any(|&w| w != first).then_some(weights)
+}
+
 impl Encoded {
     /// These rows with sample weights (one per row, in row order): checked and scaled to mean
-    /// 1 ([`unit_mean_weights`]). For the whole data set; a shard takes its rows' share of
+    /// 1 ([`unit_mean_weights`]), and dropped when all equal ([`unless_uniform`]). For the
+    /// whole data set; a shard takes its rows' share of
     /// weights already scaled over all rows ([`Encoded::with_unit_weights`]).
     pub fn with_sample_weights(self, weights: &[f32]) -> Result<Self, ModelError> {
-        let scaled = unit_mean_weights(weights, self.n)?;
-        Ok(self.with_unit_weights(Some(&scaled)))
+        let scaled = unless_uniform(unit_mean_weights(weights, self.n)?);
+        Ok(self.with_unit_weights(scaled.as_deref()))
     }
 
     /// These rows with weights already scaled to mean 1 over the whole data set (`None`: none),
@@ -50,6 +59,11 @@ impl Encoded {
             starts.into_iter().zip(sizes).map(|(s, m)| w[s..s + m].to_vec()).collect()
         });
         Self { weights, ..self }
+    }
+
+    /// Every row's weight on the host, in row order; `None` when rows are not weighted.
+    pub fn host_weights(&self) -> Option<Vec<f32>> {
+        self.weights.as_ref().map(|w| w.concat())
     }
 
     /// Batch `b`'s row weights, `[n_b, 1]` on its device; `None` when rows are not weighted.
@@ -81,5 +95,7 @@ mod tests {
         assert!(message(&[1.0, -1.0], 2).contains("row 1 has weight -1"));
         assert!(message(&[f32::NAN, 1.0], 2).contains("row 0 has weight NaN"));
         assert!(message(&[0.0, 0.0], 2).contains("sums to 0"));
+        assert_eq!(unless_uniform(vec![2.0; 3]), None);
+        assert_eq!(unless_uniform(vec![2.0, 0.0]), Some(vec![2.0, 0.0]));
     }
 }

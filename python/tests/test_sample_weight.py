@@ -38,3 +38,17 @@ def test_bad_weights_are_value_errors_naming_them():
     ]:
         with pytest.raises(ValueError, match=message):
             gm.fit(X, sample_weight=w)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++"])
+def test_k_means_starts_never_seed_a_row_of_weight_zero(init_params):
+    X = blobs(n=300, d=4, k=3, seed=SEED)
+    outliers = 100.0 + 10.0 * np.arange(5)[:, None] * np.ones((1, 4))
+    X = np.vstack([X, outliers])
+    w = np.r_[np.ones(300), np.zeros(5)]
+    fit = lambda state, weights: gmmzoo.GaussianMixture(
+        3, init_params=init_params, max_iter=1, random_state=state
+    ).fit(X, sample_weight=weights)
+    assert all(fit(state, w).means_.max() < 50 for state in range(5))
+    # Unweighted, the far rows are seeds.
+    assert any(fit(state, None).means_.max() > 50 for state in range(5))

@@ -69,9 +69,10 @@ fn open(name: &str) -> Result<(Device, String), ModelError> {
         }
         None => (name, None),
     };
+    #[cfg_attr(not(any(feature = "flex", feature = "ndarray")), allow(unused_variables))]
     let cpu = |device: Device| {
         let threads = rayon::current_num_threads();
-        Ok((device, format!("{base} (CPU, {threads} worker threads)")))
+        Ok::<_, ModelError>((device, format!("{base} (CPU, {threads} worker threads)")))
     };
     match (base, index) {
         #[cfg(feature = "flex")]
@@ -120,12 +121,11 @@ pub fn cpu_device() -> Option<Device> {
 /// driver scores several row batches at once, one per thread ([`crate::Encoded::fold_batches`]); a
 /// GPU takes them one after another, each already spread over the whole chip.
 pub fn is_cpu(device: &Device) -> bool {
-    use burn::backend::DispatchDevice;
     match device.as_dispatch() {
         #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
+        burn::backend::DispatchDevice::Flex(_) => true,
         #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => true,
+        burn::backend::DispatchDevice::NdArray(_) => true,
         _ => false,
     }
 }

@@ -161,8 +161,9 @@ impl Mixture for FullGmm {
     /// [`Init::KmeansPlusPlus`]: seeded k-means++ centres, every row assigned to its nearest
     /// centre, then one M-step; [`Init::Kmeans`]: the same after Lloyd's iterations from
     /// those seeds ([`kmeans::lloyd`]); [`Init::Samples`]: K distinct random rows as centres, the same way;
-    /// [`Init::RandomResponsibilities`]: the shared default. Sample weights enter the M-step
-    /// (the centres are drawn and moved without them).
+    /// [`Init::RandomResponsibilities`]: the shared default. Sample weights enter the k-means
+    /// seeding, Lloyd's means and the M-step (the random rows of [`Init::Samples`] are drawn
+    /// without them, as scikit-learn's `random_from_data`).
     fn initialize(
         self,
         data: &Encoded,
@@ -195,13 +196,20 @@ impl Mixture for FullGmm {
                 let picks = rand::seq::index::sample(rng, data.total(), k).into_vec();
                 data.gather_rows(&picks)?
             }
-            Init::KmeansPlusPlus => {
-                kmeans::kmeans_plus_plus(&data.host_rows()?, data.width, k, data.part, rng)
-            }
-            Init::Kmeans => {
-                let rows = data.host_rows()?;
-                let seeds = kmeans::kmeans_plus_plus(&rows, data.width, k, data.part, rng);
-                kmeans::lloyd(data, seeds, k)?.centres
+            Init::KmeansPlusPlus | Init::Kmeans => {
+                let (rows, weights) = (data.host_rows()?, data.host_weights());
+                let seeds = kmeans::kmeans_plus_plus(
+                    &rows,
+                    weights.as_deref(),
+                    data.width,
+                    k,
+                    data.part,
+                    rng,
+                );
+                match init {
+                    Init::Kmeans => kmeans::lloyd(data, seeds, k)?.centres,
+                    _ => seeds,
+                }
             }
         };
         // Moments are taken about the current means: start them at the centres.

@@ -10,7 +10,7 @@ use gmm_datasets::{
     seeded_split,
 };
 use gmm_models::processes::{self, Part};
-use gmm_models::unit_mean_weights;
+use gmm_models::{unit_mean_weights, unless_uniform};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -198,9 +198,10 @@ fn load_array(
         Some(n) => rows.truncated(n),
         None => rows,
     };
-    if let (Some(path), Some(w)) = (weights, rows.weights.as_mut()) {
-        *w = unit_mean_weights(w, w.len())
+    if let (Some(path), Some(w)) = (weights, rows.weights.take()) {
+        let scaled = unit_mean_weights(&w, w.len())
             .map_err(|e| DataError::Request(format!("{}: {e}", path.display())))?;
+        rows.weights = unless_uniform(scaled);
     }
     let block = keep(rows.len());
     Ok(rows.rows(block))

@@ -7,6 +7,7 @@ use crate::datasets::resolve_data_root;
 use crate::models::{
     Device, Tensor, TensorData, compiled_devices, device_description, device_from_name,
 };
+use crate::training::clock::RunClock;
 use crate::training::config::Split;
 use crate::training::data::load_split;
 use crate::training::em::{e_step, fit};
@@ -76,16 +77,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rayon::current_num_threads(),
         std::thread::available_parallelism().map_or(0, usize::from),
     );
-    let t = Clock::start();
+    let t = RunClock::start();
     let train =
         load_split(&config.data, &root, Split::Train, config.seed).context("loading the data")?;
-    let sampling = t.wall();
+    let sampling = t.spent().wall;
     println!(
         "data: {} samples of {}x{} in {sampling:.2} s ({})",
         train.len(),
         train.height,
         train.width,
-        t.utilisation()
+        t.spent().utilisation()
     );
     let bench = Bench { args, config: &config, first: &first, train: &train, sampling };
     let mut product_inputs = Vec::new();
@@ -190,15 +191,15 @@ fn bench_layer<M: Family>(
     estep_flops: f64,
     device: &Device,
 ) -> Result<(Tensor<2>, usize, Vec<IterationRecord>)> {
-    let t = Clock::start();
+    let t = RunClock::start();
     let enc = encode(&layer, train, em.batch_size, device)?;
     sync(enc.batches[0].clone())?;
-    let fft = t.wall();
-    let encode_cpu = t.utilisation();
-    let t = Clock::start();
+    let fft = t.spent().wall;
+    let encode_cpu = t.spent().utilisation();
+    let t = RunClock::start();
     let (layer, report) = fit(layer, &enc, em, seed, &Progress::quiet())?;
-    let fit_s = t.wall();
-    let fit_cpu = t.utilisation();
+    let fit_s = t.spent().wall;
+    let fit_cpu = t.spent().utilisation();
     let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
     let last = report.iterations.last().map_or(f64::NAN, |r| r.log_likelihood);
     println!(
@@ -212,71 +213,28 @@ fn bench_layer<M: Family>(
         report.init_seconds,
         sampling + fft + fit_s,
     );
-    let t = Clock::start();
+    let t = RunClock::start();
     let estep = e_step(&layer, &enc, 1.0)?;
     // Every statistic read back: the device's work is done (a GPU queues it lazily).
     let _ = layer.stats_to_flat(&estep.stats)?;
-    let e = t.wall();
+    let e = t.spent().wall;
     println!(
         "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP; {})",
         estep_flops / e / 1e9,
         estep_flops / 1e9,
-        t.utilisation()
+        t.spent().utilisation()
     );
-    let t = Clock::start();
+    let t = RunClock::start();
     let layer = layer.m_step(estep.stats, enc.n)?.0;
     let _ = crate::models::to_host_f64(layer.log_weights())?;
-    let m = t.wall();
+    let m = t.spent().wall;
     println!(
         "{name:>8}: one M-step {m:.4} s ({:.1} % of E-step + M-step; on the host: read-back, \
          per-component updates, upload; {})",
         100.0 * m / (e + m),
-        t.utilisation()
+        t.spent().utilisation()
     );
     Ok((enc.batches[0].clone(), layer.n_components(), report.iterations))
-}
-
-/// Wall time and process CPU time since a start, for CPU utilisation (CPU time / wall: 200 %
-/// is two cores busy).
-struct Clock {
-    wall: Instant,
-    cpu: f64,
-}
-
-impl Clock {
-    fn start() -> Self {
-        Self { wall: Instant::now(), cpu: process_cpu_seconds() }
-    }
-
-    fn wall(&self) -> f64 {
-        self.wall.elapsed().as_secs_f64()
-    }
-
-    /// "N % CPU" over the time since the start.
-    fn utilisation(&self) -> String {
-        let (wall, cpu) = (self.wall(), process_cpu_seconds() - self.cpu);
-        if wall > 0.0 && cpu.is_finite() {
-            format!("{:.0} % CPU", 100.0 * cpu / wall)
-        } else {
-            "CPU unknown".into()
-        }
-    }
-}
-
-/// User + system CPU seconds of this process so far (NaN where unknown).
-fn process_cpu_seconds() -> f64 {
-    #[cfg(unix)]
-    {
-        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage fills the struct it is handed; RUSAGE_SELF is always valid.
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
-            // SAFETY: initialised by the successful call above.
-            let u = unsafe { usage.assume_init() };
-            let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
-            return secs(u.ru_utime) + secs(u.ru_stime);
-        }
-    }
-    f64::NAN
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), or "unknown".

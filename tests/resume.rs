@@ -213,21 +213,40 @@ fn copy_sample_with_one_pixel_changed(root: &Path) {
     image.save(&first).unwrap();
 }
 
-/// The checkpoint carries the random stream's state after initialisation.
+/// The checkpoint carries the random stream's state after initialisation, and the wall and CPU
+/// time the run took until it, which the resumed run's `metrics.json` adds to its own.
 #[test]
-fn a_checkpoint_records_the_rng_state() {
+fn a_checkpoint_records_the_rng_state_and_the_time_spent() {
     use gmm_zoo::training::checkpoint::Checkpoint;
+    use gmm_zoo::training::clock::Spent;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "full.toml", FULL);
     let out = dir.path().join("run");
     kill_at(&config, &out, &[], "", 4);
     let ckpt = Checkpoint::read(&out.join("checkpoint.ckpt")).unwrap();
-    let rng = ckpt.meta.report.rng.expect("the RNG state is recorded");
+    let rng = ckpt.meta.report.rng.clone().expect("the RNG state is recorded");
     assert_eq!(rng.seed, 3, "the layer's seed (config seed + layer index)");
     assert!(rng.word_pos.parse::<u128>().unwrap() > 0, "k-means++ drew from the stream");
     assert!(ckpt.meta.report.iterations.len() >= 2);
     assert_eq!(ckpt.meta.layer_index, 0);
     assert_eq!(ckpt.meta.layer_kind, "full");
+    let spent = ckpt.meta.spent;
+    assert!(spent.wall > 0.0 && spent.cpu > 0.0, "{spent:?}");
+
+    // As if the killed process had run for a day at 150 % CPU.
+    let mut meta = ckpt.meta.clone();
+    meta.spent = Spent { wall: 86_400.0, cpu: 129_600.0 };
+    Checkpoint::write(&out.join("checkpoint.ckpt"), &meta, &ckpt.record).unwrap();
+    let t = std::time::Instant::now();
+    let done = run(&config, &out, &["--resume", "--quiet"]);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let this_process = t.elapsed().as_secs_f64();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let (total, cpu) =
+        (m["timings"]["total"].as_f64().unwrap(), m["timings"]["cpu"].as_f64().unwrap());
+    assert!(total > 86_400.0 && total < 86_400.0 + this_process, "{total}");
+    assert!(cpu > 129_600.0 && cpu < 129_600.0 + 64.0 * this_process, "{cpu}");
 }
 
 /// A run resumes under a config that changes only its stopping rule: killed in a 20-iteration

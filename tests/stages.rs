@@ -279,6 +279,12 @@ fn a_staged_run_is_added_to_the_zoo_as_one_model() {
     let summary = read_json(&staged.join("stages.json"));
     let total = summary["total_seconds"].as_f64().unwrap();
     assert_eq!(entry.wall_seconds, total);
+    let stages = summary["stages"].as_array().unwrap();
+    let sum = |key: &str| stages.iter().map(|s| s[key].as_f64().unwrap()).sum::<f64>();
+    assert!((total - sum("seconds")).abs() < 1e-9 * total);
+    let cpu = summary["cpu_seconds"].as_f64().unwrap();
+    assert!((cpu - sum("cpu_seconds")).abs() < 1e-9 * cpu);
+    assert!(stages.iter().all(|s| s["cpu_seconds"].as_f64().unwrap() > 0.0));
     assert_eq!(entry.layers[0].iterations, 4 + 4 + 3 + 5);
     let se = entry.layers[0].test_standard_error.unwrap();
     assert_eq!(Some(se), summary["stages"][3]["test"]["standard_error"].as_f64());

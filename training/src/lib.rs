@@ -33,4 +33,6 @@ pub use report::{labels, layer_pictures, metrics, pictures, top, views};
 pub use run::evaluate::{evaluate_run, score_run};
 pub use run::saved_layer::SavedLayer;
 pub use run::train_run;
-pub use run::{RunOptions, RunOutcome, checkpoint, claim, evaluate, folder, sizes, stages, start};
+pub use run::{
+    RunOptions, RunOutcome, checkpoint, claim, clock, evaluate, folder, sizes, stages, start,
+};

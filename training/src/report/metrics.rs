@@ -64,8 +64,13 @@ pub struct Timings {
     pub eval: f64,
     /// Pictures, features for the next layer, and files.
     pub outputs: f64,
-    /// The whole run.
+    /// The whole run: a run resumed from its checkpoint adds the time before it. In a stack,
+    /// this layer's parts added up (the summary's `total_seconds` is the run's).
     pub total: f64,
+    /// Process CPU seconds (user + system, all threads) over `total`: `cpu / total` is the CPU
+    /// utilisation (2.0 is two cores busy). 0 in metrics written before it was recorded.
+    #[serde(default)]
+    pub cpu: f64,
     /// Worker threads the run computed with (rayon's pool: `--threads`, `RAYON_NUM_THREADS`,
     /// else one per core); 0 in metrics written before it was recorded.
     #[serde(default)]
@@ -172,8 +177,12 @@ pub struct StackMetrics {
     pub name: String,
     /// Every layer's metrics.
     pub layers: Vec<Metrics>,
-    /// Wall time of the whole run, seconds.
+    /// Wall time of the whole run, seconds (a resumed run adds the time before its
+    /// checkpoint).
     pub total_seconds: f64,
+    /// Process CPU seconds of the whole run (0 in metrics written before it was recorded).
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 impl std::fmt::Display for Metrics {

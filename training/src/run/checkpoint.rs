@@ -9,6 +9,7 @@
 //! ```
 
 use crate::em::FitReport;
+use crate::run::clock::Spent;
 use crate::{TrainError, fsio};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -111,6 +112,10 @@ pub struct CheckpointMeta {
     pub trained_components: usize,
     /// The iterations so far: log-likelihood history, timings, events, and the RNG state.
     pub report: FitReport,
+    /// Wall and CPU seconds the run took until this checkpoint, over every process that
+    /// worked on it (0 in checkpoints written before it was recorded).
+    #[serde(default)]
+    pub spent: Spent,
 }
 
 /// A checkpoint read back and verified.

@@ -11,6 +11,7 @@ use crate::report::metrics::{Criteria, Metrics, Score, Timings};
 use crate::report::pictures::TileScale;
 use crate::report::top::{explain, top_images};
 use crate::run::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
+use crate::run::clock::{RunClock, process_cpu_seconds};
 use crate::run::folder::write_json;
 use crate::run::start::{LayerStart, layer_seed};
 use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
@@ -49,6 +50,8 @@ pub(crate) struct LayerJob<'a> {
     pub fingerprint: &'a Fingerprint,
     /// Seconds spent loading the data (counted in the first layer's timings).
     pub data_seconds: f64,
+    /// The run's clocks, which every checkpoint carries.
+    pub clock: &'a RunClock,
 }
 
 /// What training one layer produced.
@@ -70,6 +73,7 @@ pub(crate) fn train_layer<M: Family>(
     layer: M,
     job: &LayerJob<'_>,
 ) -> Result<LayerResult<M>, TrainError> {
+    let cpu = process_cpu_seconds();
     let mut timings = Timings {
         data: job.data_seconds,
         threads: rayon::current_num_threads(),
@@ -122,6 +126,7 @@ pub(crate) fn train_layer<M: Family>(
     saved.save(&layer.clone().into(), &job.dir)?;
     timings.outputs = t.elapsed().as_secs_f64();
     timings.total = timings.data + timings.encode + timings.fit + timings.eval + timings.outputs;
+    timings.cpu = process_cpu_seconds() - cpu;
     let metrics = layer_metrics(&layer, job, [train, test], report, seen, timings)?;
     write_json(&job.dir.join("metrics.json"), &metrics)?;
     Ok(LayerResult { layer, metrics, next })
@@ -149,6 +154,7 @@ fn fit_layer<M: Family>(
                 layer_kind: spec.layer.kind().into(),
                 trained_components: layer.n_components(),
                 report: report.clone(),
+                spent: job.clock.spent(),
             };
             Checkpoint::write(&ckpt_path, &meta, &record)?;
         }

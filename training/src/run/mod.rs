@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod claim;
+pub mod clock;
 pub mod evaluate;
 pub mod folder;
 mod layer_job;

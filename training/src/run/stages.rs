@@ -20,6 +20,7 @@
 use crate::config::RunConfig;
 use crate::report::metrics::{Metrics, Score};
 use crate::run::checkpoint;
+use crate::run::clock::Spent;
 use crate::run::folder::{create_dir, read_json, write_json};
 use crate::{ConfigError, Layer, RunOptions, RunOutcome, TrainError, train_run};
 use serde::{Deserialize, Serialize};
@@ -87,8 +88,12 @@ pub struct StageRecord {
     pub train: Score,
     /// See `train`.
     pub test: Score,
-    /// Wall time of the stage's run, seconds (as its `metrics.json` records it).
+    /// Wall time of the stage's run, seconds (as its `metrics.json` records it: a resumed
+    /// stage adds the time before its checkpoint).
     pub seconds: f64,
+    /// Process CPU seconds of the stage's run (0 for a stage written before it was recorded).
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 /// `stages.json` ([`STAGES_FILE`]) of a staged run folder.
@@ -98,9 +103,11 @@ pub struct StagesSummary {
     pub name: String,
     /// Every stage, in order.
     pub stages: Vec<StageRecord>,
-    /// The stages' wall times added up, seconds (a resumed run counts each stage's last
-    /// process only).
+    /// The stages' wall times added up, seconds.
     pub total_seconds: f64,
+    /// The stages' process CPU seconds added up.
+    #[serde(default)]
+    pub cpu_seconds: f64,
 }
 
 /// Reads a config file for `train`: its plan and its run folder (`out`, else `runs/<name>`).
@@ -284,18 +291,25 @@ pub fn train_stages(stages: &[Stage], opts: &RunOptions) -> Result<RunOutcome, T
         Some(layers) => layers,
         None => vec![crate::SavedLayer::load(&final_stage.dir, &opts.device)?.1],
     };
-    let total_seconds = records.iter().map(|r| r.seconds).sum();
+    let spent = Spent {
+        wall: records.iter().map(|r| r.seconds).sum(),
+        cpu: records.iter().map(|r| r.cpu_seconds).sum(),
+    };
+    let total_seconds = spent.wall;
     if cluster.is_root() {
         create_dir(&opts.out_dir)?;
         copy_files(&final_stage.dir, &opts.out_dir)?;
         let name = final_stage.config.name.clone();
-        let summary = StagesSummary { name, stages: records, total_seconds };
+        let summary =
+            StagesSummary { name, stages: records, total_seconds, cpu_seconds: spent.cpu };
         write_json(&opts.out_dir.join(STAGES_FILE), &summary)?;
     }
     opts.progress.log(&format!(
-        "wrote {} ({} stages, {:.1} s in this process)",
+        "wrote {} ({} stages: {:.1} s in all, {}; {:.1} s in this process)",
         opts.out_dir.display(),
         stages.len(),
+        spent.wall,
+        spent.utilisation(),
         start.elapsed().as_secs_f64()
     ));
     Ok(RunOutcome { metrics: vec![metrics], layers, total_seconds, out_dir: opts.out_dir.clone() })
@@ -323,6 +337,7 @@ impl StageRecord {
             train: metrics.train,
             test: metrics.test,
             seconds: metrics.timings.total,
+            cpu_seconds: metrics.timings.cpu,
         }
     }
 }

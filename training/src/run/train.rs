@@ -5,6 +5,7 @@ use crate::config::{RunConfig, Split};
 use crate::data::load_shard;
 use crate::report::metrics::{Metrics, StackMetrics};
 use crate::run::checkpoint::{self, Fingerprint};
+use crate::run::clock::{RunClock, Spent};
 use crate::run::folder::{create_dir, layer_dir, write_json, write_toml};
 use crate::run::layer_job::{Inputs, LayerJob, train_layer};
 use crate::run::options::{RunOptions, RunOutcome};
@@ -32,7 +33,7 @@ struct RunData {
 pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, TrainError> {
     let (opts, _scratch) = crate::run::ranks::rank_options(opts)?;
     let opts = &opts;
-    let start = Instant::now();
+    let start = RunClock::start();
     create_dir(&opts.out_dir)?;
     let data = load_data(config, opts)?;
     let ckpt_path = checkpoint::path_in(&opts.out_dir);
@@ -40,6 +41,9 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
         true => Some(read_checkpoint(&ckpt_path, &data.fingerprint)?),
         false => None,
     };
+    // The clocks continue from what the run took before its checkpoint.
+    let before = resume.as_ref().map_or(Spent::default(), |c| c.meta.spent);
+    let clock = start.continuing(before);
     let stack = config.stack();
     let mut inputs = Inputs {
         train: Cow::Borrowed(&data.train.pixels),
@@ -77,6 +81,7 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             start,
             fingerprint: &data.fingerprint,
             data_seconds: if index == 0 { data.seconds } else { 0.0 },
+            clock: &clock,
         };
         let (layer, metrics, next) = with_layer!(layer, m => {
             let r = train_layer(m, &job)?;
@@ -88,8 +93,9 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             inputs = next;
         }
     }
-    let total_seconds = start.elapsed().as_secs_f64();
-    finish_run(config, opts, &mut all_metrics, total_seconds)?;
+    let spent = clock.spent();
+    finish_run(config, opts, &mut all_metrics, spent)?;
+    let total_seconds = spent.wall;
     Ok(RunOutcome { metrics: all_metrics, layers, total_seconds, out_dir: opts.out_dir.clone() })
 }
 
@@ -104,20 +110,26 @@ fn check_size(config: &RunConfig, index: usize, inputs: &Inputs<'_>) -> Result<(
 }
 
 /// The run folder completed: its `config.toml` and `metrics.json` (a stack's summary, or the
-/// one layer's with the run's wall time), and its checkpoint, which has served, removed.
+/// one layer's with the run's wall and CPU time), and its checkpoint, which has served,
+/// removed.
 fn finish_run(
     config: &RunConfig,
     opts: &RunOptions,
     all_metrics: &mut [Metrics],
-    total_seconds: f64,
+    spent: Spent,
 ) -> Result<(), TrainError> {
     write_toml(&opts.out_dir.join("config.toml"), config)?;
     if all_metrics.len() > 1 {
-        let layers = all_metrics.to_vec();
-        let summary = StackMetrics { name: config.name.clone(), layers, total_seconds };
+        let summary = StackMetrics {
+            name: config.name.clone(),
+            layers: all_metrics.to_vec(),
+            total_seconds: spent.wall,
+            cpu_seconds: spent.cpu,
+        };
         write_json(&opts.out_dir.join("metrics.json"), &summary)?;
     } else if let Some(m) = all_metrics.first_mut() {
-        m.timings.total = total_seconds;
+        m.timings.total = spent.wall;
+        m.timings.cpu = spent.cpu;
         write_json(&opts.out_dir.join("metrics.json"), m)?;
     }
     let ckpt_path = checkpoint::path_in(&opts.out_dir);
@@ -125,7 +137,12 @@ fn finish_run(
         std::fs::remove_file(&ckpt_path)
             .map_err(|e| TrainError::file(&ckpt_path, format!("cannot remove: {e}")))?;
     }
-    opts.progress.log(&format!("wrote {} ({total_seconds:.1} s in all)", opts.out_dir.display()));
+    opts.progress.log(&format!(
+        "wrote {} ({:.1} s in all, {})",
+        opts.out_dir.display(),
+        spent.wall,
+        spent.utilisation()
+    ));
     Ok(())
 }
 

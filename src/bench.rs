@@ -80,13 +80,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let t = RunClock::start();
     let train =
         load_split(&config.data, &root, Split::Train, config.seed).context("loading the data")?;
-    let sampling = t.spent().wall;
+    let spent = t.spent();
+    let sampling = spent.wall;
     println!(
         "data: {} samples of {}x{} in {sampling:.2} s ({})",
         train.len(),
         train.height,
         train.width,
-        t.spent().utilisation()
+        spent.utilisation()
     );
     let bench = Bench { args, config: &config, first: &first, train: &train, sampling };
     let mut product_inputs = Vec::new();
@@ -194,12 +195,12 @@ fn bench_layer<M: Family>(
     let t = RunClock::start();
     let enc = encode(&layer, train, em.batch_size, device)?;
     sync(enc.batches[0].clone())?;
-    let fft = t.spent().wall;
-    let encode_cpu = t.spent().utilisation();
+    let spent = t.spent();
+    let (fft, encode_cpu) = (spent.wall, spent.utilisation());
     let t = RunClock::start();
     let (layer, report) = fit(layer, &enc, em, seed, &Progress::quiet())?;
-    let fit_s = t.spent().wall;
-    let fit_cpu = t.spent().utilisation();
+    let spent = t.spent();
+    let (fit_s, fit_cpu) = (spent.wall, spent.utilisation());
     let per_iter: Vec<f64> = report.iterations.iter().map(|r| r.seconds).collect();
     let last = report.iterations.last().map_or(f64::NAN, |r| r.log_likelihood);
     println!(
@@ -217,22 +218,24 @@ fn bench_layer<M: Family>(
     let estep = e_step(&layer, &enc, 1.0)?;
     // Every statistic read back: the device's work is done (a GPU queues it lazily).
     let _ = layer.stats_to_flat(&estep.stats)?;
-    let e = t.spent().wall;
+    let spent = t.spent();
+    let e = spent.wall;
     println!(
         "{name:>8}: one E-step pass {e:.4} s ({:.1} GFLOP/s on its main product, {:.1} GFLOP; {})",
         estep_flops / e / 1e9,
         estep_flops / 1e9,
-        t.spent().utilisation()
+        spent.utilisation()
     );
     let t = RunClock::start();
     let layer = layer.m_step(estep.stats, enc.n)?.0;
     let _ = crate::models::to_host_f64(layer.log_weights())?;
-    let m = t.spent().wall;
+    let spent = t.spent();
+    let m = spent.wall;
     println!(
         "{name:>8}: one M-step {m:.4} s ({:.1} % of E-step + M-step; on the host: read-back, \
          per-component updates, upload; {})",
         100.0 * m / (e + m),
-        t.spent().utilisation()
+        spent.utilisation()
     );
     Ok((enc.batches[0].clone(), layer.n_components(), report.iterations))
 }

@@ -43,8 +43,12 @@ pub fn kmeans_plus_plus(
         Part::Shard { .. } => shard_pick(mass, first, total, rng),
     };
     let weights: Option<Vec<f64>> = weights.map(|w| w.iter().map(|&v| f64::from(v)).collect());
+    let weight = |i: usize| weights.as_ref().map_or(1.0, |w| w[i]);
+    // `w_i · ‖x_i − c‖²`, the draw's mass (`w_i · min_c D² = min_c w_i · D²`, as `w_i ≥ 0`).
     let dist = |i: usize, c: &[f32]| -> f64 {
-        rows[i * d..(i + 1) * d].iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum()
+        let d2: f64 =
+            rows[i * d..(i + 1) * d].iter().zip(c).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+        weight(i) * d2
     };
     // Row `i` of the whole data set, on every process.
     let row = |i: usize| -> Vec<f32> {
@@ -63,14 +67,11 @@ pub fn kmeans_plus_plus(
         None => rng.random_range(0..total),
     };
     centres.extend(row(pick));
-    // Distances are updated in parallel, element by element; the draws stay sequential.
+    // Weighted distances are updated in parallel, element by element; the draws stay
+    // sequential.
     let mut nearest: Vec<f64> = (0..n).into_par_iter().map(|i| dist(i, &centres[..d])).collect();
     for _ in 1..k {
-        let pick = match &weights {
-            Some(w) => draw(&nearest.iter().zip(w).map(|(d2, w)| d2 * w).collect::<Vec<_>>(), rng),
-            None => draw(&nearest, rng),
-        };
-        let c = row(pick);
+        let c = row(draw(&nearest, rng));
         nearest.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(dist(i, &c)));
         centres.extend(c);
     }

@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
     // Score the BSDS test images of the shipped sample, tile by tile: the least likely
     // tile of each image is where the model is most surprised.
     let images = ScoreInput::Images(sample_data_root().join("bsds300/test"));
-    let report = score_input(&run, &images, 1, false, &opts)?;
+    let report = score_input(&run, &images, 0, false, &opts)?;
     print!("{report}");
 
     // Draw five patches from the mixture.

@@ -153,9 +153,12 @@ pub(crate) enum Command {
     Inspect {
         /// The run folder, or a name from checkpoints/
         run: PathBuf,
-        /// Where the pictures go [default: the run folder; <name>-inspect/ for a checkpoint]
+        /// Where the pictures go [default: <run>-inspect/; <name>-inspect/ for a checkpoint]
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the pictures the folder holds (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -175,9 +178,9 @@ pub(crate) enum Command {
         /// Add the posterior r_c of every component to each CSV row
         #[arg(long, requires = "out")]
         responsibilities: bool,
-        /// Which layer of a stack scores (1 = the first; upper layers score the features of
-        /// the layers below)
-        #[arg(long, default_value_t = 1)]
+        /// Which layer of a stack scores, counted from 0 as the run's layer0/ … folders (0 =
+        /// the layer on the data; upper layers score the features of the layers below)
+        #[arg(long, default_value_t = 0)]
         layer: usize,
         #[command(flatten)]
         common: Common,

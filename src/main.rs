@@ -19,7 +19,7 @@ use gmm_zoo::experiments::zoo;
 use gmm_zoo::models::device_from_name;
 use gmm_zoo::training::claim::{self, Claim};
 use gmm_zoo::training::config::Split;
-use gmm_zoo::training::folder::write_png;
+use gmm_zoo::training::folder::{layer_dir, write_png};
 use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::stages::{self, Plan, train_stages};
 use gmm_zoo::training::{
@@ -138,7 +138,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("refining {}", run.display()))?;
             println!("{report}; wrote {}", opts.out_dir.display());
         }
-        Command::Inspect { run, out, common } => inspect(&run, out, &common)?,
+        Command::Inspect { run, out, overwrite, common } => inspect(&run, out, overwrite, &common)?,
         Command::Score { run, input, out, responsibilities, layer, common } => {
             score(&run, &input, out, (layer, responsibilities), &common)?
         }
@@ -321,13 +321,17 @@ fn sample(run: &Path, request: SampleRequest, out: Option<PathBuf>, common: &Com
     Ok(())
 }
 
-fn inspect(run: &Path, out: Option<PathBuf>, common: &Common) -> Result<()> {
+fn inspect(run: &Path, out: Option<PathBuf>, overwrite: bool, common: &Common) -> Result<()> {
     let device = device_from_name(&common.device)?;
     let resolved = zoo::resolve_run(run)?;
-    let out = out.unwrap_or_else(|| match resolved == run {
-        true => run.to_path_buf(),
-        false => PathBuf::from(format!("{}-inspect", run.display())),
+    let out = out.unwrap_or_else(|| {
+        let name = run.file_name().unwrap_or(run.as_os_str()).to_string_lossy();
+        let parent = if resolved == run { run.parent() } else { None };
+        parent.unwrap_or(Path::new("")).join(format!("{name}-inspect"))
     });
+    let layers = RunConfig::load(&resolved.join("config.toml"))?.stack().len();
+    let marker = layer_dir(Path::new(""), layers - 1, layers).join("overlap.png");
+    let _claim = claim_output(&out, "inspection", &marker.to_string_lossy(), overwrite)?;
     let summaries = inspect_run(&resolved, &out, &device)
         .with_context(|| format!("inspecting {}", run.display()))?;
     for (i, s) in summaries.iter().enumerate() {

@@ -18,6 +18,7 @@ pub(crate) fn run(command: ZooCommand) -> Result<()> {
             }
         }
         ZooCommand::Add { run, config, ship, machine, overwrite, common } => {
+            let dir = zoo::writable_checkpoints_dir()?;
             let cfg = RunConfig::load(&run.join("config.toml"))?;
             let request = zoo::AddRequest {
                 run_dir: run.clone(),
@@ -69,6 +70,8 @@ fn verify(
     record_errors: bool,
     common: &Common,
 ) -> Result<()> {
+    let writable = if record_errors { Some(zoo::writable_checkpoints_dir()?) } else { None };
+    let dir = writable.as_deref().unwrap_or(dir);
     let mut manifest = Manifest::load(dir)?;
     for name in names {
         anyhow::ensure!(

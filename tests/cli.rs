@@ -435,5 +435,12 @@ fn own_images_train_then_score_in_three_commands() {
     );
     let out = gmmzoo(&["score", run.to_str().unwrap(), "test", "--layer", "2"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--layer 2: the run at"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("--layer 2: the run at") && err.contains("layers 0 to 0"), "{err}");
+    // Layers count from 0: the old meaning of `--layer 1` (the first layer) is refused here,
+    // naming the change.
+    let out = gmmzoo(&["score", run.to_str().unwrap(), "test", "--layer", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("layers count from 0") && err.contains("--layer 0"), "{err}");
 }

@@ -102,14 +102,14 @@ max_iter = 8
 
     // Scoring the run's own test split gives the recorded figure, row by row.
     let opts = common::sample_options(&out);
-    let report = score_input(&out, &ScoreInput::Split(Split::Test), 1, false, &opts).unwrap();
+    let report = score_input(&out, &ScoreInput::Split(Split::Test), 0, false, &opts).unwrap();
     let mean = report.rows.iter().map(|r| r.log_likelihood).sum::<f64>() / report.rows.len() as f64;
     assert!((mean - test_score).abs() < 1e-4 * test_score.abs().max(1.0), "{mean} vs {test_score}");
 
     // New images: every non-overlapping 6×6 tile, each row with its image, with posteriors.
     let new = dir.path().join("new");
     image_folder(&new, 2, 30, 25, 9);
-    let report = score_input(&out, &ScoreInput::Images(new.clone()), 1, true, &opts).unwrap();
+    let report = score_input(&out, &ScoreInput::Images(new.clone()), 0, true, &opts).unwrap();
     assert_eq!(report.rows.len(), 2 * 5 * 4, "5 × 4 tiles of 30×25 per image");
     let summaries = report.summaries();
     assert_eq!(summaries.len(), 2);
@@ -252,7 +252,7 @@ fn a_full_gmm_on_an_array_separates_known_clusters() {
     let outcome = train_run(&config, &common::sample_options(&out)).unwrap();
     assert_eq!(outcome.metrics[0].dims, 3);
     let opts = common::sample_options(&out);
-    let report = score_input(&out, &ScoreInput::Array(file), 1, false, &opts).unwrap();
+    let report = score_input(&out, &ScoreInput::Array(file), 0, false, &opts).unwrap();
     assert_eq!(report.rows.len(), n);
     // The MAP components are the true clusters, up to their order.
     let map: Vec<usize> = report.rows.iter().map(|r| r.component).collect();
@@ -297,7 +297,7 @@ fn score_streams_an_array_in_blocks_and_refuses_a_truncated_npy() {
 
     let csv = dir.path().join("scores.csv");
     let summary =
-        score_to_csv(&out, &ScoreInput::Array(file.clone()), 1, false, &opts, &csv).unwrap();
+        score_to_csv(&out, &ScoreInput::Array(file.clone()), 0, false, &opts, &csv).unwrap();
     assert_eq!(summary.rows(), n);
     let text = std::fs::read_to_string(&csv).unwrap();
     let indices: Vec<usize> =
@@ -326,7 +326,7 @@ fn score_streams_an_array_in_blocks_and_refuses_a_truncated_npy() {
     // Cut short: refused before scoring, naming what the header promises; no CSV is left.
     std::fs::write(&file, &std::fs::read(&file).unwrap()[..100_000]).unwrap();
     let csv2 = dir.path().join("cut.csv");
-    let err = score_to_csv(&out, &ScoreInput::Array(file.clone()), 1, false, &opts, &csv2)
+    let err = score_to_csv(&out, &ScoreInput::Array(file.clone()), 0, false, &opts, &csv2)
         .unwrap_err()
         .to_string();
     assert!(err.contains("many.npy") && err.contains("promises 150000 rows of 3 values"), "{err}");

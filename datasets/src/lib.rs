@@ -18,6 +18,7 @@
 mod array;
 mod array_blocks;
 mod bsds;
+pub mod bundle;
 pub mod bsds300;
 mod budget;
 mod error;

@@ -7,8 +7,7 @@ pub const DATA_DIR_ENV: &str = "GMM_ZOO_DATA";
 pub const SAMPLE_DATA_DIR: &str = "data/sample";
 
 /// Picks the data root: an explicit directory first, then [`DATA_DIR_ENV`], then the shipped
-/// sample (found relative to the working directory, or to this crate's workspace when run
-/// from elsewhere, e.g. by `cargo test`).
+/// sample ([`sample_data_root`]).
 pub fn resolve_data_root(explicit: Option<&Path>) -> PathBuf {
     if let Some(dir) = explicit {
         return dir.to_path_buf();
@@ -19,11 +18,21 @@ pub fn resolve_data_root(explicit: Option<&Path>) -> PathBuf {
     sample_data_root()
 }
 
-/// The shipped sample data: `data/sample` here, else the one of this crate's workspace.
+/// The sample data, carried inside the binary ([`crate::bundle`]).
+#[derive(rust_embed::Embed)]
+#[folder = "../data/sample/"]
+struct SampleData;
+
+/// The shipped sample data: `data/sample` here (a source tree), else the copy this binary
+/// carries, unpacked once into the user data folder ([`crate::bundle::unpacked`]).
 pub fn sample_data_root() -> PathBuf {
     let local = PathBuf::from(SAMPLE_DATA_DIR);
     if local.is_dir() {
         return local;
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(SAMPLE_DATA_DIR)
+    let files = SampleData::iter().filter_map(|p| SampleData::get(&p).map(|f| (p, f.data)));
+    crate::bundle::unpacked("sample", files).unwrap_or_else(|reason| {
+        eprintln!("warning: the shipped sample data could not be unpacked: {reason}");
+        local
+    })
 }

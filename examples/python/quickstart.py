@@ -9,7 +9,6 @@ over the rows, their wall times, and, where matplotlib is installed, plots the E
 """
 
 import gzip
-import pathlib
 import time
 
 import numpy as np
@@ -18,7 +17,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import gmmzoo
 
-SAMPLE = pathlib.Path(__file__).resolve().parents[2] / "data" / "sample" / "mnist"
+SAMPLE = gmmzoo.sample_data_dir() / "mnist"  # the digits the package ships
 
 
 def idx_images(name):

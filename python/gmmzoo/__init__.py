@@ -9,9 +9,19 @@
 EM runs in the Rust library (every CPU core; a GPU in a ``wgpu`` build), the GIL released.
 """
 
+import pathlib
+
+from . import _core
 from ._core import devices
 from .layers import ConvGMM, DeepGMM, Stack, load
 from .mixture import GaussianMixture
 
-__all__ = ["ConvGMM", "DeepGMM", "GaussianMixture", "Stack", "devices", "load"]
+
+def sample_data_dir():
+    """The folder of the sample data the package ships (``mnist/``: 2,000 training and 500 test
+    digits; ``bsds300/``: nine BSDS images), unpacked once into the user data folder
+    (``$GMM_ZOO_HOME``, else ``~/.local/share/gmm-zoo``)."""
+    return pathlib.Path(_core.sample_data_dir())
+
+__all__ = ["ConvGMM", "DeepGMM", "GaussianMixture", "Stack", "devices", "load", "sample_data_dir"]
 __version__ = "0.1.0"

@@ -14,30 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
-from .mixture import INIT_PARAMS, GaussianMixture, Scoring, set_report
-
-# scikit-learn's init_params as the library's `init`.
-_INIT = {
-    "kmeans": "kmeans",
-    "k-means++": "kmeans++",
-    "random": "random_responsibilities",
-    "random_from_data": "samples",
-}
-
-
-def _toml(value):
-    """A parameter as a TOML value (numpy's numbers too, as a parameter grid gives them)."""
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    raise ValueError(f"{value!r} is not a number, a string or a list of them")
+from .mixture import INIT, GaussianMixture, Scoring, config_text, em_table, model_defaults, set_report
 
 
 class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):
@@ -59,29 +36,19 @@ class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Estimate the parameters by EM; returns the fitted estimator."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        if self.init_params not in INIT_PARAMS:
-            raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {self.init_params!r}")
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        em = {
-            "max_iter": self.max_iter,
-            "tol": float(self.tol),
-            "n_init": self.n_init,
-            "init": _INIT[self.init_params],
-        }
-        tables = [
-            ("", {"name": "python", "seed": seed}),
-            ("[data]", self._data_table(X)),
-            ("[model]", dict(kind=self._kind, **self._model_table())),
-            ("[em]", em),
-        ]
-        text = "\n".join(
-            head + "\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in table.items())
-            for head, table in tables
-        )
+        text = config_text(self._kind, self._model_table(), em_table(self), self._data_table(X), seed)
         X = np.ascontiguousarray(X, dtype=np.float64)
         self.model_, report = _core.fit_layer(X, self._shape(X), text, device=self.device)
         set_report(self, report)
         return self
+
+    @classmethod
+    def _loaded(cls, model):
+        """The estimator of a trained layer of this family (``gmmzoo.load``)."""
+        est = cls()
+        est.model_ = model
+        return est
 
     @property
     def weights_(self):
@@ -91,7 +58,7 @@ class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):
     def _scores(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self.model_.score(np.ascontiguousarray(X, dtype=np.float64))
+        return self.model_.score(np.ascontiguousarray(X, dtype=np.float64), device=self.device)
 
     def _n_parameters(self):
         return self.model_.n_parameters
@@ -127,8 +94,8 @@ class ConvGMM(_LayerEstimator):
         self,
         n_components=16,
         *,
-        exclude_dc=True,
-        spectrum_floor=1e-6,
+        exclude_dc=model_defaults(_kind)["exclude_dc"],
+        spectrum_floor=model_defaults(_kind)["spectrum_floor"],
         tol=1e-3,
         max_iter=100,
         n_init=1,
@@ -193,12 +160,12 @@ class DeepGMM(_LayerEstimator):
         self,
         nodes=(4, 2),
         *,
-        e_step="hard",
-        beam=16,
-        reg_covar=1e-6,
-        m_step_iters=100,
-        learning_rate=1e-2,
-        init_noise=0.1,
+        e_step=model_defaults(_kind)["e_step"],
+        beam=model_defaults(_kind)["beam"],
+        reg_covar=model_defaults(_kind)["reg_covar"],
+        m_step_iters=model_defaults(_kind)["m_step_iters"],
+        learning_rate=model_defaults(_kind)["learning_rate"],
+        init_noise=model_defaults(_kind)["init_noise"],
         tol=1e-3,
         max_iter=100,
         n_init=1,
@@ -253,7 +220,10 @@ class Stack:
         return scores
 
 
-_ESTIMATORS = {"conv": ConvGMM, "deep": DeepGMM}
+# The estimator of each family, by the `kind` each class names (checked against the library's
+# registry when the package is imported).
+_ESTIMATORS = {cls._kind: cls for cls in (GaussianMixture, ConvGMM, DeepGMM)}
+assert set(_ESTIMATORS) <= set(_core.kinds()), "an estimator names a kind the library lacks"
 
 
 def _set_saved_params(est, figures):
@@ -261,7 +231,7 @@ def _set_saved_params(est, figures):
     (those it has), so that ``get_params``, ``clone`` and ``repr`` describe the saved model."""
     saved = {**figures.pop("model"), **figures.pop("em")}
     names = est.get_params(deep=False)
-    init = {v: k for k, v in _INIT.items()}.get(saved.pop("init", None))
+    init = {v: k for k, v in INIT.items()}.get(saved.pop("init", None))
     if init is not None:
         saved["init_params"] = init
     if "nodes" in saved:
@@ -270,25 +240,16 @@ def _set_saved_params(est, figures):
 
 
 def _fitted(model, figures):
-    """The estimator of a loaded layer."""
-    if model.kind == "full":
-        saved = model.full_parameters()
-        est = GaussianMixture(
-            n_components=model.n_components,
-            covariance_type=saved["covariance_type"],
-            reg_covar=saved["reg_covar"],
-        )
-        est._set_parameters(saved["weights"], saved["means"], saved["precisions_cholesky"])
-        est.model_ = model  # the stack's way to the features of this layer
-    elif model.kind in _ESTIMATORS:
-        est = _ESTIMATORS[model.kind]()
-        est.model_ = model
+    """The estimator of a loaded layer: its family's, else a generic one."""
+    cls = _ESTIMATORS.get(model.kind)
+    if cls is not None:
+        est = cls._loaded(model)
     else:
         est = _LayerEstimator()
         est._kind = model.kind
         est.model_ = model
     _set_saved_params(est, figures)
-    if model.kind in ("conv", "full"):
+    if "n_components" in est.get_params(deep=False):
         est.n_components = model.n_components  # as trained (pruning can leave fewer)
     set_report(est, figures)
     est.n_features_in_ = model.shape[0] * model.shape[1]

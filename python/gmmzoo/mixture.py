@@ -1,8 +1,10 @@
 """``GaussianMixture``: scikit-learn's estimator over the gmm-zoo library's Gaussian mixture.
 
-EM runs in the Rust library (``gmmzoo._core``) with the GIL released; this module checks the
-arguments as scikit-learn does, moves arrays in and out and keeps scikit-learn's attribute
-names, shapes and dtypes. Precision Cholesky factors are the library's own parameters (upper
+EM runs in the Rust library (``gmmzoo._core``) with the GIL released, reached as every
+estimator of the package reaches it: the parameters written as a run config's ``[model]`` and
+``[em]`` tables (``config_text``), checked by the library as a config file is, and fitted by
+``_core.fit_layer``. This module checks the arguments as scikit-learn does, moves arrays in and
+out and keeps scikit-learn's attribute names, shapes and dtypes. Precision Cholesky factors are the library's own parameters (upper
 triangular ``U_c`` with ``inv(Σ_c) = U_c U_cᵀ``, scikit-learn's ``precisions_cholesky_``, in
 its shape for each ``covariance_type``); the covariances and precisions are derived from them.
 """
@@ -18,6 +20,61 @@ from . import _core
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+
+# scikit-learn's init_params as the library's `[em] init`.
+INIT = {
+    "kmeans": "kmeans",
+    "k-means++": "kmeans++",
+    "random": "random_responsibilities",
+    "random_from_data": "samples",
+}
+
+
+def toml_value(value):
+    """A parameter as a TOML value (numpy's numbers too, as a parameter grid gives them)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise ValueError(f"{value!r} is not a number, a string or a list of them")
+
+
+def config_text(kind, model, em, data, seed):
+    """The run config an estimator's parameters make: ``[model]`` of family ``kind``, ``[em]``
+    and ``[data]`` tables (dicts), every random choice from ``seed``."""
+    tables = [
+        ("", {"name": "python", "seed": seed}),
+        ("[data]", data),
+        ("[model]", dict(kind=kind, **model)),
+        ("[em]", em),
+    ]
+    return "\n".join(
+        head + "\n" + "\n".join(f"{k} = {toml_value(v)}" for k, v in table.items())
+        for head, table in tables
+    )
+
+
+def em_table(est, n_init=None):
+    """An estimator's ``[em]``: scikit-learn's ``max_iter``, ``tol``, ``n_init``, ``init_params``."""
+    if est.init_params not in INIT_PARAMS:
+        raise ValueError(f"init_params must be one of {INIT_PARAMS}, got {est.init_params!r}")
+    return {
+        "max_iter": est.max_iter,
+        "tol": float(est.tol),
+        "n_init": est.n_init if n_init is None else n_init,
+        "init": INIT[est.init_params],
+    }
+
+
+def model_defaults(kind):
+    """The library's default ``[model]`` keys of family ``kind``: the estimators' defaults."""
+    return _core.model_defaults(kind)
 
 
 def set_report(est, report):
@@ -85,13 +142,15 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _kind = "full"
+
     def __init__(
         self,
         n_components=1,
         *,
         covariance_type="full",
         tol=1e-3,
-        reg_covar=1e-6,
+        reg_covar=model_defaults(_kind)["reg_covar"],
         max_iter=100,
         n_init=1,
         init_params="kmeans",
@@ -126,24 +185,48 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
+        X = np.ascontiguousarray(X, dtype=np.float64)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        fitted = _core.fit_full(
-            np.ascontiguousarray(X, dtype=np.float64),
-            self.n_components,
-            covariance_type=self.covariance_type,
-            tol=float(self.tol),
-            reg_covar=float(self.reg_covar),
-            max_iter=self.max_iter,
-            n_init=1 if self._start is not None else self.n_init,
-            init_params=self.init_params,
-            seed=seed,
-            start=self._start,
-            sample_weight=sample_weight,
-            device=self.device,
+        model = {
+            "n_components": self.n_components,
+            "covariance_type": self.covariance_type,
+            "reg_covar": float(self.reg_covar),
+        }
+        data = {"dataset": "array", "train": "rows"}
+        text = config_text(self._kind, model, em_table(self), data, seed)
+        start = self._start_model(X, text)
+        if start is not None:  # one start: no restarts
+            text = config_text(self._kind, model, em_table(self, n_init=1), data, seed)
+        fitted, report = _core.fit_layer(
+            X, (1, X.shape[1]), text, device=self.device, start=start, sample_weight=sample_weight
         )
-        self._set_parameters(fitted["weights"], fitted["means"], fitted["precisions_cholesky"])
-        set_report(self, fitted)
+        saved = fitted.full_parameters()
+        self._set_parameters(saved["weights"], saved["means"], saved["precisions_cholesky"])
+        set_report(self, report)
         return self
+
+    @classmethod
+    def _loaded(cls, model):
+        """The estimator of a trained Gaussian layer (``gmmzoo.load``)."""
+        saved = model.full_parameters()
+        est = cls(
+            n_components=model.n_components,
+            covariance_type=saved["covariance_type"],
+            reg_covar=saved["reg_covar"],
+        )
+        est._set_parameters(saved["weights"], saved["means"], saved["precisions_cholesky"])
+        est.model_ = model  # a stack's way to the features of this layer
+        return est
+
+    def _model(self):
+        """The fitted parameters as the library's layer (``_core.Model``)."""
+        check_is_fitted(self)
+        return _core.full_model(
+            self.weights_,
+            self.means_,
+            self.precisions_cholesky_,
+            covariance_type=self.covariance_type,
+        )
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then the component of every row."""
@@ -177,26 +260,42 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
         self._start = self._given_start(n_features)
 
     def _given_start(self, n_features):
-        """The parameters EM starts from: the previous fit's with ``warm_start``, else the
-        given ``weights_init``, ``means_init`` and ``precisions_init`` (all three)."""
+        """The parameters EM starts from: the previous fit's with ``warm_start``, else those of
+        ``weights_init``, ``means_init`` and ``precisions_init`` that are given (checked; the
+        others ``None``), else ``None``."""
         if self.warm_start and hasattr(self, "converged_"):
             return (self.weights_, self.means_, self.precisions_cholesky_)
-        given = [self.weights_init, self.means_init, self.precisions_init]
-        if all(v is None for v in given):
+        if all(v is None for v in (self.weights_init, self.means_init, self.precisions_init)):
             return None
-        if any(v is None for v in given):
-            raise ValueError(
-                "give weights_init, means_init and precisions_init together (the start is one "
-                "set of parameters)"
-            )
         k = self.n_components
-        weights = _checked(self.weights_init, (k,), "weights_init")
-        if not np.allclose(weights.sum(), 1.0) or (weights < 0).any():
-            raise ValueError("weights_init must be non-negative and sum to 1")
-        means = _checked(self.means_init, (k, n_features), "means_init")
-        shape = _shape(self.covariance_type, k, n_features)
-        precisions = _checked(self.precisions_init, shape, "precisions_init")
-        return (weights, means, _precision_cholesky(self.covariance_type, precisions))
+        weights = means = factors = None
+        if self.weights_init is not None:
+            weights = _checked(self.weights_init, (k,), "weights_init")
+            if not np.allclose(weights.sum(), 1.0) or (weights < 0).any():
+                raise ValueError("weights_init must be non-negative and sum to 1")
+        if self.means_init is not None:
+            means = _checked(self.means_init, (k, n_features), "means_init")
+        if self.precisions_init is not None:
+            shape = _shape(self.covariance_type, k, n_features)
+            precisions = _checked(self.precisions_init, shape, "precisions_init")
+            factors = _precision_cholesky(self.covariance_type, precisions)
+        return (weights, means, factors)
+
+    def _start_model(self, X, text):
+        """The layer EM starts from (``None``: initialised by ``init_params``). Parameters
+        that are not given come from the library's initialisation by ``init_params``, as
+        scikit-learn's ``_initialize`` takes them from its responsibilities."""
+        if self._start is None:
+            return None
+        given = list(self._start)
+        if any(v is None for v in given):
+            init = _core.initialised(X, (1, X.shape[1]), text, device=self.device)
+            saved = init.full_parameters()
+            names = ("weights", "means", "precisions_cholesky")
+            given = [saved[n] if v is None else v for v, n in zip(given, names)]
+        return _core.full_model(
+            *given, covariance_type=self.covariance_type, reg_covar=float(self.reg_covar)
+        )
 
     def _set_parameters(self, weights, means, precisions_cholesky):
         self.weights_ = np.asarray(weights, dtype=np.float64)
@@ -211,16 +310,9 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
             self.covariances_ = np.linalg.inv(self.precisions_)
 
     def _scores(self, X):
-        check_is_fitted(self)
+        model = self._model()
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return _core.score_full(
-            np.ascontiguousarray(X, dtype=np.float64),
-            self.weights_,
-            self.means_,
-            self.precisions_cholesky_,
-            covariance_type=self.covariance_type,
-            device=self.device,
-        )
+        return model.score(np.ascontiguousarray(X, dtype=np.float64), device=self.device)
 
     def sample(self, n_samples=1):
         """``n_samples`` rows drawn from the mixture, grouped by component, and their
@@ -232,28 +324,11 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
                 "least one sample."
             )
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        return _core.sample_full(
-            self.weights_,
-            self.means_,
-            self.precisions_cholesky_,
-            int(n_samples),
-            seed,
-            covariance_type=self.covariance_type,
-        )
+        return self._model().sample(int(n_samples), seed)
 
     def _n_parameters(self):
-        """scikit-learn's count: K·D means, K − 1 weights, and K·D(D+1)/2, D(D+1)/2, K·D or K
-        covariance numbers for full, tied, diag, spherical."""
-        k, d = self.means_.shape
-        covariance = {
-            "full": k * d * (d + 1) // 2,
-            "tied": d * (d + 1) // 2,
-            "diag": k * d,
-            "spherical": k,
-        }[self.covariance_type]
-        return k * d + covariance + k - 1
-
-
+        """scikit-learn's count of free parameters (the library's ``n_parameters``)."""
+        return self._model().n_parameters
 
 
 def _checked(value, shape, name):

@@ -1,19 +1,22 @@
 //! A layer of any family from Python: [`Model`] holds the library's [`Layer`] (conv, full,
-//! prob or deep), fitted from a `[model]` table through the same checks as a config file
-//! ([`fit_layer`]) or read from a run folder or a shipped checkpoint ([`load_layers`]). It
-//! scores rows, samples, and hands over its parameters; the estimators (`gmmzoo/layers.py`)
-//! wrap it with scikit-learn's API.
+//! prob or deep), fitted from a run config's text through the same checks as a config file
+//! ([`fit_layer`], the one way every estimator fits), built from parameters
+//! (`crate::full_model`) or read from a run folder (`crate::load`). It scores rows, samples,
+//! and hands over its parameters; the estimators (`gmmzoo/`) wrap it with scikit-learn's API.
 
-use crate::{BATCH, Interrupt, device_of, set_report, value_error};
+use crate::{Interrupt, default_batch, device_of, set_report, value_error};
 use gmm_zoo::models::{Encoded, Generative, Mixture, ModelError, host, to_host_f64};
 use gmm_zoo::training::em::{Start, fit_with};
 use gmm_zoo::training::encode::encode_rows;
 use gmm_zoo::training::{
-    Family, Feature, FitReport, Layer, Progress, RunConfig, TrainError, with_layer,
+    Family, Feature, FitReport, Layer, LayerConfig, Progress, RunConfig, StackLayer, TrainError,
+    with_layer,
 };
 use numpy::ndarray::{Array1, Array2, Array3};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::SeedableRng;
@@ -25,15 +28,22 @@ pub struct Model {
     shape: [usize; 2],
 }
 
+impl Model {
+    pub(crate) fn new(layer: Layer, shape: [usize; 2]) -> Self {
+        Self { layer, shape }
+    }
+}
+
 /// A library error as a `ValueError`; a config's as its key and reason only (no file).
-fn train_error(e: TrainError) -> PyErr {
+pub(crate) fn train_error(e: TrainError) -> PyErr {
     match e {
         TrainError::Config { error, .. } => PyValueError::new_err(error.to_string()),
         other => value_error(other),
     }
 }
 
-/// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input.
+/// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input; a
+/// value that is not finite in float32 is a `ValueError` naming its row.
 fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f32>> {
     let d = x.shape()[1];
     if d != shape[0] * shape[1] {
@@ -44,7 +54,19 @@ fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f3
             shape[1]
         )));
     }
-    Ok(x.as_array().iter().map(|&v| v as f32).collect())
+    let mut rows = Vec::with_capacity(x.len());
+    for (i, row) in x.as_array().rows().into_iter().enumerate() {
+        for &v in row {
+            let f = v as f32;
+            if !f.is_finite() {
+                return Err(value_error(format!(
+                    "X holds {v} in row {i}, which is not a finite float32 value"
+                )));
+            }
+            rows.push(f);
+        }
+    }
+    Ok(rows)
 }
 
 /// Per batch: `log π_c + log N(x_n | c)` from the library, then on the host in f64 the
@@ -116,17 +138,19 @@ impl Model {
 
     /// `log p(x_n)` `[N]` and the responsibilities `[N, K]` of rows `x` (encoded as the
     /// family encodes them: a conv layer's periodograms), the GIL released.
+    #[pyo3(signature = (x, device="cpu"))]
     fn score<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f64>,
+        device: &str,
     ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
         let rows = rows_for(&x, self.shape)?;
-        let device = device_of("cpu")?;
+        let device = device_of(device)?;
         let k = self.layer.n_components();
         let scored = py.detach(|| {
             with_layer!(&self.layer, m => {
-                let data = encode_rows(m, &rows, BATCH, &device).map_err(|e| e.to_string())?;
+                let data = encode_rows(m, &rows, default_batch(), &device).map_err(|e| e.to_string())?;
                 score_rows(m, &data).map_err(|e| e.to_string())
             })
         });
@@ -149,6 +173,10 @@ impl Model {
         let kind = self.layer.kind();
         let generative = with_layer!(&self.layer, m => m.generative())
             .ok_or_else(|| value_error(format!("a `{kind}` layer does not draw samples")))?;
+        // The rows and the f64 copy handed to numpy, checked against memory first.
+        let width = generative.sample_width() as u64;
+        gmm_zoo::datasets::check_f32_count("n_samples", n as u64, 3 * width)
+            .map_err(value_error)?;
         let (x, d, y) = grouped_sample(generative, n, seed).map_err(value_error)?;
         Ok((
             Array2::from_shape_vec((n, d), x).map_err(value_error)?.into_pyarray(py),
@@ -201,7 +229,7 @@ impl Model {
         let k = self.layer.n_components();
         let out = py.detach(|| {
             with_layer!(&self.layer, m => {
-                let data = encode_rows(m, &rows, BATCH, &device).map_err(|e| e.to_string())?;
+                let data = encode_rows(m, &rows, default_batch(), &device).map_err(|e| e.to_string())?;
                 feature.compute(m, &data).map_err(|e| e.to_string())
             })
         });
@@ -211,22 +239,11 @@ impl Model {
     }
 }
 
-/// EM for the layer a run config's `text` describes (its `[model]` and `[em]`, checked as a
-/// config file is) on rows `x` of shape `[height, width]`; the GIL released, Ctrl-C checked
-/// every iteration. Returns the model and `{converged, n_iter, lower_bounds}`.
-#[pyfunction]
-#[pyo3(signature = (x, shape, text, device="cpu"))]
-pub fn fit_layer<'py>(
-    py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
-    shape: (usize, usize),
-    text: &str,
-    device: &str,
-) -> PyResult<(Model, Bound<'py, PyDict>)> {
-    let shape = [shape.0, shape.1];
-    let rows = rows_for(&x, shape)?;
+/// The first layer a run config's `text` describes, checked as a config file is and against
+/// `n` rows of `shape` (the library's size checks: a count too large for memory is refused
+/// before anything is allocated).
+fn checked_layer(text: &str, shape: [usize; 2], n: usize) -> PyResult<(RunConfig, StackLayer)> {
     let config = RunConfig::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let n = rows.len() / (shape[0] * shape[1]).max(1);
     gmm_zoo::training::sizes::check_layer(&config, 0, shape[0] * shape[1], n)
         .map_err(train_error)?;
     let spec = config.stack().remove(0);
@@ -236,15 +253,45 @@ pub fn fit_layer<'py>(
              `gmmzoo train`",
         ));
     }
+    Ok((config, spec))
+}
+
+/// EM for the layer a run config's `text` describes (its `[model]` and `[em]`, checked as a
+/// config file is) on rows `x` of shape `[height, width]` (weighted by `sample_weight` where
+/// given): from `start`'s parameters (a model of the same size, taken under this config) when
+/// given, else initialised by `[em] init` from the config's seed. The GIL is released, Ctrl-C
+/// checked every iteration. Returns the model and `{converged, n_iter, lower_bounds}`.
+#[pyfunction]
+#[pyo3(signature = (x, shape, text, device="cpu", start=None, sample_weight=None))]
+pub fn fit_layer<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    shape: (usize, usize),
+    text: &str,
+    device: &str,
+    start: Option<PyRef<'py, Model>>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<(Model, Bound<'py, PyDict>)> {
+    let shape = [shape.0, shape.1];
+    let rows = rows_for(&x, shape)?;
+    let n = x.shape()[0];
+    let (config, spec) = checked_layer(text, shape, n)?;
     let device = device_of(device)?;
-    let layer = spec.layer.init(shape, &device).map_err(value_error)?;
+    let (layer, begin) = match &start {
+        Some(start) => (started(&spec.layer, start, shape, &device)?, Start::Resume(FitReport::default())),
+        None => (spec.layer.init(shape, &device).map_err(value_error)?, Start::Fresh { seed: config.seed }),
+    };
+    let weights: Option<Vec<f32>> =
+        sample_weight.map(|w| w.as_array().iter().map(|&v| v as f32).collect());
     let interrupt = Interrupt::default();
     let result = py.detach(|| {
         with_layer!(layer, m => {
-            let data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
+            let mut data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
+            if let Some(w) = &weights {
+                data = data.with_sample_weights(w)?;
+            }
             let mut hook = |_: &_, _: &FitReport| interrupt.check();
-            let start = Start::Fresh { seed: config.seed };
-            fit_with(m, &data, &spec.em, start, &Progress::quiet(), &mut hook)
+            fit_with(m, &data, &spec.em, begin, &Progress::quiet(), &mut hook)
                 .map(|(m, report)| (Layer::from(m), report))
         })
     });
@@ -255,66 +302,51 @@ pub fn fit_layer<'py>(
     Ok((Model { layer, shape }, out))
 }
 
-/// Every layer of a shipped checkpoint (by name) or a run folder, in order: each as
-/// `(model, input, figures)` with `input` the feature it takes from the layer below (`None`
-/// for the first) and `figures` `{converged, n_iter, lower_bounds}` from its `metrics.json`
-/// where present. A name or folder that is not there is a `FileNotFoundError`.
-#[pyfunction]
-pub fn load_layers<'py>(
-    py: Python<'py>,
-    name_or_folder: &str,
-) -> PyResult<Vec<(Model, Option<String>, Bound<'py, PyDict>)>> {
-    use gmm_zoo::training::{SavedLayer, folder::layer_dir, metrics::Metrics};
-    let not_found = |e: TrainError| PyFileNotFoundError::new_err(e.to_string());
-    let run = gmm_zoo::experiments::zoo::resolve_run(std::path::Path::new(name_or_folder))
-        .map_err(not_found)?;
-    let config = RunConfig::load(&run.join("config.toml")).map_err(value_error)?;
-    let stack = config.stack();
-    let mut out = Vec::with_capacity(stack.len());
-    for (index, spec) in stack.iter().enumerate() {
-        let dir = layer_dir(&run, index, stack.len());
-        let (saved, layer) = SavedLayer::load(&dir, &device_of("cpu")?).map_err(not_found)?;
-        let metrics: Option<Metrics> =
-            gmm_zoo::training::folder::read_json(&dir.join("metrics.json")).ok();
-        let report = FitReport {
-            iterations: metrics.as_ref().map(|m| m.iterations.clone()).unwrap_or_default(),
-            converged: metrics.as_ref().is_some_and(|m| m.converged),
-            ..FitReport::default()
-        };
-        let figures = PyDict::new(py);
-        set_report(&figures, &report)?;
-        figures.set_item("folder", dir.display().to_string())?;
-        // The saved `[model]` and `[em]`: the loaded estimator's parameters.
-        let model = toml::Value::try_from(&saved.config).map_err(value_error)?;
-        let em = toml::Value::try_from(&spec.em).map_err(value_error)?;
-        figures.set_item("model", python_value(py, &model)?)?;
-        figures.set_item("em", python_value(py, &em)?)?;
-        let input = spec.input.map(Feature::name);
-        out.push((Model { layer, shape: saved.input_shape }, input, figures));
+/// `start`'s parameters in a layer of `config` (its record loaded as a warm start loads a
+/// trained layer's); a `ValueError` where they do not fit.
+fn started(
+    config: &LayerConfig,
+    start: &Model,
+    shape: [usize; 2],
+    device: &gmm_zoo::models::Device,
+) -> PyResult<Layer> {
+    if start.shape != shape || start.layer.kind() != config.kind() {
+        return Err(value_error(format!(
+            "the start is a `{}` layer on rows of {:?}, the config a `{}` layer on rows of {shape:?}",
+            start.layer.kind(),
+            start.shape,
+            config.kind()
+        )));
     }
-    Ok(out)
+    let record = start.layer.record_bytes().map_err(value_error)?;
+    config
+        .load_record(start.layer.n_components(), shape, record, device)
+        .map_err(|e| value_error(format!("the start holds {e}")))
 }
 
-/// A TOML value as Python's: tables as dicts, arrays as lists.
-fn python_value<'py>(py: Python<'py>, value: &toml::Value) -> PyResult<Bound<'py, PyAny>> {
-    use toml::Value;
-    Ok(match value {
-        Value::String(s) => s.into_pyobject(py)?.into_any(),
-        Value::Integer(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(f) => f.into_pyobject(py)?.into_any(),
-        Value::Boolean(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Datetime(d) => d.to_string().into_pyobject(py)?.into_any(),
-        Value::Array(items) => {
-            let items: Vec<_> =
-                items.iter().map(|v| python_value(py, v)).collect::<PyResult<_>>()?;
-            pyo3::types::PyList::new(py, items)?.into_any()
-        }
-        Value::Table(table) => {
-            let dict = PyDict::new(py);
-            for (key, v) in table {
-                dict.set_item(key, python_value(py, v)?)?;
-            }
-            dict.into_any()
-        }
-    })
+/// The layer a run config's `text` describes after its initialisation (`[em] init` from the
+/// config's seed) on rows `x`, before any EM iteration: the parameters scikit-learn's
+/// `_initialize` derives, for a start that gives only some of them.
+#[pyfunction]
+#[pyo3(signature = (x, shape, text, device="cpu"))]
+pub fn initialised(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    shape: (usize, usize),
+    text: &str,
+    device: &str,
+) -> PyResult<Model> {
+    let shape = [shape.0, shape.1];
+    let rows = rows_for(&x, shape)?;
+    let (config, spec) = checked_layer(text, shape, x.shape()[0])?;
+    let device = device_of(device)?;
+    let layer = spec.layer.init(shape, &device).map_err(value_error)?;
+    let init = py.detach(|| {
+        with_layer!(layer, m => {
+            let data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
+            m.initialize(&data, spec.em.init, &mut rng).map(Layer::from).map_err(TrainError::from)
+        })
+    });
+    Ok(Model { layer: init.map_err(train_error)?, shape })
 }

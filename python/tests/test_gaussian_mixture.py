@@ -123,7 +123,7 @@ def test_bad_input_is_a_value_error_naming_it():
         (dict(init_params="nope"), "init_params"),
         (dict(reg_covar=-1.0), "reg_covar"),
         (dict(device="nope"), "nope"),
-        (dict(means_init=np.zeros((2, 4))), "together"),
+        (dict(means_init=np.zeros((2, 4))), "means_init has shape"),
     ]
     for params, words in cases:
         with pytest.raises(ValueError, match=words):
@@ -132,6 +132,44 @@ def test_bad_input_is_a_value_error_naming_it():
     X_nan[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         gmmzoo.GaussianMixture(2).fit(X_nan)
+
+
+def test_sizes_too_large_for_memory_raise_instead_of_aborting():
+    X = np.random.default_rng(0).normal(size=(3, 100_000))
+    with pytest.raises(ValueError, match="n_components"):  # 2 × 100,000² covariances
+        gmmzoo.GaussianMixture(2).fit(X)
+    with pytest.raises(ValueError, match="n_components"):  # the same through a partial start
+        gmmzoo.GaussianMixture(2, means_init=X[:2]).fit(X)
+    gm = gmmzoo.GaussianMixture(1, random_state=0).fit(blobs(d=2))
+    with pytest.raises(ValueError, match="n_samples"):
+        gm.sample(10**13)
+    with pytest.raises(ValueError, match="n_samples"):
+        gmmzoo.load("bsds8").sample(10**13)
+
+
+@pytest.mark.parametrize("given", ["weights_init", "means_init", "precisions_init"])
+def test_one_init_parameter_alone_as_sklearn(given):
+    """scikit-learn's meaning: the given parameter, the others from ``init_params``'
+    responsibilities. On blobs far apart both libraries' k-means find the blobs, and EM from
+    the same mixed start converges to the same mixture."""
+    X = blobs(n=900, d=3, seed=SEED + 7)
+    k = 3
+    _, means, precisions = start(X, k, seed=SEED + 8)
+    values = {
+        "weights_init": np.array([0.5, 0.3, 0.2]),
+        "means_init": means,
+        "precisions_init": precisions,
+    }
+    params = dict(max_iter=300, tol=1e-8, **{given: values[given]})
+    ours = gmmzoo.GaussianMixture(k, random_state=0, **params).fit(X)
+    sk = SkGaussianMixture(k, random_state=0, **params).fit(X)
+    assert ours.converged_ and sk.converged_
+    order = np.lexsort(ours.means_.T[::-1])
+    sk_order = np.lexsort(sk.means_.T[::-1])
+    np.testing.assert_allclose(ours.means_[order], sk.means_[sk_order], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(ours.weights_[order], sk.weights_[sk_order], atol=1e-4)
+    assert ours.lower_bound_ == pytest.approx(sk.lower_bound_, rel=1e-5)
+    assert ours.score(X) == pytest.approx(sk.score(X), rel=1e-5)
 
 
 def test_works_in_a_pipeline_and_a_grid_search():

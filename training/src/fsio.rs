@@ -30,3 +30,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 pub fn read(path: &Path) -> Result<Vec<u8>, TrainError> {
     std::fs::read(path).map_err(|e| TrainError::file(path, format!("cannot read: {e}")))
 }
+
+/// Writes a picture as a PNG, atomically.
+pub fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| TrainError::file(path, e))?;
+    write_atomic(path, &png)
+}

@@ -24,7 +24,8 @@ pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig, Stack
 pub use em::{Annealing, EmConfig, FitReport, IterationRecord, fit};
 pub use error::{ConfigError, TrainError};
 pub use family::{
-    DeepLayerConfig, Family, FamilyConfig, GaussianMixture, KINDS, Layer, LayerConfig, LayerInput,
+    DeepLayerConfig, Family, FamilyConfig, GaussianMixture, KINDS, Kind, Layer, LayerConfig,
+    LayerInput,
     TrainedStart,
 };
 pub use features::Feature;

@@ -57,8 +57,9 @@ impl ScoreInput {
     }
 }
 
-/// Scores `input` with layer `layer` (1-based) of the run (a folder or a checkpoint name),
-/// block by block: `each` gets every block's sources and scores in input order.
+/// Scores `input` with layer `layer` (counted from 0, as the run's `layer0/` … folders) of
+/// the run (a folder or a checkpoint name), block by block: `each` gets every block's sources
+/// and scores in input order.
 pub fn score_stream(
     run: &Path,
     input: &ScoreInput,
@@ -70,23 +71,21 @@ pub fn score_stream(
     let run = resolve_run(run)?;
     let config = RunConfig::load(&run.join("config.toml"))?;
     let stack = config.stack();
-    if !(1..=stack.len()).contains(&layer) {
+    if layer >= stack.len() {
+        let top = stack.len() - 1;
         return Err(TrainError::Failed(format!(
-            "--layer {layer}: the run at {} has layers 1 to {}",
-            run.display(),
-            stack.len()
+            "--layer {layer}: the run at {} has layers 0 to {top} (layers count from 0, as its \
+             layer0/ … folders and Python's load(layer=) do; the top layer is --layer {top})",
+            run.display()
         )));
     }
-    let mut shape = [0, 0];
-    let mut layers = Vec::new();
-    for i in 0..layer {
+    let (mut shape, mut layers) = ([0, 0], Vec::new());
+    for i in 0..=layer {
         let (saved, model) = SavedLayer::load(&layer_dir(&run, i, stack.len()), &opts.device)?;
-        if i == 0 {
-            shape = saved.input_shape;
-        }
+        shape = if i == 0 { saved.input_shape } else { shape };
         layers.push(model);
     }
-    let k = layers[layer - 1].n_components();
+    let k = layers[layer].n_components();
     let mut summary = ScoreSummary::new(run.clone(), layer, k);
     let mut block = |rows: &[f32], sources: &[RowSource]| -> Result<(), TrainError> {
         let scores = score_block(&layers, &stack, rows, responsibilities, opts)?;

@@ -47,7 +47,7 @@ pub struct SourceSummary {
 pub struct ScoreSummary {
     /// The run folder.
     pub run: PathBuf,
-    /// The layer scored (1-based).
+    /// The layer scored (counted from 0).
     pub layer: usize,
     /// Its components.
     pub n_components: usize,
@@ -173,7 +173,7 @@ pub fn csv_lines(sources: &[RowSource], rows: &[RowScore]) -> String {
 pub struct ScoreReport {
     /// The run folder.
     pub run: PathBuf,
-    /// The layer scored (1-based).
+    /// The layer scored (counted from 0).
     pub layer: usize,
     /// Its components.
     pub n_components: usize,

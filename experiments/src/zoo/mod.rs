@@ -121,19 +121,50 @@ impl LayerEntry {
     }
 }
 
-/// The checkpoints folder: `$GMM_ZOO_CHECKPOINTS`, else `checkpoints/` here, else the one of
-/// the source tree this binary was built from.
-pub fn checkpoints_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GMM_ZOO_CHECKPOINTS") {
-        return PathBuf::from(dir);
+/// The shipped checkpoints, carried inside the binary ([`gmm_datasets::bundle`]).
+#[derive(rust_embed::Embed)]
+#[folder = "../checkpoints/"]
+struct Shipped;
+
+/// The variable naming a checkpoints folder to use instead of the shipped one.
+pub const CHECKPOINTS_ENV: &str = "GMM_ZOO_CHECKPOINTS";
+
+/// A checkpoints folder that is a source tree's (and so may be written to): `$GMM_ZOO_CHECKPOINTS`,
+/// else `checkpoints/` in the working directory when it holds a manifest.
+pub fn source_checkpoints_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CHECKPOINTS_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
     }
     let here = PathBuf::from("checkpoints");
-    if here.join(MANIFEST).is_file() {
-        return here;
+    here.join(MANIFEST).is_file().then_some(here)
+}
+
+/// The checkpoints folder: [`source_checkpoints_dir`], else the checkpoints this binary
+/// carries, unpacked once into the user data folder ([`gmm_datasets::bundle::unpacked`]).
+pub fn checkpoints_dir() -> PathBuf {
+    if let Some(dir) = source_checkpoints_dir() {
+        return dir;
     }
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let built = crate_dir.parent().unwrap_or(crate_dir).join("checkpoints");
-    if built.join(MANIFEST).is_file() { built } else { here }
+    let files = Shipped::iter().filter_map(|p| Shipped::get(&p).map(|f| (p, f.data)));
+    gmm_datasets::bundle::unpacked("checkpoints", files).unwrap_or_else(|reason| {
+        eprintln!("warning: the shipped checkpoints could not be unpacked: {reason}");
+        PathBuf::from("checkpoints")
+    })
+}
+
+/// The checkpoints folder that `zoo add` and `zoo verify --record-errors` write to: a source
+/// tree's, never the unpacked copy of the binary's own.
+pub fn writable_checkpoints_dir() -> Result<PathBuf, TrainError> {
+    source_checkpoints_dir().ok_or_else(|| {
+        TrainError::file(
+            Path::new("checkpoints"),
+            format!(
+                "no checkpoints/manifest.toml in the working directory: the zoo is written in a \
+                 source tree's checkpoints/ (run this in the clone), or in the folder \
+                 ${CHECKPOINTS_ENV} names"
+            ),
+        )
+    })
 }
 
 /// A run folder given on the command line: the folder itself, or a shipped checkpoint's name.

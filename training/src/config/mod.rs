@@ -8,5 +8,5 @@ pub use crate::data::{
     ArrayData, Augment, Bsds300Data, BsdsData, DataConfig, ImagesData, MnistData, Split,
 };
 pub use crate::tables::toml_error;
-pub use run_config::{MAX_TOP_SAMPLES, OutputConfig, RunConfig};
+pub use run_config::{CheckpointConfig, MAX_TOP_SAMPLES, OutputConfig, RunConfig};
 pub use stack::StackLayer;

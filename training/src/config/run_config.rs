@@ -2,11 +2,29 @@
 
 use super::StackLayer;
 use crate::data::{DataConfig, Split};
-use crate::run::checkpoint::CheckpointConfig;
 use crate::tables::toml_error;
 use crate::{ConfigError, EmConfig, LayerConfig, TrainError};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+fn default_every() -> usize {
+    5
+}
+
+/// How often a run writes a checkpoint (`[checkpoint]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Write a checkpoint every this many EM iterations (and on Ctrl-C).
+    #[serde(default = "default_every")]
+    pub every: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { every: default_every() }
+    }
+}
 
 /// The most top samples a component grid shows per component.
 pub const MAX_TOP_SAMPLES: usize = 1000;

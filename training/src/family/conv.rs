@@ -17,6 +17,10 @@ impl FamilyConfig for ConvGmmConfig {
         self.n_components = k;
     }
 
+    fn with_size(k: usize) -> Self {
+        super::with_defaults("n_components", toml::Value::Integer(k as i64))
+    }
+
     fn values_per_component(&self, dims: usize) -> u64 {
         2 * dims as u64
     }

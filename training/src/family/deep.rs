@@ -86,6 +86,27 @@ impl FamilyConfig for DeepLayerConfig {
         self.network.nodes.first().copied().unwrap_or(1)
     }
 
+    fn size_key(&self) -> &'static str {
+        "nodes"
+    }
+
+    /// One layer of `k` nodes.
+    fn with_size(k: usize) -> Self {
+        let nodes = toml::Value::Array(vec![toml::Value::Integer(k as i64)]);
+        super::with_defaults::<DeepGmmConfig>("nodes", nodes).into()
+    }
+
+    /// `first_layer` from a full GMM (its components become layer 1's nodes), `widen_from`
+    /// from a narrower deep GMM.
+    fn trained_start_key(&self, trained: &super::LayerConfig) -> Option<&'static str> {
+        let key = |start: fn(PathBuf) -> TrainedStart| start(PathBuf::new()).key();
+        match trained {
+            super::LayerConfig::Full(_) => Some(key(TrainedStart::FirstLayer)),
+            super::LayerConfig::Deep(_) => Some(key(TrainedStart::WidenFrom)),
+            _ => None,
+        }
+    }
+
     /// The nodes per layer: `[3, 2]` and `[2, 3]` have as many parameters, not the same ones.
     fn size(&self) -> String {
         format!("nodes = {:?}", self.network.nodes)

@@ -20,6 +20,10 @@ impl FamilyConfig for FullGmmConfig {
         self.n_components = k;
     }
 
+    fn with_size(k: usize) -> Self {
+        super::with_defaults("n_components", toml::Value::Integer(k as i64))
+    }
+
     /// Mean, factor and statistics: about `3·D²` numbers (`6·D` for the diagonal types).
     fn values_per_component(&self, dims: usize) -> u64 {
         let d = dims as u64;

@@ -22,10 +22,7 @@ use crate::config::DataConfig;
 use crate::features::Feature;
 use crate::report::views::Inspect;
 use crate::{ConfigError, EmConfig};
-use burn::module::Module;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
-use gmm_models::{ConvGmm, DeepGmm, Device, FullGmm, Generative, Mixture, ModelError, ProbGmm};
+use gmm_models::{ConvGmm, DeepGmm, Device, FullGmm, Generative, ModelError, ProbGmm};
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -69,6 +66,24 @@ pub trait FamilyConfig:
     /// components of its first layer's flat GMM).
     fn min_samples(&self) -> usize {
         self.n_components()
+    }
+
+    /// The key that sets the layer's size in its table (`n_components`; a deep GMM's `nodes`):
+    /// what a message about too many components names.
+    fn size_key(&self) -> &'static str {
+        "n_components"
+    }
+
+    /// The config of `k` components (a deep GMM: one layer of `k` nodes) with every other key
+    /// at its default: the defaults the Python estimators take.
+    fn with_size(k: usize) -> Self;
+
+    /// The key of this layer's table by which it starts from `trained`, a trained layer of
+    /// another kind or size (the stage before's in a staged run): a deep GMM's `first_layer`
+    /// from a full GMM, `widen_from` from a narrower deep GMM; `None` (the default) where a
+    /// layer of this config cannot start from it.
+    fn trained_start_key(&self, _trained: &LayerConfig) -> Option<&'static str> {
+        None
     }
 
     /// Checks the fields, that the family fits its input and the EM settings; the error's key
@@ -122,6 +137,21 @@ pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> {
     fn density_gaussians(&self) -> Result<Option<GaussianMixture>, ModelError> {
         Ok(None)
     }
+}
+
+/// A family config whose one key without a default, `key`, is `value`, every other key at its
+/// default.
+fn with_defaults<T: DeserializeOwned>(key: &str, value: toml::Value) -> T {
+    let table = toml::Table::from_iter([(key.to_string(), value)]);
+    crate::tables::from_table::<T, toml::de::Error>(table)
+        .unwrap_or_else(|e| panic!("{key} is a family config's one key without a default: {e}"))
+}
+
+/// A family's layer type and the name configs spell for it (`FullGmm::KIND`), from its
+/// `families!` line.
+pub trait Kind {
+    /// The family's `kind`.
+    const KIND: &'static str;
 }
 
 /// A Gaussian mixture's parameters on the host, row-major.
@@ -180,6 +210,10 @@ macro_rules! families {
             }
         })+
 
+        $(impl Kind for $model {
+            const KIND: &'static str = $kind;
+        })+
+
         /// The names configs spell in `kind`, in registration order.
         pub const KINDS: &[&str] = &[$($kind),+];
 
@@ -187,6 +221,15 @@ macro_rules! families {
             /// The family's name as configs spell it.
             pub fn kind(&self) -> &'static str {
                 match self { $(LayerConfig::$variant(_) => $kind),+ }
+            }
+
+            /// The config of family `kind` with `k` components and every other key at its
+            /// default ([`FamilyConfig::with_size`]); `None` for a kind that is not registered.
+            pub fn with_size(kind: &str, k: usize) -> Option<Self> {
+                match kind {
+                    $($kind => Some(LayerConfig::$variant(<$config as FamilyConfig>::with_size(k))),)+
+                    _ => None,
+                }
             }
 
             /// Deserialises the table of family `kind` (without its `kind` key).
@@ -245,105 +288,13 @@ families! {$
     Deep(DeepGmm, DeepLayerConfig) = "deep",
 }
 
+// After the `families!` call: its dispatch macros are in scope there.
+mod dispatch;
+
 impl<'de> Deserialize<'de> for LayerConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let table = toml::Table::deserialize(d)?;
         let (kind, table) = crate::tables::split_tag::<D::Error>(table, "kind")?;
         LayerConfig::from_kind(&kind, table)
-    }
-}
-
-impl LayerConfig {
-    /// The configured number of components.
-    pub fn n_components(&self) -> usize {
-        with_config!(self, c => c.n_components())
-    }
-
-    /// Sets the number of components.
-    pub fn set_n_components(&mut self, k: usize) {
-        with_config!(self, c => c.set_n_components(k))
-    }
-
-    /// See [`FamilyConfig::values_per_component`].
-    pub fn values_per_component(&self, dims: usize) -> u64 {
-        with_config!(self, c => c.values_per_component(dims))
-    }
-
-    /// See [`FamilyConfig::min_samples`].
-    pub fn min_samples(&self) -> usize {
-        with_config!(self, c => c.min_samples())
-    }
-
-    /// What fixes its parameters, in words ([`FamilyConfig::size`]).
-    pub fn size(&self) -> String {
-        with_config!(self, c => c.size())
-    }
-
-    /// Checks the layer where it sits, with its EM settings.
-    pub fn check(&self, input: LayerInput<'_>, em: &EmConfig) -> Result<(), ConfigError> {
-        with_config!(self, c => c.check(input, em))
-    }
-
-    /// A fresh layer for inputs of shape `[height, width]`.
-    pub fn init(&self, shape: [usize; 2], device: &Device) -> Result<Layer, ModelError> {
-        with_config!(self, c => c.new_layer(shape, device).map(Layer::from))
-    }
-
-    /// See [`FamilyConfig::trained_start`].
-    pub fn trained_start(&self) -> Option<&TrainedStart> {
-        with_config!(self, c => c.trained_start())
-    }
-
-    /// See [`FamilyConfig::start_from`].
-    pub fn start_from(
-        &self,
-        shape: [usize; 2],
-        trained: Layer,
-        rng: &mut ChaCha8Rng,
-        device: &Device,
-    ) -> Result<Layer, String> {
-        with_config!(self, c => c.start_from(shape, trained, rng, device).map(Layer::from))
-    }
-
-    /// A layer of this config with `k` components and the parameters of a Burn record
-    /// (`model.bpk`, a checkpoint's record); the error says why the record does not fit.
-    pub fn load_record(
-        &self,
-        k: usize,
-        shape: [usize; 2],
-        record: Vec<u8>,
-        device: &Device,
-    ) -> Result<Layer, String> {
-        let mut config = self.clone();
-        config.set_n_components(k);
-        let fresh = config.init(shape, device).map_err(|e| e.to_string())?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(record))
-            .map_err(|e| format!("not a valid Burn record: {e:?}"))?;
-        let misfit = |e| format!("parameters that do not fit the layer: {e:?}");
-        Ok(map_layer!(fresh, m => m.try_load_record(record).map_err(misfit)?))
-    }
-}
-
-impl Layer {
-    /// Its number of components K.
-    pub fn n_components(&self) -> usize {
-        with_layer!(self, m => m.n_components())
-    }
-
-    /// Its parameters as a Burn record (burnpack bytes).
-    pub fn record_bytes(&self) -> Result<Vec<u8>, String> {
-        with_layer!(self, m => m.clone().into_record().into_bytes())
-            .map(|b| b.to_vec())
-            .map_err(|e| format!("cannot encode the record: {e:?}"))
-    }
-
-    /// `log π_c` on the host.
-    pub fn log_weights(&self) -> Result<Vec<f64>, ModelError> {
-        with_layer!(self, m => gmm_models::to_host_f64(m.log_weights()))
-    }
-
-    /// The layer as a generator of samples, if its family is one.
-    pub fn generative(&self) -> Option<&dyn Generative> {
-        with_layer!(self, m => m.generative())
     }
 }

@@ -18,6 +18,10 @@ impl FamilyConfig for ProbGmmConfig {
         self.n_components = k;
     }
 
+    fn with_size(k: usize) -> Self {
+        super::with_defaults("n_components", toml::Value::Integer(k as i64))
+    }
+
     /// Only on rows that sum to 1: a posterior feature of the layer below.
     fn values_per_component(&self, dims: usize) -> u64 {
         let d = dims as u64;

@@ -4,7 +4,7 @@
 use crate::em::FitReport;
 use crate::report::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
 use crate::report::views::{Inspect, OverlapSummary, per_dimension_overlap};
-use crate::run::folder::write_png;
+use crate::fsio::write_png;
 use crate::{TrainError, fsio};
 use gmm_datasets::Images;
 use std::path::Path;

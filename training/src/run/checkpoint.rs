@@ -22,24 +22,7 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The checkpoint's file name in a run folder.
 pub const FILE_NAME: &str = "checkpoint.ckpt";
 
-fn default_every() -> usize {
-    5
-}
-
-/// How often a run writes a checkpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointConfig {
-    /// Write a checkpoint every this many EM iterations (and on Ctrl-C).
-    #[serde(default = "default_every")]
-    pub every: usize,
-}
-
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        Self { every: default_every() }
-    }
-}
+pub use crate::config::CheckpointConfig;
 
 /// What identifies the run a checkpoint belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

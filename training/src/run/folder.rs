@@ -1,6 +1,7 @@
 //! Run folders: where each layer's files go, and the writes every run, report and picture
 //! shares (atomic, with the file named in every error).
 
+pub use crate::fsio::write_png;
 use crate::{TrainError, fsio};
 use std::path::{Path, PathBuf};
 
@@ -32,11 +33,3 @@ pub fn write_toml<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Tra
     fsio::write_atomic(path, text.as_bytes())
 }
 
-/// Writes a picture as a PNG, atomically.
-pub fn write_png(image: &image::RgbImage, path: &Path) -> Result<(), TrainError> {
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| TrainError::file(path, e))?;
-    fsio::write_atomic(path, &png)
-}

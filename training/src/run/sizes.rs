@@ -24,10 +24,7 @@ pub fn check_layer(
         false => (format!("layers[{index}]"), format!("layers[{index}].em")),
     };
     let layer = &spec.layer;
-    let key = match layer.kind() {
-        "deep" => format!("{model}.nodes"),
-        _ => format!("{model}.n_components"),
-    };
+    let key = format!("{model}.{}", layer.size_key());
     let k = layer.n_components() as u64;
     let fits = |key: &str, count: u64, per: u64| {
         // The message starts with the key itself ("model.n_components = …").

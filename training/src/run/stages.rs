@@ -212,18 +212,21 @@ fn link(
 ) -> Result<&'static str, ConfigError> {
     let ours = parse(table)?;
     let (theirs, ours) = (&before.stack()[0].layer, &ours.stack()[0].layer);
-    let (section, key) = match (theirs.kind(), ours.kind()) {
-        (a, b) if a == b && theirs.size() == ours.size() => ("em", "warm_start"),
-        ("full", "deep") => ("model", "first_layer"),
-        ("deep", "deep") => ("model", "widen_from"),
-        (a, b) => {
+    let same = theirs.kind() == ours.kind() && theirs.size() == ours.size();
+    let (section, key) = match (same, ours.trained_start_key(theirs)) {
+        (true, _) => ("em", "warm_start"),
+        (false, Some(key)) => ("model", key),
+        (false, None) => {
             return Err(ConfigError::new(
                 "model",
                 format!(
-                    "a {b} layer with {} cannot start from the stage before's {a} layer with {}: \
-                     a stage continues the same kind and size (em.warm_start), starts a deep \
-                     GMM from a full GMM (first_layer) or widens a deep GMM (widen_from)",
+                    "a {} layer with {} cannot start from the stage before's {} layer with {}: \
+                     a stage continues the same kind and size (em.warm_start), or starts by a \
+                     key of its kind from a trained layer (as a deep GMM's first_layer from a \
+                     full GMM, its widen_from from a narrower deep GMM)",
+                    ours.kind(),
                     ours.size(),
+                    theirs.kind(),
                     theirs.size()
                 ),
             ));

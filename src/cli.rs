@@ -202,6 +202,10 @@ pub(crate) enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Restore images under a trained patch prior by EPLL (Zoran & Weiss 2011): denoise white
+    /// Gaussian noise of --sigma, inpaint the pixels a --mask marks; writes <stem>.png,
+    /// <stem>.npy, <stem>-compare.png per image and restore.json into --out
+    Restore(crate::restore_command::RestoreArgs),
     /// The zoo of trained models in checkpoints/: list, add, verify, table
     #[command(subcommand)]
     Zoo(ZooCommand),

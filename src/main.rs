@@ -2,6 +2,7 @@
 
 mod cli;
 mod limits;
+mod restore_command;
 mod zoo_commands;
 
 use anyhow::{Context, Result};
@@ -151,6 +152,7 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("selecting K for {}", config.display()))?;
             println!("{selection}\nwrote {}", opts.out_dir.display());
         }
+        Command::Restore(args) => restore_command::run(&args)?,
         Command::Zoo(command) => zoo_commands::run(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,
         Command::Devices => devices(),
@@ -222,7 +224,7 @@ fn devices() {
 
 /// The output folder of a command, claimed by this process (rank 0 of an MPI job writes it):
 /// a finished output there is refused unless `overwrite`.
-fn claim_output(dir: &Path, what: &str, marker: &str, overwrite: bool) -> Result<Option<Claim>> {
+pub(crate) fn claim_output(dir: &Path, what: &str, marker: &str, overwrite: bool) -> Result<Option<Claim>> {
     claim_folder(dir, what, marker, overwrite, false)
 }
 

@@ -89,7 +89,8 @@ fn the_readmes_sentence_on_common_flags_names_exactly_the_commands_that_take_the
     let text = readme().split_whitespace().collect::<Vec<_>>().join(" ");
     let all: Vec<Vec<&str>> = vec![
         vec!["train"], vec!["eval"], vec!["score"], vec!["sample"], vec!["classify"],
-        vec!["select"], vec!["inspect"], vec!["finetune"], vec!["refine"], vec!["zoo", "list"],
+        vec!["select"], vec!["inspect"], vec!["finetune"], vec!["refine"], vec!["restore"],
+        vec!["zoo", "list"],
         vec!["zoo", "add"], vec!["zoo", "verify"], vec!["zoo", "table"], vec!["bench"],
         vec!["devices"],
     ];

@@ -5,6 +5,7 @@
 pub mod classify;
 pub mod finetune;
 pub mod inspect;
+pub mod restore;
 pub mod sampling;
 pub mod scoring;
 pub mod select;

@@ -15,6 +15,7 @@ from . import _core
 from ._core import devices
 from .layers import ConvGMM, DeepGMM, Stack, load
 from .mixture import GaussianMixture
+from . import restore
 
 
 def sample_data_dir():
@@ -23,5 +24,5 @@ def sample_data_dir():
     (``$GMM_ZOO_HOME``, else ``~/.local/share/gmm-zoo``)."""
     return pathlib.Path(_core.sample_data_dir())
 
-__all__ = ["ConvGMM", "DeepGMM", "GaussianMixture", "Stack", "devices", "load", "sample_data_dir"]
+__all__ = ["ConvGMM", "DeepGMM", "GaussianMixture", "Stack", "devices", "load", "restore", "sample_data_dir"]
 __version__ = "0.1.0"

@@ -24,6 +24,7 @@ use std::sync::Mutex;
 
 mod layers;
 mod load;
+mod restore;
 
 pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -197,6 +198,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<layers::Model>()?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(restore::restore_image, m)?)?;
     m.add_function(wrap_pyfunction!(sample_data_dir, m)?)?;
     Ok(())
 }

@@ -1,0 +1,191 @@
+//! Expected patch log-likelihood (EPLL, Zoran & Weiss 2011) by half-quadratic splitting, for
+//! denoising additive white Gaussian noise and inpainting missing pixels. With `y` the observed
+//! image and `x` the estimate (in the prior's units), `P_i` the i-th of every overlapping
+//! P×P patch, `M` the known pixels and `λ = P²/σ²` (Zoran & Weiss's code), it minimises
+//!
+//! ```text
+//! λ/2 ‖M(x − y)‖² + Σ_i β/2 ‖P_i x − z_i‖² − Σ_i log p(z_i)
+//! ```
+//!
+//! for each β of the schedule `β_j = c_j/σ²` (by default `c = [1, 4, 8, 16, 32]`), one pass
+//! each: the patch step sets every `z_i` to its estimate under the prior given `P_i x` with
+//! noise variance `1/β` ([`patch_step`]), then the image step solves for `x` pixel by pixel,
+//!
+//! ```text
+//! x = (λ M y + β Σ_i P_iᵀ z_i) / (λ M + β c),    c = the patches covering each pixel
+//! ```
+//!
+//! A missing pixel (`M = 0`) starts at the mean of the known ones and is the average of its
+//! patches' estimates after every pass.
+
+use super::{PatchPrior, PatchStep, patch_step};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// Zoran & Weiss's schedule: `β_j = c_j/σ²`.
+pub const DEFAULT_BETAS: [f64; 5] = [1.0, 4.0, 8.0, 16.0, 32.0];
+
+/// What a restoration does: the noise of the known pixels and the splitting's schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epll {
+    /// The noise's standard deviation in gray levels (0–255).
+    pub sigma: f64,
+    /// `c_j` of `β_j = c_j/σ²`, one pass each.
+    pub betas: Vec<f64>,
+    /// The patch step's estimate.
+    pub step: PatchStep,
+}
+
+/// Where an inpainting's schedule starts: missing pixels begin as the known pixels' mean,
+/// about a natural image's spread (50 gray levels) from their values.
+pub const INPAINTING_START: f64 = 50.0;
+
+impl Epll {
+    /// Zoran & Weiss's schedule at noise `sigma`, the most likely component's estimate.
+    pub fn new(sigma: f64) -> Self {
+        Self { sigma, betas: DEFAULT_BETAS.to_vec(), step: PatchStep::MostLikely }
+    }
+
+    /// The schedule for missing pixels: `1/β` from [`INPAINTING_START`]² (when `sigma` is
+    /// below it) halving each pass down to Zoran & Weiss's last, `σ²/32`, as `c_j` of
+    /// `β_j = c_j/σ²`; the known pixels' own noise `sigma` as ever.
+    pub fn inpainting(sigma: f64) -> Self {
+        let mut c = (sigma / INPAINTING_START).powi(2).min(1.0);
+        let mut betas = vec![c];
+        while c < 32.0 {
+            c = (2.0 * c).min(32.0);
+            betas.push(c);
+        }
+        Self { sigma, betas, step: PatchStep::MostLikely }
+    }
+
+    /// Checks the settings against an image of `height × width` and the prior.
+    pub fn check(&self, prior: &PatchPrior, height: usize, width: usize) -> Result<(), String> {
+        if !(self.sigma.is_finite() && self.sigma > 0.0) {
+            return Err(format!("--sigma {}: must be a positive number of gray levels", self.sigma));
+        }
+        if self.betas.is_empty() || self.betas.iter().any(|b| !(b.is_finite() && *b > 0.0)) {
+            return Err(format!("--betas {:?}: must be positive numbers", self.betas));
+        }
+        if height < prior.side || width < prior.side {
+            return Err(format!(
+                "the image is {height}×{width}, smaller than the prior's {p}×{p} patches",
+                p = prior.side
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How many patches cover each pixel.
+fn coverage(h: usize, w: usize, p: usize) -> Vec<f64> {
+    // Along one axis: the corners a with a ≤ i ≤ a + p − 1 and 0 ≤ a ≤ n − p.
+    let along = |i: usize, n: usize| (i.min(n - p) + 1 - (i + 1).saturating_sub(p)) as f64;
+    let mut c = vec![0.0; h * w];
+    for i in 0..h {
+        for j in 0..w {
+            c[i * w + j] = along(i, h) * along(j, w);
+        }
+    }
+    c
+}
+
+/// Every overlapping P×P patch of `x` (`h × w`), row-major `[N, P²]`, corners in raster order.
+fn extract(x: &[f64], (h, w): (usize, usize), p: usize) -> Vec<f32> {
+    let mut rows = Vec::with_capacity((h - p + 1) * (w - p + 1) * p * p);
+    for i in 0..=h - p {
+        for j in 0..=w - p {
+            (0..p).for_each(|a| rows.extend(x[(i + a) * w + j..][..p].iter().map(|&v| v as f32)));
+        }
+    }
+    rows
+}
+
+/// The patches' estimates under the prior: each patch `[P²]` of `rows` observed with noise of
+/// variance `sigma2` (the prior's units) keeps its mean; its zero-mean part `r` goes to
+/// `w = H r`, takes the patch step's estimate `ŵ`, and comes back as `Hᵀ ŵ`.
+pub fn denoise_patches(prior: &PatchPrior, rows: &[f32], sigma2: f64, step: PatchStep) -> Vec<f32> {
+    let (q, m) = (prior.side * prior.side, prior.dims());
+    let n = rows.len() / q;
+    let mut centred = rows.to_vec();
+    let means: Vec<f32> = centred
+        .chunks_mut(q)
+        .map(|row| {
+            let mean = row.iter().sum::<f32>() / q as f32;
+            row.iter_mut().for_each(|v| *v -= mean);
+            mean
+        })
+        .collect();
+    let basis = MatRef::from_row_major_slice(&prior.basis, m, q);
+    let mut coords = vec![0f32; n * m];
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut coords, n, m),
+        Accum::Replace,
+        MatRef::from_row_major_slice(&centred, n, q),
+        basis.transpose(),
+        1.0f32,
+        Par::Seq,
+    );
+    let estimates = patch_step(prior, &coords, sigma2, step);
+    let mut out: Vec<f32> = means.iter().flat_map(|&v| std::iter::repeat_n(v, q)).collect();
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut out, n, q),
+        Accum::Add,
+        MatRef::from_row_major_slice(&estimates, n, m),
+        basis,
+        1.0f32,
+        Par::Seq,
+    );
+    out
+}
+
+/// `Σ_i P_iᵀ z_i`: the patches `[N, P²]` put back where [`extract`] took them, summed.
+fn put_back(rows: &[f32], (h, w): (usize, usize), p: usize) -> Vec<f64> {
+    let mut sum = vec![0f64; h * w];
+    let mut patch = rows.chunks(p * p);
+    for i in 0..=h - p {
+        for j in 0..=w - p {
+            let values = patch.next().expect("one estimate per patch");
+            for a in 0..p {
+                let out = &mut sum[(i + a) * w + j..][..p];
+                out.iter_mut().zip(&values[a * p..][..p]).for_each(|(o, &v)| *o += f64::from(v));
+            }
+        }
+    }
+    sum
+}
+
+/// Restores `image` (`h × w` gray levels, row-major; `NaN` where a pixel is missing) under
+/// `prior`; `pass(j)` is called after pass j. Returns the estimate in gray levels.
+pub fn restore(
+    prior: &PatchPrior,
+    image: &[f64],
+    (h, w): (usize, usize),
+    epll: &Epll,
+    pass: &mut dyn FnMut(usize),
+) -> Result<Vec<f64>, String> {
+    epll.check(prior, h, w)?;
+    let known: Vec<bool> = image.iter().map(|v| v.is_finite()).collect();
+    let n_known = known.iter().filter(|&&k| k).count();
+    if n_known == 0 {
+        return Err("every pixel of the image is missing".into());
+    }
+    let y: Vec<f64> = image.iter().map(|v| if v.is_finite() { v * prior.scale } else { 0.0 }).collect();
+    let fill = y.iter().sum::<f64>() / n_known as f64;
+    let mut x: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { v } else { fill }).collect();
+    let sigma2 = (epll.sigma * prior.scale).powi(2);
+    let lambda = (prior.side * prior.side) as f64 / sigma2;
+    let counts = coverage(h, w, prior.side);
+    for (j, c) in epll.betas.iter().enumerate() {
+        let beta = c / sigma2;
+        let rows = extract(&x, (h, w), prior.side);
+        let estimates = denoise_patches(prior, &rows, 1.0 / beta, epll.step);
+        let sum = put_back(&estimates, (h, w), prior.side);
+        for i in 0..h * w {
+            let l = if known[i] { lambda } else { 0.0 };
+            x[i] = (l * y[i] + beta * sum[i]) / (l + beta * counts[i]);
+        }
+        pass(j);
+    }
+    Ok(x.iter().map(|v| v / prior.scale).collect())
+}

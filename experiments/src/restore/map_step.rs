@@ -1,0 +1,154 @@
+//! The patch step of EPLL: every patch's estimate under the prior, given its coordinates `w`
+//! observed with Gaussian noise of variance `σ²` in every coordinate (`σ² = 1/β`). For rows
+//! `W` `[N, P²−1]` and component k ([`PatchPrior`]'s `μ'_k`, `U_k`, `λ_k`):
+//!
+//! ```text
+//! d_nk   = (w_n − μ'_k) U_k                                        (one product per block)
+//! s_nk   = log π_k − ½ Σ_i log(λ_ki + σ²) − ½ Σ_i d_nki² / (λ_ki + σ²)   log p(w_n, k) + const
+//! ŵ_n|k  = μ'_k + U_k (g_k ⊙ d_nk),   g_ki = λ_ki / (λ_ki + σ²)          the Wiener estimate
+//! most likely:  ŵ_n = ŵ_n|k*,   k* = argmax_k s_nk                     (Zoran & Weiss)
+//! posterior:    ŵ_n = Σ_k r_nk ŵ_n|k,   r_nk = exp(s_nk − logsumexp_k s_nk)
+//! ```
+
+use super::PatchPrior;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+/// Rows per block: each block's products run on one core.
+const BLOCK: usize = 256;
+
+/// Which estimate a patch takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PatchStep {
+    /// The Wiener estimate under its most likely component (EPLL's).
+    #[default]
+    MostLikely,
+    /// The posterior-weighted Wiener estimates of every component.
+    Posterior,
+}
+
+/// `d_k = (W − 1 μ'_kᵀ) U_k` for a block of `b` rows.
+fn projections(prior: &PatchPrior, k: usize, w: &[f32], b: usize) -> Vec<f32> {
+    let m = prior.dims();
+    let mu = &prior.means[k];
+    let centred: Vec<f32> = w.chunks(m).flat_map(|row| row.iter().zip(mu).map(|(x, c)| x - c)).collect();
+    let mut d = vec![0f32; b * m];
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut d, b, m),
+        Accum::Replace,
+        MatRef::from_row_major_slice(&centred, b, m),
+        MatRef::from_row_major_slice(&prior.eigenvectors[k], m, m),
+        1.0f32,
+        Par::Seq,
+    );
+    d
+}
+
+/// `s_nk` for every row of a block, `[b, K]`: one product `W [U_1 … U_K]` for all components.
+fn scores(prior: &PatchPrior, w: &[f32], b: usize, sigma2: f64) -> Vec<f64> {
+    let (m, kk) = (prior.dims(), prior.n_components());
+    let mut projected = vec![0f32; b * kk * m];
+    matmul(
+        MatMut::from_row_major_slice_mut(&mut projected, b, kk * m),
+        Accum::Replace,
+        MatRef::from_row_major_slice(w, b, m),
+        MatRef::from_row_major_slice(&prior.stacked, m, kk * m),
+        1.0f32,
+        Par::Seq,
+    );
+    let mut out = vec![0f64; b * kk];
+    for k in 0..kk {
+        let lambda = &prior.eigenvalues[k];
+        let inverse: Vec<f32> = lambda.iter().map(|l| (1.0 / (l + sigma2)) as f32).collect();
+        let log_det: f64 = lambda.iter().map(|l| (l + sigma2).ln()).sum();
+        let constant = prior.log_weights[k] - 0.5 * log_det;
+        let centre = &prior.centres[k];
+        for n in 0..b {
+            let row = &projected[n * kk * m + k * m..][..m];
+            let maha: f32 =
+                row.iter().zip(centre).zip(&inverse).map(|((v, c), i)| (v - c) * (v - c) * i).sum();
+            out[n * kk + k] = constant - 0.5 * f64::from(maha);
+        }
+    }
+    out
+}
+
+/// Adds `r · ŵ_n|k` to `out` for every row `n` of a block, `r = weight(n)`.
+fn add_wiener(
+    prior: &PatchPrior,
+    k: usize,
+    w: &[f32],
+    sigma2: f64,
+    weight: impl Fn(usize) -> f32,
+    out: &mut [f32],
+) {
+    let m = prior.dims();
+    let b = w.len() / m;
+    let gain: Vec<f32> =
+        prior.eigenvalues[k].iter().map(|l| (l / (l + sigma2)) as f32).collect();
+    let mut d = projections(prior, k, w, b);
+    for (n, row) in d.chunks_mut(m).enumerate() {
+        let r = weight(n);
+        row.iter_mut().zip(&gain).for_each(|(v, g)| *v *= g * r);
+        let mean = &prior.means[k];
+        out[n * m..(n + 1) * m].iter_mut().zip(mean).for_each(|(o, c)| *o += r * c);
+    }
+    matmul(
+        MatMut::from_row_major_slice_mut(out, b, m),
+        Accum::Add,
+        MatRef::from_row_major_slice(&d, b, m),
+        MatRef::from_row_major_slice(&prior.eigenvectors[k], m, m).transpose(),
+        1.0f32,
+        Par::Seq,
+    );
+}
+
+/// One block's estimates into `out` (zeroed).
+fn block_step(prior: &PatchPrior, w: &[f32], sigma2: f64, step: PatchStep, out: &mut [f32]) {
+    let (m, kk) = (prior.dims(), prior.n_components());
+    let b = w.len() / m;
+    let s = scores(prior, w, b, sigma2);
+    match step {
+        PatchStep::MostLikely => {
+            let best: Vec<usize> = s
+                .chunks(kk)
+                .map(|row| (0..kk).max_by(|&a, &c| row[a].total_cmp(&row[c])).unwrap_or(0))
+                .collect();
+            let mut rows_of = vec![Vec::new(); kk];
+            best.iter().enumerate().for_each(|(n, &k)| rows_of[k].push(n));
+            for (k, rows) in rows_of.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+                let sub: Vec<f32> = rows.iter().flat_map(|&n| w[n * m..][..m].iter().copied()).collect();
+                let mut estimates = vec![0f32; sub.len()];
+                add_wiener(prior, k, &sub, sigma2, |_| 1.0, &mut estimates);
+                for (i, &n) in rows.iter().enumerate() {
+                    out[n * m..][..m].copy_from_slice(&estimates[i * m..][..m]);
+                }
+            }
+        }
+        PatchStep::Posterior => {
+            let mut r = s;
+            for row in r.chunks_mut(kk) {
+                let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
+                row.iter_mut().for_each(|v| *v = (*v - top).exp() / total);
+            }
+            for k in 0..kk {
+                if (0..b).any(|n| r[n * kk + k] > 1e-12) {
+                    add_wiener(prior, k, w, sigma2, |n| r[n * kk + k] as f32, out);
+                }
+            }
+        }
+    }
+}
+
+/// The estimates `Ŵ` `[N, P²−1]` of rows `w` `[N, P²−1]` observed with noise variance
+/// `sigma2`, in blocks on every core.
+pub fn patch_step(prior: &PatchPrior, w: &[f32], sigma2: f64, step: PatchStep) -> Vec<f32> {
+    let m = prior.dims();
+    let mut out = vec![0f32; w.len()];
+    w.par_chunks(BLOCK * m)
+        .zip(out.par_chunks_mut(BLOCK * m))
+        .for_each(|(w, out)| block_step(prior, w, sigma2, step, out));
+    out
+}

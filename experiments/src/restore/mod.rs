@@ -1,0 +1,14 @@
+//! Images restored under a trained patch prior: EPLL denoising and inpainting (Zoran & Weiss
+//! 2011) with any layer whose density is a mixture of Gaussians over image patches.
+
+mod epll;
+mod files;
+mod map_step;
+mod prior;
+mod quality;
+
+pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};
+pub use files::{RestoreRequest, Restored, load_prior, restore_files};
+pub use map_step::{PatchStep, patch_step};
+pub use prior::{PatchPrior, helmert};
+pub use quality::{psnr, ssim};

@@ -1,0 +1,143 @@
+//! A trained layer as a prior over the P×P patches of an image: its Gaussian components
+//! moved into one orthonormal basis of the patches' zero-mean part, each with its
+//! eigendecomposition, so that the patch step of EPLL is two products per component.
+//!
+//! A patch `p` (P² pixels, in the model's units) is its mean and its zero-mean part,
+//! `p = m·1 + r`. The prior models `r` (a flat prior on `m`: the mean of a patch is kept as
+//! observed, as in Zoran & Weiss's code). A model's rows `y` (D values) give `r = T y`: for the
+//! BSDS300 benchmark's 63-value rows the last pixel was dropped, `T = [I; −1ᵀ]` (P² × P²−1);
+//! for zero-mean P×P patches `T = I`. With `H` ((P²−1) × P²) the orthonormal Helmert rows
+//! orthogonal to `1`, `w = H r` are the patch's coordinates, and a component `N(μ, Σ)` over
+//! `y` is `N(A μ, A Σ Aᵀ)` over `w`, `A = H T`:
+//!
+//! ```text
+//! μ'_k = A μ_k                    [P²−1]
+//! Σ'_k = A Σ_k Aᵀ = U_k Λ_k U_kᵀ   [P²−1, P²−1], Λ_k ascending, floored at 1e-12
+//! ```
+//!
+//! (`log |det A|` is the same for every component: it moves no choice between them.)
+
+use faer::{Mat, Side};
+use gmm_training::config::DataConfig;
+use gmm_training::{Family, GaussianMixture, Layer, TrainError, with_layer};
+
+/// The Gaussian components of a patch prior, in the patches' orthonormal zero-mean basis.
+#[derive(Debug, Clone)]
+pub struct PatchPrior {
+    /// Patch side P.
+    pub side: usize,
+    /// The model's units per gray level (an image's level `g` is `g·scale` to the model).
+    pub scale: f64,
+    /// `log π_k`.
+    pub log_weights: Vec<f64>,
+    /// `μ'_k`, each `[P²−1]`.
+    pub means: Vec<Vec<f32>>,
+    /// `U_k`, each row-major `[P²−1, P²−1]` (column i the eigenvector of `λ_{k,i}`).
+    pub eigenvectors: Vec<Vec<f32>>,
+    /// `λ_k`, each `[P²−1]`.
+    pub eigenvalues: Vec<Vec<f64>>,
+    /// `H`, row-major `[P²−1, P²]`.
+    pub basis: Vec<f32>,
+    /// `[U_1 … U_K]`, row-major `[P²−1, K·(P²−1)]`: every component's projection in one product.
+    pub stacked: Vec<f32>,
+    /// `μ'_k U_k`, each `[P²−1]`: `(w − μ'_k) U_k = w U_k − μ'_k U_k`.
+    pub centres: Vec<Vec<f32>>,
+}
+
+/// How a model's rows sit in a patch: side P, the model's units per gray level, and whether
+/// the last pixel was dropped (the BSDS300 benchmark's rows).
+fn geometry(data: &DataConfig, dims: usize) -> Result<(usize, f64, bool), String> {
+    let patch = |p: usize| (p * p == dims).then_some((p, 1.0 / 255.0, false));
+    let found = match data {
+        DataConfig::Bsds300(_) => (dims == 63).then_some((8, 1.0 / 256.0, true)),
+        DataConfig::Bsds(b) => patch(b.patch_size),
+        DataConfig::Images(i) => i.patch_size.and_then(patch),
+        _ => None,
+    };
+    found.ok_or_else(|| {
+        "is not a prior of image patches: restore takes a layer trained on the bsds300 \
+         benchmark's rows or on zero-mean image patches (dataset bsds, or images with \
+         patch_size)"
+            .into()
+    })
+}
+
+/// `H`: row i (i < n − 1) is `(1, …, 1, −(i+1), 0, …)/√((i+1)(i+2))` over n values.
+pub fn helmert(n: usize) -> Vec<f64> {
+    let mut h = vec![0.0; (n - 1) * n];
+    for i in 0..n - 1 {
+        let norm = (((i + 1) * (i + 2)) as f64).sqrt();
+        h[i * n..i * n + i + 1].iter_mut().for_each(|v| *v = 1.0 / norm);
+        h[i * n + i + 1] = -((i + 1) as f64) / norm;
+    }
+    h
+}
+
+impl PatchPrior {
+    /// The prior of a trained layer of `data`'s rows: any layer whose density is a mixture of
+    /// Gaussians (a full GMM of any covariance type, a deep GMM's paths); the error says why
+    /// another is not one.
+    pub fn of_layer(layer: &Layer, data: &DataConfig, dims: usize) -> Result<Self, TrainError> {
+        let (side, scale, dropped) = geometry(data, dims).map_err(TrainError::Failed)?;
+        let mixture = with_layer!(layer, m => m.density_gaussians())?.ok_or_else(|| {
+            TrainError::Failed(format!(
+                "a `{}` layer's density is not a mixture of Gaussians here: restore takes full \
+                 and deep GMMs",
+                layer.kind()
+            ))
+        })?;
+        Ok(Self::from_mixture(&mixture, side, scale, dropped))
+    }
+
+    /// The prior of a Gaussian mixture over rows `y` of a P×P patch (`dropped`: the rows hold
+    /// P²−1 values, the last pixel dropped; else P² zero-mean values).
+    pub fn from_mixture(g: &GaussianMixture, side: usize, scale: f64, dropped: bool) -> Self {
+        let n = side * side;
+        let (m, d) = (n - 1, if dropped { n - 1 } else { n });
+        let h = helmert(n);
+        // A = H T: T = [I; −1ᵀ] when the last pixel was dropped, else I.
+        let a = Mat::<f64>::from_fn(m, d, |i, j| match dropped {
+            true => h[i * n + j] - h[i * n + n - 1],
+            false => h[i * n + j],
+        });
+        let (mut means, mut eigenvectors, mut eigenvalues): (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Vec<f64>>) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (mu, cov) in g.means.iter().zip(&g.covariances) {
+            let mu = Mat::<f64>::from_fn(d, 1, |i, _| mu[i]);
+            let cov = Mat::<f64>::from_fn(d, d, |i, j| 0.5 * (cov[i * d + j] + cov[j * d + i]));
+            let mean = &a * &mu;
+            let moved = &a * &cov * a.transpose();
+            let eig = moved.self_adjoint_eigen(Side::Lower).expect("a symmetric matrix");
+            let u = eig.U();
+            let s: Vec<f64> = eig.S().column_vector().iter().map(|&v| v.max(1e-12)).collect();
+            means.push((0..m).map(|i| mean[(i, 0)] as f32).collect());
+            eigenvectors.push((0..m * m).map(|x| u[(x / m, x % m)] as f32).collect());
+            eigenvalues.push(s);
+        }
+        let log_weights = g.weights.iter().map(|w| w.max(f64::MIN_POSITIVE).ln()).collect();
+        let basis = h.iter().map(|&v| v as f32).collect();
+        let k = g.weights.len();
+        let mut stacked = vec![0f32; m * k * m];
+        for (c, u) in eigenvectors.iter().enumerate() {
+            for i in 0..m {
+                stacked[i * k * m + c * m..][..m].copy_from_slice(&u[i * m..(i + 1) * m]);
+            }
+        }
+        let centres = means
+            .iter()
+            .zip(&eigenvectors)
+            .map(|(mu, u)| (0..m).map(|j| (0..m).map(|i| mu[i] * u[i * m + j]).sum()).collect())
+            .collect();
+        Self { side, scale, log_weights, means, eigenvectors, eigenvalues, basis, stacked, centres }
+    }
+
+    /// `P² − 1`, the patches' zero-mean coordinates.
+    pub fn dims(&self) -> usize {
+        self.side * self.side - 1
+    }
+
+    /// K.
+    pub fn n_components(&self) -> usize {
+        self.log_weights.len()
+    }
+}

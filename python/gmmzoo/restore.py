@@ -1,0 +1,58 @@
+"""Images restored under the zoo's patch priors: EPLL (Zoran & Weiss 2011) denoising and
+inpainting in the Rust library, numpy arrays in and out.
+
+>>> import numpy as np, gmmzoo.restore
+>>> noisy = clean + np.random.default_rng(0).normal(scale=25, size=clean.shape)
+>>> restored = gmmzoo.restore.denoise(noisy, sigma=25)            # gray levels, 0-255
+
+An image is a 2-D array of gray levels (0-255, as the literature states σ); ``NaN`` marks a
+missing pixel. The prior is a shipped checkpoint's name or a run folder of a layer trained on
+image patches (``bsds300_full200_kmeans``, the 200-component GMM of Zoran & Weiss's EPLL, is
+the default).
+"""
+
+import numbers
+
+import numpy as np
+
+from . import _core
+
+DEFAULT_PRIOR = "bsds300_full200_kmeans"
+PATCH_STEPS = ("most_likely", "posterior")
+
+
+def _image(image):
+    array = np.asarray(image, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError(f"image has shape {array.shape}: expected a 2-D array of gray levels")
+    return np.ascontiguousarray(array)
+
+
+def _sigma(sigma):
+    if not isinstance(sigma, numbers.Real) or not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a positive number of gray levels, got {sigma!r}")
+    return float(sigma)
+
+
+def denoise(image, sigma, prior=DEFAULT_PRIOR, *, betas=None, patch_step="most_likely"):
+    """``image`` (2-D, gray levels) with white Gaussian noise of standard deviation ``sigma``
+    (gray levels) restored under ``prior``: a float64 array of its shape. ``betas``: the
+    schedule's ``c_j`` of ``β_j = c_j/σ²``, one pass each (default ``[1, 4, 8, 16, 32]``);
+    ``patch_step``: ``"most_likely"`` (EPLL's) or ``"posterior"``."""
+    return _core.restore_image(
+        _image(image), _sigma(sigma), str(prior), betas=betas, patch_step=patch_step
+    )
+
+
+def inpaint(image, mask, prior=DEFAULT_PRIOR, *, sigma=1.0, betas=None, patch_step="most_likely"):
+    """``image`` (2-D, gray levels) with the pixels where ``mask`` is true missing, filled in
+    under ``prior``; the known pixels are taken to carry noise of ``sigma`` gray levels. The
+    schedule starts at 50 gray levels of noise and halves it each pass to ``sigma/√32``."""
+    array = _image(image).copy()
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != array.shape:
+        raise ValueError(f"mask has shape {mask.shape}, the image {array.shape}")
+    array[mask] = np.nan
+    return _core.restore_image(
+        array, _sigma(sigma), str(prior), betas=betas, patch_step=patch_step
+    )

@@ -205,7 +205,7 @@ pub(crate) enum Command {
     /// Restore images under a trained patch prior by EPLL (Zoran & Weiss 2011): denoise white
     /// Gaussian noise of --sigma, inpaint the pixels a --mask marks; writes <stem>.png,
     /// <stem>.npy, <stem>-compare.png per image and restore.json into --out
-    Restore(crate::restore_command::RestoreArgs),
+    Restore(RestoreArgs),
     /// The zoo of trained models in checkpoints/: list, add, verify, table
     #[command(subcommand)]
     Zoo(ZooCommand),
@@ -267,4 +267,54 @@ pub(crate) enum ZooCommand {
 pub(crate) enum SplitArg {
     Train,
     Test,
+}
+
+/// The patch step's estimate.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum PatchStepArg {
+    /// The Wiener estimate under the patch's most likely component (EPLL's)
+    MostLikely,
+    /// The posterior-weighted Wiener estimates of every component
+    Posterior,
+}
+
+/// Arguments of `gmmzoo restore`.
+#[derive(clap::Args)]
+pub(crate) struct RestoreArgs {
+    /// The prior: a run folder or a checkpoint name of a layer trained on image patches (e.g.
+    /// bsds300_full200_kmeans)
+    pub(crate) model: PathBuf,
+    /// An image file, or a folder of images (colour is made gray by Rec. 601)
+    pub(crate) input: PathBuf,
+    /// The noise's standard deviation, in gray levels (0–255)
+    #[arg(long)]
+    pub(crate) sigma: f64,
+    /// A gray image of the input's size: 255 where a pixel is missing, 0 where it is known
+    #[arg(long)]
+    pub(crate) mask: Option<PathBuf>,
+    /// The clean image: PSNR and SSIM of the input and the result against it
+    #[arg(long)]
+    pub(crate) clean: Option<PathBuf>,
+    /// Add white Gaussian noise of --sigma from this seed to each input first (each input is
+    /// then its own clean reference)
+    #[arg(long)]
+    pub(crate) noise_seed: Option<u64>,
+    /// The splitting's schedule, β_j = c_j/σ², one pass each [default: 1,4,8,16,32; with
+    /// --mask, c_j from (σ/50)² doubling to 32]
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) betas: Option<Vec<f64>>,
+    /// The patch step's estimate
+    #[arg(long, value_enum, default_value = "most-likely")]
+    pub(crate) patch_step: PatchStepArg,
+    /// Write <stem>.png with 16 bits per pixel
+    #[arg(long)]
+    pub(crate) sixteen_bit: bool,
+    /// Output folder [default: restored/]
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Replace the restoration the folder holds (refused otherwise)
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    #[command(flatten)]
+    pub(crate) common: Common,
 }

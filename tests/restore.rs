@@ -108,7 +108,7 @@ fn the_patch_step_is_the_dense_wiener_estimate_of_the_most_likely_or_every_compo
     let rows: Vec<f64> = (0..300 * Q).map(|_| rng.random_range(-2.0..2.0)).collect();
     let rows32: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
     for (step, sigma2) in [(PatchStep::MostLikely, 0.3), (PatchStep::Posterior, 0.3), (PatchStep::Posterior, 0.01)] {
-        let ours = denoise_patches(&prior, &rows32, sigma2, step);
+        let ours = denoise_patches(&prior, &rows32, sigma2, step).unwrap();
         for (n, patch) in rows.chunks(Q).enumerate() {
             let want = oracle_patch(&g, patch, sigma2, step);
             for (a, b) in ours[n * Q..(n + 1) * Q].iter().zip(&want) {

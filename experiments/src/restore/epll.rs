@@ -104,7 +104,12 @@ fn extract(x: &[f64], (h, w): (usize, usize), p: usize) -> Vec<f32> {
 /// The patches' estimates under the prior: each patch `[P²]` of `rows` observed with noise of
 /// variance `sigma2` (the prior's units) keeps its mean; its zero-mean part `r` goes to
 /// `w = H r`, takes the patch step's estimate `ŵ`, and comes back as `Hᵀ ŵ`.
-pub fn denoise_patches(prior: &PatchPrior, rows: &[f32], sigma2: f64, step: PatchStep) -> Vec<f32> {
+pub fn denoise_patches(
+    prior: &PatchPrior,
+    rows: &[f32],
+    sigma2: f64,
+    step: PatchStep,
+) -> Result<Vec<f32>, String> {
     let (q, m) = (prior.side * prior.side, prior.dims());
     let n = rows.len() / q;
     let mut centred = rows.to_vec();
@@ -126,7 +131,7 @@ pub fn denoise_patches(prior: &PatchPrior, rows: &[f32], sigma2: f64, step: Patc
         1.0f32,
         Par::Seq,
     );
-    let estimates = patch_step(prior, &coords, sigma2, step);
+    let estimates = patch_step(prior, &coords, sigma2, step)?;
     let mut out: Vec<f32> = means.iter().flat_map(|&v| std::iter::repeat_n(v, q)).collect();
     matmul(
         MatMut::from_row_major_slice_mut(&mut out, n, q),
@@ -136,7 +141,7 @@ pub fn denoise_patches(prior: &PatchPrior, rows: &[f32], sigma2: f64, step: Patc
         1.0f32,
         Par::Seq,
     );
-    out
+    Ok(out)
 }
 
 /// `Σ_i P_iᵀ z_i`: the patches `[N, P²]` put back where [`extract`] took them, summed.
@@ -179,7 +184,7 @@ pub fn restore(
     for (j, c) in epll.betas.iter().enumerate() {
         let beta = c / sigma2;
         let rows = extract(&x, (h, w), prior.side);
-        let estimates = denoise_patches(prior, &rows, 1.0 / beta, epll.step);
+        let estimates = denoise_patches(prior, &rows, 1.0 / beta, epll.step)?;
         let sum = put_back(&estimates, (h, w), prior.side);
         for i in 0..h * w {
             let l = if known[i] { lambda } else { 0.0 };

@@ -104,19 +104,61 @@ fn add_wiener(
     );
 }
 
+/// `s_nk` of one row for one component (a matrix-vector product).
+fn row_score(prior: &PatchPrior, k: usize, row: &[f32], sigma2: f64) -> f64 {
+    let m = prior.dims();
+    let (u, mu, lambda) = (&prior.eigenvectors[k], &prior.means[k], &prior.eigenvalues[k]);
+    let mut d = vec![0f32; m];
+    for (j, (x, c)) in row.iter().zip(mu).enumerate() {
+        let v = x - c;
+        d.iter_mut().zip(&u[j * m..(j + 1) * m]).for_each(|(o, e)| *o += v * e);
+    }
+    let (mut maha, mut log_det) = (0.0, 0.0);
+    for (v, l) in d.iter().zip(lambda) {
+        maha += f64::from(*v).powi(2) / (l + sigma2);
+        log_det += (l + sigma2).ln();
+    }
+    prior.log_weights[k] - 0.5 * (log_det + maha)
+}
+
+/// Every row's most likely component: of all (one product for the block), or of the
+/// candidates a deep GMM's search proposes for it (each scored exactly, noise included).
+fn most_likely(prior: &PatchPrior, w: &[f32], sigma2: f64) -> Result<Vec<usize>, String> {
+    let (m, kk) = (prior.dims(), prior.n_components());
+    let best_of = |ks: &mut dyn Iterator<Item = (usize, f64)>| {
+        ks.max_by(|a, c| a.1.total_cmp(&c.1)).map_or(0, |(k, _)| k)
+    };
+    match &prior.search {
+        None => {
+            let s = scores(prior, w, w.len() / m, sigma2);
+            Ok(s.chunks(kk).map(|row| best_of(&mut row.iter().copied().enumerate())).collect())
+        }
+        Some(search) => {
+            let candidates = search.candidates(prior, w)?;
+            let rows = w.chunks(m).zip(&candidates);
+            Ok(rows
+                .map(|(row, ks)| best_of(&mut ks.iter().map(|&k| (k, row_score(prior, k, row, sigma2)))))
+                .collect())
+        }
+    }
+}
+
 /// One block's estimates into `out` (zeroed).
-fn block_step(prior: &PatchPrior, w: &[f32], sigma2: f64, step: PatchStep, out: &mut [f32]) {
+fn block_step(
+    prior: &PatchPrior,
+    w: &[f32],
+    sigma2: f64,
+    step: PatchStep,
+    out: &mut [f32],
+) -> Result<(), String> {
     let (m, kk) = (prior.dims(), prior.n_components());
     let b = w.len() / m;
-    let s = scores(prior, w, b, sigma2);
     match step {
         PatchStep::MostLikely => {
-            let best: Vec<usize> = s
-                .chunks(kk)
-                .map(|row| (0..kk).max_by(|&a, &c| row[a].total_cmp(&row[c])).unwrap_or(0))
-                .collect();
             let mut rows_of = vec![Vec::new(); kk];
-            best.iter().enumerate().for_each(|(n, &k)| rows_of[k].push(n));
+            for (n, k) in most_likely(prior, w, sigma2)?.into_iter().enumerate() {
+                rows_of[k].push(n);
+            }
             for (k, rows) in rows_of.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
                 let sub: Vec<f32> = rows.iter().flat_map(|&n| w[n * m..][..m].iter().copied()).collect();
                 let mut estimates = vec![0f32; sub.len()];
@@ -127,7 +169,12 @@ fn block_step(prior: &PatchPrior, w: &[f32], sigma2: f64, step: PatchStep, out: 
             }
         }
         PatchStep::Posterior => {
-            let mut r = s;
+            if prior.search.is_some() {
+                return Err("the posterior patch step scores every component; a deep GMM's \
+                            prior picks each patch's path by its search: use the most likely"
+                    .into());
+            }
+            let mut r = scores(prior, w, b, sigma2);
             for row in r.chunks_mut(kk) {
                 let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
@@ -140,15 +187,21 @@ fn block_step(prior: &PatchPrior, w: &[f32], sigma2: f64, step: PatchStep, out: 
             }
         }
     }
+    Ok(())
 }
 
 /// The estimates `Ŵ` `[N, P²−1]` of rows `w` `[N, P²−1]` observed with noise variance
-/// `sigma2`, in blocks on every core.
-pub fn patch_step(prior: &PatchPrior, w: &[f32], sigma2: f64, step: PatchStep) -> Vec<f32> {
+/// `sigma2`, in blocks on every core; the error says why a step cannot be taken.
+pub fn patch_step(
+    prior: &PatchPrior,
+    w: &[f32],
+    sigma2: f64,
+    step: PatchStep,
+) -> Result<Vec<f32>, String> {
     let m = prior.dims();
     let mut out = vec![0f32; w.len()];
     w.par_chunks(BLOCK * m)
         .zip(out.par_chunks_mut(BLOCK * m))
-        .for_each(|(w, out)| block_step(prior, w, sigma2, step, out));
-    out
+        .try_for_each(|(w, out)| block_step(prior, w, sigma2, step, out))?;
+    Ok(out)
 }

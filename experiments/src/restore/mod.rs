@@ -10,5 +10,5 @@ mod quality;
 pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};
 pub use files::{RestoreRequest, Restored, load_prior, restore_files};
 pub use map_step::{PatchStep, patch_step};
-pub use prior::{PatchPrior, helmert};
+pub use prior::PatchPrior;
 pub use quality::{psnr, ssim};

@@ -18,8 +18,43 @@
 //! (`log |det A|` is the same for every component: it moves no choice between them.)
 
 use faer::{Mat, Side};
+use gmm_models::{DeepGmm, Mixture, Tensor, TensorData, deep_search};
 use gmm_training::config::DataConfig;
 use gmm_training::{Family, GaussianMixture, Layer, TrainError, with_layer};
+use rayon::prelude::*;
+
+/// A deep GMM's own beam search, which proposes each patch's candidate paths (its reached
+/// paths, `beam · N_L` of them) instead of every path being scored.
+#[derive(Debug, Clone)]
+pub struct PathSearch {
+    /// The network.
+    pub network: DeepGmm,
+    /// Prefixes kept per layer.
+    pub beam: usize,
+    /// The model's rows hold P²−1 values (the last pixel dropped).
+    pub dropped: bool,
+}
+
+impl PathSearch {
+    /// The candidate paths of every row of coordinates `w` `[b, P²−1]` (moved back into the
+    /// model's rows first), `[b][C]`.
+    pub fn candidates(&self, prior: &PatchPrior, w: &[f32]) -> Result<Vec<Vec<usize>>, String> {
+        let (m, n) = (prior.dims(), prior.side * prior.side);
+        let d = if self.dropped { m } else { n };
+        let b = w.len() / m;
+        let mut rows = Vec::with_capacity(b * d);
+        for row in w.chunks(m) {
+            let pixel = |p: usize| (0..m).map(|i| row[i] * prior.basis[i * n + p]).sum::<f32>();
+            rows.extend((0..d).map(pixel));
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(rows, [b, d]), &self.network.device());
+        let reached = deep_search::reached_paths(&self.network, x, self.beam).map_err(|e| e.to_string())?;
+        let c = reached.path.dims()[1];
+        let data = reached.path.into_data().convert::<i64>();
+        let paths = data.try_to_vec::<i64>().map_err(|e| format!("{e:?}"))?;
+        Ok(paths.chunks(c).map(|r| r.iter().map(|&p| p as usize).collect()).collect())
+    }
+}
 
 /// The Gaussian components of a patch prior, in the patches' orthonormal zero-mean basis.
 #[derive(Debug, Clone)]
@@ -42,6 +77,22 @@ pub struct PatchPrior {
     pub stacked: Vec<f32>,
     /// `μ'_k U_k`, each `[P²−1]`: `(w − μ'_k) U_k = w U_k − μ'_k U_k`.
     pub centres: Vec<Vec<f32>>,
+    /// A deep GMM's search, which proposes each patch's candidate paths (`None`: every
+    /// component is scored).
+    pub search: Option<PathSearch>,
+}
+
+/// Paths a deep GMM may have for every one to be scored in the patch step; a larger network
+/// proposes candidates by its search.
+pub const SCORED_PATHS: usize = 1024;
+
+/// The network whose search proposes the candidate paths: a deep GMM of more than
+/// [`SCORED_PATHS`] paths.
+fn searched(layer: &Layer) -> Option<&DeepGmm> {
+    match layer {
+        Layer::Deep(network) if network.n_components() > SCORED_PATHS => Some(network),
+        _ => None,
+    }
 }
 
 /// How a model's rows sit in a patch: side P, the model's units per gray level, and whether
@@ -62,15 +113,11 @@ fn geometry(data: &DataConfig, dims: usize) -> Result<(usize, f64, bool), String
     })
 }
 
-/// `H`: row i (i < n − 1) is `(1, …, 1, −(i+1), 0, …)/√((i+1)(i+2))` over n values.
-pub fn helmert(n: usize) -> Vec<f64> {
-    let mut h = vec![0.0; (n - 1) * n];
-    for i in 0..n - 1 {
-        let norm = (((i + 1) * (i + 2)) as f64).sqrt();
-        h[i * n..i * n + i + 1].iter_mut().for_each(|v| *v = 1.0 / norm);
-        h[i * n + i + 1] = -((i + 1) as f64) / norm;
-    }
-    h
+/// `H` ((n−1) × n, row-major): row i is the i-th Helmert vector, `(1, …, 1, −(i+1), 0, …)/
+/// √((i+1)(i+2))` ([`gmm_models::helmert_basis`] holds them as columns).
+fn helmert(n: usize) -> Vec<f64> {
+    let (columns, m) = (gmm_models::helmert_basis(n), n - 1);
+    (0..m * n).map(|x| columns[(x % n) * m + x / n]).collect()
 }
 
 impl PatchPrior {
@@ -86,7 +133,13 @@ impl PatchPrior {
                 layer.kind()
             ))
         })?;
-        Ok(Self::from_mixture(&mixture, side, scale, dropped))
+        let mut prior = Self::from_mixture(&mixture, side, scale, dropped);
+        if let Some(network) = searched(layer) {
+            let beam = network.config.beam;
+            prior.search = Some(PathSearch { network: network.clone(), beam, dropped });
+            prior.stacked = Vec::new(); // the search proposes; no product over every path
+        }
+        Ok(prior)
     }
 
     /// The prior of a Gaussian mixture over rows `y` of a P×P patch (`dropped`: the rows hold
@@ -100,18 +153,28 @@ impl PatchPrior {
             true => h[i * n + j] - h[i * n + n - 1],
             false => h[i * n + j],
         });
-        let (mut means, mut eigenvectors, mut eigenvalues): (Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<Vec<f64>>) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for (mu, cov) in g.means.iter().zip(&g.covariances) {
-            let mu = Mat::<f64>::from_fn(d, 1, |i, _| mu[i]);
-            let cov = Mat::<f64>::from_fn(d, d, |i, j| 0.5 * (cov[i * d + j] + cov[j * d + i]));
-            let mean = &a * &mu;
-            let moved = &a * &cov * a.transpose();
-            let eig = moved.self_adjoint_eigen(Side::Lower).expect("a symmetric matrix");
-            let u = eig.U();
-            let s: Vec<f64> = eig.S().column_vector().iter().map(|&v| v.max(1e-12)).collect();
-            means.push((0..m).map(|i| mean[(i, 0)] as f32).collect());
-            eigenvectors.push((0..m * m).map(|x| u[(x / m, x % m)] as f32).collect());
+        let moved: Vec<(Vec<f32>, Vec<f32>, Vec<f64>)> = g
+            .means
+            .par_iter()
+            .zip(&g.covariances)
+            .map(|(mu, cov)| {
+                let mu = Mat::<f64>::from_fn(d, 1, |i, _| mu[i]);
+                let cov = Mat::<f64>::from_fn(d, d, |i, j| 0.5 * (cov[i * d + j] + cov[j * d + i]));
+                let mean = &a * &mu;
+                let moved = &a * &cov * a.transpose();
+                let eig = moved.self_adjoint_eigen(Side::Lower).expect("a symmetric matrix");
+                let u = eig.U();
+                let s: Vec<f64> = eig.S().column_vector().iter().map(|&v| v.max(1e-12)).collect();
+                let mean = (0..m).map(|i| mean[(i, 0)] as f32).collect();
+                (mean, (0..m * m).map(|x| u[(x / m, x % m)] as f32).collect(), s)
+            })
+            .collect();
+        let mut means = Vec::with_capacity(moved.len());
+        let mut eigenvectors = Vec::with_capacity(moved.len());
+        let mut eigenvalues = Vec::with_capacity(moved.len());
+        for (mean, u, s) in moved {
+            means.push(mean);
+            eigenvectors.push(u);
             eigenvalues.push(s);
         }
         let log_weights = g.weights.iter().map(|w| w.max(f64::MIN_POSITIVE).ln()).collect();
@@ -128,7 +191,18 @@ impl PatchPrior {
             .zip(&eigenvectors)
             .map(|(mu, u)| (0..m).map(|j| (0..m).map(|i| mu[i] * u[i * m + j]).sum()).collect())
             .collect();
-        Self { side, scale, log_weights, means, eigenvectors, eigenvalues, basis, stacked, centres }
+        Self {
+            side,
+            scale,
+            log_weights,
+            means,
+            eigenvectors,
+            eigenvalues,
+            basis,
+            stacked,
+            centres,
+            search: None,
+        }
     }
 
     /// `P² − 1`, the patches' zero-mean coordinates.

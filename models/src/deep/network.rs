@@ -124,7 +124,8 @@ impl DeepGmm {
         self.config.nodes.len()
     }
 
-    pub(crate) fn device(&self) -> Device {
+    /// The device its parameters are on.
+    pub fn device(&self) -> Device {
         self.biases.val().device()
     }
 

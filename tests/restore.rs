@@ -234,3 +234,42 @@ fn bad_input_is_one_sentence_naming_it() {
         assert!(err.contains(needle) && err.trim().lines().count() == 1, "{needle}: {err}");
     }
 }
+
+/// A deep GMM's noise-aware search over its prefixes, with a beam as wide as the prefixes of
+/// all but its last layer, finds the path that scoring every path picks: the patch step under
+/// the searched prior is the dense estimate of the best of all paths.
+#[test]
+fn a_deep_priors_search_finds_the_best_path_of_every_noisy_patch() {
+    use gmm_zoo::experiments::restore::PathSearch;
+    use gmm_zoo::models::{DeepGmm, NodeParams};
+    use gmm_zoo::training::{Family, Kind, LayerConfig};
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let d = Q - 1;
+    let Some(LayerConfig::Deep(layer)) = LayerConfig::with_size(DeepGmm::KIND, 3) else { panic!() };
+    let config = gmm_zoo::models::DeepGmmConfig { nodes: vec![3, 2, 2], beam: 6, ..layer.network };
+    let m = 7;
+    let a = (0..m * d * d)
+        .map(|x| if (x % (d * d)) / d == x % d { 0.6 } else { 0.0 } + rng.random_range(-0.3..0.3))
+        .collect();
+    let b = (0..m * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let weights: Vec<f64> = (1..=12).map(|p| p as f64 / 78.0).collect();
+    let nodes = NodeParams { a, b, dim: d };
+    let network = DeepGmm::from_parts(&nodes, &weights, &config, &common::device()).unwrap();
+    let g = network.density_gaussians().unwrap().unwrap();
+    let mut prior = PatchPrior::from_mixture(&g, P, 1.0, true);
+    prior.search = Some(PathSearch::new(&network, &g.weights, (P, 1.0, true)).unwrap());
+    prior.stacked = Vec::new();
+    let rows: Vec<f64> = (0..200 * Q).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let rows32: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
+    for sigma2 in [0.05, 0.5] {
+        let ours = denoise_patches(&prior, &rows32, sigma2, PatchStep::MostLikely).unwrap();
+        for (n, patch) in rows.chunks(Q).enumerate() {
+            let want = oracle_patch(&g, patch, sigma2, PatchStep::MostLikely);
+            for (a, b) in ours[n * Q..(n + 1) * Q].iter().zip(&want) {
+                assert!((f64::from(*a) - b).abs() < 2e-4, "σ²={sigma2} patch {n}: {a} vs {b}");
+            }
+        }
+    }
+    let refused = denoise_patches(&prior, &rows32, 0.5, PatchStep::Posterior).unwrap_err();
+    assert!(refused.contains("most likely"), "{refused}");
+}

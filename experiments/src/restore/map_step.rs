@@ -46,7 +46,7 @@ fn projections(prior: &PatchPrior, k: usize, w: &[f32], b: usize) -> Vec<f32> {
 }
 
 /// `s_nk` for every row of a block, `[b, K]`: one product `W [U_1 … U_K]` for all components.
-fn scores(prior: &PatchPrior, w: &[f32], b: usize, sigma2: f64) -> Vec<f64> {
+pub(super) fn scores(prior: &PatchPrior, w: &[f32], b: usize, sigma2: f64) -> Vec<f64> {
     let (m, kk) = (prior.dims(), prior.n_components());
     let mut projected = vec![0f32; b * kk * m];
     matmul(
@@ -105,7 +105,7 @@ fn add_wiener(
 }
 
 /// `s_nk` of one row for one component (a matrix-vector product).
-fn row_score(prior: &PatchPrior, k: usize, row: &[f32], sigma2: f64) -> f64 {
+pub(super) fn row_score(prior: &PatchPrior, k: usize, row: &[f32], sigma2: f64) -> f64 {
     let m = prior.dims();
     let (u, mu, lambda) = (&prior.eigenvectors[k], &prior.means[k], &prior.eigenvalues[k]);
     let mut d = vec![0f32; m];
@@ -121,8 +121,8 @@ fn row_score(prior: &PatchPrior, k: usize, row: &[f32], sigma2: f64) -> f64 {
     prior.log_weights[k] - 0.5 * (log_det + maha)
 }
 
-/// Every row's most likely component: of all (one product for the block), or of the
-/// candidates a deep GMM's search proposes for it (each scored exactly, noise included).
+/// Every row's most likely component: of all (one product for the block), or the path a deep
+/// GMM's noise-aware beam search finds.
 fn most_likely(prior: &PatchPrior, w: &[f32], sigma2: f64) -> Result<Vec<usize>, String> {
     let (m, kk) = (prior.dims(), prior.n_components());
     let best_of = |ks: &mut dyn Iterator<Item = (usize, f64)>| {
@@ -133,13 +133,7 @@ fn most_likely(prior: &PatchPrior, w: &[f32], sigma2: f64) -> Result<Vec<usize>,
             let s = scores(prior, w, w.len() / m, sigma2);
             Ok(s.chunks(kk).map(|row| best_of(&mut row.iter().copied().enumerate())).collect())
         }
-        Some(search) => {
-            let candidates = search.candidates(prior, w)?;
-            let rows = w.chunks(m).zip(&candidates);
-            Ok(rows
-                .map(|(row, ks)| best_of(&mut ks.iter().map(|&k| (k, row_score(prior, k, row, sigma2)))))
-                .collect())
-        }
+        Some(search) => Ok(search.choose(prior, w, sigma2)),
     }
 }
 

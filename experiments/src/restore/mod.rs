@@ -6,9 +6,11 @@ mod files;
 mod map_step;
 mod prior;
 mod quality;
+mod search;
 
 pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};
 pub use files::{RestoreRequest, Restored, load_prior, restore_files};
 pub use map_step::{PatchStep, patch_step};
-pub use prior::PatchPrior;
+pub use prior::{PatchPrior, SCORED_PATHS};
 pub use quality::{psnr, ssim};
+pub use search::{PathSearch, RESTORE_BEAM};

@@ -17,44 +17,12 @@
 //!
 //! (`log |det A|` is the same for every component: it moves no choice between them.)
 
+use super::PathSearch;
 use faer::{Mat, Side};
-use gmm_models::{DeepGmm, Mixture, Tensor, TensorData, deep_search};
+use gmm_models::Mixture;
 use gmm_training::config::DataConfig;
 use gmm_training::{Family, GaussianMixture, Layer, TrainError, with_layer};
 use rayon::prelude::*;
-
-/// A deep GMM's own beam search, which proposes each patch's candidate paths (its reached
-/// paths, `beam · N_L` of them) instead of every path being scored.
-#[derive(Debug, Clone)]
-pub struct PathSearch {
-    /// The network.
-    pub network: DeepGmm,
-    /// Prefixes kept per layer.
-    pub beam: usize,
-    /// The model's rows hold P²−1 values (the last pixel dropped).
-    pub dropped: bool,
-}
-
-impl PathSearch {
-    /// The candidate paths of every row of coordinates `w` `[b, P²−1]` (moved back into the
-    /// model's rows first), `[b][C]`.
-    pub fn candidates(&self, prior: &PatchPrior, w: &[f32]) -> Result<Vec<Vec<usize>>, String> {
-        let (m, n) = (prior.dims(), prior.side * prior.side);
-        let d = if self.dropped { m } else { n };
-        let b = w.len() / m;
-        let mut rows = Vec::with_capacity(b * d);
-        for row in w.chunks(m) {
-            let pixel = |p: usize| (0..m).map(|i| row[i] * prior.basis[i * n + p]).sum::<f32>();
-            rows.extend((0..d).map(pixel));
-        }
-        let x = Tensor::<2>::from_data(TensorData::new(rows, [b, d]), &self.network.device());
-        let reached = deep_search::reached_paths(&self.network, x, self.beam).map_err(|e| e.to_string())?;
-        let c = reached.path.dims()[1];
-        let data = reached.path.into_data().convert::<i64>();
-        let paths = data.try_to_vec::<i64>().map_err(|e| format!("{e:?}"))?;
-        Ok(paths.chunks(c).map(|r| r.iter().map(|&p| p as usize).collect()).collect())
-    }
-}
 
 /// The Gaussian components of a patch prior, in the patches' orthonormal zero-mean basis.
 #[derive(Debug, Clone)]
@@ -77,23 +45,14 @@ pub struct PatchPrior {
     pub stacked: Vec<f32>,
     /// `μ'_k U_k`, each `[P²−1]`: `(w − μ'_k) U_k = w U_k − μ'_k U_k`.
     pub centres: Vec<Vec<f32>>,
-    /// A deep GMM's search, which proposes each patch's candidate paths (`None`: every
-    /// component is scored).
+    /// A deep GMM's search for each patch's path ([`PathSearch`]; `None`: every component
+    /// is scored).
     pub search: Option<PathSearch>,
 }
 
 /// Paths a deep GMM may have for every one to be scored in the patch step; a larger network
-/// proposes candidates by its search.
+/// finds each patch's path by a beam search ([`PathSearch`]).
 pub const SCORED_PATHS: usize = 1024;
-
-/// The network whose search proposes the candidate paths: a deep GMM of more than
-/// [`SCORED_PATHS`] paths.
-fn searched(layer: &Layer) -> Option<&DeepGmm> {
-    match layer {
-        Layer::Deep(network) if network.n_components() > SCORED_PATHS => Some(network),
-        _ => None,
-    }
-}
 
 /// How a model's rows sit in a patch: side P, the model's units per gray level, and whether
 /// the last pixel was dropped (the BSDS300 benchmark's rows).
@@ -134,10 +93,12 @@ impl PatchPrior {
             ))
         })?;
         let mut prior = Self::from_mixture(&mixture, side, scale, dropped);
-        if let Some(network) = searched(layer) {
-            let beam = network.config.beam;
-            prior.search = Some(PathSearch { network: network.clone(), beam, dropped });
-            prior.stacked = Vec::new(); // the search proposes; no product over every path
+        if let Layer::Deep(network) = layer
+            && network.n_components() > SCORED_PATHS
+        {
+            let search = PathSearch::new(network, &mixture.weights, (side, scale, dropped));
+            prior.search = Some(search.map_err(TrainError::Failed)?);
+            prior.stacked = Vec::new(); // the search scores layer by layer, never every path
         }
         Ok(prior)
     }

@@ -16,7 +16,8 @@ bin="$CARGO_TARGET_DIR/release/gmmzoo"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/images"
-find "$root/bsds300/test" -maxdepth 1 -name '*.jpg' | sort | head -n "$n" | xargs -I{} cp {} "$work/images/"
+mapfile -t images < <(find "$root/bsds300/test" -maxdepth 1 -name '*.jpg' | sort)
+cp "${images[@]:0:$n}" "$work/images/"
 echo "prior $prior, $(ls "$work/images" | wc -l) images of $root/bsds300/test, $(nproc) cores"
 for sigma in 15 25 50; do
   /usr/bin/time -f "%e %P" -o "$work/time" "$bin" restore "$prior" "$work/images" --sigma "$sigma" \

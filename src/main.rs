@@ -224,7 +224,12 @@ fn devices() {
 
 /// The output folder of a command, claimed by this process (rank 0 of an MPI job writes it):
 /// a finished output there is refused unless `overwrite`.
-pub(crate) fn claim_output(dir: &Path, what: &str, marker: &str, overwrite: bool) -> Result<Option<Claim>> {
+pub(crate) fn claim_output(
+    dir: &Path,
+    what: &str,
+    marker: &str,
+    overwrite: bool,
+) -> Result<Option<Claim>> {
     claim_folder(dir, what, marker, overwrite, false)
 }
 

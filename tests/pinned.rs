@@ -61,8 +61,9 @@ fn weighted_rows(dir: &std::path::Path, weight_of_first_half: f32) -> (String, S
             row.join(",") + "\n"
         })
         .collect();
-    let weights: String =
-        (0..n).map(|i| format!("{}\n", if i < n / 2 { weight_of_first_half } else { 1.0 })).collect();
+    let weights: String = (0..n)
+        .map(|i| format!("{}\n", if i < n / 2 { weight_of_first_half } else { 1.0 }))
+        .collect();
     std::fs::write(dir.join("rows.csv"), rows).unwrap();
     std::fs::write(dir.join("weights.csv"), weights).unwrap();
     let path = |name: &str| dir.join(name).display().to_string();

@@ -9,8 +9,13 @@ use std::process::Command;
 
 /// `gmmzoo <words> --help`.
 fn help(words: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_gmmzoo")).args(words).arg("--help").output().unwrap();
-    assert!(out.status.success(), "gmmzoo {words:?} --help: {}", String::from_utf8_lossy(&out.stderr));
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_gmmzoo")).args(words).arg("--help").output().unwrap();
+    assert!(
+        out.status.success(),
+        "gmmzoo {words:?} --help: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -71,7 +76,11 @@ fn every_flag_of_the_readmes_command_block_is_accepted() {
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let help = help(&words);
         for flag in flags(text) {
-            assert!(help.contains(&flag), "README: `gmmzoo {}` takes {flag}, --help:\n{help}", words.join(" "));
+            assert!(
+                help.contains(&flag),
+                "README: `gmmzoo {}` takes {flag}, --help:\n{help}",
+                words.join(" ")
+            );
         }
     }
 }
@@ -88,10 +97,21 @@ fn named_before(text: &str, tail: &str) -> Vec<String> {
 fn the_readmes_sentence_on_common_flags_names_exactly_the_commands_that_take_them() {
     let text = readme().split_whitespace().collect::<Vec<_>>().join(" ");
     let all: Vec<Vec<&str>> = vec![
-        vec!["train"], vec!["eval"], vec!["score"], vec!["sample"], vec!["classify"],
-        vec!["select"], vec!["inspect"], vec!["finetune"], vec!["refine"], vec!["restore"],
+        vec!["train"],
+        vec!["eval"],
+        vec!["score"],
+        vec!["sample"],
+        vec!["classify"],
+        vec!["select"],
+        vec!["inspect"],
+        vec!["finetune"],
+        vec!["refine"],
+        vec!["restore"],
         vec!["zoo", "list"],
-        vec!["zoo", "add"], vec!["zoo", "verify"], vec!["zoo", "table"], vec!["bench"],
+        vec!["zoo", "add"],
+        vec!["zoo", "verify"],
+        vec!["zoo", "table"],
+        vec!["bench"],
         vec!["devices"],
     ];
     let top = help(&[]);
@@ -118,13 +138,16 @@ fn the_quick_starts_figure_is_quoted_alike_and_is_the_recorded_one() {
     let quote = |page: &str| {
         let text = std::fs::read_to_string(repo().join(page)).unwrap();
         let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let at = text.find("`test 81.").unwrap_or_else(|| panic!("{page} quotes no quick start figure"));
+        let at =
+            text.find("`test 81.").unwrap_or_else(|| panic!("{page} quotes no quick start figure"));
         text[at + 1..].split('`').next().unwrap().to_string()
     };
     let (readme, training) = (quote("README.md"), quote("docs/training.md"));
-    assert_eq!(readme, training, "README.md and docs/training.md quote the quick start differently");
-    let numbers: Vec<f64> =
-        readme.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(
+        readme, training,
+        "README.md and docs/training.md quote the quick start differently"
+    );
+    let numbers: Vec<f64> = readme.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     let manifest = gmm_zoo::experiments::zoo::Manifest::load(&repo().join("checkpoints")).unwrap();
     let entry = manifest.models.iter().find(|e| e.name == "quickstart").unwrap();
     let layer = &entry.layers[0];

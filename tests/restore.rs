@@ -39,7 +39,8 @@ fn mixture(rng: &mut ChaCha8Rng) -> GaussianMixture {
 fn zero_mean_basis() -> Vec<Vec<f64>> {
     let mut basis: Vec<Vec<f64>> = Vec::new();
     for i in 0..Q - 1 {
-        let mut v: Vec<f64> = (0..Q).map(|j| f64::from(u8::from(i == j)) - 1.0 / Q as f64).collect();
+        let mut v: Vec<f64> =
+            (0..Q).map(|j| f64::from(u8::from(i == j)) - 1.0 / Q as f64).collect();
         for b in &basis {
             let dot: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
             v.iter_mut().zip(b).for_each(|(x, y)| *x -= dot * y);
@@ -68,25 +69,36 @@ fn solve(a: &[f64], b: &[f64], n: usize) -> (Vec<f64>, f64) {
 fn oracle_patch(g: &GaussianMixture, patch: &[f64], sigma2: f64, step: PatchStep) -> Vec<f64> {
     let (basis, m, d) = (zero_mean_basis(), Q - 1, Q - 1);
     let mean = patch.iter().sum::<f64>() / Q as f64;
-    let w: Vec<f64> = basis.iter().map(|b| b.iter().zip(patch).map(|(x, p)| x * (p - mean)).sum()).collect();
+    let w: Vec<f64> =
+        basis.iter().map(|b| b.iter().zip(patch).map(|(x, p)| x * (p - mean)).sum()).collect();
     // A = B T, T = [I; −1ᵀ] (the last pixel dropped).
     let a: Vec<f64> = (0..m * d).map(|x| basis[x / d][x % d] - basis[x / d][Q - 1]).collect();
     let (mut scores, mut estimates) = (Vec::new(), Vec::new());
     for k in 0..g.weights.len() {
-        let mu: Vec<f64> = (0..m).map(|i| (0..d).map(|j| a[i * d + j] * g.means[k][j]).sum()).collect();
+        let mu: Vec<f64> =
+            (0..m).map(|i| (0..d).map(|j| a[i * d + j] * g.means[k][j]).sum()).collect();
         let c = &g.covariances[k];
         let s: Vec<f64> = (0..m * m)
             .map(|x| {
                 let (i, j) = (x / m, x % m);
-                (0..d).map(|p| (0..d).map(|q| a[i * d + p] * c[p * d + q] * a[j * d + q]).sum::<f64>()).sum()
+                (0..d)
+                    .map(|p| {
+                        (0..d).map(|q| a[i * d + p] * c[p * d + q] * a[j * d + q]).sum::<f64>()
+                    })
+                    .sum()
             })
             .collect();
-        let noisy: Vec<f64> = (0..m * m).map(|x| s[x] + if x / m == x % m { sigma2 } else { 0.0 }).collect();
+        let noisy: Vec<f64> =
+            (0..m * m).map(|x| s[x] + if x / m == x % m { sigma2 } else { 0.0 }).collect();
         let diff: Vec<f64> = w.iter().zip(&mu).map(|(x, y)| x - y).collect();
         let (z, log_det) = solve(&noisy, &diff, m);
         let maha: f64 = diff.iter().zip(&z).map(|(x, y)| x * y).sum();
         scores.push(g.weights[k].ln() - 0.5 * (log_det + maha));
-        estimates.push((0..m).map(|i| mu[i] + (0..m).map(|j| s[i * m + j] * z[j]).sum::<f64>()).collect::<Vec<_>>());
+        estimates.push(
+            (0..m)
+                .map(|i| mu[i] + (0..m).map(|j| s[i * m + j] * z[j]).sum::<f64>())
+                .collect::<Vec<_>>(),
+        );
     }
     let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let r: Vec<f64> = match step {
@@ -96,7 +108,8 @@ fn oracle_patch(g: &GaussianMixture, patch: &[f64], sigma2: f64, step: PatchStep
             scores.iter().map(|s| (s - top).exp() / total).collect()
         }
     };
-    let west: Vec<f64> = (0..m).map(|i| (0..r.len()).map(|k| r[k] * estimates[k][i]).sum()).collect();
+    let west: Vec<f64> =
+        (0..m).map(|i| (0..r.len()).map(|k| r[k] * estimates[k][i]).sum()).collect();
     (0..Q).map(|p| mean + (0..m).map(|i| basis[i][p] * west[i]).sum::<f64>()).collect()
 }
 
@@ -107,12 +120,17 @@ fn the_patch_step_is_the_dense_wiener_estimate_of_the_most_likely_or_every_compo
     let prior = PatchPrior::from_mixture(&g, P, 1.0, true);
     let rows: Vec<f64> = (0..300 * Q).map(|_| rng.random_range(-2.0..2.0)).collect();
     let rows32: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
-    for (step, sigma2) in [(PatchStep::MostLikely, 0.3), (PatchStep::Posterior, 0.3), (PatchStep::Posterior, 0.01)] {
+    for (step, sigma2) in
+        [(PatchStep::MostLikely, 0.3), (PatchStep::Posterior, 0.3), (PatchStep::Posterior, 0.01)]
+    {
         let ours = denoise_patches(&prior, &rows32, sigma2, step).unwrap();
         for (n, patch) in rows.chunks(Q).enumerate() {
             let want = oracle_patch(&g, patch, sigma2, step);
             for (a, b) in ours[n * Q..(n + 1) * Q].iter().zip(&want) {
-                assert!((f64::from(*a) - b).abs() < 2e-4, "{step:?} σ²={sigma2} patch {n}: {a} vs {b}");
+                assert!(
+                    (f64::from(*a) - b).abs() < 2e-4,
+                    "{step:?} σ²={sigma2} patch {n}: {a} vs {b}"
+                );
             }
         }
     }
@@ -179,7 +197,18 @@ fn the_shipped_flat_prior_denoises_and_inpaints_a_sample_image() {
     let dir = tempfile::tempdir().unwrap();
     let clean = crop(dir.path());
     let out = dir.path().join("denoised");
-    let r = gmmzoo(&["restore", "bsds300_full200_kmeans", &clean, "--sigma", "25", "--noise-seed", "3", "--out", out.to_str().unwrap(), "--quiet"]);
+    let r = gmmzoo(&[
+        "restore",
+        "bsds300_full200_kmeans",
+        &clean,
+        "--sigma",
+        "25",
+        "--noise-seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let psnr = &restored(&out)[0]["psnr"];
     let (before, after) = (psnr[0].as_f64().unwrap(), psnr[1].as_f64().unwrap());
@@ -189,16 +218,39 @@ fn the_shipped_flat_prior_denoises_and_inpaints_a_sample_image() {
         assert!(out.join(file).is_file(), "{file}");
     }
     // Again into the same folder: refused without --overwrite.
-    let r = gmmzoo(&["restore", "bsds300_full200_kmeans", &clean, "--sigma", "25", "--out", out.to_str().unwrap()]);
+    let r = gmmzoo(&[
+        "restore",
+        "bsds300_full200_kmeans",
+        &clean,
+        "--sigma",
+        "25",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(r.status.code(), Some(1));
 
     // Half the pixels missing at random.
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mask = image::GrayImage::from_fn(64, 64, |_, _| image::Luma([if rng.random_bool(0.5) { 255 } else { 0 }]));
+    let mask = image::GrayImage::from_fn(64, 64, |_, _| {
+        image::Luma([if rng.random_bool(0.5) { 255 } else { 0 }])
+    });
     let mask_path = dir.path().join("mask.png");
     mask.save(&mask_path).unwrap();
     let out = dir.path().join("inpainted");
-    let r = gmmzoo(&["restore", "bsds300_full200_kmeans", &clean, "--sigma", "2", "--mask", mask_path.to_str().unwrap(), "--clean", &clean, "--out", out.to_str().unwrap(), "--quiet"]);
+    let r = gmmzoo(&[
+        "restore",
+        "bsds300_full200_kmeans",
+        &clean,
+        "--sigma",
+        "2",
+        "--mask",
+        mask_path.to_str().unwrap(),
+        "--clean",
+        &clean,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let psnr = &restored(&out)[0]["psnr"];
     let (before, after) = (psnr[0].as_f64().unwrap(), psnr[1].as_f64().unwrap());
@@ -217,11 +269,38 @@ fn bad_input_is_one_sentence_naming_it() {
     image::GrayImage::new(10, 10).save(&wrong_mask).unwrap();
     let out = |name: &str| dir.path().join(name).display().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["bsds300_full200_kmeans".into(), clean.clone(), "--sigma".into(), "0".into()], "--sigma 0: must be a positive"),
-        (vec!["bsds300_full200_kmeans".into(), clean.clone(), "--sigma".into(), "25".into(), "--mask".into(), wrong_mask.display().to_string()], "is a 10×10 mask for a 64×64 image"),
-        (vec!["bsds300_full200_kmeans".into(), small.display().to_string(), "--sigma".into(), "25".into()], "smaller than the prior's 8×8 patches"),
-        (vec!["mnist32".into(), clean.clone(), "--sigma".into(), "25".into()], "is not a prior of image patches"),
-        (vec!["quickstart".into(), clean.clone(), "--sigma".into(), "25".into()], "not a mixture of Gaussians"),
+        (
+            vec!["bsds300_full200_kmeans".into(), clean.clone(), "--sigma".into(), "0".into()],
+            "--sigma 0: must be a positive",
+        ),
+        (
+            vec![
+                "bsds300_full200_kmeans".into(),
+                clean.clone(),
+                "--sigma".into(),
+                "25".into(),
+                "--mask".into(),
+                wrong_mask.display().to_string(),
+            ],
+            "is a 10×10 mask for a 64×64 image",
+        ),
+        (
+            vec![
+                "bsds300_full200_kmeans".into(),
+                small.display().to_string(),
+                "--sigma".into(),
+                "25".into(),
+            ],
+            "smaller than the prior's 8×8 patches",
+        ),
+        (
+            vec!["mnist32".into(), clean.clone(), "--sigma".into(), "25".into()],
+            "is not a prior of image patches",
+        ),
+        (
+            vec!["quickstart".into(), clean.clone(), "--sigma".into(), "25".into()],
+            "not a mixture of Gaussians",
+        ),
     ];
     for (i, (args, needle)) in cases.iter().enumerate() {
         let mut all: Vec<&str> = vec!["restore"];

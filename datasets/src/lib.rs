@@ -18,9 +18,9 @@
 mod array;
 mod array_blocks;
 mod bsds;
-pub mod bundle;
 pub mod bsds300;
 mod budget;
+pub mod bundle;
 mod error;
 mod gray;
 mod images;

@@ -278,8 +278,13 @@ pub fn fit_layer<'py>(
     let (config, spec) = checked_layer(text, shape, n)?;
     let device = device_of(device)?;
     let (layer, begin) = match &start {
-        Some(start) => (started(&spec.layer, start, shape, &device)?, Start::Resume(FitReport::default())),
-        None => (spec.layer.init(shape, &device).map_err(value_error)?, Start::Fresh { seed: config.seed }),
+        Some(start) => {
+            (started(&spec.layer, start, shape, &device)?, Start::Resume(FitReport::default()))
+        }
+        None => (
+            spec.layer.init(shape, &device).map_err(value_error)?,
+            Start::Fresh { seed: config.seed },
+        ),
     };
     let weights: Option<Vec<f32>> =
         sample_weight.map(|w| w.as_array().iter().map(|&v| v as f32).collect());

@@ -16,7 +16,9 @@
 use gmm_zoo::models::{CovarianceType, FullGmm, FullGmmConfig, Mixture};
 use gmm_zoo::training::{EmConfig, FitReport, Kind, LayerConfig, TrainError};
 use numpy::ndarray::{Array2, ArrayD, IxDyn};
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{
+    IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -49,7 +49,10 @@ pub fn load_layers<'py>(
 }
 
 /// A TOML value as Python's: tables as dicts, arrays as lists.
-pub(crate) fn python_value<'py>(py: Python<'py>, value: &toml::Value) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn python_value<'py>(
+    py: Python<'py>,
+    value: &toml::Value,
+) -> PyResult<Bound<'py, PyAny>> {
     use toml::Value;
     Ok(match value {
         Value::String(s) => s.into_pyobject(py)?.into_any(),

@@ -25,8 +25,7 @@ pub use em::{Annealing, EmConfig, FitReport, IterationRecord, fit};
 pub use error::{ConfigError, TrainError};
 pub use family::{
     DeepLayerConfig, Family, FamilyConfig, GaussianMixture, KINDS, Kind, Layer, LayerConfig,
-    LayerInput,
-    TrainedStart,
+    LayerInput, TrainedStart,
 };
 pub use features::Feature;
 pub use progress::Progress;

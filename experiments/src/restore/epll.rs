@@ -62,7 +62,10 @@ impl Epll {
     /// Checks the settings against an image of `height × width` and the prior.
     pub fn check(&self, prior: &PatchPrior, height: usize, width: usize) -> Result<(), String> {
         if !(self.sigma.is_finite() && self.sigma > 0.0) {
-            return Err(format!("--sigma {}: must be a positive number of gray levels", self.sigma));
+            return Err(format!(
+                "--sigma {}: must be a positive number of gray levels",
+                self.sigma
+            ));
         }
         if self.betas.is_empty() || self.betas.iter().any(|b| !(b.is_finite() && *b > 0.0)) {
             return Err(format!("--betas {:?}: must be positive numbers", self.betas));
@@ -175,7 +178,8 @@ pub fn restore(
     if n_known == 0 {
         return Err("every pixel of the image is missing".into());
     }
-    let y: Vec<f64> = image.iter().map(|v| if v.is_finite() { v * prior.scale } else { 0.0 }).collect();
+    let y: Vec<f64> =
+        image.iter().map(|v| if v.is_finite() { v * prior.scale } else { 0.0 }).collect();
     let fill = y.iter().sum::<f64>() / n_known as f64;
     let mut x: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { v } else { fill }).collect();
     let sigma2 = (epll.sigma * prior.scale).powi(2);

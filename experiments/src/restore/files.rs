@@ -54,7 +54,14 @@ pub struct Restored {
 
 impl std::fmt::Display for Restored {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}×{}): {:.2} s", self.file.display(), self.size[0], self.size[1], self.seconds)?;
+        write!(
+            f,
+            "{} ({}×{}): {:.2} s",
+            self.file.display(),
+            self.size[0],
+            self.size[1],
+            self.seconds
+        )?;
         if let (Some(p), Some(s)) = (self.psnr, self.ssim) {
             write!(f, ", PSNR {:.2} → {:.2} dB, SSIM {:.4} → {:.4}", p[0], p[1], s[0], s[1])?;
         }
@@ -75,7 +82,8 @@ pub fn load_prior(model: &Path, device: &Device) -> Result<PatchPrior, TrainErro
 /// An image file as gray levels (colour by Rec. 601, as the BSDS300 benchmark's), with its
 /// height and width.
 fn gray_levels(path: &Path) -> Result<(Vec<f64>, usize, usize), TrainError> {
-    let set = ImageSet::from_files(vec![path.to_path_buf()], path.to_path_buf(), Grayscale::Rec601)?;
+    let set =
+        ImageSet::from_files(vec![path.to_path_buf()], path.to_path_buf(), Grayscale::Rec601)?;
     let image = &set.images[0];
     Ok((image.pixels.iter().map(|&v| f64::from(v) * 255.0).collect(), image.height, image.width))
 }
@@ -93,7 +101,10 @@ pub fn restore_files(
     };
     if files.len() > 1 && (request.clean.is_some() || request.mask.is_some()) {
         let what = if request.clean.is_some() { "--clean" } else { "--mask" };
-        return Err(TrainError::file(&request.input, format!("is a folder: {what} takes one input image")));
+        return Err(TrainError::file(
+            &request.input,
+            format!("is a folder: {what} takes one input image"),
+        ));
     }
     gmm_training::folder::create_dir(&request.out)?;
     let mut done = Vec::new();
@@ -115,7 +126,8 @@ fn restore_one(
     if let Some(seed) = request.noise_seed {
         clean = Some(image.clone());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let noise = Normal::new(0.0, request.epll.sigma.max(0.0)).map_err(|e| TrainError::Failed(e.to_string()))?;
+        let noise = Normal::new(0.0, request.epll.sigma.max(0.0))
+            .map_err(|e| TrainError::Failed(e.to_string()))?;
         image.iter_mut().for_each(|v| *v += noise.sample(&mut rng));
     }
     if let Some(path) = &request.clean {
@@ -170,8 +182,10 @@ fn write_outputs(
     match request.sixteen_bit {
         true => {
             let values = result.iter().map(|&v| (level(v) * 257.0).round() as u16).collect();
-            let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(w as u32, h as u32, values)
-                .expect("h × w values");
+            let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(
+                w as u32, h as u32, values,
+            )
+            .expect("h × w values");
             img.save(path(".png")).map_err(bad(path(".png")))?;
         }
         false => {
@@ -192,7 +206,8 @@ fn write_outputs(
     writer.extend(result.iter().map(|&v| v as f32)).map_err(|e| TrainError::file(&npy, e))?;
     writer.finish().map_err(|e| TrainError::file(&npy, e))?;
     let gap = 4;
-    let mut pair = image::RgbImage::from_pixel((2 * w + gap) as u32, h as u32, image::Rgb([255; 3]));
+    let mut pair =
+        image::RgbImage::from_pixel((2 * w + gap) as u32, h as u32, image::Rgb([255; 3]));
     for (offset, values) in [(0, input), (w + gap, result)] {
         for i in 0..h {
             for j in 0..w {

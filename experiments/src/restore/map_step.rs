@@ -32,7 +32,8 @@ pub enum PatchStep {
 fn projections(prior: &PatchPrior, k: usize, w: &[f32], b: usize) -> Vec<f32> {
     let m = prior.dims();
     let mu = &prior.means[k];
-    let centred: Vec<f32> = w.chunks(m).flat_map(|row| row.iter().zip(mu).map(|(x, c)| x - c)).collect();
+    let centred: Vec<f32> =
+        w.chunks(m).flat_map(|row| row.iter().zip(mu).map(|(x, c)| x - c)).collect();
     let mut d = vec![0f32; b * m];
     matmul(
         MatMut::from_row_major_slice_mut(&mut d, b, m),
@@ -85,8 +86,7 @@ fn add_wiener(
 ) {
     let m = prior.dims();
     let b = w.len() / m;
-    let gain: Vec<f32> =
-        prior.eigenvalues[k].iter().map(|l| (l / (l + sigma2)) as f32).collect();
+    let gain: Vec<f32> = prior.eigenvalues[k].iter().map(|l| (l / (l + sigma2)) as f32).collect();
     let mut d = projections(prior, k, w, b);
     for (n, row) in d.chunks_mut(m).enumerate() {
         let r = weight(n);
@@ -154,7 +154,8 @@ fn block_step(
                 rows_of[k].push(n);
             }
             for (k, rows) in rows_of.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
-                let sub: Vec<f32> = rows.iter().flat_map(|&n| w[n * m..][..m].iter().copied()).collect();
+                let sub: Vec<f32> =
+                    rows.iter().flat_map(|&n| w[n * m..][..m].iter().copied()).collect();
                 let mut estimates = vec![0f32; sub.len()];
                 add_wiener(prior, k, &sub, sigma2, |_| 1.0, &mut estimates);
                 for (i, &n) in rows.iter().enumerate() {

@@ -3,6 +3,7 @@
 
 mod epll;
 mod files;
+mod layer_prior;
 mod map_step;
 mod prior;
 mod quality;
@@ -10,7 +11,8 @@ mod search;
 
 pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};
 pub use files::{RestoreRequest, Restored, load_prior, restore_files};
+pub use layer_prior::SCORED_PATHS;
 pub use map_step::{PatchStep, patch_step};
-pub use prior::{PatchPrior, SCORED_PATHS};
+pub use prior::{PatchPrior, PathSearch};
 pub use quality::{psnr, ssim};
-pub use search::{PathSearch, RESTORE_BEAM};
+pub use search::RESTORE_BEAM;

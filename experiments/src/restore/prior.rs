@@ -17,12 +17,20 @@
 //!
 //! (`log |det A|` is the same for every component: it moves no choice between them.)
 
-use super::PathSearch;
 use faer::{Mat, Side};
-use gmm_models::Mixture;
-use gmm_training::config::DataConfig;
-use gmm_training::{Family, GaussianMixture, Layer, TrainError, with_layer};
+use gmm_training::GaussianMixture;
 use rayon::prelude::*;
+
+/// The prefixes of a deep GMM's layers below the last, each layer's as a prior of its own.
+#[derive(Debug, Clone)]
+pub struct PathSearch {
+    /// `levels[l]`: every prefix `(j_1, …, j_{l+1})`, in path order.
+    pub(super) levels: Vec<PatchPrior>,
+    /// `N_l`.
+    pub(super) nodes: Vec<usize>,
+    /// Prefixes kept per layer.
+    pub(super) beam: usize,
+}
 
 /// The Gaussian components of a patch prior, in the patches' orthonormal zero-mean basis.
 #[derive(Debug, Clone)]
@@ -50,28 +58,6 @@ pub struct PatchPrior {
     pub search: Option<PathSearch>,
 }
 
-/// Paths a deep GMM may have for every one to be scored in the patch step; a larger network
-/// finds each patch's path by a beam search ([`PathSearch`]).
-pub const SCORED_PATHS: usize = 1024;
-
-/// How a model's rows sit in a patch: side P, the model's units per gray level, and whether
-/// the last pixel was dropped (the BSDS300 benchmark's rows).
-fn geometry(data: &DataConfig, dims: usize) -> Result<(usize, f64, bool), String> {
-    let patch = |p: usize| (p * p == dims).then_some((p, 1.0 / 255.0, false));
-    let found = match data {
-        DataConfig::Bsds300(_) => (dims == 63).then_some((8, 1.0 / 256.0, true)),
-        DataConfig::Bsds(b) => patch(b.patch_size),
-        DataConfig::Images(i) => i.patch_size.and_then(patch),
-        _ => None,
-    };
-    found.ok_or_else(|| {
-        "is not a prior of image patches: restore takes a layer trained on the bsds300 \
-         benchmark's rows or on zero-mean image patches (dataset bsds, or images with \
-         patch_size)"
-            .into()
-    })
-}
-
 /// `H` ((n−1) × n, row-major): row i is the i-th Helmert vector, `(1, …, 1, −(i+1), 0, …)/
 /// √((i+1)(i+2))` ([`gmm_models::helmert_basis`] holds them as columns).
 fn helmert(n: usize) -> Vec<f64> {
@@ -80,29 +66,6 @@ fn helmert(n: usize) -> Vec<f64> {
 }
 
 impl PatchPrior {
-    /// The prior of a trained layer of `data`'s rows: any layer whose density is a mixture of
-    /// Gaussians (a full GMM of any covariance type, a deep GMM's paths); the error says why
-    /// another is not one.
-    pub fn of_layer(layer: &Layer, data: &DataConfig, dims: usize) -> Result<Self, TrainError> {
-        let (side, scale, dropped) = geometry(data, dims).map_err(TrainError::Failed)?;
-        let mixture = with_layer!(layer, m => m.density_gaussians())?.ok_or_else(|| {
-            TrainError::Failed(format!(
-                "a `{}` layer's density is not a mixture of Gaussians here: restore takes full \
-                 and deep GMMs",
-                layer.kind()
-            ))
-        })?;
-        let mut prior = Self::from_mixture(&mixture, side, scale, dropped);
-        if let Layer::Deep(network) = layer
-            && network.n_components() > SCORED_PATHS
-        {
-            let search = PathSearch::new(network, &mixture.weights, (side, scale, dropped));
-            prior.search = Some(search.map_err(TrainError::Failed)?);
-            prior.stacked = Vec::new(); // the search scores layer by layer, never every path
-        }
-        Ok(prior)
-    }
-
     /// The prior of a Gaussian mixture over rows `y` of a P×P patch (`dropped`: the rows hold
     /// P²−1 values, the last pixel dropped; else P² zero-mean values).
     pub fn from_mixture(g: &GaussianMixture, side: usize, scale: f64, dropped: bool) -> Self {

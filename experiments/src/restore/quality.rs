@@ -38,7 +38,8 @@ pub fn ssim(x: &[f64], clean: &[f64], (h, w): (usize, usize)) -> f64 {
     if h < 11 || w < 11 {
         return f64::NAN;
     }
-    let raw: Vec<f64> = (0..11).map(|t| (-((t as f64 - 5.0).powi(2)) / (2.0 * 1.5 * 1.5)).exp()).collect();
+    let raw: Vec<f64> =
+        (0..11).map(|t| (-((t as f64 - 5.0).powi(2)) / (2.0 * 1.5 * 1.5)).exp()).collect();
     let total: f64 = raw.iter().sum();
     let g: Vec<f64> = raw.iter().map(|v| v / total).collect();
     let product = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).collect::<Vec<_>>();

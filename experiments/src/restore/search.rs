@@ -15,24 +15,13 @@
 //! `beam` of each patch extended by every node of the next layer and scored, and so on; at the
 //! last layer the scores are the paths' own, and the best is the patch's component.
 
-use super::PatchPrior;
 use super::map_step::{row_score, scores};
+use super::{PatchPrior, PathSearch};
 use gmm_models::{DeepGmm, path_nodes};
 use gmm_training::GaussianMixture;
 
 /// Prefixes kept per layer (the network's own `beam` when smaller).
 pub const RESTORE_BEAM: usize = 8;
-
-/// The prefixes of a deep GMM's layers below the last, each layer's as a prior of its own.
-#[derive(Debug, Clone)]
-pub struct PathSearch {
-    /// `levels[l]`: every prefix `(j_1, …, j_{l+1})`, in path order.
-    levels: Vec<PatchPrior>,
-    /// `N_l`.
-    nodes: Vec<usize>,
-    /// Prefixes kept per layer.
-    beam: usize,
-}
 
 impl PathSearch {
     /// The search of `network`, whose paths have weights `weights`, for P×P patches.
@@ -46,8 +35,14 @@ impl PathSearch {
         let d = params.dim;
         let mut levels = Vec::new();
         for l in 0..nodes.len() - 1 {
-            let (count, block) = (nodes[..=l].iter().product::<usize>(), nodes[l + 1..].iter().product::<usize>());
-            let mut g = GaussianMixture { means: vec![], covariances: vec![], weights: vec![], reg_covar: 0.0 };
+            let (count, block) =
+                (nodes[..=l].iter().product::<usize>(), nodes[l + 1..].iter().product::<usize>());
+            let mut g = GaussianMixture {
+                means: vec![],
+                covariances: vec![],
+                weights: vec![],
+                reg_covar: 0.0,
+            };
             for q in 0..count {
                 let (mu, m) = params.path_affine(&path_nodes(&nodes[..=l], q));
                 let cov = (0..d * d)
@@ -78,10 +73,13 @@ impl PathSearch {
         (0..b)
             .map(|n| {
                 let row = &w[n * m..(n + 1) * m];
-                let mut kept = top(s[n * n1..(n + 1) * n1].iter().copied().enumerate().collect(), self.beam);
+                let mut kept =
+                    top(s[n * n1..(n + 1) * n1].iter().copied().enumerate().collect(), self.beam);
                 for l in 1..=last {
                     let prior = if l == last { paths } else { &self.levels[l] };
-                    let children = kept.iter().flat_map(|&q| (0..self.nodes[l]).map(move |j| q * self.nodes[l] + j));
+                    let children = kept
+                        .iter()
+                        .flat_map(|&q| (0..self.nodes[l]).map(move |j| q * self.nodes[l] + j));
                     let scored = children.map(|c| (c, row_score(prior, c, row, sigma2))).collect();
                     kept = top(scored, if l == last { 1 } else { self.beam });
                 }

@@ -2,9 +2,9 @@
 //! `curve.svg`, `overlap.png` and, for a conv first layer, `filters.png`.
 
 use crate::em::FitReport;
+use crate::fsio::write_png;
 use crate::report::pictures::{TileScale, component_grid, curve_svg, matrix_picture, tile_sheet};
 use crate::report::views::{Inspect, OverlapSummary, per_dimension_overlap};
-use crate::fsio::write_png;
 use crate::{TrainError, fsio};
 use gmm_datasets::Images;
 use std::path::Path;

@@ -32,4 +32,3 @@ pub fn write_toml<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Tra
     let text = toml::to_string(value).map_err(|e| TrainError::file(path, e))?;
     fsio::write_atomic(path, text.as_bytes())
 }
-

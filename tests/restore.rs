@@ -310,7 +310,9 @@ fn bad_input_is_one_sentence_naming_it() {
         let r = gmmzoo(&all);
         let err = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(1), "{needle}: {err}");
-        assert!(err.contains(needle) && err.trim().lines().count() == 1, "{needle}: {err}");
+        // A GPU device's loader may add its own warnings; ours is one sentence.
+        let ours = err.lines().filter(|l| !l.is_empty() && !l.contains("XDG_RUNTIME_DIR")).count();
+        assert!(err.contains(needle) && ours == 1, "{needle}: {err}");
     }
 }
 

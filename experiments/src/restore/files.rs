@@ -75,8 +75,7 @@ pub fn load_prior(model: &Path, device: &Device) -> Result<PatchPrior, TrainErro
     let config = RunConfig::load(&run.join("config.toml"))?;
     let (saved, layer) = SavedLayer::load(&layer_dir(&run, 0, config.stack().len()), device)?;
     let dims = saved.input_shape[0] * saved.input_shape[1];
-    PatchPrior::of_layer(&layer, &config.data, dims)
-        .map_err(|e| TrainError::file(&run, e.to_string().trim_start_matches("failed: ")))
+    PatchPrior::of_layer(&layer, &config.data, dims).map_err(|e| TrainError::file(&run, e))
 }
 
 /// An image file as gray levels (colour by Rec. 601, as the BSDS300 benchmark's), with its

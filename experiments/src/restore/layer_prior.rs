@@ -4,7 +4,7 @@
 use super::{PatchPrior, PathSearch};
 use gmm_models::Mixture;
 use gmm_training::config::DataConfig;
-use gmm_training::{Family, Layer, TrainError, with_layer};
+use gmm_training::{Family, Layer, with_layer};
 
 /// Paths a deep GMM may have for every one to be scored in the patch step; a larger network
 /// finds each patch's path by a beam search ([`PathSearch`]).
@@ -31,22 +31,23 @@ fn geometry(data: &DataConfig, dims: usize) -> Result<(usize, f64, bool), String
 impl PatchPrior {
     /// The prior of a trained layer of `data`'s rows: any layer whose density is a mixture of
     /// Gaussians (a full GMM of any covariance type, a deep GMM's paths); the error says why
-    /// another is not one.
-    pub fn of_layer(layer: &Layer, data: &DataConfig, dims: usize) -> Result<Self, TrainError> {
-        let (side, scale, dropped) = geometry(data, dims).map_err(TrainError::Failed)?;
-        let mixture = with_layer!(layer, m => m.density_gaussians())?.ok_or_else(|| {
-            TrainError::Failed(format!(
+    /// another is not one (a sentence whose subject is the layer's run).
+    pub fn of_layer(layer: &Layer, data: &DataConfig, dims: usize) -> Result<Self, String> {
+        let (side, scale, dropped) = geometry(data, dims)?;
+        let density = with_layer!(layer, m => m.density_gaussians()).map_err(|e| e.to_string())?;
+        let mixture = density.ok_or_else(|| {
+            format!(
                 "a `{}` layer's density is not a mixture of Gaussians here: restore takes full \
                  and deep GMMs",
                 layer.kind()
-            ))
+            )
         })?;
         let mut prior = Self::from_mixture(&mixture, side, scale, dropped);
         if let Layer::Deep(network) = layer
             && network.n_components() > SCORED_PATHS
         {
             let search = PathSearch::new(network, &mixture.weights, (side, scale, dropped));
-            prior.search = Some(search.map_err(TrainError::Failed)?);
+            prior.search = Some(search?);
             prior.stacked = Vec::new(); // the search scores layer by layer, never every path
         }
         Ok(prior)

@@ -185,6 +185,30 @@ pub(crate) enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Fill in the missing values (NaN, or empty CSV fields) of a .npy or .csv file with a
+    /// trained full layer: each row's conditional mean given what it observes, or with --draw
+    /// one draw from the conditional distribution; writes --out (.npy float32, or .csv)
+    Impute {
+        /// The run folder, or a name from checkpoints/ (its layer 0 must be a full layer)
+        run: PathBuf,
+        /// The rows, one sample per row, NaN where a value is missing
+        input: PathBuf,
+        /// The output file, .npy or .csv
+        #[arg(long)]
+        out: PathBuf,
+        /// Draw the missing values from their conditional distribution (seeded by --seed)
+        /// instead of taking conditional means
+        #[arg(long)]
+        draw: bool,
+        /// Seed of the draws
+        #[arg(long, default_value_t = 0, requires = "draw")]
+        seed: u64,
+        /// Replace --out if it exists (refused otherwise)
+        #[arg(long)]
+        overwrite: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Pick the number of components: train the config's layer once per K and write
     /// selection.json and selection.svg (BIC, AIC and test log-likelihood against K)
     Select {

@@ -152,6 +152,21 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("selecting K for {}", config.display()))?;
             println!("{selection}\nwrote {}", opts.out_dir.display());
         }
+        Command::Impute { run, input, out, draw, seed, overwrite, common } => {
+            if out.exists() && !overwrite {
+                anyhow::bail!("{} exists; pass --overwrite to replace it", out.display());
+            }
+            let opts = options(&common, PathBuf::from("."))?;
+            let request = gmm_zoo::experiments::impute::ImputeRequest {
+                run,
+                input,
+                out,
+                draw_seed: draw.then_some(seed),
+            };
+            let done =
+                gmm_zoo::experiments::impute::impute_file(&request, &opts.device, &opts.progress)?;
+            println!("{done}");
+        }
         Command::Restore(args) => restore_command::run(&args)?,
         Command::Zoo(command) => zoo_commands::run(command)?,
         Command::Bench(args) => gmm_zoo::bench::run(&args)?,

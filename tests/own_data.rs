@@ -206,14 +206,14 @@ fn bad_arrays_fail_with_one_sentence_naming_the_file() {
     let p = |name: &str| dir.path().join(name);
     write_npy(&p("i8.npy"), "<i8", false, &[2, 1], &[0; 16]);
     write_npy(&p("cube.npy"), "<f4", false, &[2, 1, 1], &[0; 8]);
-    write_npy(&p("nan.npy"), "<f4", false, &[2, 1], &[0, 0, 0, 0, 0, 0, 0xc0, 0x7f]);
+    write_npy(&p("inf.npy"), "<f4", false, &[2, 1], &[0, 0, 0, 0, 0, 0, 0x80, 0x7f]);
     std::fs::write(p("ragged.csv"), "1,2,3\n4,5\n").unwrap();
     std::fs::write(p("words.csv"), "1,2\n3,x\n").unwrap();
     std::fs::write(p("rows.txt"), "1,2\n").unwrap();
     let cases = [
         ("i8.npy", "not float32, float64 or uint8"),
         ("cube.npy", "need 2-D"),
-        ("nan.npy", "row 1 holds NaN"),
+        ("inf.npy", "row 1 holds inf"),
         ("ragged.csv", "line 2 has 2 values but the rows above have 3"),
         ("words.csv", "line 2: `x` is not a number"),
         ("rows.txt", "must end in .npy or .csv"),
@@ -224,6 +224,12 @@ fn bad_arrays_fail_with_one_sentence_naming_the_file() {
         assert!(err.contains(name) && err.contains(expected), "{name}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
+    // NaN, an empty CSV field, `NA`: a missing value (tests/missing_values.rs), read as NaN.
+    write_npy(&p("nan.npy"), "<f4", false, &[2, 1], &[0, 0, 0, 0, 0, 0, 0xc0, 0x7f]);
+    std::fs::write(p("gaps.csv"), "a,b\n1,\nNA,2\n").unwrap();
+    assert!(read_array(&p("nan.npy")).unwrap().pixels[1].is_nan());
+    let gaps = read_array(&p("gaps.csv")).unwrap().pixels;
+    assert!(gaps[0] == 1.0 && gaps[1].is_nan() && gaps[2].is_nan() && gaps[3] == 2.0);
 }
 
 #[test]

@@ -5,7 +5,8 @@ use crate::{DataError, Images};
 use std::path::Path;
 
 /// A 2-D array file as rows: `.npy` (float32, float64 or uint8; C or Fortran order) or `.csv`
-/// of numbers (a non-numeric first line is a header); every value must be finite, and the
+/// of numbers (a non-numeric first line is a header); every value must be finite or NaN (a
+/// missing value: an empty CSV field, `NA` or `NaN`), and the
 /// whole must fit in half of this machine's memory. ([`ArrayBlocks`] reads it a block at a
 /// time.)
 pub fn read_array(path: &Path) -> Result<Images, DataError> {

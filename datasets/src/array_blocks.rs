@@ -55,7 +55,8 @@ impl ArrayBlocks {
         DataError::BadArray { path: self.path.clone(), reason }
     }
 
-    /// The next at most `rows` rows, row-major, each value checked finite; `None` at the end.
+    /// The next at most `rows` rows, row-major, each value checked finite or NaN (a missing
+    /// value, which a full layer takes and the other families refuse); `None` at the end.
     pub fn next_block(&mut self, rows: usize) -> Result<Option<Vec<f32>>, DataError> {
         let (d, want) = (self.dim, rows.max(1));
         let mut out = Vec::with_capacity(want.min(1 << 16) * d);
@@ -94,11 +95,12 @@ impl ArrayBlocks {
         if !out.len().is_multiple_of(d) {
             return Err(self.bad(format!("its data end inside row {}", self.done + out.len() / d)));
         }
-        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        if let Some(i) = out.iter().position(|v| v.is_infinite()) {
             let row = self.done + i / d;
-            return Err(
-                self.bad(format!("row {row} holds {} (every value must be finite)", out[i]))
-            );
+            return Err(self.bad(format!(
+                "row {row} holds {} (NaN marks a missing value; every other value must be finite)",
+                out[i]
+            )));
         }
         self.done += out.len() / d;
         Ok(Some(out))
@@ -110,10 +112,18 @@ fn parse_record(record: &csv::StringRecord) -> Option<Result<Vec<f32>, String>> 
     if record.iter().all(str::is_empty) {
         return None;
     }
-    Some(record.iter().map(str::parse::<f32>).collect::<Result<_, _>>().map_err(|_| {
-        let field = record.iter().find(|f| f.parse::<f32>().is_err()).unwrap_or("");
+    Some(record.iter().map(csv_value).collect::<Result<_, _>>().map_err(|_| {
+        let field = record.iter().find(|f| csv_value(f).is_err()).unwrap_or("");
         format!("`{field}` is not a number")
     }))
+}
+
+/// A CSV field as a number; an empty field (or `NaN`, `NA`) is a missing value, NaN.
+fn csv_value(field: &str) -> Result<f32, std::num::ParseFloatError> {
+    match field {
+        "" | "NA" | "nan" | "NaN" => Ok(f32::NAN),
+        _ => field.parse::<f32>(),
+    }
 }
 
 /// Line `line`'s numbers, which must be `d` of them.

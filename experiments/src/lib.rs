@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod finetune;
+pub mod impute;
 pub mod inspect;
 pub mod restore;
 pub mod sampling;

@@ -34,8 +34,8 @@ pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_fr
 pub use encoded::Encoded;
 pub use error::ModelError;
 pub use full::{
-    CovarianceType, EmptyPolicy, FullGmm, FullGmmConfig, FullStats, GROUP_BUDGET, HOST_ROWS,
-    RESP_FLOOR, TRIANGLE_BLOCK,
+    CovarianceType, Draws, EmptyPolicy, FullGmm, FullGmmConfig, FullStats, GROUP_BUDGET, HOST_ROWS,
+    RESP_FLOOR, TRIANGLE_BLOCK, check_missing_rows,
 };
 pub use generative::Generative;
 pub use host::{NEGLIGIBLE_LOG_RATIO, renormalised_log_weights};

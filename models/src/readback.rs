@@ -21,7 +21,8 @@ pub(crate) fn check_rows(samples: &[f32], d: usize, what: &str) -> Result<(), Mo
     match samples.iter().position(|v| !v.is_finite()) {
         Some(i) => Err(ModelError::NonFinite {
             what: format!("{what} {} in sample {}", samples[i], i / d),
-            hint: "clean the input data".into(),
+            hint: "clean the input data (a missing value, NaN, is taken by full layers only)"
+                .into(),
         }),
         None => Ok(()),
     }

@@ -178,8 +178,19 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters by EM; returns the fitted estimator. ``sample_weight``
         (one finite, non-negative number per row): a row counts as that many repeated rows
-        in every EM sum, its log-likelihood too (``lower_bound_`` is the weighted mean)."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        in every EM sum, its log-likelihood too (``lower_bound_`` is the weighted mean).
+
+        NaN in ``X`` marks a missing value (missing at random; every row must observe at
+        least one feature): EM then maximises the likelihood of what each row observes
+        (Ghahramani & Jordan 1994), starting from the rows with each NaN replaced by its
+        column's mean. Rows without NaN are fitted exactly as they would be alone."""
+        X = validate_data(
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
+            ensure_all_finite="allow-nan",
+        )
         self._check_parameters(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -310,9 +321,34 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
             self.covariances_ = np.linalg.inv(self.precisions_)
 
     def _scores(self, X):
+        """``log p(x_o)`` of what each row observes and the posteriors given it."""
         model = self._model()
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite="allow-nan"
+        )
         return model.score(np.ascontiguousarray(X, dtype=np.float64), device=self.device)
+
+    def impute(self, X, *, draw=False):
+        """``X`` with every NaN filled in: the conditional mean ``E[x_m | x_o]`` under the
+        mixture (a posterior-weighted mean of each component's conditional Gaussian mean), or
+        with ``draw=True`` one draw from ``p(x_m | x_o)``, seeded by ``random_state``.
+        Observed values are returned unchanged."""
+        model = self._model()
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite="allow-nan"
+        )
+        seed = None
+        if draw:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        X = np.array(X, dtype=np.float64)
+        missing = np.isnan(X)
+        X[missing] = model.impute(X, seed=seed)[missing]
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def sample(self, n_samples=1):
         """``n_samples`` rows drawn from the mixture, grouped by component, and their

@@ -42,8 +42,9 @@ pub(crate) fn train_error(e: TrainError) -> PyErr {
     }
 }
 
-/// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input; a
-/// value that is not finite in float32 is a `ValueError` naming its row.
+/// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input; NaN
+/// (a missing value, for the layer to take or refuse) stays NaN, an infinite value or one
+/// beyond float32 is a `ValueError` naming its row.
 fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f32>> {
     let d = x.shape()[1];
     if d != shape[0] * shape[1] {
@@ -58,9 +59,10 @@ fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f3
     for (i, row) in x.as_array().rows().into_iter().enumerate() {
         for &v in row {
             let f = v as f32;
-            if !f.is_finite() {
+            if f.is_infinite() {
                 return Err(value_error(format!(
-                    "X holds {v} in row {i}, which is not a finite float32 value"
+                    "X holds {v} in row {i}, which is not a finite float32 value (NaN marks a \
+                     missing value)"
                 )));
             }
             rows.push(f);
@@ -212,6 +214,30 @@ impl Model {
         let out = crate::fitted(py, full, &FitReport::default())?;
         out.set_item("reg_covar", full.config.reg_covar)?;
         Ok(out)
+    }
+
+    /// Rows `x` with every NaN filled in by a full layer: the conditional mean given what the
+    /// row observes, or with `seed` one draw from the conditional distribution
+    /// (`FullGmm::impute`); a `ValueError` for another family.
+    #[pyo3(signature = (x, seed=None))]
+    fn impute<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f64>,
+        seed: Option<u64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let Layer::Full(full) = &self.layer else {
+            return Err(value_error(format!(
+                "a `{}` layer does not impute missing values; a full layer does",
+                self.kind()
+            )));
+        };
+        let rows = rows_for(&x, self.shape)?;
+        let draws = seed.map(|seed| gmm_zoo::models::Draws { seed, first_row: 0 });
+        let (filled, _) = py.detach(|| full.impute(&rows, draws)).map_err(value_error)?;
+        let out: Vec<f64> = filled.into_iter().map(f64::from).collect();
+        let shape = (x.shape()[0], x.shape()[1]);
+        Ok(Array2::from_shape_vec(shape, out).map_err(value_error)?.into_pyarray(py))
     }
 
     /// The rows the next layer of a stack takes: `feature` (`"log_likelihood"`,

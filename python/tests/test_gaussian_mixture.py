@@ -128,10 +128,10 @@ def test_bad_input_is_a_value_error_naming_it():
     for params, words in cases:
         with pytest.raises(ValueError, match=words):
             gmmzoo.GaussianMixture(**params).fit(X)
-    X_nan = X.copy()
-    X_nan[3, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        gmmzoo.GaussianMixture(2).fit(X_nan)
+    X_inf = X.copy()  # NaN is a missing value (tests/test_missing_values.py); inf is an error
+    X_inf[3, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        gmmzoo.GaussianMixture(2).fit(X_inf)
 
 
 def test_sizes_too_large_for_memory_raise_instead_of_aborting():

@@ -4,6 +4,8 @@
 use super::blocks::{GPU_GROUP_BUDGET, GROUP_BUDGET, triangle_blocks};
 use super::config::FullGmmConfig;
 use super::covariance::CovarianceType;
+use super::impute::{check_missing_rows, mean_filled};
+use super::missing::has_missing;
 use super::model::FullGmm;
 use super::moments::FullStats;
 use crate::encoded::Encoded;
@@ -11,7 +13,7 @@ use crate::host::renormalised_log_weights;
 use crate::mixture::{
     Init, MStepReport, Mixture, SufficientStats, complete_stats, init_random_responsibilities,
 };
-use crate::readback::{check_rows, select_rows, to_host_f64};
+use crate::readback::{select_rows, to_host_f64};
 use crate::{ModelError, is_cpu, kmeans};
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
@@ -28,9 +30,10 @@ impl Mixture for FullGmm {
         self.dim()
     }
 
-    /// Rows are used as they are (after a finiteness check).
+    /// Rows are used as they are: NaN marks a missing value ([`super::missing`]); any other
+    /// value must be finite and every row must observe one ([`check_missing_rows`]).
     fn encode(&self, samples: &[f32]) -> Result<Vec<f32>, ModelError> {
-        check_rows(samples, self.dim(), "value")?;
+        check_missing_rows(samples, self.dim())?;
         Ok(samples.to_vec())
     }
 
@@ -38,9 +41,17 @@ impl Mixture for FullGmm {
     /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU; on a CPU from
     /// `FullGmm::mahalanobis_host` when `U_c` is one triangle block wide (D ≤ 128), else from
     /// `FullGmm::mahalanobis_triangular` (which skips the zero half of each `U_c`).
-    /// The diagonal types: `FullGmm::mahalanobis_diagonal`, no matrix product.
+    /// The diagonal types: `FullGmm::mahalanobis_diagonal`, no matrix product. A batch with
+    /// NaN: each row's marginal density of what it observes (`FullGmm::marginal_log_prob`).
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
+        if has_missing(&x) {
+            // A read-back cannot fail on a CPU device; were it to, the NaN rows stay NaN and
+            // the EM driver reports them.
+            if let Ok(lp) = self.marginal_log_prob(x.clone()) {
+                return lp;
+            }
+        }
         let maha = if self.config.covariance_type.is_diagonal() {
             // A read-back cannot fail on a CPU device (the only one that reads back here); were
             // it to, Burn's operations stand in.
@@ -127,9 +138,12 @@ impl Mixture for FullGmm {
 
     /// [`FullGmm::stats_by_rows`] on a CPU (sparse gathers), [`FullGmm::stats_batched`] on a
     /// GPU (batched products, nothing read back before the M-step); the diagonal types'
-    /// `FullGmm::diagonal_stats` on either.
+    /// `FullGmm::diagonal_stats` on either. A batch with NaN: the expected statistics given
+    /// what each row observes (`FullGmm::missing_stats`).
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
-        if self.config.covariance_type.is_diagonal() {
+        if has_missing(&x) {
+            self.missing_stats(x, resp)
+        } else if self.config.covariance_type.is_diagonal() {
             self.diagonal_stats(x, resp)
         } else if is_cpu(&x.device()) {
             self.stats_by_rows(x, resp)
@@ -163,13 +177,17 @@ impl Mixture for FullGmm {
     /// those seeds ([`kmeans::lloyd`]); [`Init::Samples`]: K distinct random rows as centres, the same way;
     /// [`Init::RandomResponsibilities`]: the shared default. Sample weights enter the k-means
     /// seeding, Lloyd's means and the M-step (the random rows of [`Init::Samples`] are drawn
-    /// without them, as scikit-learn's `random_from_data`).
+    /// without them, as scikit-learn's `random_from_data`). Data with missing values (NaN) are
+    /// initialised with each NaN replaced by its column's observed mean (`mean_filled`).
     fn initialize(
         self,
         data: &Encoded,
         init: Init,
         rng: &mut ChaCha8Rng,
     ) -> Result<Self, ModelError> {
+        if let Some(filled) = mean_filled(data)? {
+            return self.initialize(&filled, init, rng);
+        }
         let k = self.n_components();
         if data.total() < k {
             return Err(ModelError::InvalidConfig {

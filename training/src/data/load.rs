@@ -225,9 +225,9 @@ fn read_weights(path: &Path, train: &Path, n: usize) -> Result<Vec<f32>, TrainEr
         ))
         .into());
     }
-    if let Some(i) = values.pixels.iter().position(|w| *w < 0.0) {
+    if let Some(i) = values.pixels.iter().position(|w| !(*w >= 0.0)) {
         return Err(bad(format!(
-            "row {i} has weight {}; weights must not be negative",
+            "row {i} has weight {}; weights must be numbers, not negative",
             values.pixels[i]
         ))
         .into());

@@ -1,0 +1,280 @@
+//! Rows with missing values (NaN) under a Gaussian layer: each component's marginal density of
+//! what a row observes, the conditional Gaussian of what it misses, and EM's expected
+//! sufficient statistics (Ghahramani & Jordan 1994, models.md §2).
+//!
+//! With `o` a row's observed and `m` its missing coordinates, `Λ = Σ⁻¹ = U Uᵀ`,
+//! `δ_o = x_o − μ_o`, `A = Λ_mm` and `b = Λ_mo δ_o`:
+//!
+//! ```text
+//! x_m | x_o, c  ~  N(x̂_m, A⁻¹),            x̂_m = μ_m − A⁻¹ b
+//! log N(x_o | μ_o, Σ_oo) = −(|o|/2) log 2π + ½ log|Λ| − ½ log|A| − ½ (δ_oᵀ Λ_oo δ_o − bᵀ A⁻¹ b)
+//! ```
+//!
+//! (`Σ_oo⁻¹ = Λ_oo − Λ_om A⁻¹ Λ_mo` and `|Σ| = |Σ_oo| |A⁻¹|`.) Conditioning through the precision
+//! costs O(|m|³ + |m|·|o| + |o|²) per row and component, against O(|o|³) through `Σ_oo`: few
+//! missing values cost little more than none. The M-step is the complete-data one fed with
+//! `x̂ = (x_o, x̂_m)` and, in the second moment, the conditional covariance `A⁻¹` on the
+//! missing block: `Σ_n r_nc [(x̂ − m_c)(x̂ − m_c)ᵀ + A⁻¹ ⊕ 0]`. EM then climbs the observed-data
+//! log-likelihood `Σ_n log Σ_c π_c N(x_o,n | μ_c,o, Σ_c,oo)`. A row without NaN takes the
+//! layer's usual path, unchanged.
+
+use super::model::{FullGmm, RESP_FLOOR};
+use super::moments::FullStats;
+use crate::ModelError;
+use crate::mixture::Mixture;
+use crate::readback::{host_vec, to_host_f64};
+use burn::tensor::{Tensor, TensorData};
+use faer::{Mat, Side};
+use rayon::prelude::*;
+
+/// Every component as conditioning needs it: `μ_c` `[K·D]`, the dense precision
+/// `Λ_c = U_c U_cᵀ` `[K·D·D]` and `½ log|Λ_c| = Σ_i log U_c[i,i]`.
+pub(crate) struct Precisions {
+    d: usize,
+    means: Vec<f64>,
+    lambda: Vec<f64>,
+    half_log_det: Vec<f64>,
+}
+
+/// Which coordinates of a row are observed and which are missing (NaN).
+pub(crate) struct Pattern {
+    pub observed: Vec<usize>,
+    pub missing: Vec<usize>,
+}
+
+impl Pattern {
+    pub fn of(row: &[f32]) -> Self {
+        let (missing, observed) = (0..row.len()).partition(|&i| row[i].is_nan());
+        Self { observed, missing }
+    }
+}
+
+/// One row under one component: `log N(x_o | μ_o, Σ_oo)`, the conditional mean `x̂_m` and,
+/// when asked, the Cholesky factor `G` of `A = Λ_mm = G Gᵀ` (`A⁻¹` is the conditional
+/// covariance).
+pub(crate) struct Conditioned {
+    pub log_density: f64,
+    pub missing_mean: Vec<f64>,
+    pub factor: Option<Mat<f64>>,
+}
+
+impl Precisions {
+    pub fn of(layer: &FullGmm) -> Result<Self, ModelError> {
+        let (k, d, t) = (layer.n_components(), layer.dim(), layer.config.covariance_type);
+        let stored = layer.factors_host()?;
+        let means = to_host_f64(layer.means.val())?;
+        let (mut lambda, mut half_log_det) = (vec![0.0; k * d * d], vec![0.0; k]);
+        for c in 0..k {
+            let u = t.dense_factor(&stored, c, d);
+            half_log_det[c] = (0..d).map(|i| u[i * d + i].ln()).sum();
+            let l = &mut lambda[c * d * d..(c + 1) * d * d];
+            for i in 0..d {
+                for j in 0..=i {
+                    // (U Uᵀ)[i][j] = Σ_k U[i][k] U[j][k], k ≥ max(i, j) (U upper triangular).
+                    let v: f64 = (i..d).map(|k| u[i * d + k] * u[j * d + k]).sum();
+                    l[i * d + j] = v;
+                    l[j * d + i] = v;
+                }
+            }
+        }
+        Ok(Self { d, means, lambda, half_log_det })
+    }
+
+    /// Row `x` (pattern `p`) under component `c` (module doc); `want_factor` keeps `G`.
+    pub fn condition(
+        &self,
+        c: usize,
+        x: &[f32],
+        p: &Pattern,
+        want_factor: bool,
+    ) -> Result<Conditioned, ModelError> {
+        let d = self.d;
+        let mu = &self.means[c * d..(c + 1) * d];
+        let lam = &self.lambda[c * d * d..(c + 1) * d * d];
+        let delta: Vec<f64> = p.observed.iter().map(|&i| f64::from(x[i]) - mu[i]).collect();
+        let mut quad = 0.0;
+        for (a, &i) in p.observed.iter().enumerate() {
+            let row = &lam[i * d..(i + 1) * d];
+            let s: f64 = p.observed.iter().zip(&delta).map(|(&j, &dj)| row[j] * dj).sum();
+            quad += delta[a] * s;
+        }
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        let mut log_density = -0.5 * p.observed.len() as f64 * log_2pi + self.half_log_det[c];
+        if p.missing.is_empty() {
+            let log_density = log_density - 0.5 * quad;
+            return Ok(Conditioned { log_density, missing_mean: Vec::new(), factor: None });
+        }
+        let m = p.missing.len();
+        let a = Mat::<f64>::from_fn(m, m, |r, s| lam[p.missing[r] * d + p.missing[s]]);
+        let b = Mat::<f64>::from_fn(m, 1, |r, _| {
+            let row = &lam[p.missing[r] * d..(p.missing[r] + 1) * d];
+            p.observed.iter().zip(&delta).map(|(&j, &dj)| row[j] * dj).sum()
+        });
+        let llt = a.llt(Side::Lower).map_err(|_| ModelError::NonFinite {
+            what: format!("component {c}: its precision is not positive definite"),
+            hint: "raise reg_covar".into(),
+        })?;
+        let g = llt.L();
+        let half_log_det_a: f64 = (0..m).map(|i| g[(i, i)].ln()).sum();
+        let y = faer::linalg::solvers::Solve::solve(&llt, &b);
+        let by: f64 = (0..m).map(|r| b[(r, 0)] * y[(r, 0)]).sum();
+        log_density += -half_log_det_a - 0.5 * (quad - by);
+        let missing_mean = p.missing.iter().enumerate().map(|(r, &i)| mu[i] - y[(r, 0)]).collect();
+        let factor = want_factor.then(|| g.to_owned());
+        Ok(Conditioned { log_density, missing_mean, factor })
+    }
+}
+
+/// Whether a batch holds a NaN (read back as one flag, not the batch).
+pub(crate) fn has_missing(x: &Tensor<2>) -> bool {
+    x.clone().is_nan().any().try_into_scalar::<bool>().unwrap_or(false)
+}
+
+impl FullGmm {
+    /// `log N(x_o,n | μ_c,o, Σ_c,oo)` for every row and component (module doc), rows in
+    /// parallel; `[N, K]` row-major.
+    pub fn marginal_log_prob_host(&self, rows: &[f32]) -> Result<Vec<f64>, ModelError> {
+        let (k, d) = (self.n_components(), self.dim());
+        let prec = Precisions::of(self)?;
+        let per_row: Vec<Result<Vec<f64>, ModelError>> = rows
+            .par_chunks(d)
+            .map(|x| {
+                let p = Pattern::of(x);
+                (0..k).map(|c| Ok(prec.condition(c, x, &p, false)?.log_density)).collect()
+            })
+            .collect();
+        let mut out = Vec::with_capacity(rows.len() / d * k);
+        for r in per_row {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// [`Mixture::log_prob`] of a batch with NaN: each row's marginal density of what it
+    /// observes, as a `[N, K]` tensor on the batch's device.
+    pub(crate) fn marginal_log_prob(&self, x: Tensor<2>) -> Result<Tensor<2>, ModelError> {
+        let [n, _] = x.dims();
+        let device = x.device();
+        let rows = host_vec::<f32, _>(x.try_into_data())?;
+        let lp: Vec<f32> = self.marginal_log_prob_host(&rows)?.iter().map(|&v| v as f32).collect();
+        Ok(Tensor::from_data(TensorData::new(lp, [n, self.n_components()]), &device))
+    }
+
+    /// EM's expected statistics of a batch with NaN given its responsibilities (module doc),
+    /// about the current means as the complete-data statistics are, over the rows with
+    /// `r ≥ RESP_FLOOR`; each component on its own thread (the same sums on any number of
+    /// threads).
+    ///
+    /// # Shapes
+    /// - `x`: `[N, D]` with NaN; `resp`: `[N, K]`.
+    pub(crate) fn missing_stats(
+        &self,
+        x: Tensor<2>,
+        resp: Tensor<2>,
+    ) -> Result<FullStats, ModelError> {
+        let (k, d) = (self.n_components(), self.dim());
+        let diagonal = self.config.covariance_type.is_diagonal();
+        let device = x.device();
+        let rows = host_vec::<f32, _>(x.try_into_data())?;
+        let r = host_vec::<f32, _>(resp.try_into_data())?;
+        let prec = Precisions::of(self)?;
+        let patterns: Vec<Pattern> = rows.chunks(d).map(Pattern::of).collect();
+        let per_component: Vec<Result<(f64, Vec<f64>, Vec<f64>), ModelError>> = (0..k)
+            .into_par_iter()
+            .map(|c| {
+                let shift: Vec<f64> = if self.config.zero_mean {
+                    vec![0.0; d]
+                } else {
+                    prec.means[c * d..(c + 1) * d].to_vec()
+                };
+                let second_len = if diagonal { d } else { d * d };
+                let (mut nc, mut first, mut second) = (0.0, vec![0.0; d], vec![0.0; second_len]);
+                for (n, (x, p)) in rows.chunks(d).zip(&patterns).enumerate() {
+                    let w = r[n * k + c];
+                    if w < RESP_FLOOR {
+                        continue;
+                    }
+                    let w = f64::from(w);
+                    let cond = prec.condition(c, x, p, true)?;
+                    let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                    p.missing.iter().zip(&cond.missing_mean).for_each(|(&i, &v)| y[i] = v);
+                    y.iter_mut().zip(&shift).for_each(|(v, s)| *v -= s);
+                    nc += w;
+                    first.iter_mut().zip(&y).for_each(|(f, v)| *f += w * v);
+                    accumulate_second(&mut second, &y, w, diagonal);
+                    if let Some(g) = cond.factor {
+                        add_conditional_covariance(&mut second, &g, &p.missing, w, d, diagonal);
+                    }
+                }
+                Ok((nc, first, second))
+            })
+            .collect();
+        let mut resp_sum = Vec::with_capacity(k);
+        let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
+        for s in per_component {
+            let (nc, f, s) = s?;
+            resp_sum.push(nc);
+            firsts.push(f);
+            seconds.push(s);
+        }
+        if diagonal {
+            return Ok(FullStats::Diagonal {
+                resp_sum,
+                first: firsts.concat(),
+                second: seconds.concat(),
+            });
+        }
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+        let moments = (0..k)
+            .map(|c| {
+                (resp_sum[c] > 0.0).then(|| {
+                    let f = TensorData::new(f32s(&firsts[c]), [d]);
+                    let s = TensorData::new(f32s(&seconds[c]), [d, d]);
+                    (Tensor::from_data(f, &device), Tensor::from_data(s, &device))
+                })
+            })
+            .collect();
+        Ok(FullStats::Rows { resp_sum, moments })
+    }
+}
+
+/// `second += w y yᵀ` (`[D·D]`), or its diagonal `w y²` (`[D]`).
+fn accumulate_second(second: &mut [f64], y: &[f64], w: f64, diagonal: bool) {
+    let d = y.len();
+    if diagonal {
+        second.iter_mut().zip(y).for_each(|(s, v)| *s += w * v * v);
+        return;
+    }
+    for i in 0..d {
+        let wi = w * y[i];
+        second[i * d..(i + 1) * d].iter_mut().zip(y).for_each(|(s, v)| *s += wi * v);
+    }
+}
+
+/// `second[m, m] += w A⁻¹` with `A = G Gᵀ` (`A⁻¹ = G⁻ᵀ G⁻¹`), on the missing block of a
+/// `[D·D]` second moment (or its diagonal).
+fn add_conditional_covariance(
+    second: &mut [f64],
+    g: &Mat<f64>,
+    missing: &[usize],
+    w: f64,
+    d: usize,
+    diagonal: bool,
+) {
+    let m = missing.len();
+    let mut inv_g = Mat::<f64>::zeros(m, m);
+    faer::linalg::triangular_inverse::invert_lower_triangular(
+        inv_g.as_mut(),
+        g.as_ref(),
+        faer::Par::Seq,
+    );
+    // (A⁻¹)[r][s] = Σ_t G⁻¹[t][r] G⁻¹[t][s], t ≥ max(r, s).
+    for r in 0..m {
+        let cols = if diagonal { r..r + 1 } else { 0..m };
+        for s in cols {
+            let v: f64 = (r.max(s)..m).map(|t| inv_g[(t, r)] * inv_g[(t, s)]).sum();
+            let at = if diagonal { missing[r] } else { missing[r] * d + missing[s] };
+            second[at] += w * v;
+        }
+    }
+}

@@ -107,6 +107,7 @@ fn the_readmes_sentence_on_common_flags_names_exactly_the_commands_that_take_the
         vec!["finetune"],
         vec!["refine"],
         vec!["restore"],
+        vec!["impute"],
         vec!["zoo", "list"],
         vec!["zoo", "add"],
         vec!["zoo", "verify"],
@@ -120,7 +121,7 @@ fn the_readmes_sentence_on_common_flags_names_exactly_the_commands_that_take_the
     }
     assert!(text.contains("Every command takes `--threads N`"));
     let common = named_before(&text, "take `--data-dir DIR`, `--device NAME` and `--quiet`");
-    let writers = named_before(&text, "which write a folder, take `--overwrite`");
+    let writers = named_before(&text, "which write a folder or a file, take `--overwrite`");
     for words in &all {
         let help = help(words);
         let name = words.join(" ");

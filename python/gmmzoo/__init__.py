@@ -24,5 +24,29 @@ def sample_data_dir():
     (``$GMM_ZOO_HOME``, else ``~/.local/share/gmm-zoo``)."""
     return pathlib.Path(_core.sample_data_dir())
 
-__all__ = ["ConvGMM", "DeepGMM", "GaussianMixture", "Stack", "devices", "load", "restore", "sample_data_dir"]
+
+def load_data(config, split="train", data_dir=None):
+    """The rows of a run config's data set, as the config's first layer reads them: ``(X,
+    labels, shape)`` with ``X`` float32 of shape (n_samples, height * width), ``labels`` the
+    class of each row (MNIST) or ``None``, and ``shape`` (height, width) of a row. ``config``
+    is a path to a run config (TOML) or its text; ``split`` is ``"train"`` or ``"test"``;
+    ``data_dir`` the data root (else ``$GMM_ZOO_DATA``, else the sample data), as the CLI's
+    ``--data-dir``. Example: the BSDS300 benchmark's rows, ``load_data("configs/bsds300_gauss.toml",
+    data_dir="/data")``."""
+    path = pathlib.Path(config) if "\n" not in str(config) else None
+    text = path.read_text() if path is not None else str(config)
+    return _core.load_data(text, split, None if data_dir is None else str(data_dir))
+
+
+__all__ = [
+    "ConvGMM",
+    "DeepGMM",
+    "GaussianMixture",
+    "Stack",
+    "devices",
+    "load",
+    "load_data",
+    "restore",
+    "sample_data_dir",
+]
 __version__ = "0.1.0"

@@ -197,6 +197,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(layers::initialised, m)?)?;
     m.add_function(wrap_pyfunction!(load::model_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(load::load_layers, m)?)?;
+    m.add_function(wrap_pyfunction!(load::load_data, m)?)?;
     m.add_class::<layers::Model>()?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(kinds, m)?)?;

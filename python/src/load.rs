@@ -86,3 +86,44 @@ pub fn model_defaults<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, P
     table.remove(config.size_key());
     python_value(py, &toml::Value::Table(table))
 }
+
+/// The rows of a data set (`[data]` and `seed` of `text`, a run config's TOML or those two
+/// alone) for `split` (`"train"` or `"test"`), as a run's first layer reads them:
+/// `(X [N, D] float32, labels or None, (height, width))`, from `data_root` (else
+/// `$GMM_ZOO_DATA`, else the sample data).
+#[pyfunction]
+#[pyo3(signature = (text, split="train", data_root=None))]
+pub fn load_data<'py>(
+    py: Python<'py>,
+    text: &str,
+    split: &str,
+    data_root: Option<std::path::PathBuf>,
+) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>, (usize, usize))> {
+    use gmm_zoo::training::config::Split;
+    use numpy::IntoPyArray;
+    let split = match split {
+        "train" => Split::Train,
+        "test" => Split::Test,
+        other => return Err(value_error(format!("split: '{other}' is not 'train' or 'test'"))),
+    };
+    use gmm_zoo::training::DataConfig;
+    let table: toml::Table = toml::from_str(text)
+        .map_err(|e| value_error(gmm_zoo::training::config::toml_error(text, &e)))?;
+    let seed = match table.get("seed") {
+        None => 0,
+        Some(v) => v.as_integer().and_then(|s| u64::try_from(s).ok()).ok_or_else(|| {
+            value_error(format!("seed: {v} is not a non-negative integer"))
+        })?,
+    };
+    let data = table.get("data").cloned().ok_or_else(|| value_error("data: a [data] table is required"))?;
+    let data: DataConfig = data.try_into().map_err(|e| value_error(format!("data: {e}")))?;
+    data.validate().map_err(|e| value_error(e.under("data")))?;
+    let root = gmm_zoo::datasets::resolve_data_root(data_root.as_deref());
+    let images = py
+        .detach(|| gmm_zoo::training::data::load_split(&data, &root, split, seed))
+        .map_err(value_error)?;
+    let (n, d) = (images.len(), images.height * images.width);
+    let x = numpy::ndarray::Array2::from_shape_vec((n, d), images.pixels).map_err(value_error)?;
+    let labels = images.labels.map(|l| l.into_pyarray(py).into_any());
+    Ok((x.into_pyarray(py).into_any(), labels, (images.height, images.width)))
+}

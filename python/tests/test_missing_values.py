@@ -93,3 +93,20 @@ def test_rows_that_observe_nothing_or_hold_inf_are_one_error():
     x[3, 1] = np.inf
     with pytest.raises(ValueError, match="infinity|inf"):
         GaussianMixture(2, random_state=0).fit(x)
+
+
+def test_load_data_gives_a_data_sets_rows():
+    import gmmzoo
+
+    text = 'seed = 1\n[data]\ndataset = "bsds300"\nn_train = 100\nn_test = 40\n'
+    x, labels, shape = gmmzoo.load_data(text, "test", gmmzoo.sample_data_dir())
+    assert x.shape == (40, 63) and x.dtype == np.float32 and labels is None and shape == (1, 63)
+    again, _, _ = gmmzoo.load_data(text, "test", gmmzoo.sample_data_dir())
+    np.testing.assert_array_equal(x, again)
+    digits = '[data]\ndataset = "mnist"\nn_train = 30\nn_test = 10\n'
+    x, labels, shape = gmmzoo.load_data(digits, "train", gmmzoo.sample_data_dir())
+    assert x.shape == (30, 784) and labels.shape == (30,) and shape == (28, 28)
+    with pytest.raises(ValueError, match="split"):
+        gmmzoo.load_data(text, "valid", gmmzoo.sample_data_dir())
+    with pytest.raises(ValueError, match="n_train"):
+        gmmzoo.load_data(text.replace("100", "0"), "train", gmmzoo.sample_data_dir())

@@ -68,7 +68,7 @@ impl FullGmm {
             .map(|(n, x)| {
                 let p = Pattern::of(x);
                 let conds = (0..k)
-                    .map(|c| prec.condition(c, x, &p, draws.is_some() && !p.missing.is_empty()))
+                    .map(|c| prec.condition_row(c, x, &p, draws.is_some() && !p.missing.is_empty()))
                     .collect::<Result<Vec<_>, _>>()?;
                 let logits: Vec<f64> =
                     conds.iter().zip(&log_w).map(|(c, w)| c.log_density + w).collect();

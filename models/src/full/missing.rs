@@ -80,24 +80,54 @@ impl Precisions {
         Ok(Self { d, means, lambda, half_log_det })
     }
 
-    /// Row `x` (pattern `p`) under component `c` (module doc); `want_factor` keeps `G`.
+    /// `v = Λ_c δ` for row `x`, with `δ = x − μ_c` on the observed coordinates and 0 on the
+    /// missing ones: `b = v_m` and `δ_oᵀ Λ_oo δ_o = δ_o · v_o` (one dense product).
+    pub fn lambda_delta(&self, c: usize, x: &[f32]) -> Vec<f64> {
+        let d = self.d;
+        let mu = &self.means[c * d..(c + 1) * d];
+        let lam = &self.lambda[c * d * d..(c + 1) * d * d];
+        let delta: Vec<f64> = deviations(x, mu).collect();
+        lam.chunks(d).map(|row| row.iter().zip(&delta).map(|(a, b)| a * b).sum()).collect()
+    }
+
+    /// [`Self::lambda_delta`] of every row of `rows` (`[N, D]`) at once, as the columns of a
+    /// `[D, N]` column-major matrix: `Λ_c Δᵀ`, one matrix product.
+    fn lambda_deltas(&self, c: usize, rows: &[f32]) -> Mat<f64> {
+        let d = self.d;
+        let n = rows.len() / d;
+        let mu = &self.means[c * d..(c + 1) * d];
+        let lam = &self.lambda[c * d * d..(c + 1) * d * d];
+        let delta_t = Mat::<f64>::from_fn(d, n, |i, r| {
+            let v = rows[r * d + i];
+            if v.is_nan() { 0.0 } else { f64::from(v) - mu[i] }
+        });
+        let lam = faer::MatRef::from_row_major_slice(lam, d, d);
+        let mut out = Mat::<f64>::zeros(d, n);
+        faer::linalg::matmul::matmul(
+            out.as_mut(),
+            faer::Accum::Replace,
+            lam,
+            delta_t.as_ref(),
+            1.0,
+            faer::Par::Seq,
+        );
+        out
+    }
+
+    /// Row `x` (pattern `p`, `v` its [`Self::lambda_delta`]) under component `c` (module
+    /// doc); `want_factor` keeps `G`.
     pub fn condition(
         &self,
         c: usize,
         x: &[f32],
         p: &Pattern,
+        v: &[f64],
         want_factor: bool,
     ) -> Result<Conditioned, ModelError> {
         let d = self.d;
         let mu = &self.means[c * d..(c + 1) * d];
         let lam = &self.lambda[c * d * d..(c + 1) * d * d];
-        let delta: Vec<f64> = p.observed.iter().map(|&i| f64::from(x[i]) - mu[i]).collect();
-        let mut quad = 0.0;
-        for (a, &i) in p.observed.iter().enumerate() {
-            let row = &lam[i * d..(i + 1) * d];
-            let s: f64 = p.observed.iter().zip(&delta).map(|(&j, &dj)| row[j] * dj).sum();
-            quad += delta[a] * s;
-        }
+        let quad: f64 = p.observed.iter().map(|&i| (f64::from(x[i]) - mu[i]) * v[i]).sum();
         let log_2pi = (2.0 * std::f64::consts::PI).ln();
         let mut log_density = -0.5 * p.observed.len() as f64 * log_2pi + self.half_log_det[c];
         if p.missing.is_empty() {
@@ -106,10 +136,7 @@ impl Precisions {
         }
         let m = p.missing.len();
         let a = Mat::<f64>::from_fn(m, m, |r, s| lam[p.missing[r] * d + p.missing[s]]);
-        let b = Mat::<f64>::from_fn(m, 1, |r, _| {
-            let row = &lam[p.missing[r] * d..(p.missing[r] + 1) * d];
-            p.observed.iter().zip(&delta).map(|(&j, &dj)| row[j] * dj).sum()
-        });
+        let b = Mat::<f64>::from_fn(m, 1, |r, _| v[p.missing[r]]);
         let llt = a.llt(Side::Lower).map_err(|_| ModelError::NonFinite {
             what: format!("component {c}: its precision is not positive definite"),
             hint: "raise reg_covar".into(),
@@ -123,6 +150,22 @@ impl Precisions {
         let factor = want_factor.then(|| g.to_owned());
         Ok(Conditioned { log_density, missing_mean, factor })
     }
+
+    /// [`Self::condition`] of one row, its product formed here.
+    pub fn condition_row(
+        &self,
+        c: usize,
+        x: &[f32],
+        p: &Pattern,
+        want_factor: bool,
+    ) -> Result<Conditioned, ModelError> {
+        self.condition(c, x, p, &self.lambda_delta(c, x), want_factor)
+    }
+}
+
+/// `x_i − μ_i` where `x_i` is observed, 0 where it is missing.
+fn deviations<'a>(x: &'a [f32], mu: &'a [f64]) -> impl Iterator<Item = f64> + 'a {
+    x.iter().zip(mu).map(|(&v, m)| if v.is_nan() { 0.0 } else { f64::from(v) - m })
 }
 
 /// Whether a batch holds a NaN (read back as one flag, not the batch).
@@ -131,21 +174,31 @@ pub(crate) fn has_missing(x: &Tensor<2>) -> bool {
 }
 
 impl FullGmm {
-    /// `log N(x_o,n | μ_c,o, Σ_c,oo)` for every row and component (module doc), rows in
-    /// parallel; `[N, K]` row-major.
+    /// `log N(x_o,n | μ_c,o, Σ_c,oo)` for every row and component (module doc), components in
+    /// parallel (each one's `Λ_c δ_n` of every row as one product); `[N, K]` row-major.
     pub fn marginal_log_prob_host(&self, rows: &[f32]) -> Result<Vec<f64>, ModelError> {
         let (k, d) = (self.n_components(), self.dim());
+        let n = rows.len() / d;
         let prec = Precisions::of(self)?;
-        let per_row: Vec<Result<Vec<f64>, ModelError>> = rows
-            .par_chunks(d)
-            .map(|x| {
-                let p = Pattern::of(x);
-                (0..k).map(|c| Ok(prec.condition(c, x, &p, false)?.log_density)).collect()
+        let patterns: Vec<Pattern> = rows.chunks(d).map(Pattern::of).collect();
+        let columns: Vec<Result<Vec<f64>, ModelError>> = (0..k)
+            .into_par_iter()
+            .map(|c| {
+                let v = prec.lambda_deltas(c, rows);
+                (0..n)
+                    .map(|r| {
+                        let vr = v.col(r).try_as_col_major().expect("a column of a Mat").as_slice();
+                        let x = &rows[r * d..(r + 1) * d];
+                        Ok(prec.condition(c, x, &patterns[r], vr, false)?.log_density)
+                    })
+                    .collect()
             })
             .collect();
-        let mut out = Vec::with_capacity(rows.len() / d * k);
-        for r in per_row {
-            out.extend(r?);
+        let mut out = vec![0.0; n * k];
+        for (c, column) in columns.into_iter().enumerate() {
+            for (r, v) in column?.into_iter().enumerate() {
+                out[r * k + c] = v;
+            }
         }
         Ok(out)
     }
@@ -195,7 +248,7 @@ impl FullGmm {
                         continue;
                     }
                     let w = f64::from(w);
-                    let cond = prec.condition(c, x, p, true)?;
+                    let cond = prec.condition_row(c, x, p, true)?;
                     let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
                     p.missing.iter().zip(&cond.missing_mean).for_each(|(&i, &v)| y[i] = v);
                     y.iter_mut().zip(&shift).for_each(|(v, s)| *v -= s);

@@ -330,6 +330,10 @@ pub(crate) struct RestoreArgs {
     /// The patch step's estimate
     #[arg(long, value_enum, default_value = "most-likely")]
     pub(crate) patch_step: PatchStepArg,
+    /// Take only the patches on a grid of this step each pass, shifted every pass (a fast
+    /// mode, about stride² times fewer patches); 1: every overlapping patch
+    #[arg(long, default_value_t = 1)]
+    pub(crate) stride: usize,
     /// Write <stem>.png with 16 bits per pixel
     #[arg(long)]
     pub(crate) sixteen_bit: bool,

@@ -19,7 +19,7 @@ pub(crate) fn run(args: &RestoreArgs) -> Result<()> {
         None => Epll::new(args.sigma),
     };
     let betas = args.betas.clone().unwrap_or(schedule.betas);
-    let epll = Epll { sigma: args.sigma, betas, step };
+    let epll = Epll { sigma: args.sigma, betas, step, stride: args.stride };
     let request = RestoreRequest {
         model: args.model.clone(),
         input: args.input.clone(),

@@ -136,6 +136,12 @@ fn the_patch_step_is_the_dense_wiener_estimate_of_the_most_likely_or_every_compo
     }
 }
 
+/// The corners the oracle takes along an axis of `n`: all, or the grid of `stride` shifted by
+/// the pass, with the first and last corner.
+fn oracle_corners(n: usize, stride: usize, pass: usize) -> Vec<usize> {
+    (0..=n - P).filter(|&a| a == 0 || a == n - P || a % stride == pass % stride).collect()
+}
+
 #[test]
 fn a_restoration_is_the_splitting_done_densely_in_float64() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -144,34 +150,37 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
     let (h, w) = (7, 6);
     let mut image: Vec<f64> = (0..h * w).map(|_| rng.random_range(-1.5..1.5)).collect();
     image[2 * w + 3] = f64::NAN; // one missing pixel
-    let epll = Epll { sigma: 0.4, betas: vec![1.0, 4.0, 16.0], step: PatchStep::Posterior };
-    let ours = restore(&prior, &image, (h, w), &epll, &mut |_| {}).unwrap();
+    for stride in [1, 2] {
+        let betas = vec![1.0, 4.0, 16.0];
+        let epll = Epll { sigma: 0.4, betas, step: PatchStep::Posterior, stride };
+        let ours = restore(&prior, &image, (h, w), &epll, &mut |_| {}).unwrap();
 
-    let known: Vec<bool> = image.iter().map(|v| v.is_finite()).collect();
-    let fill = image.iter().filter(|v| v.is_finite()).sum::<f64>() / (h * w - 1) as f64;
-    let mut x: Vec<f64> = image.iter().map(|&v| if v.is_finite() { v } else { fill }).collect();
-    let (sigma2, lambda) = (0.16, Q as f64 / 0.16);
-    for c in &epll.betas {
-        let beta = c / sigma2;
-        let (mut sum, mut count) = (vec![0.0; h * w], vec![0.0; h * w]);
-        for i in 0..=h - P {
-            for j in 0..=w - P {
-                let patch: Vec<f64> = (0..Q).map(|t| x[(i + t / P) * w + j + t % P]).collect();
-                let z = oracle_patch(&g, &patch, 1.0 / beta, epll.step);
-                for t in 0..Q {
-                    sum[(i + t / P) * w + j + t % P] += z[t];
-                    count[(i + t / P) * w + j + t % P] += 1.0;
+        let known: Vec<bool> = image.iter().map(|v| v.is_finite()).collect();
+        let fill = image.iter().filter(|v| v.is_finite()).sum::<f64>() / (h * w - 1) as f64;
+        let mut x: Vec<f64> = image.iter().map(|&v| if v.is_finite() { v } else { fill }).collect();
+        let (sigma2, lambda) = (0.16, Q as f64 / 0.16);
+        for (pass, c) in epll.betas.iter().enumerate() {
+            let beta = c / sigma2;
+            let (mut sum, mut count) = (vec![0.0; h * w], vec![0.0; h * w]);
+            for i in oracle_corners(h, stride, pass) {
+                for j in oracle_corners(w, stride, pass) {
+                    let patch: Vec<f64> = (0..Q).map(|t| x[(i + t / P) * w + j + t % P]).collect();
+                    let z = oracle_patch(&g, &patch, 1.0 / beta, epll.step);
+                    for t in 0..Q {
+                        sum[(i + t / P) * w + j + t % P] += z[t];
+                        count[(i + t / P) * w + j + t % P] += 1.0;
+                    }
                 }
             }
+            for p in 0..h * w {
+                let l = if known[p] { lambda } else { 0.0 };
+                let y = if known[p] { image[p] } else { 0.0 };
+                x[p] = (l * y + beta * sum[p]) / (l + beta * count[p]);
+            }
         }
-        for p in 0..h * w {
-            let l = if known[p] { lambda } else { 0.0 };
-            let y = if known[p] { image[p] } else { 0.0 };
-            x[p] = (l * y + beta * sum[p]) / (l + beta * count[p]);
+        for (p, (a, b)) in ours.iter().zip(&x).enumerate() {
+            assert!((a - b).abs() < 1e-3, "stride {stride} pixel {p}: {a} vs {b}");
         }
-    }
-    for (p, (a, b)) in ours.iter().zip(&x).enumerate() {
-        assert!((a - b).abs() < 1e-3, "pixel {p}: {a} vs {b}");
     }
 }
 
@@ -272,6 +281,17 @@ fn bad_input_is_one_sentence_naming_it() {
         (
             vec!["bsds300_full200_kmeans".into(), clean.clone(), "--sigma".into(), "0".into()],
             "--sigma 0: must be a positive",
+        ),
+        (
+            vec![
+                "bsds300_full200_kmeans".into(),
+                clean.clone(),
+                "--sigma".into(),
+                "25".into(),
+                "--stride".into(),
+                "9".into(),
+            ],
+            "--stride 9: must be from 1 to the patch side, 8",
         ),
         (
             vec![

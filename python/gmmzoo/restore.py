@@ -34,17 +34,31 @@ def _sigma(sigma):
     return float(sigma)
 
 
-def denoise(image, sigma, prior=DEFAULT_PRIOR, *, betas=None, patch_step="most_likely"):
+def denoise(image, sigma, prior=DEFAULT_PRIOR, *, betas=None, patch_step="most_likely", stride=1):
     """``image`` (2-D, gray levels) with white Gaussian noise of standard deviation ``sigma``
     (gray levels) restored under ``prior``: a float64 array of its shape. ``betas``: the
     schedule's ``c_j`` of ``β_j = c_j/σ²``, one pass each (default ``[1, 4, 8, 16, 32]``);
-    ``patch_step``: ``"most_likely"`` (EPLL's) or ``"posterior"``."""
+    ``patch_step``: ``"most_likely"`` (EPLL's) or ``"posterior"``; ``stride``: each pass takes
+    the patches on a grid of this step, shifted every pass (a fast mode; 1: every patch)."""
     return _core.restore_image(
-        _image(image), _sigma(sigma), str(prior), betas=betas, patch_step=patch_step
+        _image(image),
+        _sigma(sigma),
+        str(prior),
+        betas=betas,
+        patch_step=patch_step,
+        stride=_stride(stride),
     )
 
 
-def inpaint(image, mask, prior=DEFAULT_PRIOR, *, sigma=1.0, betas=None, patch_step="most_likely"):
+def _stride(stride):
+    if not isinstance(stride, numbers.Integral) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    return int(stride)
+
+
+def inpaint(
+    image, mask, prior=DEFAULT_PRIOR, *, sigma=1.0, betas=None, patch_step="most_likely", stride=1
+):
     """``image`` (2-D, gray levels) with the pixels where ``mask`` is true missing, filled in
     under ``prior``; the known pixels are taken to carry noise of ``sigma`` gray levels. The
     schedule starts at 50 gray levels of noise and halves it each pass to ``sigma/√32``."""
@@ -54,5 +68,5 @@ def inpaint(image, mask, prior=DEFAULT_PRIOR, *, sigma=1.0, betas=None, patch_st
         raise ValueError(f"mask has shape {mask.shape}, the image {array.shape}")
     array[mask] = np.nan
     return _core.restore_image(
-        array, _sigma(sigma), str(prior), betas=betas, patch_step=patch_step
+        array, _sigma(sigma), str(prior), betas=betas, patch_step=patch_step, stride=_stride(stride)
     )

@@ -12,9 +12,10 @@ use pyo3::prelude::*;
 
 /// `image` `[H, W]` restored under `prior` (a checkpoint name or run folder) at noise `sigma`
 /// (gray levels); `betas` the schedule's `c_j` (default: Zoran & Weiss's, or with missing
-/// pixels the inpainting schedule); `patch_step` `"most_likely"` or `"posterior"`.
+/// pixels the inpainting schedule); `patch_step` `"most_likely"` or `"posterior"`; `stride`
+/// the step of the grid of patches (1: every patch).
 #[pyfunction]
-#[pyo3(signature = (image, sigma, prior, betas=None, patch_step="most_likely"))]
+#[pyo3(signature = (image, sigma, prior, betas=None, patch_step="most_likely", stride=1))]
 pub fn restore_image<'py>(
     py: Python<'py>,
     image: PyReadonlyArray2<'py, f64>,
@@ -22,6 +23,7 @@ pub fn restore_image<'py>(
     prior: &str,
     betas: Option<Vec<f64>>,
     patch_step: &str,
+    stride: usize,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let step = match patch_step {
         "most_likely" => PatchStep::MostLikely,
@@ -43,7 +45,7 @@ pub fn restore_image<'py>(
     let prior = load_prior(&run, &device).map_err(value_error)?;
     let schedule =
         if pixels.iter().any(|v| v.is_nan()) { Epll::inpainting(sigma) } else { Epll::new(sigma) };
-    let epll = Epll { sigma, betas: betas.unwrap_or(schedule.betas), step };
+    let epll = Epll { sigma, betas: betas.unwrap_or(schedule.betas), step, stride };
     let progress = Progress::stderr();
     let result = py.detach(|| {
         let bar = progress.bar(epll.betas.len() as u64, "restoring");
@@ -51,6 +53,6 @@ pub fn restore_image<'py>(
         bar.finish_and_clear();
         out
     });
-    let out = result.map_err(value_error)?;
+    let out = result.map_err(|e| value_error(e.replace("--stride", "stride")))?;
     Ok(Array2::from_shape_vec((h, w), out).map_err(value_error)?.into_pyarray(py))
 }

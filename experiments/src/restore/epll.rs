@@ -17,6 +17,11 @@
 //!
 //! A missing pixel (`M = 0`) starts at the mean of the known ones and is the average of its
 //! patches' estimates after every pass.
+//!
+//! With a `stride` s > 1 each pass takes only the patches whose corners lie on a grid of step s
+//! (shifted by one each pass, the last row and column of corners always kept so that every
+//! pixel is covered): about s² times fewer patches, the fast mode of FEPLL (Parameswaran et
+//! al. 2019) without its other approximations; `c` then counts the grid's patches.
 
 use super::{PatchPrior, PatchStep, patch_step};
 use faer::linalg::matmul::matmul;
@@ -34,6 +39,8 @@ pub struct Epll {
     pub betas: Vec<f64>,
     /// The patch step's estimate.
     pub step: PatchStep,
+    /// Step of the grid of patch corners (1: every overlapping patch, exact EPLL).
+    pub stride: usize,
 }
 
 /// Where an inpainting's schedule starts: missing pixels begin as the known pixels' mean,
@@ -43,7 +50,7 @@ pub const INPAINTING_START: f64 = 50.0;
 impl Epll {
     /// Zoran & Weiss's schedule at noise `sigma`, the most likely component's estimate.
     pub fn new(sigma: f64) -> Self {
-        Self { sigma, betas: DEFAULT_BETAS.to_vec(), step: PatchStep::MostLikely }
+        Self { sigma, betas: DEFAULT_BETAS.to_vec(), step: PatchStep::MostLikely, stride: 1 }
     }
 
     /// The schedule for missing pixels: `1/β` from [`INPAINTING_START`]² (when `sigma` is
@@ -56,7 +63,7 @@ impl Epll {
             c = (2.0 * c).min(32.0);
             betas.push(c);
         }
-        Self { sigma, betas, step: PatchStep::MostLikely }
+        Self { sigma, betas, step: PatchStep::MostLikely, stride: 1 }
     }
 
     /// Checks the settings against an image of `height × width` and the prior.
@@ -70,6 +77,12 @@ impl Epll {
         if self.betas.is_empty() || self.betas.iter().any(|b| !(b.is_finite() && *b > 0.0)) {
             return Err(format!("--betas {:?}: must be positive numbers", self.betas));
         }
+        if self.stride == 0 || self.stride > prior.side {
+            return Err(format!(
+                "--stride {}: must be from 1 to the patch side, {}",
+                self.stride, prior.side
+            ));
+        }
         if height < prior.side || width < prior.side {
             return Err(format!(
                 "the image is {height}×{width}, smaller than the prior's {p}×{p} patches",
@@ -80,28 +93,30 @@ impl Epll {
     }
 }
 
-/// How many patches cover each pixel.
-fn coverage(h: usize, w: usize, p: usize) -> Vec<f64> {
-    // Along one axis: the corners a with a ≤ i ≤ a + p − 1 and 0 ≤ a ≤ n − p.
-    let along = |i: usize, n: usize| (i.min(n - p) + 1 - (i + 1).saturating_sub(p)) as f64;
-    let mut c = vec![0.0; h * w];
-    for i in 0..h {
-        for j in 0..w {
-            c[i * w + j] = along(i, h) * along(j, w);
-        }
+/// The corners along an axis of `n` pixels of the patches of side `p` that pass `j` takes:
+/// every one (`stride` 1), else those at `offset, offset + stride, …` with
+/// `offset = j mod stride`, plus the first and the last corner so that every pixel is covered.
+fn corners(n: usize, p: usize, stride: usize, j: usize) -> Vec<usize> {
+    let last = n - p;
+    let mut out: Vec<usize> = (j % stride..=last).step_by(stride).collect();
+    if out.first() != Some(&0) {
+        out.insert(0, 0);
     }
-    c
+    if out.last() != Some(&last) {
+        out.push(last);
+    }
+    out
 }
 
-/// Every overlapping P×P patch of `x` (`h × w`), row-major `[N, P²]`, corners in raster order.
-fn extract(x: &[f64], (h, w): (usize, usize), p: usize) -> Vec<f32> {
-    let mut rows = Vec::with_capacity((h - p + 1) * (w - p + 1) * p * p);
-    for i in 0..=h - p {
-        for j in 0..=w - p {
-            (0..p).for_each(|a| rows.extend(x[(i + a) * w + j..][..p].iter().map(|&v| v as f32)));
+/// The patches at corners `rows × cols` of `x` (`h × w`), row-major `[N, P²]`, in raster order.
+fn extract(x: &[f64], w: usize, (rows, cols): (&[usize], &[usize]), p: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * cols.len() * p * p);
+    for &i in rows {
+        for &j in cols {
+            (0..p).for_each(|a| out.extend(x[(i + a) * w + j..][..p].iter().map(|&v| v as f32)));
         }
     }
-    rows
+    out
 }
 
 /// The patches' estimates under the prior: each patch `[P²]` of `rows` observed with noise of
@@ -147,20 +162,28 @@ pub fn denoise_patches(
     Ok(out)
 }
 
-/// `Σ_i P_iᵀ z_i`: the patches `[N, P²]` put back where [`extract`] took them, summed.
-fn put_back(rows: &[f32], (h, w): (usize, usize), p: usize) -> Vec<f64> {
-    let mut sum = vec![0f64; h * w];
-    let mut patch = rows.chunks(p * p);
-    for i in 0..=h - p {
-        for j in 0..=w - p {
+/// `Σ_i P_iᵀ z_i` and `c`: the patches `[N, P²]` put back where [`extract`] took them, summed,
+/// and how many cover each pixel.
+fn put_back(
+    patches: &[f32],
+    (h, w): (usize, usize),
+    (rows, cols): (&[usize], &[usize]),
+    p: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut sum, mut count) = (vec![0f64; h * w], vec![0f64; h * w]);
+    let mut patch = patches.chunks(p * p);
+    for &i in rows {
+        for &j in cols {
             let values = patch.next().expect("one estimate per patch");
             for a in 0..p {
-                let out = &mut sum[(i + a) * w + j..][..p];
+                let at = (i + a) * w + j;
+                let out = &mut sum[at..][..p];
                 out.iter_mut().zip(&values[a * p..][..p]).for_each(|(o, &v)| *o += f64::from(v));
+                count[at..][..p].iter_mut().for_each(|c| *c += 1.0);
             }
         }
     }
-    sum
+    (sum, count)
 }
 
 /// Restores `image` (`h × w` gray levels, row-major; `NaN` where a pixel is missing) under
@@ -183,13 +206,15 @@ pub fn restore(
     let fill = y.iter().sum::<f64>() / n_known as f64;
     let mut x: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { v } else { fill }).collect();
     let sigma2 = (epll.sigma * prior.scale).powi(2);
-    let lambda = (prior.side * prior.side) as f64 / sigma2;
-    let counts = coverage(h, w, prior.side);
+    let (p, s) = (prior.side, epll.stride);
+    let lambda = (p * p) as f64 / sigma2;
     for (j, c) in epll.betas.iter().enumerate() {
         let beta = c / sigma2;
-        let rows = extract(&x, (h, w), prior.side);
-        let estimates = denoise_patches(prior, &rows, 1.0 / beta, epll.step)?;
-        let sum = put_back(&estimates, (h, w), prior.side);
+        let grid = (corners(h, p, s, j), corners(w, p, s, j));
+        let grid = (grid.0.as_slice(), grid.1.as_slice());
+        let patches = extract(&x, w, grid, p);
+        let estimates = denoise_patches(prior, &patches, 1.0 / beta, epll.step)?;
+        let (sum, counts) = put_back(&estimates, (h, w), grid, p);
         for i in 0..h * w {
             let l = if known[i] { lambda } else { 0.0 };
             x[i] = (l * y[i] + beta * sum[i]) / (l + beta * counts[i]);

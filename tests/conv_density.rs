@@ -125,3 +125,37 @@ fn burn_layer_matches_dense_circulant_gaussian_within_f32_tolerance() {
         }
     }
 }
+
+/// The layer's density as Gaussians (`density_gaussians`: zero means, circulant covariances over
+/// the pixels) is its log-density: the dense oracle computed from the returned covariances
+/// matches the layer's spectral formula, with and without DC.
+#[test]
+fn density_gaussians_are_the_circulant_covariances() {
+    use gmm_zoo::training::Family;
+    let mut rng = ChaCha8Rng::seed_from_u64(SEED + 2);
+    for exclude_dc in [false, true] {
+        let cases: Vec<_> = (0..2).map(|_| random_case(4, exclude_dc, &mut rng)).collect();
+        let layout = cases[0].0.clone();
+        let spectra: Vec<f64> = cases.iter().flat_map(|c| c.1.clone()).collect();
+        let layer = ConvGmm::from_parts(
+            layout.clone(),
+            &spectra,
+            &[0.4, 0.6],
+            &floor(exclude_dc),
+            &common::device(),
+        );
+        let g = layer.density_gaussians().unwrap().expect("a conv layer is Gaussian");
+        assert_eq!(g.means, vec![vec![0.0; 16]; 2]);
+        assert!((g.weights[0] - 0.4).abs() < 1e-6 && (g.weights[1] - 0.6).abs() < 1e-6);
+        for (c, case) in cases.iter().enumerate() {
+            let full = layout.to_full_grid(&case.1, 1.0);
+            let want = circulant(&full, 4);
+            for (a, b) in g.covariances[c].iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "exclude_dc={exclude_dc} component {c}: {a} vs {b}");
+            }
+            let ours = layout.log_density_f64(&cases[0].2, &case.1);
+            let oracle = dense_log_density(&cases[0].2, &full, 4, exclude_dc);
+            assert!((ours - oracle).abs() < 1e-9);
+        }
+    }
+}

@@ -184,6 +184,28 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
     }
 }
 
+/// PSNR before and after `prior` denoises the crop at σ = 25 (noise of seed 3).
+fn denoised_crop(prior: &str) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = crop(dir.path());
+    let out = dir.path().join("out");
+    let args = ["restore", prior, &clean, "--sigma", "25", "--noise-seed", "3", "--quiet", "--out"];
+    let r = gmmzoo(&[&args[..], &[out.to_str().unwrap()]].concat());
+    assert!(r.status.success(), "{prior}: {}", String::from_utf8_lossy(&r.stderr));
+    let psnr = &restored(&out)[0]["psnr"];
+    (psnr[0].as_f64().unwrap(), psnr[1].as_f64().unwrap())
+}
+
+/// A conv GMM is a prior too, through its stationary components' circulant covariances: the
+/// quick start's 16 components on 8×8 BSDS patches gain over 2 dB on the crop, and the
+/// 200-component flat GMM more.
+#[test]
+fn a_conv_prior_restores_and_the_flat_prior_restores_better() {
+    let (noisy, conv) = denoised_crop("quickstart");
+    let (_, flat) = denoised_crop("bsds300_full200_kmeans");
+    assert!(conv > noisy + 2.0 && flat > conv, "noisy {noisy}, conv {conv}, flat {flat} dB");
+}
+
 fn gmmzoo(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gmmzoo")).args(args).current_dir(repo()).output().unwrap()
 }
@@ -316,10 +338,6 @@ fn bad_input_is_one_sentence_naming_it() {
         (
             vec!["mnist32".into(), clean.clone(), "--sigma".into(), "25".into()],
             "is not a prior of image patches",
-        ),
-        (
-            vec!["quickstart".into(), clean.clone(), "--sigma".into(), "25".into()],
-            "not a mixture of Gaussians",
         ),
     ];
     for (i, (args, needle)) in cases.iter().enumerate() {

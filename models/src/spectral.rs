@@ -151,6 +151,36 @@ impl SpectralLayout {
         grid
     }
 
+    /// The circulant covariance of the stationary field with power spectrum `S` (on the unique
+    /// bins), `C[n, m] = r(n − m)` with the autocovariance
+    /// `r(δ) = (1/D) Σ_k S(k) cos(2π⟨k, δ⟩/P)` (indices mod P), `[D·D]` row-major, D = P²: a
+    /// component's density as a Gaussian over the pixels. A layout without DC gives that
+    /// eigenvalue `dc_fill` (the density is then over zero-mean patches, and `dc_fill` is not
+    /// part of it).
+    pub fn circulant_covariance(&self, spectrum: &[f64], dc_fill: f64) -> Vec<f64> {
+        let p = self.size;
+        let d = p * p;
+        let full = self.to_full_grid(spectrum, dc_fill);
+        let tau = 2.0 * std::f64::consts::PI / p as f64;
+        let r: Vec<f64> = (0..d)
+            .map(|delta| {
+                let (d1, d2) = ((delta / p) as f64, (delta % p) as f64);
+                let sum: f64 = (0..d)
+                    .map(|k| full[k] * (tau * ((k / p) as f64 * d1 + (k % p) as f64 * d2)).cos())
+                    .sum();
+                sum / d as f64
+            })
+            .collect();
+        let mut c = vec![0.0; d * d];
+        for n in 0..d {
+            for m in 0..d {
+                let (a, b) = ((n / p + p - m / p) % p, (n % p + p - m % p) % p);
+                c[n * d + m] = r[a * p + b];
+            }
+        }
+        c
+    }
+
     /// One stationary Gaussian field with power spectrum `S` (on the unique bins): Fourier
     /// coefficients with `E|X(k)|² = D·S(k)` — real for self-conjugate bins, complex with
     /// independent real and imaginary parts of variance `D·S(k)/2` otherwise, `X(−k) = X(k)*` —

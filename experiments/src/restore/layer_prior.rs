@@ -30,15 +30,16 @@ fn geometry(data: &DataConfig, dims: usize) -> Result<(usize, f64, bool), String
 
 impl PatchPrior {
     /// The prior of a trained layer of `data`'s rows: any layer whose density is a mixture of
-    /// Gaussians (a full GMM of any covariance type, a deep GMM's paths); the error says why
-    /// another is not one (a sentence whose subject is the layer's run).
+    /// Gaussians (a full GMM of any covariance type, a deep GMM's paths, a conv GMM's circulant
+    /// components); the error says why another is not one (a sentence whose subject is the
+    /// layer's run).
     pub fn of_layer(layer: &Layer, data: &DataConfig, dims: usize) -> Result<Self, String> {
         let (side, scale, dropped) = geometry(data, dims)?;
         let density = with_layer!(layer, m => m.density_gaussians()).map_err(|e| e.to_string())?;
         let mixture = density.ok_or_else(|| {
             format!(
-                "a `{}` layer's density is not a mixture of Gaussians here: restore takes full \
-                 and deep GMMs",
+                "a `{}` layer's density is not a mixture of Gaussians here: restore takes full, \
+                 deep and conv GMMs",
                 layer.kind()
             )
         })?;

@@ -1,6 +1,6 @@
 //! The convolutional GMM (models.md §1) as a layer family: where it may sit, its pictures.
 
-use super::{Family, FamilyConfig, LayerInput};
+use super::{Family, FamilyConfig, GaussianMixture, LayerInput};
 use crate::report::pictures::{TileScale, centred_filter_tile, filter_spectrum_tile};
 use crate::report::views::{Inspect, Tiles};
 use crate::{ConfigError, EmConfig};
@@ -89,6 +89,20 @@ impl Family for ConvGmm {
 
     fn generative(&self) -> Option<&dyn Generative> {
         Some(self)
+    }
+
+    /// Over the pixels of a patch: zero means and the circulant covariances of the spectra
+    /// (`SpectralLayout::circulant_covariance`); without DC, a density over zero-mean patches
+    /// (the DC eigenvalue, set to 1, is not part of it).
+    fn density_gaussians(&self) -> Result<Option<GaussianMixture>, ModelError> {
+        let spectra = self.spectra_host()?;
+        let d = self.layout.size() * self.layout.size();
+        Ok(Some(GaussianMixture {
+            means: vec![vec![0.0; d]; spectra.len()],
+            covariances: spectra.iter().map(|s| self.layout.circulant_covariance(s, 1.0)).collect(),
+            weights: self.weights()?,
+            reg_covar: 0.0,
+        }))
     }
 }
 

@@ -130,10 +130,11 @@ pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> {
         Ok(None)
     }
 
-    /// The layer's density as a mixture of Gaussians over its encoded rows, on the host
-    /// (a Gaussian layer's components of any covariance type, a deep GMM's paths), for a dense
-    /// oracle or a user's own computations; `None` for a family whose density is not written
-    /// so here.
+    /// The layer's density as a mixture of Gaussians over its input rows, on the host (a
+    /// Gaussian layer's components of any covariance type, a deep GMM's paths, a conv layer's
+    /// stationary components as circulant covariances over the pixels), for a dense oracle,
+    /// a restoration prior or a user's own computations; `None` for a family whose density is
+    /// not written so here.
     fn density_gaussians(&self) -> Result<Option<GaussianMixture>, ModelError> {
         Ok(None)
     }

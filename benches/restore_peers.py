@@ -67,7 +67,7 @@ def summary(task, method, runs):
     ssim = [r[1] for r in runs]
     walls = [r[2] for r in runs]
     se = statistics.stdev(psnr) / len(psnr) ** 0.5 if len(psnr) > 1 else float("nan")
-    cpu = sum(r[3] for r in runs) / sum(walls)
+    cpu = sum(r[3] for r in runs) / sum(walls) if sum(walls) > 0 else 0.0
     row = dict(task=task, method=method, images=len(runs), psnr=statistics.mean(psnr), se=se,
                ssim=statistics.mean(ssim), seconds=statistics.median(walls), cpu=cpu)
     print(f"{task:<14} {method:<32} PSNR {row['psnr']:6.2f} ± {se:.2f} dB  SSIM {row['ssim']:.4f}"

@@ -183,7 +183,7 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
         NaN in ``X`` marks a missing value (missing at random; every row must observe at
         least one feature): EM then maximises the likelihood of what each row observes
         (Ghahramani & Jordan 1994), starting from the rows with each NaN replaced by its
-        column's mean. Rows without NaN are fitted exactly as they would be alone."""
+        column's mean. Without NaN, the fit is the usual EM, unchanged."""
         X = validate_data(
             self,
             X,

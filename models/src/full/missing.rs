@@ -11,8 +11,9 @@
 //! ```
 //!
 //! (`Σ_oo⁻¹ = Λ_oo − Λ_om A⁻¹ Λ_mo` and `|Σ| = |Σ_oo| |A⁻¹|`.) Conditioning through the precision
-//! costs O(|m|³ + |m|·|o| + |o|²) per row and component, against O(|o|³) through `Σ_oo`: few
-//! missing values cost little more than none. The M-step is the complete-data one fed with
+//! costs O(|m|³ + D²) per row and component (`b` and `Λ_oo δ_o` both from one product `Λ δ`,
+//! the rows of a batch at once), against O(|o|³) through `Σ_oo`: few missing values cost
+//! little more than none. The M-step is the complete-data one fed with
 //! `x̂ = (x_o, x̂_m)` and, in the second moment, the conditional covariance `A⁻¹` on the
 //! missing block: `Σ_n r_nc [(x̂ − m_c)(x̂ − m_c)ᵀ + A⁻¹ ⊕ 0]`. EM then climbs the observed-data
 //! log-likelihood `Σ_n log Σ_c π_c N(x_o,n | μ_c,o, Σ_c,oo)`. A row without NaN takes the

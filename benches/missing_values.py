@@ -13,10 +13,11 @@ gray level):
   ``GaussianMixture`` on its filled rows (imputation: the imputer's ``transform``);
 - and the reference: gmm-zoo EM on the complete training rows.
 
-Every fit: K components, reg_covar 1e-6, k-means start, tol 1e-3, at most 100 iterations,
-random_state 0.
+Every fit: K components, reg_covar 1e-6, k-means start, tol 1e-3, at most `max_iter`
+iterations, random_state 0.
 
     python benches/missing_values.py <data-root> [n_train=50000] [n_test=20000] [K=50]
+        [max_iter=100] [fractions=0.1,0.3,0.5]
 """
 
 import json
@@ -68,10 +69,11 @@ def timed(fit):
 
 def main():
     root = sys.argv[1]
-    given = [int(a) for a in sys.argv[2:5]]
-    n_train, n_test, k = given + [50000, 20000, 50][len(given):]
+    given = [int(a) for a in sys.argv[2:6]]
+    n_train, n_test, k, max_iter = given + [50000, 20000, 50, 100][len(given):]
+    fractions = [float(f) for f in sys.argv[6].split(",")] if len(sys.argv) > 6 else FRACTIONS
     train, test = rows(root, n_train, n_test)
-    settings = dict(reg_covar=1e-6, tol=1e-3, max_iter=100, random_state=0)
+    settings = dict(reg_covar=1e-6, tol=1e-3, max_iter=max_iter, random_state=0)
     print(f"BSDS300 rows: {len(train)} train, {len(test)} test, 63 values; K = {k}")
     results = []
 
@@ -88,11 +90,14 @@ def main():
 
     model, wall, cpu = timed(lambda: gmmzoo.GaussianMixture(k, **settings).fit(train))
     report("gmm-zoo, complete rows", 0.0, model, wall, cpu)
-    for i, fraction in enumerate(FRACTIONS):
+    for fraction in fractions:
+        i = FRACTIONS.index(fraction) if fraction in FRACTIONS else len(FRACTIONS)
         x, t = removed(train, fraction, 10 + i), removed(test, fraction, 20 + i)
         gone = np.isnan(t)
         model, wall, cpu = timed(lambda: gmmzoo.GaussianMixture(k, **settings).fit(x))
         report("gmm-zoo EM on observed values", fraction, model, wall, cpu, model.impute(t), test, gone)
+        if len(sys.argv) > 6:
+            continue  # the fractions asked for: EM on the observed values alone
         means = np.nanmean(x, axis=0)
         filled = np.where(np.isnan(x), means, x)
         model, wall, cpu = timed(lambda: gmmzoo.GaussianMixture(k, **settings).fit(filled))
@@ -106,7 +111,7 @@ def main():
         (imputer, model), wall, cpu = timed(iterative)
         report("IterativeImputer, then sklearn GMM", fraction, model, wall, cpu,
                imputer.transform(t), test, gone)
-    with open("missing_values.json", "w") as f:
+    with open(f"missing_values_{max_iter}.json", "w") as f:
         json.dump(results, f, indent=1)
 
 

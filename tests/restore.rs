@@ -158,7 +158,7 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
         let known: Vec<bool> = image.iter().map(|v| v.is_finite()).collect();
         let fill = image.iter().filter(|v| v.is_finite()).sum::<f64>() / (h * w - 1) as f64;
         let mut x: Vec<f64> = image.iter().map(|&v| if v.is_finite() { v } else { fill }).collect();
-        let (sigma2, lambda) = (0.16, Q as f64 / 0.16);
+        let (sigma2, lambda) = (0.16, Q as f64 / (stride * stride) as f64 / 0.16);
         for (pass, c) in epll.betas.iter().enumerate() {
             let beta = c / sigma2;
             let (mut sum, mut count) = (vec![0.0; h * w], vec![0.0; h * w]);

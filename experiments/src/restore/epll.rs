@@ -21,7 +21,8 @@
 //! With a `stride` s > 1 each pass takes only the patches whose corners lie on a grid of step s
 //! (shifted by one each pass, the last row and column of corners always kept so that every
 //! pixel is covered): about s² times fewer patches, the fast mode of FEPLL (Parameswaran et
-//! al. 2019) without its other approximations; `c` then counts the grid's patches.
+//! al. 2019) without its other approximations; `c` then counts the grid's patches, and `λ`
+//! is divided by s² (the sum over patches has about s² times fewer terms).
 
 use super::{PatchPrior, PatchStep, patch_step};
 use faer::linalg::matmul::matmul;
@@ -207,7 +208,8 @@ pub fn restore(
     let mut x: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { v } else { fill }).collect();
     let sigma2 = (epll.sigma * prior.scale).powi(2);
     let (p, s) = (prior.side, epll.stride);
-    let lambda = (p * p) as f64 / sigma2;
+    // The grid has about s² times fewer patch terms: the data term is weighed down alike.
+    let lambda = (p * p) as f64 / (s * s) as f64 / sigma2;
     for (j, c) in epll.betas.iter().enumerate() {
         let beta = c / sigma2;
         let grid = (corners(h, p, s, j), corners(w, p, s, j));

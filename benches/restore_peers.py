@@ -21,6 +21,7 @@ image, the same code for every method. Each row: mean ± standard error over the
 median seconds per image and the CPU utilisation (process CPU / wall) of that method's calls.
 
     python benches/restore_peers.py <data-root> [N=10] [M=4] [prior=bsds300_full200_kmeans]
+    (N = 0: inpainting only)
 """
 
 import json
@@ -80,14 +81,14 @@ def main():
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
     m = int(sys.argv[3]) if len(sys.argv) > 3 else 4
     prior = sys.argv[4] if len(sys.argv) > 4 else "bsds300_full200_kmeans"
-    files = sorted((root / "bsds300" / "test").glob("*.jpg"))[:n]
+    files = sorted((root / "bsds300" / "test").glob("*.jpg"))[: max(n, m)]
     images = [gray(f) for f in files]
-    print(f"{len(images)} BSDS300 test images ({files[0].name} …), prior {prior}")
+    print(f"{n} and {m} BSDS300 test images ({files[0].name} …), prior {prior}")
     rows = []
-    for sigma in SIGMAS:
+    for sigma in SIGMAS if n > 0 else ():
         runs = {"noisy": [], "gmm-zoo EPLL": [], "gmm-zoo EPLL, stride 2": [],
                 "gmm-zoo EPLL, stride 4": [], "BM3D": [], "scikit-image NL-means": []}
-        for i, clean in enumerate(images):
+        for i, clean in enumerate(images[:n]):
             noisy = clean + np.random.default_rng(1000 * sigma + i).normal(scale=sigma, size=clean.shape)
             runs["noisy"].append((*quality(noisy, clean), 0.0, 0.0))
             methods = {

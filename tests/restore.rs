@@ -156,7 +156,15 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
         let ours = restore(&prior, &image, (h, w), &epll, &mut |_| {}).unwrap();
 
         let known: Vec<bool> = image.iter().map(|v| v.is_finite()).collect();
-        let fill = image.iter().filter(|v| v.is_finite()).sum::<f64>() / (h * w - 1) as f64;
+        // The missing pixel starts at the known pixels' mean weighted by a Gaussian of spread
+        // 2 pixels around it (every pixel of this image is within the window's reach).
+        let weight = |p: usize| {
+            let (di, dj) = ((p / w) as f64 - 2.0, (p % w) as f64 - 3.0);
+            (-(di * di + dj * dj) / 8.0).exp()
+        };
+        let known_pixels = || (0..h * w).filter(|&p| image[p].is_finite());
+        let fill = known_pixels().map(|p| weight(p) * image[p]).sum::<f64>()
+            / known_pixels().map(weight).sum::<f64>();
         let mut x: Vec<f64> = image.iter().map(|&v| if v.is_finite() { v } else { fill }).collect();
         let (sigma2, lambda) = (0.16, Q as f64 / (stride * stride) as f64 / 0.16);
         for (pass, c) in epll.betas.iter().enumerate() {

@@ -15,8 +15,9 @@
 //! x = (λ M y + β Σ_i P_iᵀ z_i) / (λ M + β c),    c = the patches covering each pixel
 //! ```
 //!
-//! A missing pixel (`M = 0`) starts at the mean of the known ones and is the average of its
-//! patches' estimates after every pass.
+//! A missing pixel (`M = 0`) starts at the Gaussian-weighted mean of the known pixels around it
+//! (normalised convolution, [`filled`]) and is the average of its patches' estimates after
+//! every pass.
 //!
 //! With a `stride` s > 1 each pass takes only the patches whose corners lie on a grid of step s
 //! (shifted by one each pass, the last row and column of corners always kept so that every
@@ -92,6 +93,45 @@ impl Epll {
         }
         Ok(())
     }
+}
+
+/// Spread of the window that fills missing pixels before the first pass, pixels.
+const FILL_SPREAD: f64 = 2.0;
+
+/// `y` with each missing pixel replaced by the mean of the known pixels around it, weighted by
+/// a Gaussian window of [`FILL_SPREAD`] pixels (normalised convolution: `G∗(M y) / G∗M`,
+/// separable, radius 3 spreads); `mean` where no known pixel is within reach.
+fn filled(y: &[f64], known: &[bool], (h, w): (usize, usize), mean: f64) -> Vec<f64> {
+    let r = (3.0 * FILL_SPREAD).ceil() as usize;
+    let g: Vec<f64> =
+        (0..=2 * r).map(|t| (-((t as f64 - r as f64) / FILL_SPREAD).powi(2) / 2.0).exp()).collect();
+    let blur = |v: Vec<f64>| {
+        let mut rows = vec![0.0; h * w];
+        for i in 0..h {
+            for j in 0..w {
+                let (lo, hi) = (j.saturating_sub(r), (j + r).min(w - 1));
+                rows[i * w + j] = (lo..=hi).map(|t| g[t + r - j] * v[i * w + t]).sum();
+            }
+        }
+        let mut out = vec![0.0; h * w];
+        for i in 0..h {
+            let (lo, hi) = (i.saturating_sub(r), (i + r).min(h - 1));
+            for j in 0..w {
+                out[i * w + j] = (lo..=hi).map(|t| g[t + r - i] * rows[t * w + j]).sum();
+            }
+        }
+        out
+    };
+    let mask: Vec<f64> = known.iter().map(|&k| f64::from(u8::from(k))).collect();
+    let masked: Vec<f64> = y.iter().zip(&mask).map(|(v, m)| v * m).collect();
+    let (num, den) = (blur(masked), blur(mask));
+    (0..h * w)
+        .map(|i| match (known[i], den[i] > 1e-12) {
+            (true, _) => y[i],
+            (false, true) => num[i] / den[i],
+            (false, false) => mean,
+        })
+        .collect()
 }
 
 /// The corners along an axis of `n` pixels of the patches of side `p` that pass `j` takes:
@@ -204,8 +244,7 @@ pub fn restore(
     }
     let y: Vec<f64> =
         image.iter().map(|v| if v.is_finite() { v * prior.scale } else { 0.0 }).collect();
-    let fill = y.iter().sum::<f64>() / n_known as f64;
-    let mut x: Vec<f64> = y.iter().zip(&known).map(|(&v, &k)| if k { v } else { fill }).collect();
+    let mut x = filled(&y, &known, (h, w), y.iter().sum::<f64>() / n_known as f64);
     let sigma2 = (epll.sigma * prior.scale).powi(2);
     let (p, s) = (prior.side, epll.stride);
     // The grid has about s² times fewer patch terms: the data term is weighed down alike.

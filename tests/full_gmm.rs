@@ -377,12 +377,14 @@ fn an_indefinite_covariance_is_a_clear_error() {
     assert!(err.contains("component 0") && err.contains("reg_covar"), "{err}");
 }
 
-/// NaN or infinite input values are refused with the sample named, never fitted.
+/// Infinite input values are refused with the sample named, never fitted; NaN is a missing
+/// value to a full layer (`tests/missing_values.rs`) and refused by the other families.
 #[test]
 fn non_finite_inputs_are_refused() {
     let layer = config(2, false, 1e-3).init(3, &device()).unwrap();
-    let err = layer.encode(&[0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0]).unwrap_err().to_string();
-    assert!(err.contains("sample 1") && err.contains("NaN"), "{err}");
+    let err = layer.encode(&[0.0, 1.0, 2.0, 3.0, f32::INFINITY, 5.0]).unwrap_err().to_string();
+    assert!(err.contains("sample 1") && err.contains("inf"), "{err}");
+    assert!(layer.encode(&[0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0]).unwrap()[4].is_nan());
     let prob = gmm_zoo::models::ProbGmmConfig { n_components: 2, reg_covar: 1e-3 }
         .init(3, &device())
         .unwrap();
@@ -396,6 +398,8 @@ fn non_finite_inputs_are_refused() {
             .unwrap();
     let err = conv.encode(&[0.0, 1.0, f32::NEG_INFINITY, 0.0]).unwrap_err().to_string();
     assert!(err.contains("sample 0"), "{err}");
+    let err = conv.encode(&[0.0, 1.0, f32::NAN, 0.0]).unwrap_err().to_string();
+    assert!(err.contains("sample 0") && err.contains("full layers only"), "{err}");
 }
 
 /// BIC's `p`: means, covariance triangles and free weights, counted by hand.

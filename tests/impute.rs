@@ -107,6 +107,8 @@ fn the_cli_trains_on_missing_values_and_imputes_them() {
     let conv = impute(&common::repo().join("checkpoints/bsds8"));
     let err = String::from_utf8_lossy(&conv.stderr);
     assert!(!conv.status.success() && err.contains("only a full layer imputes"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // One sentence of ours (a GPU loader may add its own warnings on a GPU build).
+    let ours = err.lines().filter(|l| !l.is_empty() && !l.contains("XDG_RUNTIME_DIR")).count();
+    assert_eq!(ours, 1, "{err}");
     assert!(!out.exists(), "nothing written");
 }

@@ -169,9 +169,11 @@ fn deviations<'a>(x: &'a [f32], mu: &'a [f64]) -> impl Iterator<Item = f64> + 'a
     x.iter().zip(mu).map(|(&v, m)| if v.is_nan() { 0.0 } else { f64::from(v) - m })
 }
 
-/// Whether a batch holds a NaN (read back as one flag, not the batch).
+/// Whether a batch holds a NaN (read back as one integer flag, not the batch; a read-back
+/// that fails counts as none, and NaN rows then stay NaN for the EM driver to report).
 pub(crate) fn has_missing(x: &Tensor<2>) -> bool {
-    x.clone().is_nan().any().try_into_scalar::<bool>().unwrap_or(false)
+    let flag = x.clone().is_nan().any().int().try_into_data();
+    host_vec::<i64, _>(flag).is_ok_and(|v| v.first() == Some(&1))
 }
 
 impl FullGmm {

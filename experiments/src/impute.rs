@@ -7,6 +7,7 @@
 use crate::zoo::resolve_run;
 use gmm_datasets::{DataError, read_array};
 use gmm_models::{Device, Draws};
+use gmm_training::em::MeanLogLikelihood;
 use gmm_training::folder::layer_dir;
 use gmm_training::fsio::write_atomic;
 use gmm_training::{Layer, Progress, RunConfig, SavedLayer, TrainError};
@@ -38,14 +39,14 @@ pub struct Imputed {
     pub missing: usize,
     /// Mean over rows of `log p(x_o)`, the density of what each row observes (nats), and its
     /// standard error over rows.
-    pub log_likelihood: (f64, f64),
+    pub log_likelihood: MeanLogLikelihood,
     /// Where the rows went.
     pub out: PathBuf,
 }
 
 impl fmt::Display for Imputed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mean, se) = self.log_likelihood;
+        let (mean, se) = (self.log_likelihood.mean, self.log_likelihood.standard_error);
         write!(
             f,
             "{} rows, {} missing values filled in; log p(observed) {mean:.4} ± {se:.4} nats per \
@@ -103,17 +104,13 @@ pub fn impute_file(
     Ok(Imputed {
         rows: n,
         missing: rows.pixels.iter().filter(|v| v.is_nan()).count(),
-        log_likelihood: mean_and_se(&log_p),
+        log_likelihood: MeanLogLikelihood::from_sums(
+            log_p.iter().sum(),
+            log_p.iter().map(|v| v * v).sum(),
+            log_p.len(),
+        ),
         out: request.out.clone(),
     })
-}
-
-/// Mean and standard error (sample standard deviation / √n) of `values`.
-fn mean_and_se(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, (var / n).sqrt())
 }
 
 fn npy_bytes(values: &[f32], shape: [usize; 2]) -> Result<Vec<u8>, TrainError> {

@@ -4,7 +4,7 @@
 //! [`super::missing`]; the checks rows with missing values must pass; and the mean-filled
 //! data EM's initialisation starts from.
 
-use super::missing::{Pattern, Precisions};
+use super::missing::{Pattern, Precisions, has_missing};
 use super::model::FullGmm;
 use crate::ModelError;
 use crate::encoded::Encoded;
@@ -123,6 +123,13 @@ fn draw(conds: &[super::missing::Conditioned], post: &[f64], rng: &mut ChaCha8Rn
 /// process's rows): where EM on rows with missing values starts its initialisation. `None`
 /// when no value is missing (the data are used as they are).
 pub(crate) fn mean_filled(data: &Encoded) -> Result<Option<Encoded>, ModelError> {
+    // Whether any process's rows hold a NaN, from one flag per batch: complete data (every
+    // fit without missing values) are never read back here.
+    let mut flagged = [data.batches.iter().filter(|x| has_missing(x)).count() as f64];
+    data.sum_shards(&mut flagged);
+    if flagged[0] == 0.0 {
+        return Ok(None);
+    }
     let d = data.width;
     // [Σ observed values (D), observed counts (D)], completed over the shards.
     let mut sums = vec![0f64; 2 * d];

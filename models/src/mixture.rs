@@ -110,6 +110,16 @@ pub trait Mixture: Module + Sized + Sync {
     /// element-wise sum of several).
     fn stats_from_flat(&self, flat: &[f64]) -> Result<Self::Stats, ModelError>;
 
+    /// Moves statistics in the flat layout ([`stats_to_flat`](Self::stats_to_flat)), taken
+    /// about `previous`'s reference points, to this layer's: what stepwise EM does to its blend
+    /// after every M-step. The default leaves them: statistics that do not depend on the
+    /// parameters (the convolutional GMM's periodograms). Families whose moments are about each
+    /// component's current mean shift them.
+    fn recentre_flat(&self, previous: &Self, flat: &mut [f64]) -> Result<(), ModelError> {
+        let _ = (previous, flat);
+        Ok(())
+    }
+
     /// Re-estimates the parameters from the statistics of the whole data.
     fn m_step(self, stats: Self::Stats, n: usize) -> Result<(Self, MStepReport), ModelError>;
 

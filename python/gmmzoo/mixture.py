@@ -17,6 +17,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _core
+from ._params import _checked, _precision_cholesky, _shape
+from .online import StepwiseFit
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -47,12 +49,15 @@ def toml_value(value):
 
 def config_text(kind, model, em, data, seed):
     """The run config an estimator's parameters make: ``[model]`` of family ``kind``, ``[em]``
-    and ``[data]`` tables (dicts), every random choice from ``seed``."""
+    (a dict value in it is a sub-table, ``[em.stepwise]``) and ``[data]`` tables (dicts),
+    every random choice from ``seed``."""
+    subtables = [(f"[em.{k}]", v) for k, v in em.items() if isinstance(v, dict)]
     tables = [
         ("", {"name": "python", "seed": seed}),
         ("[data]", data),
         ("[model]", dict(kind=kind, **model)),
-        ("[em]", em),
+        ("[em]", {k: v for k, v in em.items() if not isinstance(v, dict)}),
+        *subtables,
     ]
     return "\n".join(
         head + "\n" + "\n".join(f"{k} = {toml_value(v)}" for k, v in table.items())
@@ -116,12 +121,13 @@ class Scoring:
         return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
 
 
-class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
+class GaussianMixture(StepwiseFit, Scoring, DensityMixin, BaseEstimator):
     """A Gaussian mixture fitted by EM in the gmm-zoo library, with scikit-learn's API.
 
     Parameters are scikit-learn's ``sklearn.mixture.GaussianMixture``'s, with the same
     meanings, plus ``device`` (``"cpu"``, or ``"wgpu"``/``"vulkan"`` in a GPU build:
-    ``gmmzoo.devices()``). Rows are computed in float32 on the device.
+    ``gmmzoo.devices()``) and ``step_alpha`` (the step size's decay α of ``partial_fit``'s
+    stepwise EM, in (0.5, 1]). Rows are computed in float32 on the device.
 
     Attributes
     ----------
@@ -160,6 +166,7 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
         means_init=None,
         precisions_init=None,
         device="cpu",
+        step_alpha=0.7,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -174,6 +181,7 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
         self.means_init = means_init
         self.precisions_init = precisions_init
         self.device = device
+        self.step_alpha = step_alpha
 
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters by EM; returns the fitted estimator. ``sample_weight``
@@ -214,6 +222,7 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
         saved = fitted.full_parameters()
         self._set_parameters(saved["weights"], saved["means"], saved["precisions_cholesky"])
         set_report(self, report)
+        self._forget_steps()
         return self
 
     @classmethod
@@ -365,35 +374,3 @@ class GaussianMixture(Scoring, DensityMixin, BaseEstimator):
     def _n_parameters(self):
         """scikit-learn's count of free parameters (the library's ``n_parameters``)."""
         return self._model().n_parameters
-
-
-def _checked(value, shape, name):
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != shape:
-        raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds a value that is not finite")
-    return np.ascontiguousarray(array)
-
-
-def _shape(covariance_type, k, d):
-    """scikit-learn's shape of ``precisions_init`` (and ``precisions_cholesky_``)."""
-    return {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[covariance_type]
-
-
-def _precision_cholesky(covariance_type, precisions):
-    """The library's upper-triangular factors ``U`` with ``U Uᵀ = P`` of scikit-learn's
-    ``precisions_init``: ``√P`` for the diagonal types; for full and tied ``U = J chol(J P J) J``
-    (``J`` reverses the order of the coordinates)."""
-    if covariance_type in ("diag", "spherical"):
-        if not (precisions > 0).all():
-            raise ValueError(f"precisions_init must be positive for '{covariance_type}'")
-        return np.sqrt(precisions)
-    stack = precisions[None] if covariance_type == "tied" else precisions
-    chol = np.empty_like(stack)
-    for c, p in enumerate(stack):
-        try:
-            chol[c] = np.linalg.cholesky(p[::-1, ::-1])[::-1, ::-1]
-        except np.linalg.LinAlgError:
-            raise ValueError(f"precisions_init[{c}] is not symmetric positive definite")
-    return np.ascontiguousarray(chol[0] if covariance_type == "tied" else chol)

@@ -6,7 +6,7 @@
 
 use crate::{Interrupt, default_batch, device_of, set_report, value_error};
 use gmm_zoo::models::{Encoded, Generative, Mixture, ModelError, host, to_host_f64};
-use gmm_zoo::training::em::{Start, fit_with};
+use gmm_zoo::training::em::{Start, StepwiseState, fit_with};
 use gmm_zoo::training::encode::encode_rows;
 use gmm_zoo::training::{
     Family, Feature, FitReport, Layer, LayerConfig, Progress, RunConfig, StackLayer, TrainError,
@@ -45,7 +45,7 @@ pub(crate) fn train_error(e: TrainError) -> PyErr {
 /// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input; NaN
 /// (a missing value, for the layer to take or refuse) stays NaN, an infinite value or one
 /// beyond float32 is a `ValueError` naming its row.
-fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f32>> {
+pub(crate) fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f32>> {
     let d = x.shape()[1];
     if d != shape[0] * shape[1] {
         return Err(value_error(format!(
@@ -268,7 +268,7 @@ impl Model {
 /// The first layer a run config's `text` describes, checked as a config file is and against
 /// `n` rows of `shape` (the library's size checks: a count too large for memory is refused
 /// before anything is allocated).
-fn checked_layer(text: &str, shape: [usize; 2], n: usize) -> PyResult<(RunConfig, StackLayer)> {
+pub(crate) fn checked_layer(text: &str, shape: [usize; 2], n: usize) -> PyResult<(RunConfig, StackLayer)> {
     let config = RunConfig::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
     gmm_zoo::training::sizes::check_layer(&config, 0, shape[0] * shape[1], n)
         .map_err(train_error)?;
@@ -287,8 +287,13 @@ fn checked_layer(text: &str, shape: [usize; 2], n: usize) -> PyResult<(RunConfig
 /// given): from `start`'s parameters (a model of the same size, taken under this config) when
 /// given, else initialised by `[em] init` from the config's seed. The GIL is released, Ctrl-C
 /// checked every iteration. Returns the model and `{converged, n_iter, lower_bounds}`.
+///
+/// Stepwise EM (`[em.stepwise]` in `text`) continues `stepwise`, the `(steps, statistics)` a
+/// previous fit returned as `report["stepwise"]` (it needs `start`, the model that fit ended
+/// with): how `partial_fit` moves from one chunk of rows to the next.
 #[pyfunction]
-#[pyo3(signature = (x, shape, text, device="cpu", start=None, sample_weight=None))]
+#[pyo3(signature = (x, shape, text, device="cpu", start=None, sample_weight=None, stepwise=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn fit_layer<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
@@ -297,16 +302,29 @@ pub fn fit_layer<'py>(
     device: &str,
     start: Option<PyRef<'py, Model>>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    stepwise: Option<(u64, PyReadonlyArray1<'py, f64>)>,
 ) -> PyResult<(Model, Bound<'py, PyDict>)> {
     let shape = [shape.0, shape.1];
     let rows = rows_for(&x, shape)?;
     let n = x.shape()[0];
     let (config, spec) = checked_layer(text, shape, n)?;
     let device = device_of(device)?;
+    if stepwise.is_some() && (start.is_none() || spec.em.stepwise.is_none()) {
+        return Err(value_error(
+            "a stepwise state continues stepwise EM ([em.stepwise]) from the model it ended with",
+        ));
+    }
+    let state = stepwise.map(|(steps, stats)| StepwiseState {
+        steps,
+        stats: stats.as_array().to_vec(),
+        next: 0,
+        sums: [0.0; 2],
+    });
     let (layer, begin) = match &start {
-        Some(start) => {
-            (started(&spec.layer, start, shape, &device)?, Start::Resume(FitReport::default()))
-        }
+        Some(start) => (
+            started(&spec.layer, start, shape, &device)?,
+            Start::Resume(FitReport { stepwise: state, ..FitReport::default() }),
+        ),
         None => (
             spec.layer.init(shape, &device).map_err(value_error)?,
             Start::Fresh { seed: config.seed },
@@ -330,6 +348,9 @@ pub fn fit_layer<'py>(
     let (layer, report) = result.map_err(train_error)?;
     let out = PyDict::new(py);
     set_report(&out, &report)?;
+    if let Some(state) = report.stepwise {
+        out.set_item("stepwise", (state.steps, state.stats.into_pyarray(py)))?;
+    }
     Ok((Model { layer, shape }, out))
 }
 
@@ -353,31 +374,4 @@ fn started(
     config
         .load_record(start.layer.n_components(), shape, record, device)
         .map_err(|e| value_error(format!("the start holds {e}")))
-}
-
-/// The layer a run config's `text` describes after its initialisation (`[em] init` from the
-/// config's seed) on rows `x`, before any EM iteration: the parameters scikit-learn's
-/// `_initialize` derives, for a start that gives only some of them.
-#[pyfunction]
-#[pyo3(signature = (x, shape, text, device="cpu"))]
-pub fn initialised(
-    py: Python<'_>,
-    x: PyReadonlyArray2<'_, f64>,
-    shape: (usize, usize),
-    text: &str,
-    device: &str,
-) -> PyResult<Model> {
-    let shape = [shape.0, shape.1];
-    let rows = rows_for(&x, shape)?;
-    let (config, spec) = checked_layer(text, shape, x.shape()[0])?;
-    let device = device_of(device)?;
-    let layer = spec.layer.init(shape, &device).map_err(value_error)?;
-    let init = py.detach(|| {
-        with_layer!(layer, m => {
-            let data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
-            m.initialize(&data, spec.em.init, &mut rng).map(Layer::from).map_err(TrainError::from)
-        })
-    });
-    Ok(Model { layer: init.map_err(train_error)?, shape })
 }

@@ -27,6 +27,7 @@ use std::sync::Mutex;
 mod layers;
 mod load;
 mod restore;
+mod start;
 
 pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -194,7 +195,7 @@ fn sample_data_dir() -> String {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(full_model, m)?)?;
     m.add_function(wrap_pyfunction!(layers::fit_layer, m)?)?;
-    m.add_function(wrap_pyfunction!(layers::initialised, m)?)?;
+    m.add_function(wrap_pyfunction!(start::initialised, m)?)?;
     m.add_function(wrap_pyfunction!(load::model_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(load::load_layers, m)?)?;
     m.add_function(wrap_pyfunction!(load::load_data, m)?)?;

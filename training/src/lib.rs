@@ -21,7 +21,7 @@ pub mod run;
 pub mod tables;
 
 pub use config::{BsdsData, DataConfig, MnistData, OutputConfig, RunConfig, StackLayer};
-pub use em::{Annealing, EmConfig, FitReport, IterationRecord, fit};
+pub use em::{Annealing, EmConfig, FitReport, IterationRecord, Stepwise, fit};
 pub use error::{ConfigError, TrainError};
 pub use family::{
     DeepLayerConfig, Family, FamilyConfig, GaussianMixture, KINDS, Kind, Layer, LayerConfig,

@@ -74,6 +74,11 @@ impl Mixture for DeepGmm {
         self.materialised()?.paths.stats_from_flat(flat)
     }
 
+    /// The paths' moments, from `previous`'s path means to this network's.
+    fn recentre_flat(&self, previous: &Self, flat: &mut [f64]) -> Result<(), ModelError> {
+        self.materialised()?.paths.recentre_flat(&previous.materialised()?.paths, flat)
+    }
+
     /// `π_p = N_p / N`, then the node transforms by Adam steps (`m_step.rs`) from the
     /// current ones. Paths that received no sample are reported as emptied; they keep a
     /// vanishing weight (their nodes are shared with other paths and still move).

@@ -8,6 +8,7 @@ use super::impute::{check_missing_rows, mean_filled};
 use super::missing::has_missing;
 use super::model::FullGmm;
 use super::moments::FullStats;
+use super::recentre::recentre_flat;
 use crate::encoded::Encoded;
 use crate::host::renormalised_log_weights;
 use crate::mixture::{
@@ -153,6 +154,16 @@ impl Mixture for FullGmm {
     }
 
     /// The closed-form M-step of the covariance type ([`FullGmm::closed_form_m_step`]).
+    /// Shifts the moments from `previous`'s means to this layer's (zero-mean layers: none).
+    fn recentre_flat(&self, previous: &Self, flat: &mut [f64]) -> Result<(), ModelError> {
+        if !self.config.zero_mean {
+            let (old, new) = (previous.means_host()?.concat(), self.means_host()?.concat());
+            let diagonal = self.config.covariance_type.is_diagonal();
+            recentre_flat(&old, &new, flat, self.n_components(), diagonal);
+        }
+        Ok(())
+    }
+
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
         self.closed_form_m_step(stats, n)
     }

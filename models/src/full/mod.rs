@@ -13,6 +13,7 @@ mod m_step;
 mod missing;
 mod model;
 mod moments;
+mod recentre;
 mod sample;
 
 pub use blocks::{GROUP_BUDGET, HOST_ROWS, TRIANGLE_BLOCK};

@@ -132,6 +132,10 @@ impl Mixture for ProbGmm {
         self.gaussian.stats_from_flat(flat)
     }
 
+    fn recentre_flat(&self, previous: &Self, flat: &mut [f64]) -> Result<(), ModelError> {
+        self.gaussian.recentre_flat(&previous.gaussian, flat)
+    }
+
     fn m_step(self, stats: FullStats, n: usize) -> Result<(Self, MStepReport), ModelError> {
         let (gaussian, report) = self.gaussian.m_step(stats, n)?;
         Ok((Self { gaussian, k_in: self.k_in }, report))

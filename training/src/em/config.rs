@@ -44,6 +44,39 @@ pub struct Annealing {
     pub stage_tol: f64,
 }
 
+fn default_alpha() -> f64 {
+    0.7
+}
+
+/// Stepwise (online) EM (Cappé & Moulines 2009; Liang & Klein 2009): the parameters move after
+/// every mini-batch. The statistics are kept as means per row, `s̄`; mini-batch `k` (statistics
+/// `s_k` of its `n_k` rows) blends them as `s̄ ← (1 − η_k) s̄ + η_k s_k / n_k`, with `η_0 = 1`
+/// (the first mini-batch starts the blend) and `η_k = (k + 2)^(−α)` after it, and an M-step
+/// follows every blend. One iteration is one pass over the data, its mini-batches in the data's
+/// order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stepwise {
+    /// Batches (of `batch_size` rows) per mini-batch.
+    pub batches: usize,
+    /// The step size's decay α, in (0.5, 1].
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// The first iteration is one batch EM pass, whose statistics start the blend.
+    #[serde(default)]
+    pub warm_up: bool,
+}
+
+impl Stepwise {
+    /// `η_k`, the weight mini-batch `k` (0-based over the whole fit) gets in the blend.
+    pub fn step_size(&self, k: u64) -> f64 {
+        match k {
+            0 => 1.0,
+            k => (k as f64 + 2.0).powf(-self.alpha),
+        }
+    }
+}
+
 /// The EM settings of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,6 +112,9 @@ pub struct EmConfig {
     /// directory), never again: the run holds its own parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start: Option<PathBuf>,
+    /// Stepwise (online) EM instead of batch EM: an M-step after every mini-batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stepwise: Option<Stepwise>,
 }
 
 fn one_init() -> usize {
@@ -101,6 +137,7 @@ impl EmConfig {
             prune_below: None,
             n_init: 1,
             warm_start: None,
+            stepwise: None,
         }
     }
 
@@ -151,6 +188,21 @@ impl EmConfig {
                 "restarts begin from seeded initialisations, a warm start from one trained layer \
                  (use one of the two)",
             );
+        }
+        if let Some(s) = &self.stepwise {
+            if s.batches == 0 {
+                return bad("stepwise.batches", "must be at least 1");
+            }
+            if !(s.alpha > 0.5 && s.alpha <= 1.0) {
+                return bad("stepwise.alpha", "must be in (0.5, 1]");
+            }
+            if self.prune_below.is_some() {
+                return bad(
+                    "stepwise",
+                    "stepwise EM blends statistics of a fixed K; prune_below changes K (use one \
+                     of the two)",
+                );
+            }
         }
         Ok(())
     }

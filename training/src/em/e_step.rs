@@ -34,40 +34,15 @@ pub fn e_step<M: Mixture>(
     data: &Encoded,
     beta: f64,
 ) -> Result<EStep<M::Stats>, ModelError> {
-    let batch = |b: usize, x: &Tensor<2>| {
-        let terms = match data.batch_weights(b) {
-            Some(w) => weighted_e_step_batch(layer, x, &w, beta)?,
-            None => layer.e_step_batch(x, beta)?,
-        };
-        Ok((terms.objective, terms.log_likelihood, terms.stats))
-    };
-    let cluster = crate::cluster::world();
-    let (objective, ll, mut stats) = data.fold_range(
-        data.own_batches(),
-        (None, None, layer.zero_stats()),
-        batch,
-        |(objective, ll, stats), (o, l, s): (Tensor<1>, Option<Tensor<1>>, M::Stats)| {
-            let ll = match l {
-                Some(l) => add(ll, l),
-                None => ll,
-            };
-            Ok((add(objective, o), ll, stats.merge(s)))
-        },
-    )?;
     if data.total() == 0 {
         return Err(ModelError::InvalidConfig {
             field: "data",
             reason: "no samples to fit".into(),
         });
     }
-    // This process's sums (0 for a rank whose share holds no batch).
-    let mut objective_sum =
-        objective.map(|t| to_host_f64(t)).transpose()?.map_or(0.0, |v| v[0]) / beta;
-    let mut log_likelihood_sum = match ll {
-        Some(t) => to_host_f64(t)?[0],
-        None if beta == 1.0 => objective_sum,
-        None => 0.0,
-    };
+    let cluster = crate::cluster::world();
+    let (mut objective_sum, mut log_likelihood_sum, mut stats) =
+        local_sums(layer, data, beta, data.own_batches())?;
     let mut reduce_seconds = None;
     if data.spread() {
         // One flat buffer per iteration: [Σ objective, Σ log-likelihood, statistics…].
@@ -79,15 +54,59 @@ pub fn e_step<M: Mixture>(
         (objective_sum, log_likelihood_sum) = (flat[0], flat[1]);
         stats = layer.stats_from_flat(&flat[2..])?;
     }
-    if !log_likelihood_sum.is_finite() || !objective_sum.is_finite() {
-        return Err(ModelError::NonFinite {
-            what: "log-likelihood in the E-step".into(),
-            hint: "a component may have collapsed; raise the variance floor (spectrum_floor, \
-                   reg_covar) or use fewer components"
-                .into(),
-        });
-    }
+    check_finite(objective_sum, log_likelihood_sum)?;
     Ok(EStep { log_likelihood_sum, objective_sum, stats, reduce_seconds })
+}
+
+/// This process's sums over the batches `range` at inverse temperature `beta`:
+/// `(Σ objective, Σ log p(x_n), statistics)`, the batches folded in order
+/// ([`Encoded::fold_range`]); zeros and empty statistics for an empty range.
+pub(crate) fn local_sums<M: Mixture>(
+    layer: &M,
+    data: &Encoded,
+    beta: f64,
+    range: std::ops::Range<usize>,
+) -> Result<(f64, f64, M::Stats), ModelError> {
+    let batch = |b: usize, x: &Tensor<2>| {
+        let terms = match data.batch_weights(b) {
+            Some(w) => weighted_e_step_batch(layer, x, &w, beta)?,
+            None => layer.e_step_batch(x, beta)?,
+        };
+        Ok((terms.objective, terms.log_likelihood, terms.stats))
+    };
+    let (objective, ll, stats) = data.fold_range(
+        range,
+        (None, None, layer.zero_stats()),
+        batch,
+        |(objective, ll, stats), (o, l, s): (Tensor<1>, Option<Tensor<1>>, M::Stats)| {
+            let ll = match l {
+                Some(l) => add(ll, l),
+                None => ll,
+            };
+            Ok((add(objective, o), ll, stats.merge(s)))
+        },
+    )?;
+    // This process's sums (0 for a rank whose share holds no batch).
+    let objective_sum = objective.map(|t| to_host_f64(t)).transpose()?.map_or(0.0, |v| v[0]) / beta;
+    let log_likelihood_sum = match ll {
+        Some(t) => to_host_f64(t)?[0],
+        None if beta == 1.0 => objective_sum,
+        None => 0.0,
+    };
+    Ok((objective_sum, log_likelihood_sum, stats))
+}
+
+/// An error unless both sums of an E-step are finite.
+pub(crate) fn check_finite(objective_sum: f64, log_likelihood_sum: f64) -> Result<(), ModelError> {
+    if log_likelihood_sum.is_finite() && objective_sum.is_finite() {
+        return Ok(());
+    }
+    Err(ModelError::NonFinite {
+        what: "log-likelihood in the E-step".into(),
+        hint: "a component may have collapsed; raise the variance floor (spectrum_floor, \
+               reg_covar) or use fewer components"
+            .into(),
+    })
 }
 
 /// Mean `log p(x_n)` over the data, in nats per sample ([`log_likelihood_summary`]'s mean).

@@ -3,7 +3,8 @@
 
 use super::config::EmConfig;
 use super::e_step::e_step;
-use super::report::{AfterIteration, FitReport, IterationRecord, RngState, Start};
+use super::report::{AfterIteration, FitReport, IterationRecord, RngState, Start, StepwiseState};
+use super::stepwise;
 use crate::TrainError;
 use crate::progress::Progress;
 use gmm_models::{Encoded, Mixture, ModelError};
@@ -43,7 +44,13 @@ pub(crate) fn fit_one<M: Mixture>(
         }
         for _ in done.len()..max_iter {
             let record;
-            (layer, record) = iteration(layer, data, config, beta, report.iterations.len() + 1)?;
+            let iter = report.iterations.len() + 1;
+            (layer, record) = match &config.stepwise {
+                Some(sw) if !(sw.warm_up && report.stepwise.is_none()) => {
+                    stepwise::pass(layer, data, sw, beta, iter, &mut report, after_iteration)?
+                }
+                _ => iteration(layer, data, config, beta, iter, &mut report)?,
+            };
             log_iteration(progress, &record, report.iterations.last(), total);
             let change = report
                 .iterations
@@ -66,17 +73,34 @@ pub(crate) fn fit_one<M: Mixture>(
     Ok((layer, report))
 }
 
-/// One iteration at inverse temperature `beta`: E-step, M-step, then pruning where configured.
+/// One batch EM iteration at inverse temperature `beta`: E-step, M-step, then pruning where
+/// configured. In stepwise EM this is the warm-up pass, whose statistics (means per row) start
+/// the blend in `report`.
 fn iteration<M: Mixture>(
     layer: M,
     data: &Encoded,
     config: &EmConfig,
     beta: f64,
     iter: usize,
+    report: &mut FitReport,
 ) -> Result<(M, IterationRecord), TrainError> {
     let t0 = Instant::now();
     let estep = e_step(&layer, data, beta)?;
+    let blend = match config.stepwise {
+        Some(_) => {
+            let n = data.total() as f64;
+            Some((
+                layer.clone(),
+                layer.stats_to_flat(&estep.stats)?.iter().map(|v| v / n).collect::<Vec<f64>>(),
+            ))
+        }
+        None => None,
+    };
     let (mut layer, m_report) = layer.m_step(estep.stats, data.total())?;
+    if let Some((before, mut stats)) = blend {
+        layer.recentre_flat(&before, &mut stats)?;
+        report.stepwise = Some(StepwiseState { steps: 1, stats, next: 0, sums: [0.0; 2] });
+    }
     let mut pruned = Vec::new();
     if let Some(threshold) = config.prune_below {
         (layer, pruned) = prune_weak(layer, threshold)?;

@@ -57,6 +57,25 @@ pub struct FitReport {
     /// whose best one these iterations belong to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restarts: Vec<RestartRecord>,
+    /// Stepwise EM's state: its blended statistics and where its pass stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stepwise: Option<StepwiseState>,
+}
+
+/// Where stepwise EM stands ([`super::Stepwise`]): everything its next mini-batch needs, so
+/// that a fit resumed from it (at a pass's end or inside one) is the uninterrupted fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepwiseState {
+    /// Mini-batches blended so far, over the whole fit (`k` of the next step size `η_k`).
+    pub steps: u64,
+    /// The blended statistics `s̄`, means per row, as [`gmm_models::Mixture::stats_to_flat`]
+    /// lays them out.
+    pub stats: Vec<f64>,
+    /// The next mini-batch of the current pass (0: the pass is complete).
+    pub next: usize,
+    /// The current pass's sums so far: `Σ objective`, `Σ log p(x_n)`, each row under the
+    /// parameters its mini-batch met.
+    pub sums: [f64; 2],
 }
 
 /// Where a seeded ChaCha8 stream stands.
@@ -69,6 +88,12 @@ pub struct RngState {
 }
 
 impl FitReport {
+    /// Whether this report was taken inside a stepwise EM pass (the layer holds the
+    /// parameters of its last mini-batch, not of a finished iteration).
+    pub fn mid_pass(&self) -> bool {
+        self.stepwise.as_ref().is_some_and(|s| s.next > 0)
+    }
+
     /// The log-likelihood of each iteration.
     pub fn lower_bounds(&self) -> Vec<f64> {
         self.iterations.iter().map(|r| r.log_likelihood).collect()
@@ -87,8 +112,9 @@ pub enum Start {
     Resume(FitReport),
 }
 
-/// Called after every iteration with the layer and the report so far; an error stops the fit
-/// (a checkpoint writer, a Ctrl-C handler).
+/// Called after every iteration with the layer and the report so far, and in stepwise EM after
+/// every mini-batch inside a pass too ([`FitReport::mid_pass`]); an error stops the fit (a
+/// checkpoint writer, a Ctrl-C handler).
 pub type AfterIteration<'a, M> = dyn FnMut(&M, &FitReport) -> Result<(), TrainError> + 'a;
 
 /// One restart of a fit with `n_init > 1`.

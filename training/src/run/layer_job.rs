@@ -145,7 +145,8 @@ fn fit_layer<M: Family>(
     let mut after_iteration = |layer: &M, report: &FitReport| -> Result<(), TrainError> {
         let n = report.iterations.len();
         let stop = checkpoint::stop_requested();
-        if n.is_multiple_of(every) || stop {
+        // Inside a stepwise EM pass only a stop writes (the cadence counts whole passes).
+        if (n.is_multiple_of(every) && !report.mid_pass()) || stop {
             let whole: crate::Layer = layer.clone().into();
             let record = whole.record_bytes().map_err(|e| TrainError::file(&ckpt_path, e))?;
             let meta = CheckpointMeta {

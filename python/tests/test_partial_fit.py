@@ -1,0 +1,84 @@
+"""``GaussianMixture.partial_fit``: chunk by chunk it is the library's stepwise EM over the same
+chunks (``[em.stepwise]``, one mini-batch per chunk), it works through a memory-mapped ``.npy``,
+passes of it approach ``fit``'s log-likelihood on known data, and bad settings are one clear
+error."""
+
+import numpy as np
+import pytest
+from gmmzoo import GaussianMixture, _core
+from gmmzoo.mixture import config_text, em_table
+
+
+def mixture_rows(n, seed):
+    """Rows of a known three-component mixture in 4 dimensions, shuffled."""
+    means = np.array([[0.0, 0.0, 0.0, 0.0], [4.0, 4.0, 0.0, -2.0], [-3.0, 3.0, 3.0, 1.0]])
+    a = np.random.default_rng(0).normal(size=(3, 4, 4))
+    rng = np.random.default_rng(seed)
+    covs = a @ np.swapaxes(a, 1, 2) / 4 + 0.3 * np.eye(4)
+    z = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
+    return np.stack([rng.multivariate_normal(means[c], covs[c]) for c in z])
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_chunks_are_the_librarys_stepwise_em(covariance_type):
+    x = mixture_rows(2000, 1)
+    est = GaussianMixture(3, covariance_type=covariance_type, random_state=0, step_alpha=0.6)
+    for chunk in np.split(x, 4):
+        est.partial_fit(chunk)
+    assert est.n_iter_ == 4 and len(est.lower_bounds_) == 4 and not est.converged_
+
+    # The same four mini-batches in one pass of the library's stepwise EM, from the start the
+    # first chunk gave.
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    model = {"n_components": 3, "covariance_type": covariance_type, "reg_covar": est.reg_covar}
+    em = dict(em_table(est, n_init=1), max_iter=1, tol=0.0, batch_size=500)
+    em["stepwise"] = {"batches": 1, "alpha": 0.6}
+    text = config_text("full", model, em, {"dataset": "array", "train": "rows"}, seed)
+    start = _core.initialised(x[:500], (1, 4), text)
+    fitted, report = _core.fit_layer(x, (1, 4), text, start=start)
+    want = fitted.full_parameters()
+    assert report["stepwise"][0] == est._stepwise[0] == 4
+    np.testing.assert_allclose(est.weights_, want["weights"], rtol=1e-5)
+    np.testing.assert_allclose(est.means_, want["means"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        est.precisions_cholesky_, want["precisions_cholesky"], rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(est._stepwise[1], report["stepwise"][1], rtol=1e-4, atol=1e-6)
+
+
+def test_passes_over_a_memory_mapped_file_approach_fit(tmp_path):
+    x = mixture_rows(6000, 2)
+    path = tmp_path / "rows.npy"
+    np.save(path, x)
+    rows = np.load(path, mmap_mode="r")
+    held_out = mixture_rows(2000, 3)
+    batch = GaussianMixture(3, random_state=0, max_iter=200, tol=1e-6).fit(x)
+    online = GaussianMixture(3, random_state=0)
+    for _ in range(3):
+        for start in range(0, len(rows), 500):
+            online.partial_fit(rows[start : start + 500])
+    assert online.n_iter_ == 36
+    gap = batch.score(held_out) - online.score(held_out)
+    assert abs(gap) < 0.005, f"held-out log-likelihood {online.score(held_out)} vs fit's {batch.score(held_out)}"
+
+
+def test_fit_then_partial_fit_continues_and_fit_forgets_the_steps():
+    x = mixture_rows(1500, 4)
+    est = GaussianMixture(3, random_state=0).fit(x[:1000])
+    before = est.score(x)
+    est.partial_fit(x[1000:])
+    assert est.n_iter_ == 1 and hasattr(est, "_stepwise")
+    assert np.isfinite(est.score(x)) and abs(est.score(x) - before) < 0.5
+    est.fit(x)
+    assert not hasattr(est, "_stepwise")
+
+
+def test_bad_partial_fit_input_is_one_clear_error():
+    x = mixture_rows(600, 5)
+    with pytest.raises(ValueError, match=r"step_alpha must be in \(0.5, 1\], got 0.3"):
+        GaussianMixture(2, step_alpha=0.3).partial_fit(x)
+    with pytest.raises(ValueError, match="n_samples >= n_components"):
+        GaussianMixture(5).partial_fit(x[:3])
+    est = GaussianMixture(2, random_state=0).partial_fit(x)
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(x[:, :3])

@@ -2,7 +2,8 @@
 //! matrix product, O(K·D) per row against the full type's O(K·D²).
 
 use super::blocks::{GPU_GROUP_BUDGET, HOST_ROWS};
-use super::model::{FullGmm, RESP_FLOOR};
+use super::diagonal_kernels as kernels;
+use super::model::FullGmm;
 use super::moments::FullStats;
 use crate::mixture::Mixture;
 use crate::readback::{host_vec, to_host_f64, with_host_values};
@@ -38,17 +39,25 @@ impl FullGmm {
         if !is_cpu(&device) {
             return Ok(self.mahalanobis_diagonal_on_device(x));
         }
+        // Every row and factor padded with zeros to whole blocks of LANES (a zero adds 0): the
+        // kernel then has no scalar tail, which at D = 63 was half its work.
+        let padded = d.div_ceil(kernels::LANES) * kernels::LANES;
+        let pad = |v: Vec<f32>| -> Vec<f32> {
+            v.chunks(d)
+                .flat_map(|c| c.iter().copied().chain(std::iter::repeat_n(0.0, padded - d)))
+                .collect()
+        };
         let (p, s) = self.diagonal_terms()?;
-        let scaled_distance = distance_kernel();
+        let (p, s) = (pad(p), pad(s));
+        let row_distances = kernels::row_distances();
         let mut out = vec![0.0f32; n * k];
         with_host_values(&x, |xs| {
             out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(
                 |(out, xs)| {
+                    let mut row_padded = vec![0.0f32; padded];
                     for (row, x) in out.chunks_mut(k).zip(xs.chunks(d)) {
-                        for (c, v) in row.iter_mut().enumerate() {
-                            let (pc, sc) = (&p[c * d..(c + 1) * d], &s[c * d..(c + 1) * d]);
-                            *v = scaled_distance(x, pc, sc);
-                        }
+                        row_padded[..d].copy_from_slice(x);
+                        row_distances(&row_padded, &p, &s, row);
                     }
                 },
             )
@@ -104,26 +113,11 @@ impl FullGmm {
             true => vec![0.0; k * d],
             false => to_host_f64(self.means.val())?,
         };
+        let component_sums = kernels::component_sums();
         let sums = |xs: &[f32]| -> Vec<(f64, Vec<f64>, Vec<f64>)> {
             (0..k)
                 .into_par_iter()
-                .map(|c| {
-                    let m = &means[c * d..(c + 1) * d];
-                    let (mut nc, mut first, mut second) = (0.0, vec![0.0; d], vec![0.0; d]);
-                    for (row, rc) in r.iter().skip(c).step_by(k).enumerate() {
-                        if *rc < RESP_FLOOR {
-                            continue;
-                        }
-                        let rc = *rc as f64;
-                        nc += rc;
-                        for (i, &x) in xs[row * d..(row + 1) * d].iter().enumerate() {
-                            let y = x as f64 - m[i];
-                            first[i] += rc * y;
-                            second[i] += rc * y * y;
-                        }
-                    }
-                    (nc, first, second)
-                })
+                .map(|c| component_sums(xs, &r, c, k, &means[c * d..(c + 1) * d]))
                 .collect()
         };
         let per_component = with_host_values(&x, sums)?;
@@ -152,51 +146,6 @@ impl FullGmm {
             second: to_host_f64(Tensor::cat(seconds, 0))?,
         })
     }
-}
-
-/// Partial sums of [`lanes_distance`]: four AVX registers' worth of f32.
-const LANES: usize = 32;
-
-/// `Σ_i (x_i p_i − s_i)²` in [`LANES`] interleaved partial sums (lane `l` takes the `i ≡ l`
-/// mod `LANES`), added at the end. The order is fixed, so the figure is the same on any thread
-/// count (and, with no fused multiply-add, on any x86 CPU); and unlike one running sum (a chain
-/// of dependent adds: an EM iteration of `benches/python_vs_sklearn.py … diag` took 1.15 s
-/// against 0.64 s) the lanes become vector instructions.
-#[inline(always)]
-fn lanes_distance(x: &[f32], p: &[f32], s: &[f32]) -> f32 {
-    let whole = x.len() / LANES * LANES;
-    let mut acc = [0f32; LANES];
-    let blocks =
-        x[..whole].chunks_exact(LANES).zip(p.chunks_exact(LANES)).zip(s.chunks_exact(LANES));
-    for ((x, p), s) in blocks {
-        for l in 0..LANES {
-            let t = x[l] * p[l] - s[l];
-            acc[l] += t * t;
-        }
-    }
-    let tail: f32 = (whole..x.len()).map(|i| (x[i] * p[i] - s[i]).powi(2)).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-/// [`lanes_distance`] for the CPU at hand: compiled for AVX2 (8-wide registers against the
-/// baseline's 4-wide SSE) where the CPU has it, else for the baseline. The same operations in
-/// the same order either way, so the same figures.
-fn distance_kernel() -> fn(&[f32], &[f32], &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        return avx2_distance;
-    }
-    lanes_distance
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx2_distance(x: &[f32], p: &[f32], s: &[f32]) -> f32 {
-    #[target_feature(enable = "avx2")]
-    unsafe fn compiled(x: &[f32], p: &[f32], s: &[f32]) -> f32 {
-        lanes_distance(x, p, s)
-    }
-    // SAFETY: `distance_kernel` hands this function out only where the CPU has AVX2.
-    unsafe { compiled(x, p, s) }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod config;
 mod covariance;
 mod density;
 mod diagonal;
+mod diagonal_kernels;
 mod hooks;
 mod impute;
 mod m_step;

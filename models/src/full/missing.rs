@@ -23,7 +23,7 @@ use super::model::{FullGmm, RESP_FLOOR};
 use super::moments::FullStats;
 use crate::ModelError;
 use crate::mixture::Mixture;
-use crate::readback::{host_vec, to_host_f64};
+use crate::readback::{host_vec, to_host_f64, with_host_values};
 use burn::tensor::{Tensor, TensorData};
 use faer::{Mat, Side};
 use rayon::prelude::*;
@@ -169,9 +169,15 @@ fn deviations<'a>(x: &'a [f32], mu: &'a [f64]) -> impl Iterator<Item = f64> + 'a
     x.iter().zip(mu).map(|(&v, m)| if v.is_nan() { 0.0 } else { f64::from(v) - m })
 }
 
-/// Whether a batch holds a NaN (read back as one integer flag, not the batch; a read-back
-/// that fails counts as none, and NaN rows then stay NaN for the EM driver to report).
+/// Whether a batch holds a NaN: on a CPU a scan of its values in place, elsewhere one integer
+/// flag read back, not the batch (a read-back that fails counts as none, and NaN rows then
+/// stay NaN for the EM driver to report).
 pub(crate) fn has_missing(x: &Tensor<2>) -> bool {
+    if crate::is_cpu(&x.device()) {
+        // No early exit: NaN-free, the common case, is a whole scan, which this vectorises.
+        return with_host_values(x, |v| v.iter().fold(false, |a, f| a | f.is_nan()))
+            .unwrap_or(false);
+    }
     let flag = x.clone().is_nan().any().int().try_into_data();
     host_vec::<i64, _>(flag).is_ok_and(|v| v.first() == Some(&1))
 }

@@ -192,6 +192,16 @@ fn two_ranks_train_the_single_process_model() {
         );
     }
     assert_same_model(STACK, "stack", f32_rounding);
+    // Stepwise EM: mini-batch k is the whole data's batches 2k and 2k + 1, each rank adding
+    // the ones its shard holds (1500 rows in 6 batches: 3 mini-batches, the middle one split
+    // between the ranks).
+    assert_same_model(
+        "name = \"stepwise\"\nseed = 2\n[data]\ndataset = \"mnist\"\nn_train = 1500\n\
+         n_test = 500\n[model]\nkind = \"full\"\nn_components = 6\nreg_covar = 1e-2\n[em]\n\
+         max_iter = 5\nbatch_size = 256\ninit = \"kmeans\"\n[em.stepwise]\nbatches = 2\n",
+        "stepwise",
+        f32_rounding,
+    );
     // Deterministic annealing and pruning on a first layer: a probability-vector GMM on the
     // user's rows (a CSV of 2,400 probability vectors in three groups); 4 of its 8 components
     // are pruned, 3 after the first iteration and 1 during annealing.

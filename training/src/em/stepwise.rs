@@ -12,15 +12,15 @@
 //! their statistics (weights `N_c / N`, means `S_c / N_c`, …), so the means per row are the
 //! statistics of one row. Moments taken about each component's current mean are moved to the
 //! new means after every M-step ([`Mixture::recentre_flat`]), so that the blend always holds
-//! statistics about the parameters the next mini-batch meets. In a job of several processes mini-batch `k` is every process's
-//! `k`-th block of `batches` of its own batches, summed over the processes (a process whose
-//! share has run out adds nothing).
+//! statistics about the parameters the next mini-batch meets. In a job of several processes
+//! mini-batch `k` is the whole data's batches `k·B .. (k + 1)·B`, each process summing those
+//! it holds ([`GlobalBatches`]).
 
 use super::config::Stepwise;
 use super::e_step::{check_finite, local_sums};
 use super::report::{AfterIteration, FitReport, IterationRecord, StepwiseState};
 use crate::TrainError;
-use gmm_models::{Encoded, Mixture};
+use gmm_models::{Encoded, Mixture, Part};
 use std::time::Instant;
 
 /// One pass of stepwise EM at inverse temperature `beta`, continuing `report.stepwise` (a
@@ -37,8 +37,8 @@ pub(crate) fn pass<M: Mixture>(
     hook: &mut AfterIteration<'_, M>,
 ) -> Result<(M, IterationRecord), TrainError> {
     let t0 = Instant::now();
-    let own = data.own_batches();
-    let steps = steps_per_pass(data, own.len().div_ceil(config.batches));
+    let batches = GlobalBatches::of(data);
+    let steps = batches.total.div_ceil(config.batches);
     let mut state = report.stepwise.take().unwrap_or_else(|| StepwiseState {
         steps: 0,
         stats: Vec::new(),
@@ -48,8 +48,7 @@ pub(crate) fn pass<M: Mixture>(
     let (mut emptied, mut reduce_seconds) = (Vec::new(), data.spread().then_some(0.0));
     let mut m_step = None;
     for j in state.next..steps {
-        let from = (own.start + j * config.batches).min(own.end);
-        let range = from..(from + config.batches).min(own.end);
+        let range = batches.local(j * config.batches..(j + 1) * config.batches);
         let flat = mini_batch(&layer, data, beta, range, &mut reduce_seconds)?;
         // A mini-batch whose rows all weigh 0 moves nothing.
         if flat[2] > 0.0 {
@@ -125,16 +124,45 @@ fn blend(state: &mut StepwiseState, batch: &[f64], rows: f64, config: &Stepwise)
     state.steps += 1;
 }
 
-/// Mini-batches in a pass: this process's `own` count, or the most any process has.
-fn steps_per_pass(data: &Encoded, own: usize) -> usize {
-    if !data.spread() {
-        return own;
+/// Where this process's batches sit among the whole data set's: mini-batch `k` is the
+/// batches `k·B .. (k + 1)·B` of the whole data (a shard holds whole batches, the ones one
+/// process would form), each process summing those it holds, so that a job of several gives
+/// the single process's mini-batches.
+struct GlobalBatches {
+    /// Batches of the whole data set.
+    total: usize,
+    /// The whole data set's index of this process's first own batch.
+    first: usize,
+    /// This process's own batches (local indices).
+    own: std::ops::Range<usize>,
+}
+
+impl GlobalBatches {
+    fn of(data: &Encoded) -> Self {
+        let own = data.own_batches();
+        match data.part {
+            // Replicated rows: local indices are the whole data's.
+            Part::Whole | Part::Alone => Self { total: data.batches.len(), first: own.start, own },
+            // Shards hold consecutive blocks of batches in rank order.
+            Part::Shard { .. } => {
+                let cluster = crate::cluster::world();
+                let mut counts = vec![0.0; cluster.size()];
+                counts[cluster.rank()] = own.len() as f64;
+                cluster.sum(&mut counts);
+                let first = counts[..cluster.rank()].iter().sum::<f64>() as usize;
+                Self { total: counts.iter().sum::<f64>() as usize, first, own }
+            }
+        }
     }
-    let cluster = crate::cluster::world();
-    let mut counts = vec![0.0; cluster.size()];
-    counts[cluster.rank()] = own as f64;
-    cluster.sum(&mut counts);
-    counts.into_iter().fold(0.0, f64::max) as usize
+
+    /// The local batches of the whole data's batches `global` that this process holds.
+    fn local(&self, global: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let end = self.first + self.own.len();
+        let lo = global.start.clamp(self.first, end);
+        let hi = global.end.clamp(lo, end);
+        let at = |g: usize| self.own.start + (g - self.first);
+        at(lo)..at(hi)
+    }
 }
 
 /// Rows of the batches `range` (with sample weights: their sum).

@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::runs::{command, command_on, histories, kill_at, parameters, run, write_config};
+use common::runs::{command_on, histories, interrupt_at, kill_at, parameters, run, write_config};
 use common::{SEED, copy_dir, sample_root};
 use rand::{Rng, SeedableRng};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 /// A full GMM on BSDS300-protocol rows of the shipped images: ~0.05 s an iteration on 2 CPU
 /// cores (slow enough to be killed at a chosen iteration, the log-likelihood still rising at
@@ -132,19 +130,8 @@ fn ctrl_c_checkpoints_and_bad_checkpoints_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "full.toml", FULL);
     let out = dir.path().join("run");
-    let mut child = command(&config, &out, &[]).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line.starts_with("iter    3/") {
-            let pid = child.id().to_string();
-            assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-        }
-        stderr += &line;
-        stderr += "\n";
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    let (code, stderr) = interrupt_at(&config, &out, "iter    3/");
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("--resume") && !stderr.contains("panicked"), "{stderr}");
     let ckpt = out.join("checkpoint.ckpt");
     let good = std::fs::read(&ckpt).unwrap();

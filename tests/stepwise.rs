@@ -280,10 +280,8 @@ fn bad_stepwise_settings_are_refused() {
 /// gives the uninterrupted run's parameters and history, bit for bit.
 #[test]
 fn ctrl_c_inside_a_pass_resumes_to_the_uninterrupted_run() {
-    use common::runs::{command, histories, parameters, run, write_config};
+    use common::runs::{histories, interrupt_at, parameters, run, write_config};
     use gmm_zoo::training::checkpoint::Checkpoint;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     const CONFIG: &str = r#"
 name = "stepwise"
 seed = 3
@@ -308,18 +306,8 @@ every = 100
     let config = write_config(dir.path(), "stepwise.toml", CONFIG);
     let (whole, broken) = (dir.path().join("whole"), dir.path().join("broken"));
     assert!(run(&config, &whole, &["--quiet"]).status.success());
-    let mut child = command(&config, &broken, &[]).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line.starts_with("iter    2/") {
-            let pid = child.id().to_string();
-            assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-        }
-        stderr += &line;
-        stderr += "\n";
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{stderr}");
+    let (code, stderr) = interrupt_at(&config, &broken, "iter    2/");
+    assert_eq!(code, Some(130), "{stderr}");
     let ckpt = Checkpoint::read(&broken.join("checkpoint.ckpt")).unwrap();
     let state = ckpt.meta.report.stepwise.as_ref().expect("the checkpoint holds the blend");
     assert!(state.steps >= 200 && !state.stats.is_empty(), "{} steps", state.steps);

@@ -7,16 +7,7 @@ import numpy as np
 import pytest
 from gmmzoo import GaussianMixture, _core
 from gmmzoo.mixture import config_text, em_table
-
-
-def mixture_rows(n, seed):
-    """Rows of a known three-component mixture in 4 dimensions, shuffled."""
-    means = np.array([[0.0, 0.0, 0.0, 0.0], [4.0, 4.0, 0.0, -2.0], [-3.0, 3.0, 3.0, 1.0]])
-    a = np.random.default_rng(0).normal(size=(3, 4, 4))
-    rng = np.random.default_rng(seed)
-    covs = a @ np.swapaxes(a, 1, 2) / 4 + 0.3 * np.eye(4)
-    z = rng.choice(3, size=n, p=[0.5, 0.3, 0.2])
-    return np.stack([rng.multivariate_normal(means[c], covs[c]) for c in z])
+from known import mixture_rows
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])

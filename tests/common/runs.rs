@@ -49,6 +49,23 @@ pub fn kill_at(config: &Path, out: &Path, extra: &[&str], marker: &str, k: usize
     seen
 }
 
+/// Starts a run, sends it SIGINT (Ctrl-C) once its log has a line starting with `prefix`,
+/// and returns its exit code and its whole log.
+pub fn interrupt_at(config: &Path, out: &Path, prefix: &str) -> (Option<i32>, String) {
+    let mut child = command(config, out, &[]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with(prefix) {
+            let pid = child.id().to_string();
+            assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+        }
+        stderr += &line;
+        stderr += "\n";
+    }
+    (child.wait().unwrap().code(), stderr)
+}
+
 /// Writes a config file into `dir`.
 pub fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

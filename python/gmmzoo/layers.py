@@ -15,9 +15,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _core
 from .mixture import INIT, GaussianMixture, Scoring, config_text, em_table, model_defaults, set_report
+from .online import StepwiseFit
 
 
-class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):
+class _LayerEstimator(StepwiseFit, Scoring, DensityMixin, BaseEstimator):
     """What ConvGMM and DeepGMM share: fit through the library's config checks, then score,
     predict, sample and the information criteria from the trained layer (``model_``)."""
 
@@ -41,7 +42,11 @@ class _LayerEstimator(Scoring, DensityMixin, BaseEstimator):
         X = np.ascontiguousarray(X, dtype=np.float64)
         self.model_, report = _core.fit_layer(X, self._shape(X), text, device=self.device)
         set_report(self, report)
+        self._forget_steps()
         return self
+
+    def _stepwise_tables(self, X):
+        return self._model_table(), self._data_table(X)
 
     @classmethod
     def _loaded(cls, model):
@@ -85,7 +90,8 @@ class ConvGMM(_LayerEstimator):
     the DC bin is then identically 0 and left out; ``False`` for whole images, whose mean the
     DC bin models. ``spectrum_floor`` floors every power spectrum (the variance floor).
     ``init_params``: ``"random_from_data"`` or ``"random"`` (k-means needs means, and every
-    component's mean is 0).
+    component's mean is 0). ``partial_fit`` takes chunks of rows by stepwise EM, with
+    ``step_alpha`` as ``GaussianMixture``'s.
     """
 
     _kind = "conv"
@@ -102,6 +108,7 @@ class ConvGMM(_LayerEstimator):
         init_params="random_from_data",
         random_state=None,
         device="cpu",
+        step_alpha=0.7,
     ):
         self.n_components = n_components
         self.exclude_dc = exclude_dc
@@ -112,6 +119,7 @@ class ConvGMM(_LayerEstimator):
         self.init_params = init_params
         self.random_state = random_state
         self.device = device
+        self.step_alpha = step_alpha
 
     def _model_table(self):
         return {
@@ -151,7 +159,9 @@ class DeepGMM(_LayerEstimator):
     = the product of ``nodes``). Parameters are the library's (``e_step`` ``"hard"``,
     ``"soft"`` or ``"soft_beam"``; ``beam``; ``m_step_iters`` Adam steps at
     ``learning_rate``; ``init_noise``; ``reg_covar``); its first layer starts from a full
-    GMM fitted by ``init_params``.
+    GMM fitted by ``init_params``. ``partial_fit`` takes chunks of rows by stepwise EM (an
+    Adam M-step of ``m_step_iters`` steps after each chunk), with ``step_alpha`` as
+    ``GaussianMixture``'s.
     """
 
     _kind = "deep"
@@ -172,6 +182,7 @@ class DeepGMM(_LayerEstimator):
         init_params="kmeans",
         random_state=None,
         device="cpu",
+        step_alpha=0.7,
     ):
         self.nodes = nodes
         self.e_step = e_step
@@ -186,6 +197,7 @@ class DeepGMM(_LayerEstimator):
         self.init_params = init_params
         self.random_state = random_state
         self.device = device
+        self.step_alpha = step_alpha
 
     def _model_table(self):
         return {

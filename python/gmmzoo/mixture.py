@@ -206,12 +206,7 @@ class GaussianMixture(StepwiseFit, Scoring, DensityMixin, BaseEstimator):
             )
         X = np.ascontiguousarray(X, dtype=np.float64)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        model = {
-            "n_components": self.n_components,
-            "covariance_type": self.covariance_type,
-            "reg_covar": float(self.reg_covar),
-        }
-        data = {"dataset": "array", "train": "rows"}
+        model, data = self._stepwise_tables(X)
         text = config_text(self._kind, model, em_table(self), data, seed)
         start = self._start_model(X, text)
         if start is not None:  # one start: no restarts
@@ -224,6 +219,32 @@ class GaussianMixture(StepwiseFit, Scoring, DensityMixin, BaseEstimator):
         set_report(self, report)
         self._forget_steps()
         return self
+
+    def _shape(self, X):
+        return (1, X.shape[1])
+
+    def _stepwise_tables(self, X):
+        """The ``[model]`` and ``[data]`` tables of a fit or a ``partial_fit`` step."""
+        model = {
+            "n_components": self.n_components,
+            "covariance_type": self.covariance_type,
+            "reg_covar": float(self.reg_covar),
+        }
+        return model, {"dataset": "array", "train": "rows"}
+
+    def _stepwise_fitted(self):
+        return hasattr(self, "weights_")
+
+    def _stepwise_start(self, X, text, fitted):
+        if fitted:
+            return self._model()
+        self._check_parameters(X)
+        start = self._start_model(X, text)
+        return start if start is not None else super()._stepwise_start(X, text, fitted)
+
+    def _stepwise_take(self, model):
+        saved = model.full_parameters()
+        self._set_parameters(saved["weights"], saved["means"], saved["precisions_cholesky"])
 
     @classmethod
     def _loaded(cls, model):

@@ -20,25 +20,26 @@ BATCH = 16384
 
 
 class StepwiseFit:
-    """``partial_fit`` for an estimator with ``fit``'s parameters and ``_start_model``,
-    ``_model``, ``_set_parameters`` (``GaussianMixture``)."""
+    """``partial_fit`` for an estimator whose class names its ``_kind`` and says, by the hooks
+    below, how its parameters are written (``_stepwise_tables``), started
+    (``_stepwise_start``) and kept (``_stepwise_take``)."""
 
     def partial_fit(self, X, y=None, sample_weight=None):
         """One step of stepwise EM on the rows ``X``; returns the estimator.
 
         The first call (on an estimator that is not fitted) starts the parameters as ``fit``
-        does (``init_params``, or ``weights_init``/``means_init``/``precisions_init``) from
-        this chunk, which must hold at least ``n_components`` rows; every call then blends the
-        chunk's statistics into those of the chunks before and re-estimates the parameters.
-        On a fitted estimator (``fit``), the first call starts the blend from its parameters.
-        NaN marks a missing value, as in ``fit``. ``n_iter_`` counts the chunks taken so far,
+        does (``init_params``, or a ``GaussianMixture``'s ``weights_init``/``means_init``/
+        ``precisions_init``) from this chunk, which must hold at least ``n_components`` rows;
+        every call then blends the chunk's statistics into those of the chunks before and
+        re-estimates the parameters. On a fitted estimator (``fit``), the first call starts the
+        blend from its parameters. ``n_iter_`` counts the chunks taken so far,
         ``lower_bounds_`` holds each chunk's mean log-likelihood under the parameters it met,
         and ``converged_`` stays False (stepwise EM has no stopping rule)."""
         from .mixture import config_text, em_table
 
         if not (isinstance(self.step_alpha, (int, float)) and 0.5 < self.step_alpha <= 1.0):
             raise ValueError(f"step_alpha must be in (0.5, 1], got {self.step_alpha!r}")
-        fitted = hasattr(self, "weights_")
+        fitted = self._stepwise_fitted()
         X = validate_data(
             self,
             X,
@@ -47,8 +48,6 @@ class StepwiseFit:
             ensure_min_samples=1,
             ensure_all_finite="allow-nan",
         )
-        if not fitted:
-            self._check_parameters(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
@@ -57,31 +56,21 @@ class StepwiseFit:
         n = X.shape[0]
         em = dict(em_table(self, n_init=1), max_iter=1, tol=0.0, batch_size=min(BATCH, n))
         em["stepwise"] = {"batches": -(-n // BATCH), "alpha": float(self.step_alpha)}
-        model = {
-            "n_components": self.n_components,
-            "covariance_type": self.covariance_type,
-            "reg_covar": float(self.reg_covar),
-        }
+        model, data = self._stepwise_tables(X)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        text = config_text(self._kind, model, em, {"dataset": "array", "train": "rows"}, seed)
-        if fitted:
-            start, state = self._model(), getattr(self, "_stepwise", None)
-        else:
-            start = self._start_model(X, text)
-            if start is None:
-                start = _core.initialised(X, (1, X.shape[1]), text, device=self.device)
-            state = None
+        text = config_text(self._kind, model, em, data, seed)
+        start = self._stepwise_start(X, text, fitted)
+        state = getattr(self, "_stepwise", None) if fitted else None
         result, report = _core.fit_layer(
             X,
-            (1, X.shape[1]),
+            self._shape(X),
             text,
             device=self.device,
             start=start,
             sample_weight=sample_weight,
             stepwise=state,
         )
-        saved = result.full_parameters()
-        self._set_parameters(saved["weights"], saved["means"], saved["precisions_cholesky"])
+        self._stepwise_take(result)
         self._stepwise = report["stepwise"]
         bounds = (getattr(self, "lower_bounds_", []) if state is not None else []) + list(
             report["lower_bounds"]
@@ -91,6 +80,18 @@ class StepwiseFit:
         self.n_iter_ = len(bounds)
         self.converged_ = False
         return self
+
+    def _stepwise_start(self, X, text, fitted):
+        """The layer a step starts from: the fitted one, else the initialisation on ``X``."""
+        if fitted:
+            return self.model_
+        return _core.initialised(X, self._shape(X), text, device=self.device)
+
+    def _stepwise_fitted(self):
+        return hasattr(self, "model_")
+
+    def _stepwise_take(self, model):
+        self.model_ = model
 
     def _forget_steps(self):
         """A fit by ``fit`` ends any stepwise EM before it."""

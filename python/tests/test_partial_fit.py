@@ -5,7 +5,7 @@ error."""
 
 import numpy as np
 import pytest
-from gmmzoo import GaussianMixture, _core
+from gmmzoo import ConvGMM, DeepGMM, GaussianMixture, _core
 from gmmzoo.mixture import config_text, em_table
 from known import mixture_rows
 
@@ -73,3 +73,27 @@ def test_bad_partial_fit_input_is_one_clear_error():
     est = GaussianMixture(2, random_state=0).partial_fit(x)
     with pytest.raises(ValueError, match="features"):
         est.partial_fit(x[:, :3])
+
+
+def test_conv_and_deep_layers_take_chunks_too():
+    rng = np.random.default_rng(7)
+    patches = rng.normal(size=(1200, 16)) * np.linspace(0.5, 2.0, 16)
+    patches -= patches.mean(axis=1, keepdims=True)
+    conv = ConvGMM(4, random_state=0)
+    for chunk in np.split(patches, 3):
+        conv.partial_fit(chunk)
+    assert conv.n_iter_ == 3 and conv._stepwise[0] == 3
+    # The library's stepwise EM over the same three mini-batches, from the first chunk's start.
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    em = dict(em_table(conv, n_init=1), max_iter=1, tol=0.0, batch_size=400)
+    em["stepwise"] = {"batches": 1, "alpha": 0.7}
+    text = config_text("conv", conv._model_table(), em, conv._data_table(patches[:400]), seed)
+    start = _core.initialised(patches[:400], (4, 4), text)
+    fitted, _ = _core.fit_layer(patches, (4, 4), text, start=start)
+    np.testing.assert_allclose(
+        conv.score_samples(patches), fitted.score(patches)[0], rtol=1e-5, atol=1e-4
+    )
+    deep = DeepGMM((3, 2), m_step_iters=10, random_state=0)
+    for chunk in np.split(mixture_rows(900, 8), 3):
+        deep.partial_fit(chunk)
+    assert deep.n_iter_ == 3 and np.isfinite(deep.score(mixture_rows(200, 9)))

@@ -71,56 +71,72 @@ pub(crate) type RowDistances = fn(&[f32], &[f32], &[f32], &mut [f32]);
 pub(crate) type ComponentSums =
     fn(&[f32], &[f32], usize, usize, &[f64]) -> (f64, Vec<f64>, Vec<f64>);
 
-/// [`distances`] compiled for this CPU.
+/// [`distances`] compiled for this CPU (AVX-512, else AVX2, else the baseline).
 pub(crate) fn row_distances() -> RowDistances {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        return avx2::distances;
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return avx512::distances;
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return avx2::distances;
+        }
     }
     distances
 }
 
-/// [`sums`] compiled for this CPU.
+/// [`sums`] compiled for this CPU (AVX-512, else AVX2, else the baseline).
 pub(crate) fn component_sums() -> ComponentSums {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        return avx2::sums;
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return avx512::sums;
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return avx2::sums;
+        }
     }
     sums
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    //! The kernels compiled with AVX2 enabled (8-wide registers against the baseline's 4-wide
-    //! SSE); handed out only where the CPU has it.
+/// The kernels compiled with one x86 feature enabled: `$feature`'s registers, the same
+/// operations in the same order; handed out only where the CPU has the feature.
+macro_rules! compiled_for {
+    ($module:ident, $feature:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            pub(super) fn distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
+                #[target_feature(enable = $feature)]
+                unsafe fn compiled(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
+                    super::distances(x, p, s, out)
+                }
+                // SAFETY: `row_distances` hands this function out only where the CPU has it.
+                unsafe { compiled(x, p, s, out) }
+            }
 
-    pub(super) fn distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
-        #[target_feature(enable = "avx2")]
-        unsafe fn compiled(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
-            super::distances(x, p, s, out)
+            pub(super) fn sums(
+                xs: &[f32],
+                r: &[f32],
+                c: usize,
+                k: usize,
+                m: &[f64],
+            ) -> (f64, Vec<f64>, Vec<f64>) {
+                #[target_feature(enable = $feature)]
+                unsafe fn compiled(
+                    xs: &[f32],
+                    r: &[f32],
+                    c: usize,
+                    k: usize,
+                    m: &[f64],
+                ) -> (f64, Vec<f64>, Vec<f64>) {
+                    super::sums(xs, r, c, k, m)
+                }
+                // SAFETY: `component_sums` hands this function out only where the CPU has it.
+                unsafe { compiled(xs, r, c, k, m) }
+            }
         }
-        // SAFETY: `row_distances` hands this function out only where the CPU has AVX2.
-        unsafe { compiled(x, p, s, out) }
-    }
-
-    pub(super) fn sums(
-        xs: &[f32],
-        r: &[f32],
-        c: usize,
-        k: usize,
-        m: &[f64],
-    ) -> (f64, Vec<f64>, Vec<f64>) {
-        #[target_feature(enable = "avx2")]
-        unsafe fn compiled(
-            xs: &[f32],
-            r: &[f32],
-            c: usize,
-            k: usize,
-            m: &[f64],
-        ) -> (f64, Vec<f64>, Vec<f64>) {
-            super::sums(xs, r, c, k, m)
-        }
-        // SAFETY: `component_sums` hands this function out only where the CPU has AVX2.
-        unsafe { compiled(xs, r, c, k, m) }
-    }
+    };
 }
+
+compiled_for!(avx2, "avx2");
+compiled_for!(avx512, "avx512f");

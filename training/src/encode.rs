@@ -12,8 +12,9 @@ pub fn encode_rows<M: Mixture>(
     batch_size: usize,
     device: &Device,
 ) -> Result<Encoded, TrainError> {
-    let encoded = layer.encode(rows)?;
-    Ok(Encoded::from_rows(&encoded, layer.encoded_width(), batch_size, device))
+    let encoded = layer.encode_checked(rows)?;
+    let rows = encoded.as_deref().unwrap_or(rows);
+    Ok(Encoded::from_rows(rows, layer.encoded_width(), batch_size, device))
 }
 
 /// Encodes images for `layer` and uploads them in batches.

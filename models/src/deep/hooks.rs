@@ -34,6 +34,11 @@ impl Mixture for DeepGmm {
         Ok(samples.to_vec())
     }
 
+    fn encode_checked(&self, samples: &[f32]) -> Result<Option<Vec<f32>>, ModelError> {
+        check_rows(samples, self.dim(), "value")?;
+        Ok(None)
+    }
+
     /// `log N(x | μ_p, Σ_p)` of every path, by the materialised full GMM. A network whose
     /// components cannot be formed scores −∞ (the fit stops with the reason).
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {

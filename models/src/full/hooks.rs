@@ -38,6 +38,11 @@ impl Mixture for FullGmm {
         Ok(samples.to_vec())
     }
 
+    fn encode_checked(&self, samples: &[f32]) -> Result<Option<Vec<f32>>, ModelError> {
+        check_missing_rows(samples, self.dim())?;
+        Ok(None)
+    }
+
     /// `-(D/2) log 2π + Σ_i log U_c[i,i] - ½ ‖(x - μ_c)ᵀ U_c‖²`. The Mahalanobis distances come
     /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU; on a CPU from
     /// `FullGmm::mahalanobis_host` when `U_c` is one triangle block wide (D ≤ 128), else from

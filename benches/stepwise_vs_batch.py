@@ -6,7 +6,8 @@ training rows. Then, for `passes` passes over the training rows:
 - batch EM: one EM iteration per pass (``GaussianMixture`` with ``warm_start=True``,
   ``max_iter=1``);
 - stepwise EM: ``partial_fit`` on consecutive chunks of `chunk` rows (one M-step per chunk,
-  step size ``η_k = (k + 2)^(−α)``, α = `alpha`).
+  step size ``η_k = (k + 2)^(−α)``, α = `alpha`); with `switch` = S > 0, stepwise for S passes
+  and batch EM from its model after that (``fit`` with ``warm_start=True``, ``max_iter=1``).
 
 After every pass each is scored on the held-out rows (mean log-likelihood ± standard error
 over rows); the table gives the held-out figure and the seconds spent fitting so far
@@ -14,7 +15,7 @@ over rows); the table gives the held-out figure and the seconds spent fitting so
 rows are only reported: nothing is chosen on them.
 
     python benches/stepwise_vs_batch.py <data-root> [n_train=1000000] [n_held_out=50000]
-        [K=50] [passes=8] [chunk=65536] [alpha=0.7]
+        [K=50] [passes=8] [chunk=65536] [alpha=0.7] [switch=0]
 """
 
 import copy
@@ -46,6 +47,7 @@ def main():
         int(a) for a in (args[1:6] + ["1000000", "50000", "50", "8", "65536"][len(args[1:6]) :])
     )
     alpha = float(args[6]) if len(args) > 6 else 0.7
+    switch = int(args[7]) if len(args) > 7 else 0
     train, test = rows(root, n_train, n_test)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     t = time.perf_counter()
@@ -63,8 +65,12 @@ def main():
         batch.fit(train)
         spent["batch"] += time.perf_counter() - t
         t = time.perf_counter()
-        for s in range(0, len(train), chunk):
-            online.partial_fit(train[s : s + chunk])
+        if switch and p > switch:
+            online.set_params(warm_start=True, max_iter=1, tol=0.0)
+            online.fit(train)
+        else:
+            for s in range(0, len(train), chunk):
+                online.partial_fit(train[s : s + chunk])
         spent["stepwise"] += time.perf_counter() - t
         row = {"pass": p, "batch": held_out(batch, test), "stepwise": held_out(online, test),
                "batch_s": spent["batch"], "stepwise_s": spent["stepwise"]}
@@ -77,7 +83,7 @@ def main():
         )
     cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     print(json.dumps({"n_train": len(train), "n_held_out": len(test), "K": k, "chunk": chunk,
-                      "alpha": alpha, "start_seconds": start_seconds, "cpu_utilisation": cpu,
+                      "alpha": alpha, "switch": switch, "start_seconds": start_seconds, "cpu_utilisation": cpu,
                       "passes": table}))
 
 

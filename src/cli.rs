@@ -168,7 +168,7 @@ pub(crate) enum Command {
     Score {
         /// The run folder, or a name from checkpoints/
         run: PathBuf,
-        /// What to score: `train` or `test` (the run's own splits), a .npy or .csv file (one
+        /// What to score: `train`, `test` or `valid` (the run's own splits), a .npy or .csv file (one
         /// sample per row), or an image file or folder (tiled into the model's patches, or
         /// whole images of the model's size)
         input: String,
@@ -291,6 +291,8 @@ pub(crate) enum ZooCommand {
 pub(crate) enum SplitArg {
     Train,
     Test,
+    /// The validation rows of `[data] n_valid`
+    Valid,
 }
 
 /// The patch step's estimate.

@@ -314,6 +314,7 @@ fn eval(run: &Path, split: SplitArg, common: &Common) -> Result<()> {
     let split = match split {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
+        SplitArg::Valid => Split::Valid,
     };
     let scores = evaluate_run(&run, split, &opts)
         .with_context(|| format!("evaluating {}", run.display()))?;

@@ -264,8 +264,13 @@ fn samples_of_every_type_have_the_components_moments() {
 /// exactly from its seed; each type's fit ranks as its freedom does (full ≥ diag ≥ spherical).
 #[test]
 fn em_of_every_type_is_monotone_on_real_patches() {
-    let data =
-        DataConfig::Bsds(BsdsData { patch_size: 6, n_train: 6000, n_test: 10, min_std: 0.04 });
+    let data = DataConfig::Bsds(BsdsData {
+        patch_size: 6,
+        n_train: 6000,
+        n_test: 10,
+        min_std: 0.04,
+        n_valid: None,
+    });
     let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
     let rows: Vec<f32> = images.pixels.chunks(36).flat_map(|p| p[..35].to_vec()).collect();
     let data = Encoded::from_rows(&rows, 35, 2048, &common::device());

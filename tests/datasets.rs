@@ -155,7 +155,9 @@ fn bsds300_augmentation_touches_the_training_rows_only() {
     use gmm_zoo::training::RunConfig;
     use gmm_zoo::training::config::{Augment, Bsds300Data, DataConfig, Split};
     use gmm_zoo::training::data::load_split;
-    let data = |augment| DataConfig::Bsds300(Bsds300Data { n_train: 400, n_test: 100, augment });
+    let data = |augment| {
+        DataConfig::Bsds300(Bsds300Data { n_train: 400, n_test: 100, augment, n_valid: None })
+    };
     let load = |augment, split| load_split(&data(augment), &sample_root(), split, 1).unwrap();
     let (plain, mirrored) =
         (load(Augment::None, Split::Train), load(Augment::Mirror, Split::Train));
@@ -181,7 +183,9 @@ fn bsds300_augmentation_touches_the_training_rows_only() {
         )
     };
     let with = RunConfig::parse(&text("augment = \"dihedral\"")).unwrap();
-    let small = |augment| DataConfig::Bsds300(Bsds300Data { n_train: 10, n_test: 10, augment });
+    let small = |augment| {
+        DataConfig::Bsds300(Bsds300Data { n_train: 10, n_test: 10, augment, n_valid: None })
+    };
     assert_eq!(with.data, small(Augment::Dihedral));
     assert!(with.model_definition().contains("augment = \"dihedral\""));
     // What a checkpoint's fingerprint covers has no `augment` when it is "none".
@@ -197,8 +201,12 @@ fn bsds300_augmentation_touches_the_training_rows_only() {
 fn bsds300_rows_have_63_values_and_need_a_full_layer() {
     use gmm_zoo::training::config::{Bsds300Data, DataConfig, Split};
     use gmm_zoo::training::data::load_split;
-    let data =
-        DataConfig::Bsds300(Bsds300Data { n_train: 500, n_test: 100, augment: Default::default() });
+    let data = DataConfig::Bsds300(Bsds300Data {
+        n_train: 500,
+        n_test: 100,
+        augment: Default::default(),
+        n_valid: None,
+    });
     let a = load_split(&data, &sample_root(), Split::Train, 1).unwrap();
     let b = load_split(&data, &sample_root(), Split::Train, 1).unwrap();
     let t = load_split(&data, &sample_root(), Split::Test, 1).unwrap();

@@ -18,8 +18,13 @@ fn device() -> Device {
 }
 
 fn bsds(root: &Path, size: usize, n: usize, split: Split) -> Images {
-    let data =
-        DataConfig::Bsds(BsdsData { patch_size: size, n_train: n, n_test: n, min_std: 0.04 });
+    let data = DataConfig::Bsds(BsdsData {
+        patch_size: size,
+        n_train: n,
+        n_test: n,
+        min_std: 0.04,
+        n_valid: None,
+    });
     load_split(&data, root, split, SEED).unwrap()
 }
 
@@ -65,7 +70,7 @@ fn log_likelihood_is_monotone_on_sample_patches() {
 
 #[test]
 fn log_likelihood_is_monotone_on_sample_mnist() {
-    let data = DataConfig::Mnist(MnistData { n_train: Some(1500), n_test: None });
+    let data = DataConfig::Mnist(MnistData { n_train: Some(1500), n_test: None, n_valid: None });
     let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
     let layer = conv(8, false).init(28, &device()).unwrap();
     let enc = encode(&layer, &images, 512, &device()).unwrap();

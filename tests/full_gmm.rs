@@ -229,7 +229,13 @@ fn gathered_and_batched_statistics_equal_a_dense_oracle() {
 /// Real, non-degenerate data: 6×6 BSDS patches (mean removed) without their last pixel, so
 /// that no direction has zero variance (as in the BSDS300 benchmark's 63-dimensional patches).
 fn patches(n: usize) -> Encoded {
-    let data = DataConfig::Bsds(BsdsData { patch_size: 6, n_train: n, n_test: n, min_std: 0.04 });
+    let data = DataConfig::Bsds(BsdsData {
+        patch_size: 6,
+        n_train: n,
+        n_test: n,
+        min_std: 0.04,
+        n_valid: None,
+    });
     let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
     let rows: Vec<f32> = images.pixels.chunks(36).flat_map(|p| p[..35].to_vec()).collect();
     Encoded::from_rows(&rows, 35, 2048, &device())

@@ -178,6 +178,7 @@ fn patches_layer(k: usize) -> (ConvGmm, Encoded) {
             n_train: 3000,
             n_test: 10,
             min_std: 0.04,
+            n_valid: None,
         }),
         &sample_root(),
         Split::Train,

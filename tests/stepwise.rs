@@ -214,8 +214,13 @@ fn a_fit_stopped_inside_a_pass_resumes_exactly() {
 #[test]
 fn one_mini_batch_per_pass_is_batch_em_in_every_family() {
     let device = common::device();
-    let data =
-        DataConfig::Bsds(BsdsData { patch_size: 8, n_train: 3000, n_test: 10, min_std: 0.04 });
+    let data = DataConfig::Bsds(BsdsData {
+        patch_size: 8,
+        n_train: 3000,
+        n_test: 10,
+        min_std: 0.04,
+        n_valid: None,
+    });
     let images = load_split(&data, &sample_root(), Split::Train, SEED).unwrap();
     let deep = match LayerConfig::with_size("deep", 3) {
         Some(LayerConfig::Deep(mut d)) => {

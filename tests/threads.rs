@@ -59,8 +59,13 @@ fn assert_thread_count_free(what: &str, data: DataConfig, config: LayerConfig, e
 
 #[test]
 fn conv_em_gives_the_same_figures_on_one_and_two_threads() {
-    let data =
-        DataConfig::Bsds(BsdsData { patch_size: 8, n_train: 20000, n_test: 5000, min_std: 0.04 });
+    let data = DataConfig::Bsds(BsdsData {
+        patch_size: 8,
+        n_train: 20000,
+        n_test: 5000,
+        min_std: 0.04,
+        n_valid: None,
+    });
     let config = LayerConfig::Conv(ConvGmmConfig {
         n_components: 8,
         exclude_dc: true,
@@ -73,7 +78,8 @@ fn conv_em_gives_the_same_figures_on_one_and_two_threads() {
 
 #[test]
 fn full_em_gives_the_same_figures_on_one_and_two_threads() {
-    let data = DataConfig::Mnist(MnistData { n_train: Some(1200), n_test: Some(300) });
+    let data =
+        DataConfig::Mnist(MnistData { n_train: Some(1200), n_test: Some(300), n_valid: None });
     let config = LayerConfig::Full(FullGmmConfig {
         n_components: 4,
         zero_mean: false,

@@ -33,19 +33,25 @@ pub fn read_array(path: &Path) -> Result<Images, DataError> {
 /// A seeded split of `n` items into train and test: a random 10 % (at least one) for the
 /// test split, each split kept in the original order. Needs `n >= 2`.
 pub fn seeded_split(n: usize, seed: u64) -> Result<(Vec<usize>, Vec<usize>), DataError> {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
     if n < 2 {
         return Err(DataError::Request(format!(
             "{n} item(s) cannot be split into train and test; give data.test or more data"
         )));
     }
-    let n_test = (n / 10).max(1);
+    Ok(seeded_subset(n, (n / 10).max(1), seed))
+}
+
+/// `k` of `n` items drawn at random (seeded, `k <= n`) and the others: `(others, drawn)`, each
+/// in the original order. [`seeded_split`]'s 10 % are this subset with `k = max(n/10, 1)`.
+pub fn seeded_subset(n: usize, k: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-    let mut test = order[..n_test].to_vec();
-    let mut train = order[n_test..].to_vec();
-    test.sort_unstable();
-    train.sort_unstable();
-    Ok((train, test))
+    let k = k.min(n);
+    let mut drawn = order[..k].to_vec();
+    let mut others = order[k..].to_vec();
+    drawn.sort_unstable();
+    others.sort_unstable();
+    (others, drawn)
 }

@@ -27,7 +27,7 @@ mod images;
 mod mnist;
 mod root;
 
-pub use array::{read_array, seeded_split};
+pub use array::{read_array, seeded_split, seeded_subset};
 pub use array_blocks::ArrayBlocks;
 pub use bsds::{PatchSampler, PatchSpec};
 pub use budget::{check_f32_count, memory_budget};

@@ -29,7 +29,8 @@ def load_data(config, split="train", data_dir=None):
     """The rows of a run config's data set, as the config's first layer reads them: ``(X,
     labels, shape)`` with ``X`` float32 of shape (n_samples, height * width), ``labels`` the
     class of each row (MNIST) or ``None``, and ``shape`` (height, width) of a row. ``config``
-    is a path to a run config (TOML) or its text; ``split`` is ``"train"`` or ``"test"``;
+    is a path to a run config (TOML) or its text; ``split`` is ``"train"``, ``"test"`` or
+    ``"valid"`` (the validation rows of ``[data] n_valid``);
     ``data_dir`` the data root (else ``$GMM_ZOO_DATA``, else the sample data), as the CLI's
     ``--data-dir``. Example: the BSDS300 benchmark's rows, ``load_data("configs/bsds300_gauss.toml",
     data_dir="/data")``."""

@@ -104,7 +104,10 @@ pub fn load_data<'py>(
     let split = match split {
         "train" => Split::Train,
         "test" => Split::Test,
-        other => return Err(value_error(format!("split: '{other}' is not 'train' or 'test'"))),
+        "valid" => Split::Valid,
+        other => {
+            return Err(value_error(format!("split: '{other}' is not 'train', 'test' or 'valid'")));
+        }
     };
     use gmm_zoo::training::DataConfig;
     let table: toml::Table = toml::from_str(text)

@@ -97,7 +97,17 @@ def test_load_data_gives_a_data_sets_rows():
     digits = '[data]\ndataset = "mnist"\nn_train = 30\nn_test = 10\n'
     x, labels, shape = gmmzoo.load_data(digits, "train", gmmzoo.sample_data_dir())
     assert x.shape == (30, 784) and labels.shape == (30,) and shape == (28, 28)
-    with pytest.raises(ValueError, match="split"):
+    with pytest.raises(ValueError, match="split: 'validation' is not"):
+        gmmzoo.load_data(text, "validation", gmmzoo.sample_data_dir())
+    with pytest.raises(ValueError, match="set data.n_valid"):
         gmmzoo.load_data(text, "valid", gmmzoo.sample_data_dir())
+    # MNIST's validation digits are the training file's last ones, left out of training.
+    split = digits.replace("n_train = 30\n", "n_valid = 500\n")
+    root = gmmzoo.sample_data_dir()
+    every, _, _ = gmmzoo.load_data(split.replace("n_valid = 500\n", ""), "train", root)
+    train, _, _ = gmmzoo.load_data(split, "train", root)
+    valid, _, _ = gmmzoo.load_data(split, "valid", root)
+    np.testing.assert_array_equal(np.concatenate([train, valid]), every)
+    assert valid.shape == (500, 784)
     with pytest.raises(ValueError, match="n_train"):
         gmmzoo.load_data(text.replace("100", "0"), "train", gmmzoo.sample_data_dir())

@@ -43,7 +43,7 @@ pub enum ScoreInput {
 }
 
 impl ScoreInput {
-    /// `train` / `test` name the run's splits; a `.npy` or `.csv` file is an array; any other
+    /// `train` / `test` / `valid` name the run's splits; a `.npy` or `.csv` file is an array; any other
     /// path is an image file or a folder of images.
     pub fn parse(arg: &str) -> Self {
         let path = PathBuf::from(arg);
@@ -51,6 +51,7 @@ impl ScoreInput {
         match (arg, ext.as_deref()) {
             ("train", _) => ScoreInput::Split(Split::Train),
             ("test", _) => ScoreInput::Split(Split::Test),
+            ("valid", _) => ScoreInput::Split(Split::Valid),
             (_, Some("npy" | "csv")) => ScoreInput::Array(path),
             _ => ScoreInput::Images(path),
         }

@@ -91,6 +91,15 @@ pub struct LayerEntry {
     pub dims: usize,
     /// Mean train log-likelihood, nats/sample.
     pub train_nats: f64,
+    /// Mean validation log-likelihood (`[data] n_valid`), nats/sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_nats: Option<f64>,
+    /// Its standard error over the validation rows, `s/√N` (nats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_standard_error: Option<f64>,
+    /// Validation samples scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_n: Option<usize>,
     /// Mean test log-likelihood, nats/sample.
     pub test_nats: f64,
     /// Its standard error over the test rows, `s/√N` (nats); absent for a classifier's
@@ -110,6 +119,15 @@ pub struct LayerEntry {
 impl LayerEntry {
     fn bits(nats: f64, dims: usize) -> f64 {
         -nats / (dims as f64 * std::f64::consts::LN_2)
+    }
+
+    /// The validation figure to two decimals with its standard error, `—` without one.
+    pub fn valid_with_error(&self) -> String {
+        match (self.valid_nats, self.valid_standard_error) {
+            (Some(v), Some(se)) => format!("{v:.2} ± {se:.2}"),
+            (Some(v), None) => format!("{v:.2}"),
+            (None, _) => "—".into(),
+        }
     }
 
     /// The test figure to two decimals, `± its standard error` where recorded.

@@ -10,9 +10,9 @@ pub const TABLE_END: &str = "<!-- zoo-table:end -->";
 /// The README's results table (markdown), from the manifest.
 pub fn render_table(manifest: &Manifest) -> String {
     let mut out = String::from(
-        "| config | model | data | train LL nats (bits/dim) | test LL nats ± s.e. (bits/dim) | \
-         accuracy | purity / NMI | components alive | EM iterations | wall time | shipped |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| config | model | data | train LL nats (bits/dim) | validation LL nats ± s.e. | test LL \
+         nats ± s.e. (bits/dim) | accuracy | purity / NMI | components alive | EM iterations | \
+         wall time | shipped |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for e in &manifest.models {
         for (i, l) in e.layers.iter().enumerate() {
@@ -28,12 +28,9 @@ pub fn render_table(manifest: &Manifest) -> String {
                 true => format!("{nats:.2} ({:.3})", LayerEntry::bits(nats, l.dims)),
                 false => "—".into(),
             };
-            let test =
-                format!("{} ({:.3})", l.test_with_error(), LayerEntry::bits(l.test_nats, l.dims));
-            let test = match e.accuracy {
-                Some(_) => format!("{test} own class"),
-                None => test,
-            };
+            let own_class = if e.accuracy.is_some() { " own class" } else { "" };
+            let bits = LayerEntry::bits(l.test_nats, l.dims);
+            let test = format!("{} ({bits:.3}){own_class}", l.test_with_error());
             let accuracy = e.accuracy.map_or("—".into(), |a| accuracy_with_error(a, Some(l)));
             let clusters = match (l.purity, l.nmi) {
                 (Some(p), Some(n)) => format!("{p:.3} / {n:.3}"),
@@ -48,15 +45,17 @@ pub fn render_table(manifest: &Manifest) -> String {
                 (false, 0) => "no (too large)".into(),
                 _ => "″".into(),
             };
-            let alive = match e.accuracy {
-                Some(_) => format!("{} per class", l.components),
-                None => format!("{} / {}", l.components, l.configured_components),
-            };
+            let alive = e
+                .accuracy
+                .map_or(format!("{} / {}", l.components, l.configured_components), |_| {
+                    format!("{} per class", l.components)
+                });
             out.push_str(&format!(
-                "| {name} | {model} | {} | {} | {test} | {accuracy} | {clusters} | {alive} | {} | \
-                 {wall} | {shipped} |\n",
+                "| {name} | {model} | {} | {} | {} | {test} | {accuracy} | {clusters} | {alive} | \
+                 {} | {wall} | {shipped} |\n",
                 e.data,
                 score(l.train_nats),
+                l.valid_with_error(),
                 l.iterations,
             ));
         }
@@ -71,7 +70,9 @@ pub fn render_table(manifest: &Manifest) -> String {
         "\nMachine: {}. Bits/dim is −LL/(D·ln 2) over the D values a layer models (pixels, or \
          the K features of the layer below). Classification rows give the mean test LL of each \
          digit under its own class's model and the EM iteration cap. ± is the standard error over \
-         the test rows: s/√N of the rows' log-likelihoods, √(p(1 − p)/N) of an accuracy.\n",
+         the test rows: s/√N of the rows' log-likelihoods, √(p(1 − p)/N) of an accuracy. The \
+         validation rows (`[data] n_valid`) are the ones settings are chosen on; — where a config \
+         has none.\n",
         machines.join("; ")
     ));
     out

@@ -42,7 +42,8 @@ pub enum Verdict {
 
 /// Checks one entry: every file's checksum, then (when the test data it was scored on is at
 /// `opts.data_root`, or it was trained on the shipped sample) that every layer loads and the
-/// last layer's test figure (or the classifier's accuracy) is reproduced.
+/// last layer's test figure (or the classifier's accuracy) is reproduced, and its validation
+/// figure where one is recorded.
 pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Verdict {
     let sample_opts;
     let opts = match entry.data_root.as_str() {
@@ -59,13 +60,8 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
     if entry.files.is_empty() {
         return Verdict::Failed("the manifest lists no files".into());
     }
-    for (rel, expected) in &entry.files {
-        let path = dir.join(rel);
-        match std::fs::read(&path) {
-            Ok(bytes) if checksum(&bytes) == *expected => {}
-            Ok(_) => return Verdict::Failed(format!("{}: checksum differs", path.display())),
-            Err(e) => return Verdict::Failed(format!("{}: cannot read: {e}", path.display())),
-        }
+    if let Err(why) = checksums_match(&dir, entry) {
+        return Verdict::Failed(why);
     }
     let config = match RunConfig::load(&dir.join("config.toml")) {
         Ok(c) => c,
@@ -105,12 +101,52 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
             Err(e) => return Verdict::Failed(e.to_string()),
         },
     };
-    if (got - recorded).abs() <= tolerance {
-        Verdict::Reproduced(recorded, got, se)
-    } else {
-        Verdict::Failed(format!(
+    let test_reproduced = match (got - recorded).abs() <= tolerance {
+        true => Ok(()),
+        false => Err(format!(
             "test figure {got:.6} differs from the recorded {recorded:.6} by more than {tolerance}"
-        ))
+        )),
+    };
+    match test_reproduced.and_then(|()| valid_reproduced(&dir, &config, entry, opts, tolerance)) {
+        Ok(()) => Verdict::Reproduced(recorded, got, se),
+        Err(why) => Verdict::Failed(why),
+    }
+}
+
+/// Every shipped file's checksum is the manifest's.
+fn checksums_match(dir: &Path, entry: &Entry) -> Result<(), String> {
+    for (rel, expected) in &entry.files {
+        let path = dir.join(rel);
+        match std::fs::read(&path) {
+            Ok(bytes) if checksum(&bytes) == *expected => {}
+            Ok(_) => return Err(format!("{}: checksum differs", path.display())),
+            Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Where the entry records a validation figure (`[data] n_valid`), that it is reproduced too.
+fn valid_reproduced(
+    dir: &Path,
+    config: &RunConfig,
+    entry: &Entry,
+    opts: &RunOptions,
+    tolerance: f64,
+) -> Result<(), String> {
+    let Some(recorded) = entry.layers.last().and_then(|l| l.valid_nats) else {
+        return Ok(());
+    };
+    let valid = load_split(&config.data, &opts.data_root, Split::Valid, config.seed)
+        .map_err(|e| format!("validation split: {e}"))?;
+    let scores = score_run(dir, config, &valid, opts).map_err(|e| e.to_string())?;
+    let got = scores.last().map_or(f64::NAN, |s| s.nats_per_sample);
+    match (got - recorded).abs() <= tolerance {
+        true => Ok(()),
+        false => Err(format!(
+            "validation figure {got:.6} differs from the recorded {recorded:.6} by more than \
+             {tolerance}"
+        )),
     }
 }
 

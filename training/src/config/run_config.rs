@@ -132,6 +132,12 @@ impl RunConfig {
                 false => e.under(&format!("layers[{i}]")),
             })?;
         }
+        if self.output.top_from == Some(Split::Valid) && self.data.n_valid().is_none() {
+            return Err(ConfigError::new(
+                "output.top_from",
+                "\"valid\" takes the validation rows; set [data] n_valid",
+            ));
+        }
         if self.checkpoint.every == 0 {
             return Err(ConfigError::new("checkpoint.every", "must be at least 1"));
         }

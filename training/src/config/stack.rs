@@ -75,6 +75,12 @@ impl StackLayer {
             }
         };
         self.em.validate().map_err(|e| ConfigError::from(e).under("em"))?;
+        if self.em.stop_on == crate::em::StopOn::Valid && data.n_valid().is_none() {
+            return Err(ConfigError::new(
+                "em.stop_on",
+                "\"valid\" watches the validation rows; set [data] n_valid",
+            ));
+        }
         if self.reuse.is_some() && self.em.warm_start.is_some() {
             return Err(ConfigError::new(
                 "em.warm_start",

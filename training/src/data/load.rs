@@ -7,17 +7,22 @@ use super::{
 use crate::TrainError;
 use gmm_datasets::{
     DataError, Grayscale, ImageSet, Images, Mnist, MnistSplit, PatchSampler, PatchSpec, read_array,
-    seeded_split,
+    seeded_split, seeded_subset,
 };
 use gmm_models::processes::{self, Part};
 use gmm_models::{unit_mean_weights, unless_uniform};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+/// What a validation split's draws add to the run's seed (train + 1, test + 2, held-out
+/// test + 3).
+const VALID_SEED: u64 = 4;
+
 /// Loads one split of the data a config names. Patches (and BSDS300 benchmark rows) are
-/// drawn with seed `seed + 1` (train) or `seed + 2` (test), so the two splits are independent
-/// streams; a test split held out of the user's training images or rows is drawn with
-/// `seed + 3`.
+/// drawn with seed `seed + 1` (train), `seed + 2` (test) or `seed + 4` (validation, from the
+/// training images), so the splits are independent streams; a test split held out of the
+/// user's training images or rows is drawn with `seed + 3`, and a validation split taken out
+/// of them (and of MNIST's training file: its last digits) is left out of training.
 pub fn load_split(
     config: &DataConfig,
     root: &Path,
@@ -42,6 +47,12 @@ pub fn load_shard(
     [rank, size]: [usize; 2],
     batch: usize,
 ) -> Result<(Images, Part), TrainError> {
+    if split == Split::Valid && config.n_valid().is_none() {
+        return Err(DataError::Request(
+            "the data have no validation split; set data.n_valid".into(),
+        )
+        .into());
+    }
     let mut part = Part::Whole;
     let images = load_rows(config, root, split, seed, |total| {
         let keep = processes::batch_block(total, batch, rank, size);
@@ -65,43 +76,79 @@ fn load_rows(
     match config {
         DataConfig::Images(d) => load_images(d, split, seed, keep),
         DataConfig::Array(d) => load_array(d, split, seed, keep),
-        &DataConfig::Mnist(MnistData { n_train, n_test }) => {
-            let (which, n) = match split {
-                Split::Train => (MnistSplit::Train, n_train),
-                Split::Test => (MnistSplit::Test, n_test),
-            };
-            let (set, in_file) = Mnist::new(root)
-                .load_rows(which, |in_file| keep(n.unwrap_or(in_file).min(in_file)))?;
-            match n {
-                Some(n) if n > in_file => Err(DataError::Request(format!(
-                    "the config asks for {n} MNIST {split} digits but {} holds {in_file}; point \
-                     --data-dir (or GMM_ZOO_DATA) at the full MNIST files, or lower data.n_{split}",
-                    root.join("mnist").display(),
-                ))
-                .into()),
-                _ => Ok(set),
-            }
+        &DataConfig::Mnist(MnistData { n_train, n_test, n_valid }) => {
+            load_mnist(root, split, [n_train, n_test, n_valid], keep)
         }
-        &DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
+        &DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std, n_valid }) => {
             let (folder, count, offset) = match split {
                 Split::Train => ("train", n_train, 1),
                 Split::Test => ("test", n_test, 2),
+                Split::Valid => ("train", n_valid.unwrap_or(0), VALID_SEED),
             };
             let images = ImageSet::load(root, folder)?;
             let spec =
                 PatchSpec { size: patch_size, count, min_std, seed: seed.wrapping_add(offset) };
             Ok(PatchSampler::new(&images).sample_rows(&spec, keep(count))?)
         }
-        &DataConfig::Bsds300(Bsds300Data { n_train, n_test, augment }) => {
+        &DataConfig::Bsds300(Bsds300Data { n_train, n_test, augment, n_valid }) => {
             let (folder, count, offset, augment) = match split {
                 Split::Train => ("train", n_train, 1, augment),
                 Split::Test => ("test", n_test, 2, Augment::None),
+                Split::Valid => ("train", n_valid.unwrap_or(0), VALID_SEED, Augment::None),
             };
             // The benchmark's gray levels are Rec. 601 (rgb2gray / PIL "L").
             let images = ImageSet::load_as(root, folder, Grayscale::Rec601Levels)?;
             let seed = seed.wrapping_add(offset);
             Ok(gmm_datasets::bsds300::sample_rows(&images, count, seed, keep(count), augment)?)
         }
+    }
+}
+
+/// A split of MNIST (`[n_train, n_test, n_valid]`): the training file's last `n_valid` digits
+/// are the validation split and the first `n_train` of the others the training split.
+fn load_mnist(
+    root: &Path,
+    split: Split,
+    [n_train, n_test, n_valid]: [Option<usize>; 3],
+    keep: impl FnOnce(usize) -> Range<usize>,
+) -> Result<Images, TrainError> {
+    let n_valid = n_valid.unwrap_or(0);
+    let (which, n) = match split {
+        Split::Train => (MnistSplit::Train, n_train),
+        Split::Test => (MnistSplit::Test, n_test),
+        Split::Valid => (MnistSplit::Train, Some(n_valid)),
+    };
+    let (set, in_file) = Mnist::new(root).load_rows(which, |in_file| {
+        // The digits this split may take: [first, first + available) of the file.
+        let (first, available) = match split {
+            Split::Train => (0, in_file.saturating_sub(n_valid)),
+            Split::Test => (0, in_file),
+            Split::Valid => (in_file.saturating_sub(n_valid), n_valid.min(in_file)),
+        };
+        let rows = keep(n.unwrap_or(available).min(available));
+        first + rows.start..first + rows.end
+    })?;
+    let folder = root.join("mnist");
+    if split != Split::Test && n_valid >= in_file {
+        return Err(DataError::Request(format!(
+            "data.n_valid = {n_valid} leaves no training digits: {} holds {in_file}",
+            folder.display()
+        ))
+        .into());
+    }
+    let available = if split == Split::Test { in_file } else { in_file - n_valid };
+    match n {
+        Some(n) if n > available => Err(DataError::Request(format!(
+            "the config asks for {n} MNIST {split} digits but {} holds {in_file}{}; point \
+             --data-dir (or GMM_ZOO_DATA) at the full MNIST files, or lower data.n_{split}",
+            folder.display(),
+            match (split, n_valid) {
+                (Split::Train, 1..) => format!(", {n_valid} of them validation digits"),
+                _ => String::new(),
+            }
+        ))
+        .into()),
+        _ => Ok(set),
     }
 }
 
@@ -114,21 +161,41 @@ fn source<'a>(train: &'a Path, test: Option<&'a PathBuf>, split: Split) -> &'a P
     }
 }
 
-/// Which of the training file's `n` items `split` keeps when no test file is given (a seeded
-/// 10 % for test, the rest for train, drawn with `seed + 3`); `None`: all of its file's items.
-fn held_out(
+/// Which of the training file's `n` items `split` keeps: without a test file a seeded 10 %
+/// (drawn with `seed + 3`) is the test split; of the others, `n_valid` drawn with `seed + 4`
+/// are the validation split and the rest the training split. `None`: all of its file's items.
+fn split_items(
     n: usize,
-    train: &Path,
-    test: Option<&PathBuf>,
+    (train, test): (&Path, Option<&PathBuf>),
     split: Split,
     seed: u64,
+    n_valid: Option<usize>,
 ) -> Result<Option<Vec<usize>>, DataError> {
-    if test.is_some() {
-        return Ok(None);
+    let training = match test {
+        Some(_) => None,
+        None => {
+            let (train_rows, test_rows) = seeded_split(n, seed.wrapping_add(3))
+                .map_err(|e| DataError::Request(format!("{}: {e}", train.display())))?;
+            if split == Split::Test {
+                return Ok(Some(test_rows));
+            }
+            Some(train_rows)
+        }
+    };
+    let (Some(k), false) = (n_valid, split == Split::Test) else {
+        return Ok(training);
+    };
+    let training = training.unwrap_or_else(|| (0..n).collect());
+    if k >= training.len() {
+        return Err(DataError::Request(format!(
+            "data.n_valid = {k} leaves no training rows: {} has {} for training",
+            train.display(),
+            training.len()
+        )));
     }
-    let (train_rows, test_rows) = seeded_split(n, seed.wrapping_add(3))
-        .map_err(|e| DataError::Request(format!("{}: {e}", train.display())))?;
-    Ok(Some(if split == Split::Train { train_rows } else { test_rows }))
+    let (rest, drawn) = seeded_subset(training.len(), k, seed.wrapping_add(VALID_SEED));
+    let pick = if split == Split::Valid { drawn } else { rest };
+    Ok(Some(pick.iter().map(|&i| training[i]).collect()))
 }
 
 /// The first `n` of `set` when `n` is given, then the rows `keep(that many)`.
@@ -150,13 +217,21 @@ fn load_images(
 ) -> Result<Images, TrainError> {
     let dir = source(&d.train, d.test.as_ref(), split);
     let mut files = ImageSet::files_in(dir)?;
-    if let Some(keep) = held_out(files.len(), &d.train, d.test.as_ref(), split, seed)? {
+    // Validation patches are drawn from the training images; whole images are taken out.
+    let (valid_items, valid_files) = match d.patch_size {
+        Some(_) => (None, Split::Train),
+        None => (d.n_valid, split),
+    };
+    let files_split = if split == Split::Test { split } else { valid_files };
+    let paths = (d.train.as_path(), d.test.as_ref());
+    if let Some(keep) = split_items(files.len(), paths, files_split, seed, valid_items)? {
         files = keep.iter().map(|&i| files[i].clone()).collect();
     }
     let images = ImageSet::from_files(files, dir.to_path_buf(), Grayscale::Rec601)?;
     let (count, offset) = match split {
         Split::Train => (d.n_train, 1),
         Split::Test => (d.n_test, 2),
+        Split::Valid => (d.n_valid, VALID_SEED),
     };
     match d.patch_size {
         Some(size) => {
@@ -184,13 +259,15 @@ fn load_array(
     let count = match split {
         Split::Train => d.n_train,
         Split::Test => d.n_test,
+        Split::Valid => None,
     };
     let mut rows = read_array(source(&d.train, d.test.as_ref(), split))?;
     let weights = d.weights.as_ref().filter(|_| split == Split::Train);
     if let Some(path) = weights {
         rows.weights = Some(read_weights(path, &d.train, rows.len())?);
     }
-    let rows = match held_out(rows.len(), &d.train, d.test.as_ref(), split, seed)? {
+    let paths = (d.train.as_path(), d.test.as_ref());
+    let rows = match split_items(rows.len(), paths, split, seed, d.n_valid)? {
         Some(keep) => rows.select(&keep),
         None => rows,
     };

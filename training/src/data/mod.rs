@@ -22,6 +22,11 @@ pub struct MnistData {
     pub n_train: Option<usize>,
     /// Test digits to use (the first ones); all of them when absent.
     pub n_test: Option<usize>,
+    /// Validation rows (the training file's last `n_valid` digits, left out
+    /// of training: the common 50,000 / 10,000 protocol is `n_valid = 10000`): the split that settings are chosen on and
+    /// `[em] stop_on = "valid"` watches; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_valid: Option<usize>,
 }
 
 /// Random P×P patches of the BSDS300 images (models.md §6).
@@ -34,6 +39,10 @@ pub struct BsdsData {
     pub n_train: usize,
     /// Patches drawn from the test images.
     pub n_test: usize,
+    /// Validation rows (patches drawn from the training images with seed + 4): the split that settings are chosen on and
+    /// `[em] stop_on = "valid"` watches; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_valid: Option<usize>,
     /// Patches whose standard deviation is below this are redrawn.
     #[serde(default = "default_min_std")]
     pub min_std: f32,
@@ -49,6 +58,11 @@ pub struct Bsds300Data {
     pub n_train: usize,
     /// Rows drawn from the test images.
     pub n_test: usize,
+    /// Validation rows (drawn from the training images with seed + 4, never
+    /// augmented: the protocol's 50,000): the split that settings are chosen on and
+    /// `[em] stop_on = "valid"` watches; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_valid: Option<usize>,
     /// Symmetries applied to the training patches (`"none"`, the benchmark's protocol;
     /// `"mirror"`; `"dihedral"`); never to the test rows. Left out of a saved config when
     /// `"none"`, so configs written before it keep their fingerprints.
@@ -79,6 +93,12 @@ pub struct ImagesData {
     /// As `n_train`, for the test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_test: Option<usize>,
+    /// Validation rows (patches drawn from the training images with seed + 4;
+    /// whole images: that many of the training images, drawn with seed + 4 and left out of
+    /// training): the split that settings are chosen on and
+    /// `[em] stop_on = "valid"` watches; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_valid: Option<usize>,
     /// Patches whose standard deviation is below this are redrawn (with `patch_size` only;
     /// 0.04 when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +123,11 @@ pub struct ArrayData {
     /// As `n_train`, for the test split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_test: Option<usize>,
+    /// Validation rows (that many of the training rows, drawn with seed + 4 and
+    /// left out of training): the split that settings are chosen on and
+    /// `[em] stop_on = "valid"` watches; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_valid: Option<usize>,
     /// Sample weights of the training file's rows, one per row in its order (a `.npy` of
     /// shape `[N]` or `[N, 1]`, or a one-column `.csv`); finite and not negative. A row counts
     /// as that many repeated rows (scikit-learn's `sample_weight`).
@@ -191,8 +216,9 @@ impl DataConfig {
             }
             Ok(())
         };
+        self.validate_n_valid()?;
         match self {
-            DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std }) => {
+            DataConfig::Bsds(BsdsData { patch_size, n_train, n_test, min_std, .. }) => {
                 patches(*patch_size, *n_train, *n_test, *min_std)
             }
             DataConfig::Images(d) => match (d.patch_size, d.n_train, d.n_test) {
@@ -214,13 +240,47 @@ impl DataConfig {
                 (None, n_train, n_test) => caps(n_train, n_test),
             },
             DataConfig::Array(ArrayData { n_train, n_test, .. })
-            | DataConfig::Mnist(MnistData { n_train, n_test }) => caps(*n_train, *n_test),
+            | DataConfig::Mnist(MnistData { n_train, n_test, .. }) => caps(*n_train, *n_test),
             DataConfig::Bsds300(Bsds300Data { n_train, n_test, .. }) => {
                 at_least_one(*n_train, "n_train")?;
                 at_least_one(*n_test, "n_test")?;
                 fits("n_train", *n_train, 64)?;
                 fits("n_test", *n_test, 64)
             }
+        }
+    }
+
+    /// `n_valid`, where given: at least 1, and drawn rows that fit in memory.
+    fn validate_n_valid(&self) -> Result<(), ConfigError> {
+        let Some(n) = self.n_valid() else { return Ok(()) };
+        if n == 0 {
+            return Err(ConfigError::new("n_valid", "must be at least 1"));
+        }
+        // Drawn rows are allocated; rows taken out of the training ones are not.
+        let side = match self {
+            DataConfig::Bsds(d) => Some(d.patch_size),
+            DataConfig::Images(d) => d.patch_size,
+            DataConfig::Bsds300(_) => Some(gmm_datasets::bsds300::SIDE),
+            DataConfig::Mnist(_) | DataConfig::Array(_) => None,
+        };
+        match side {
+            Some(p) => {
+                let pixels = (p as u64).saturating_mul(p as u64);
+                gmm_datasets::check_f32_count("n_valid", n as u64, pixels)
+                    .map_err(|reason| ConfigError::new("n_valid", reason))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// How many validation rows the data have (`n_valid`); `None`: no validation split.
+    pub fn n_valid(&self) -> Option<usize> {
+        match self {
+            DataConfig::Mnist(d) => d.n_valid,
+            DataConfig::Bsds(d) => d.n_valid,
+            DataConfig::Bsds300(d) => d.n_valid,
+            DataConfig::Images(d) => d.n_valid,
+            DataConfig::Array(d) => d.n_valid,
         }
     }
 
@@ -247,6 +307,8 @@ pub enum Split {
     Train,
     /// The test split.
     Test,
+    /// The validation split (`[data] n_valid`).
+    Valid,
 }
 
 impl std::fmt::Display for Split {
@@ -254,6 +316,7 @@ impl std::fmt::Display for Split {
         f.write_str(match self {
             Split::Train => "train",
             Split::Test => "test",
+            Split::Valid => "valid",
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The EM settings of a layer (`[em]`, `[layers.em]`): iterations, tolerance, batches,
 //! initialisation (or a warm start from a trained layer), restarts, annealing schedule, pruning.
 
+use super::watch::StopOn;
 use gmm_models::{Init, ModelError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -115,6 +116,10 @@ pub struct EmConfig {
     /// Stepwise (online) EM instead of batch EM: an M-step after every mini-batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stepwise: Option<Stepwise>,
+    /// Which log-likelihood `tol` watches: `"train"`, or `"valid"` (the validation rows of
+    /// `[data] n_valid`, with the best iteration kept).
+    #[serde(default, skip_serializing_if = "StopOn::is_train")]
+    pub stop_on: StopOn,
 }
 
 fn one_init() -> usize {
@@ -138,6 +143,7 @@ impl EmConfig {
             n_init: 1,
             warm_start: None,
             stepwise: None,
+            stop_on: StopOn::Train,
         }
     }
 

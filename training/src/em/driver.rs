@@ -32,6 +32,20 @@ pub fn fit_with<M: Mixture>(
     progress: &Progress,
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
+    fit_watched(layer, (data, None), config, start, progress, after_iteration)
+}
+
+/// [`fit_with`] that also scores validation rows after every iteration
+/// ([`IterationRecord::valid_log_likelihood`](super::IterationRecord)), which `[em] stop_on =
+/// "valid"` needs.
+pub fn fit_watched<M: Mixture>(
+    layer: M,
+    data: (&Encoded, Option<&Encoded>),
+    config: &EmConfig,
+    start: Start,
+    progress: &Progress,
+    after_iteration: &mut AfterIteration<'_, M>,
+) -> Result<(M, FitReport), TrainError> {
     match config.n_init {
         1 => fit_one(layer, data, config, start, progress, after_iteration),
         _ => fit_restarts(layer, data, config, start, progress, after_iteration),

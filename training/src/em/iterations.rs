@@ -2,9 +2,10 @@
 //! test, with optional deterministic annealing and pruning.
 
 use super::config::EmConfig;
-use super::e_step::e_step;
+use super::e_step::{e_step, mean_log_likelihood};
 use super::report::{AfterIteration, FitReport, IterationRecord, RngState, Start, StepwiseState};
 use super::stepwise;
+use super::watch::StopOn;
 use crate::TrainError;
 use crate::progress::Progress;
 use gmm_models::{Encoded, Mixture, ModelError};
@@ -15,13 +16,13 @@ use std::time::Instant;
 /// One EM fit from one start.
 pub(crate) fn fit_one<M: Mixture>(
     layer: M,
-    data: &Encoded,
+    (data, valid): (&Encoded, Option<&Encoded>),
     config: &EmConfig,
     start: Start,
     progress: &Progress,
     after_iteration: &mut AfterIteration<'_, M>,
 ) -> Result<(M, FitReport), TrainError> {
-    let (mut layer, mut report) = begin(layer, data, config, start)?;
+    let (mut layer, mut report) = begin(layer, (data, valid), config, start)?;
     // Whether EM has settled is decided again under this config's stopping rule (a run
     // resumes under another `tol` or `max_iter` than it was started with).
     report.converged = false;
@@ -33,8 +34,8 @@ pub(crate) fn fit_one<M: Mixture>(
         // On resume, the iterations already recorded at this β count towards the stage.
         let done: Vec<&IterationRecord> =
             report.iterations.iter().filter(|r| r.beta == beta).collect();
-        let settled =
-            done.windows(2).last().is_some_and(|w| (w[1].objective - w[0].objective).abs() < tol);
+        let rule = config.stop_on;
+        let settled = rule.settled(&done, beta, tol);
         let later_started = report.iterations.last().is_some_and(|r| r.beta > beta);
         if done.len() >= max_iter || settled || later_started {
             if stage + 1 == stages.len() && settled {
@@ -43,25 +44,36 @@ pub(crate) fn fit_one<M: Mixture>(
             continue;
         }
         for _ in done.len()..max_iter {
-            let record;
+            let mut record;
             let iter = report.iterations.len() + 1;
+            let before = rule.watches_valid(beta).then(|| layer.clone());
             (layer, record) = match &config.stepwise {
                 Some(sw) if !(sw.warm_up && report.stepwise.is_none()) => {
                     stepwise::pass(layer, data, sw, beta, iter, &mut report, after_iteration)?
                 }
                 _ => iteration(layer, data, config, beta, iter, &mut report)?,
             };
+            if let Some(valid) = valid {
+                record.valid_log_likelihood = Some(mean_log_likelihood(&layer, valid)?);
+            }
             log_iteration(progress, &record, report.iterations.last(), total);
             let change = report
                 .iterations
                 .last()
                 .filter(|r| r.beta == beta)
-                .map(|r| record.objective - r.objective);
+                .and_then(|r| rule.change(r, &record));
             report.iterations.push(record);
             bar.inc(1);
-            let stop = change.is_some_and(|c| c.abs() < tol);
+            let stop = change.is_some_and(|c| rule.stops(beta, c, tol));
             if stop && stage + 1 == stages.len() {
                 report.converged = true;
+            }
+            // An iteration that lowered the validation log-likelihood is undone.
+            if let (Some(before), Some(c)) = (before, change)
+                && c < 0.0
+            {
+                layer = before;
+                report.best_iteration = Some(iter - 1);
             }
             after_iteration(&layer, &report)?;
             if stop {
@@ -112,6 +124,7 @@ fn iteration<M: Mixture>(
         log_likelihood: estep.log_likelihood_sum / n,
         objective: estep.objective_sum / n,
         seconds: t0.elapsed().as_secs_f64(),
+        valid_log_likelihood: None,
         reduce_seconds: estep.reduce_seconds,
         emptied: m_report.emptied,
         pruned,
@@ -123,10 +136,16 @@ fn iteration<M: Mixture>(
 /// The layer and report EM's loop starts from: a seeded initialisation, or a checkpoint's.
 fn begin<M: Mixture>(
     layer: M,
-    data: &Encoded,
+    (data, valid): (&Encoded, Option<&Encoded>),
     config: &EmConfig,
     start: Start,
 ) -> Result<(M, FitReport), ModelError> {
+    if config.stop_on == StopOn::Valid && valid.is_none() {
+        return Err(ModelError::InvalidConfig {
+            field: "stop_on",
+            reason: "\"valid\" needs validation rows: set [data] n_valid".into(),
+        });
+    }
     match start {
         Start::Fresh { seed } => {
             let t = Instant::now();
@@ -227,8 +246,10 @@ fn log_iteration(
             a.seconds
         )
     });
+    let valid = r.valid_log_likelihood.map_or(String::new(), |v| format!("  valid {v:.4}"));
     progress.log(&format!(
-        "iter {:>4}/{total}  log-likelihood {:>12.4} nats/sample  change {}{beta}{climb}  {:.3} s",
+        "iter {:>4}/{total}  log-likelihood {:>12.4} nats/sample  change {}{valid}{beta}{climb}  \
+         {:.3} s",
         r.iter,
         r.log_likelihood,
         change.map_or("-".to_string(), |c| format!("{c:+.3e}")),

@@ -18,6 +18,10 @@ pub struct IterationRecord {
     pub objective: f64,
     /// Wall time of the iteration (E-step and M-step), seconds.
     pub seconds: f64,
+    /// Mean log-likelihood per sample of the validation rows (`[data] n_valid`) under the
+    /// parameters this iteration ended with (nats); absent without validation rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_log_likelihood: Option<f64>,
     /// In a data-parallel job: seconds of the iteration spent summing the statistics over the
     /// processes (`MPI_Allreduce`, waiting for the slowest included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +64,10 @@ pub struct FitReport {
     /// Stepwise EM's state: its blended statistics and where its pass stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stepwise: Option<StepwiseState>,
+    /// With `stop_on = "valid"`, when the last iteration lowered the validation log-likelihood
+    /// and was undone: the iteration whose parameters the fit keeps (the one before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_iteration: Option<usize>,
 }
 
 /// Where stepwise EM stands ([`super::Stepwise`]): everything its next mini-batch needs, so
@@ -124,6 +132,9 @@ pub struct RestartRecord {
     pub seed: u64,
     /// Mean training log-likelihood of its final parameters, nats per sample.
     pub log_likelihood: f64,
+    /// Mean validation log-likelihood of its final parameters, where there are validation rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_log_likelihood: Option<f64>,
     /// EM iterations it ran.
     pub iterations: usize,
 }

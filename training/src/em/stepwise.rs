@@ -79,6 +79,7 @@ pub(crate) fn pass<M: Mixture>(
         log_likelihood: state.sums[1] / n,
         objective: state.sums[0] / n,
         seconds: t0.elapsed().as_secs_f64(),
+        valid_log_likelihood: None,
         reduce_seconds,
         emptied,
         pruned: Vec::new(),

@@ -36,7 +36,10 @@ pub(crate) fn write_pictures<M: Inspect>(
         write_png(&tile_sheet(&tiles, images.height, images.width, 8, scale), &dir.join(name))?;
     }
     if !report.iterations.is_empty() {
-        let curve = curve_svg(&report.lower_bounds(), &target.title);
+        // Every iteration's validation figure, where all of them have one.
+        let valid: Option<Vec<f64>> =
+            report.iterations.iter().map(|r| r.valid_log_likelihood).collect();
+        let curve = curve_svg(&report.lower_bounds(), valid.as_deref(), &target.title);
         fsio::write_atomic(&dir.join("curve.svg"), curve.as_bytes())?;
     }
     Ok(())

@@ -119,12 +119,19 @@ pub struct Metrics {
     pub iterations: Vec<IterationRecord>,
     /// Whether `tol` ended EM before `max_iter`.
     pub converged: bool,
+    /// With `em.stop_on = "valid"`, when EM undid its last iteration (it lowered the
+    /// validation log-likelihood): the iteration whose parameters the layer holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_iteration: Option<usize>,
     /// With `em.n_init > 1`: every restart's seed, final training log-likelihood and
     /// iterations; `iterations` above are the kept (best) restart's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restarts: Vec<crate::em::RestartRecord>,
     /// Score of the final model on the training data.
     pub train: Score,
+    /// Score of the final model on the validation rows (`[data] n_valid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<Score>,
     /// Score of the final model on the test data.
     pub test: Score,
     /// Mixing weights `π_c`.
@@ -192,9 +199,12 @@ impl std::fmt::Display for Metrics {
             (Some(p), Some(n)) => format!(", purity {p:.3}, NMI {n:.3}"),
             _ => String::new(),
         };
+        let valid = self.valid.map_or(String::new(), |v| {
+            format!(", validation {} nats/sample ({:.4} bits/dim)", v.with_error(4), v.bits_per_dim)
+        });
         write!(
             f,
-            "train {} nats/sample ({:.4} bits/dim), test {} nats/sample ({:.4} bits/dim), \
+            "train {} nats/sample ({:.4} bits/dim){valid}, test {} nats/sample ({:.4} bits/dim), \
              {} of {} components alive{quality}, {} EM iterations",
             self.train.with_error(4),
             self.train.bits_per_dim,

@@ -173,11 +173,15 @@ fn draw_tile(
 }
 
 /// The training curve as an SVG line chart: mean log-likelihood per sample against EM
-/// iteration, with labelled axes.
-pub fn curve_svg(values: &[f64], title: &str) -> String {
+/// iteration, with labelled axes; with `valid` (one per iteration), the validation rows' curve
+/// beside it.
+pub fn curve_svg(values: &[f64], valid: Option<&[f64]>, title: &str) -> String {
     let ticks: Vec<String> = (1..=values.len()).map(|i| i.to_string()).collect();
     let plot = Plot { title, x_label: "EM iteration", y_label: "log-likelihood (nats/sample)" };
-    line_svg(&plot, &ticks, &[("", values)], 0.0)
+    match valid {
+        Some(v) => line_svg(&plot, &ticks, &[("train", values), ("validation", v)], 0.0),
+        None => line_svg(&plot, &ticks, &[("", values)], 0.0),
+    }
 }
 
 /// What a line plot says around its lines.

@@ -2,7 +2,7 @@
 //! pictures, compute the next layer's features, and save it with its `metrics.json`.
 
 use crate::config::{RunConfig, Split};
-use crate::em::{FitReport, fit_with, log_likelihood_summary};
+use crate::em::{FitReport, fit_watched, log_likelihood_summary};
 use crate::encode::encode_rows;
 use crate::features::Feature;
 use crate::report::labels::{contingency, nmi_of, purity_of};
@@ -33,6 +33,8 @@ pub(crate) struct Inputs<'a> {
     /// The training rows' sample weights, scaled to mean 1 over the whole split (every layer
     /// of a stack sees the same rows, so the same weights).
     pub weights: Option<Cow<'a, [f32]>>,
+    /// The validation rows (`[data] n_valid`) and which part of the split they are.
+    pub valid: Option<(Cow<'a, [f32]>, Part)>,
 }
 
 /// Everything a layer's training needs to know about the run.
@@ -44,6 +46,7 @@ pub(crate) struct LayerJob<'a> {
     pub opts: &'a RunOptions,
     pub train_images: &'a Images,
     pub test_images: &'a Images,
+    pub valid_images: Option<&'a Images>,
     pub inputs: &'a Inputs<'a>,
     pub next_feature: Option<Feature>,
     pub start: LayerStart,
@@ -65,6 +68,27 @@ pub(crate) struct LayerResult<M> {
 struct Encodings {
     train: Encoded,
     test: Encoded,
+    valid: Option<Encoded>,
+}
+
+impl Encodings {
+    /// The layer's inputs encoded and uploaded in batches of its `batch_size`.
+    fn of<M: Family>(layer: &M, job: &LayerJob<'_>) -> Result<Self, TrainError> {
+        let (batch, device) = (job.spec.em.batch_size, &job.opts.device);
+        let inputs = job.inputs;
+        Ok(Self {
+            train: encode_rows(layer, &inputs.train, batch, device)?
+                .with_part(inputs.parts[0])
+                .with_unit_weights(inputs.weights.as_deref()),
+            test: encode_rows(layer, &inputs.test, batch, device)?.with_part(inputs.parts[1]),
+            valid: match &inputs.valid {
+                Some((rows, part)) => {
+                    Some(encode_rows(layer, rows, batch, device)?.with_part(*part))
+                }
+                None => None,
+            },
+        })
+    }
 }
 
 /// Encode, fit (unless reused or completed), score, draw, compute the next layer's features,
@@ -80,26 +104,28 @@ pub(crate) fn train_layer<M: Family>(
         ..Timings::default()
     };
     let t = Instant::now();
-    let (batch, device) = (job.spec.em.batch_size, &job.opts.device);
-    let enc = Encodings {
-        train: encode_rows(&layer, &job.inputs.train, batch, device)?
-            .with_part(job.inputs.parts[0])
-            .with_unit_weights(job.inputs.weights.as_deref()),
-        test: encode_rows(&layer, &job.inputs.test, batch, device)?.with_part(job.inputs.parts[1]),
-    };
+    let enc = Encodings::of(&layer, job)?;
     timings.encode = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (layer, report) = fit_layer(layer, job, &enc.train)?;
+    let (layer, report) = fit_layer(layer, job, (&enc.train, enc.valid.as_ref()))?;
     timings.fit = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let dims = job.inputs.shape[0] * job.inputs.shape[1];
     let train = Score::of(log_likelihood_summary(&layer, &enc.train)?, dims);
     let test = Score::of(log_likelihood_summary(&layer, &enc.test)?, dims);
+    let valid = match &enc.valid {
+        Some(v) => Some(Score::of(log_likelihood_summary(&layer, v)?, dims)),
+        None => None,
+    };
     timings.eval = t.elapsed().as_secs_f64();
+    let valid_line = valid.map_or(String::new(), |v| {
+        format!(", validation {} nats/sample ({:.4} bits/dim)", v.with_error(4), v.bits_per_dim)
+    });
     job.opts.progress.log(&format!(
-        "final: train {} nats/sample ({:.4} bits/dim), test {} nats/sample ({:.4} bits/dim)",
+        "final: train {} nats/sample ({:.4} bits/dim){valid_line}, test {} nats/sample ({:.4} \
+         bits/dim)",
         train.with_error(4),
         train.bits_per_dim,
         test.with_error(4),
@@ -115,6 +141,12 @@ pub(crate) fn train_layer<M: Family>(
             shape: [1, layer.n_components()],
             parts: job.inputs.parts,
             weights: job.inputs.weights.as_deref().map(|w| Cow::Owned(w.to_vec())),
+            valid: match (&enc.valid, &job.inputs.valid) {
+                (Some(v), Some((_, part))) => {
+                    Some((Cow::Owned(feature.compute(&layer, v)?), *part))
+                }
+                _ => None,
+            },
         }),
         None => None,
     };
@@ -127,7 +159,7 @@ pub(crate) fn train_layer<M: Family>(
     timings.outputs = t.elapsed().as_secs_f64();
     timings.total = timings.data + timings.encode + timings.fit + timings.eval + timings.outputs;
     timings.cpu = process_cpu_seconds() - cpu;
-    let metrics = layer_metrics(&layer, job, [train, test], report, seen, timings)?;
+    let metrics = layer_metrics(&layer, job, [train, test], valid, report, seen, timings)?;
     write_json(&job.dir.join("metrics.json"), &metrics)?;
     Ok(LayerResult { layer, metrics, next })
 }
@@ -137,7 +169,7 @@ pub(crate) fn train_layer<M: Family>(
 fn fit_layer<M: Family>(
     layer: M,
     job: &LayerJob<'_>,
-    train: &Encoded,
+    rows: (&Encoded, Option<&Encoded>),
 ) -> Result<(M, FitReport), TrainError> {
     let (spec, progress) = (job.spec, &job.opts.progress);
     let ckpt_path = checkpoint::path_in(&job.opts.out_dir);
@@ -171,7 +203,7 @@ fn fit_layer<M: Family>(
         Ok(start) => start,
         Err(report) => return Ok((layer, report.unwrap_or_default())),
     };
-    fit_with(layer, train, &spec.em, start, progress, &mut after_iteration)
+    fit_watched(layer, rows, &spec.em, start, progress, &mut after_iteration)
 }
 
 /// What the pictures' pass measured.
@@ -190,9 +222,10 @@ fn outputs<M: Family>(
     report: &FitReport,
 ) -> Result<Outputs, TrainError> {
     let config = job.config;
-    let (images, encoded) = match config.top_split() {
-        Split::Train => (job.train_images, &enc.train),
-        Split::Test => (job.test_images, &enc.test),
+    let (images, encoded) = match (config.top_split(), job.valid_images, &enc.valid) {
+        (Split::Valid, Some(images), Some(encoded)) => (images, encoded),
+        (Split::Test, ..) => (job.test_images, &enc.test),
+        _ => (job.train_images, &enc.train),
     };
     let (top, assignment) = explain(layer, encoded, config.output.top_samples)?;
     let scale =
@@ -240,6 +273,7 @@ fn layer_metrics<M: Family>(
     layer: &M,
     job: &LayerJob<'_>,
     [train, test]: [Score; 2],
+    valid: Option<Score>,
     report: FitReport,
     seen: Outputs,
     timings: Timings,
@@ -261,8 +295,10 @@ fn layer_metrics<M: Family>(
         n_components: layer.n_components(),
         iterations: report.iterations,
         converged: report.converged,
+        best_iteration: report.best_iteration,
         restarts: report.restarts,
         train,
+        valid,
         test,
         weights: layer.weights()?,
         purity: seen.purity,

@@ -86,6 +86,9 @@ pub struct StageRecord {
     pub iterations: usize,
     /// Its scores.
     pub train: Score,
+    /// See `train` (with `[data] n_valid` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<Score>,
     /// See `train`.
     pub test: Score,
     /// Wall time of the stage's run, seconds (as its `metrics.json` records it: a resumed
@@ -338,6 +341,7 @@ impl StageRecord {
             layer: format!("{} {}", metrics.kind, stage.config.stack()[0].layer.size()),
             iterations: metrics.iterations.len(),
             train: metrics.train,
+            valid: metrics.valid,
             test: metrics.test,
             seconds: metrics.timings.total,
             cpu_seconds: metrics.timings.cpu,

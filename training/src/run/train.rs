@@ -20,6 +20,8 @@ use std::time::Instant;
 struct RunData {
     train: Images,
     test: Images,
+    /// The validation split (`[data] n_valid`) and which part of it this process holds.
+    valid: Option<(Images, Part)>,
     /// Which part of each split this process holds (train, test).
     parts: [Part; 2],
     seconds: f64,
@@ -51,6 +53,7 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
         shape: [data.train.height, data.train.width],
         parts: data.parts,
         weights: data.train.weights.as_deref().map(Cow::Borrowed),
+        valid: data.valid.as_ref().map(|(v, part)| (Cow::Borrowed(&v.pixels[..]), *part)),
     };
     let (mut all_metrics, mut layers) = (Vec::new(), Vec::new());
     for (index, spec) in stack.iter().enumerate() {
@@ -76,6 +79,7 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             opts,
             train_images: &data.train,
             test_images: &data.test,
+            valid_images: data.valid.as_ref().map(|(v, _)| v),
             inputs: &inputs,
             next_feature: stack.get(index + 1).and_then(|s| s.input),
             start,
@@ -146,7 +150,7 @@ fn finish_run(
     Ok(())
 }
 
-/// Both splits, and the fingerprint a checkpoint of this run carries.
+/// The splits (train, test, and validation where the data have one), and the fingerprint a checkpoint of this run carries.
 fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainError> {
     let t = Instant::now();
     opts.progress.log(&format!(
@@ -163,6 +167,7 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
         load_shard(&config.data, &opts.data_root, split, config.seed, ranks, batch)
     };
     let ((train, train_part), (test, test_part)) = (load(Split::Train)?, load(Split::Test)?);
+    let valid = config.data.n_valid().map(|_| load(Split::Valid)).transpose()?;
     let seconds = t.elapsed().as_secs_f64();
     let total = |images: &Images, part: Part| match part {
         Part::Whole | Part::Alone => images.len(),
@@ -172,8 +177,11 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
         1 => String::new(),
         p => format!(" over {p} processes"),
     };
+    let valid_count = valid
+        .as_ref()
+        .map_or(String::new(), |(v, part)| format!(", {} validation", total(v, *part)));
     opts.progress.log(&format!(
-        "{} train and {} test samples of {}x{}{shards} ({seconds:.2} s)",
+        "{} train{valid_count} and {} test samples of {}x{}{shards} ({seconds:.2} s)",
         total(&train, train_part),
         total(&test, test_part),
         train.height,
@@ -187,5 +195,5 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
     // (so a checkpoint resumes with as many ranks as wrote it).
     fingerprint.data = cluster.combined_hash(&fingerprint.data);
     let parts = [train_part, test_part];
-    Ok(RunData { train, test, parts, seconds, fingerprint })
+    Ok(RunData { train, test, valid, parts, seconds, fingerprint })
 }

@@ -185,6 +185,25 @@ pub(crate) enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Score data with an ensemble: the mixture of several runs' densities, its weights equal
+    /// or fitted on other rows (--weights-from valid); prints JSON
+    Ensemble {
+        /// What to score: `train`, `test` or `valid` (the runs' own splits: every run must draw
+        /// the same rows), or a .npy or .csv file, or images, as for `score`
+        input: String,
+        /// The run folders (or names from checkpoints/), at least two
+        #[arg(required = true, num_args = 2..)]
+        runs: Vec<PathBuf>,
+        /// Fit the weights by EM on these rows first (`valid`: choose on validation, report on
+        /// test); equal weights when absent
+        #[arg(long)]
+        weights_from: Option<String>,
+        /// Which layer of each run scores, counted from 0
+        #[arg(long, default_value_t = 0)]
+        layer: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Fill in the missing values (NaN, or empty CSV fields) of a .npy or .csv file with a
     /// trained full layer: each row's conditional mean given what it observes, or with --draw
     /// one draw from the conditional distribution; writes --out (.npy float32, or .csv)

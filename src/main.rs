@@ -3,28 +3,26 @@
 mod cli;
 mod limits;
 mod restore_command;
+mod score_commands;
 mod zoo_commands;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, Common, SplitArg};
+use cli::{Cli, Command, Common};
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::experiments::classify::classify_run;
 use gmm_zoo::experiments::finetune::{FinetuneConfig, finetune_run};
 use gmm_zoo::experiments::inspect::inspect_run;
 use gmm_zoo::experiments::sampling::{SampleRequest, sample_picture};
-use gmm_zoo::experiments::scoring::{ScoreInput, score_stream, score_to_csv};
 use gmm_zoo::experiments::select::select_run;
 use gmm_zoo::experiments::topdown::refine_run;
 use gmm_zoo::experiments::zoo;
 use gmm_zoo::models::device_from_name;
 use gmm_zoo::training::claim::{self, Claim};
-use gmm_zoo::training::config::Split;
 use gmm_zoo::training::folder::{layer_dir, write_png};
-use gmm_zoo::training::metrics::Score;
 use gmm_zoo::training::stages::{self, Plan, train_stages};
 use gmm_zoo::training::{
-    Progress, RunConfig, RunOptions, TrainError, checkpoint, cluster, evaluate_run, train_run,
+    Progress, RunConfig, RunOptions, TrainError, checkpoint, cluster, train_run,
 };
 use std::path::{Path, PathBuf};
 
@@ -114,7 +112,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train { config, out, resume, overwrite, common } => {
             train(&config, out, resume, overwrite, &common)?
         }
-        Command::Eval { run, split, common } => eval(&run, split, &common)?,
+        Command::Eval { run, split, common } => score_commands::eval(&run, split, &common)?,
         Command::Classify { config, out, jobs, overwrite, common } => {
             classify(&config, out, jobs, overwrite, &common)?
         }
@@ -141,7 +139,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Inspect { run, out, overwrite, common } => inspect(&run, out, overwrite, &common)?,
         Command::Score { run, input, out, responsibilities, layer, common } => {
-            score(&run, &input, out, (layer, responsibilities), &common)?
+            score_commands::score(&run, &input, out, (layer, responsibilities), &common)?
+        }
+        Command::Ensemble { input, runs, weights_from, layer, common } => {
+            score_commands::ensemble(&input, &runs, weights_from.as_deref(), layer, &common)?
         }
         Command::Select { config, components, out, overwrite, common } => {
             let cfg = RunConfig::load(&config)?;
@@ -192,28 +193,6 @@ fn classify(
         .with_context(|| format!("classifying with {}", config.display()))?;
     if cluster::world().is_root() {
         println!("{report}; wrote {}", opts.out_dir.display());
-    }
-    Ok(())
-}
-
-/// `gmmzoo score`: new rows scored by a trained run, summarised, or written to a CSV file.
-fn score(
-    run: &Path,
-    input: &str,
-    out: Option<PathBuf>,
-    (layer, responsibilities): (usize, bool),
-    common: &Common,
-) -> Result<()> {
-    let opts = options(common, PathBuf::new())?;
-    let input = ScoreInput::parse(input);
-    let summary = match &out {
-        Some(out) => score_to_csv(run, &input, layer, responsibilities, &opts, out),
-        None => score_stream(run, &input, layer, responsibilities, &opts, &mut |_, _| Ok(())),
-    }
-    .with_context(|| format!("scoring with {}", run.display()))?;
-    print!("{summary}");
-    if let Some(out) = out {
-        println!("wrote {} rows to {}", summary.rows(), out.display());
     }
     Ok(())
 }
@@ -304,28 +283,6 @@ fn train(
             );
         }
     }
-    Ok(())
-}
-
-/// Prints the first layer's score on the data as JSON, with every layer's for a stack.
-fn eval(run: &Path, split: SplitArg, common: &Common) -> Result<()> {
-    let run = zoo::resolve_run(run)?;
-    let opts = options(common, run.clone())?;
-    let split = match split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Test => Split::Test,
-        SplitArg::Valid => Split::Valid,
-    };
-    let scores = evaluate_run(&run, split, &opts)
-        .with_context(|| format!("evaluating {}", run.display()))?;
-    let json = |s: &Score| serde_json::to_value(s).unwrap_or_default();
-    let mut out = json(&scores[0]);
-    out["run"] = run.display().to_string().into();
-    out["split"] = split.to_string().into();
-    if scores.len() > 1 {
-        out["layers"] = scores.iter().map(json).collect();
-    }
-    println!("{out}");
     Ok(())
 }
 

@@ -11,9 +11,11 @@
 //! ([`ArrayBlocks`]) and each block's CSV lines are written as it is scored, so memory does not
 //! grow with the rows of a `.npy` or `.csv`; each block's batches run on every core.
 
+mod ensemble;
 mod input;
 mod report;
 
+pub use ensemble::{EnsembleScore, Member, fit_weights, score_ensemble};
 pub use report::{
     RowScore, RowSource, ScoreReport, ScoreSummary, SourceSummary, csv_header, csv_lines,
 };

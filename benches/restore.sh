@@ -21,7 +21,7 @@ cp "${images[@]:0:$n}" "$work/images/"
 echo "prior $prior, $(ls "$work/images" | wc -l) images of $root/bsds300/test, $(nproc) cores"
 for sigma in 15 25 50; do
   /usr/bin/time -f "%e %P" -o "$work/time" "$bin" restore "$prior" "$work/images" --sigma "$sigma" \
-    --noise-seed 0 --out "$work/s$sigma" --quiet >"$work/log"
+    --gray --noise-seed 0 --out "$work/s$sigma" --quiet >"$work/log"
   read -r wall cpu <"$work/time"
   python3 - "$work/s$sigma/restore.json" "$sigma" "$wall" "$cpu" <<'PY'
 import json, statistics, sys

@@ -358,6 +358,10 @@ pub(crate) struct RestoreArgs {
     /// Write <stem>.png with 16 bits per pixel
     #[arg(long)]
     pub(crate) sixteen_bit: bool,
+    /// Read colour images as gray (Rec. 601) and restore the gray image; without it a colour
+    /// image is restored in colour
+    #[arg(long)]
+    pub(crate) gray: bool,
     /// Output folder [default: restored/]
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,

@@ -27,6 +27,8 @@ pub(crate) fn run(args: &RestoreArgs) -> Result<()> {
         clean: args.clean.clone(),
         noise_seed: args.noise_seed,
         epll,
+        custom_betas: args.betas.is_some(),
+        gray: args.gray,
         sixteen_bit: args.sixteen_bit,
         out: out.clone(),
     };

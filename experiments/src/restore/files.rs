@@ -1,13 +1,15 @@
 //! `gmmzoo restore`: images restored under a trained run's prior, file by file, into an output
-//! folder: `<stem>.png` (8-bit, or 16-bit), `<stem>.npy` (float32 gray levels),
+//! folder: `<stem>.png` (8-bit, or 16-bit; colour for a colour input), `<stem>.npy` (float32
+//! gray levels, `[h, w]` or `[h, w, 3]`),
 //! `<stem>-compare.png` (the input beside the result) and, when every file is done,
 //! `restore.json` (each file's figures).
 
-use super::{Epll, PatchPrior, psnr, restore, ssim};
+use super::picture::{Picture, restore_picture};
+use super::{Epll, PatchPrior, psnr, ssim};
 use crate::zoo::resolve_run;
-use gmm_datasets::{Grayscale, ImageSet};
+use gmm_datasets::ImageSet;
 use gmm_models::Device;
-use gmm_training::folder::{layer_dir, write_json, write_png};
+use gmm_training::folder::{layer_dir, write_json};
 use gmm_training::{Progress, RunConfig, SavedLayer, TrainError};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -31,6 +33,11 @@ pub struct RestoreRequest {
     pub noise_seed: Option<u64>,
     /// The restoration's settings.
     pub epll: Epll,
+    /// Whether `epll.betas` were given (`--betas`); when not, an input whose own values mark
+    /// missing pixels (NaN in a `.npy`) takes the inpainting schedule, as a `--mask` does.
+    pub custom_betas: bool,
+    /// Reads colour images as gray (Rec. 601) instead of restoring them in colour.
+    pub gray: bool,
     /// Writes `<stem>.png` with 16 bits.
     pub sixteen_bit: bool,
     /// The output folder.
@@ -78,15 +85,6 @@ pub fn load_prior(model: &Path, device: &Device) -> Result<PatchPrior, TrainErro
     PatchPrior::of_layer(&layer, &config.data, dims).map_err(|e| TrainError::file(&run, e))
 }
 
-/// An image file as gray levels (colour by Rec. 601, as the BSDS300 benchmark's), with its
-/// height and width.
-fn gray_levels(path: &Path) -> Result<(Vec<f64>, usize, usize), TrainError> {
-    let set =
-        ImageSet::from_files(vec![path.to_path_buf()], path.to_path_buf(), Grayscale::Rec601)?;
-    let image = &set.images[0];
-    Ok((image.pixels.iter().map(|&v| f64::from(v) * 255.0).collect(), image.height, image.width))
-}
-
 /// Restores every image of the request into its output folder.
 pub fn restore_files(
     request: &RestoreRequest,
@@ -114,49 +112,82 @@ pub fn restore_files(
     Ok(done)
 }
 
-fn restore_one(
-    prior: &PatchPrior,
-    request: &RestoreRequest,
-    file: &Path,
-    progress: &Progress,
-) -> Result<Restored, TrainError> {
-    let (mut image, h, w) = gray_levels(file)?;
+/// The picture to restore (noise added with `--noise-seed`, NaN where `--mask` says a pixel is
+/// missing) and the clean reference, where there is one.
+fn inputs(request: &RestoreRequest, file: &Path) -> Result<(Picture, Option<Picture>), TrainError> {
+    let read = |path: &Path| {
+        let npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        if request.gray && !npy { Picture::gray(path) } else { Picture::read(path) }
+    };
+    let mut image = read(file)?;
+    let (h, w) = image.size();
     let mut clean = None;
     if let Some(seed) = request.noise_seed {
         clean = Some(image.clone());
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let noise = Normal::new(0.0, request.epll.sigma.max(0.0))
             .map_err(|e| TrainError::Failed(e.to_string()))?;
-        image.iter_mut().for_each(|v| *v += noise.sample(&mut rng));
+        image.channels.iter_mut().flatten().for_each(|v| *v += noise.sample(&mut rng));
     }
     if let Some(path) = &request.clean {
-        let (c, ch, cw) = gray_levels(path)?;
-        if (ch, cw) != (h, w) {
-            return Err(TrainError::file(path, format!("is {ch}×{cw}, the input {h}×{w}")));
+        let c = read(path)?;
+        if (c.size(), c.channels.len()) != ((h, w), image.channels.len()) {
+            let (ch, cw) = c.size();
+            let (cn, n) = (c.channels.len(), image.channels.len());
+            return Err(TrainError::file(
+                path,
+                format!("is {ch}×{cw} with {cn} channel(s), the input {h}×{w} with {n}"),
+            ));
         }
         clean = Some(c);
     }
     if let Some(path) = &request.mask {
-        let (mask, mh, mw) = gray_levels(path)?;
+        let mask = Picture::gray(path)?;
+        let (mh, mw) = mask.size();
         if (mh, mw) != (h, w) {
             return Err(TrainError::file(path, format!("is a {mh}×{mw} mask for a {h}×{w} image")));
         }
-        image.iter_mut().zip(&mask).filter(|(_, m)| **m > 127.5).for_each(|(v, _)| *v = f64::NAN);
+        for channel in &mut image.channels {
+            let missing = mask.channels[0].iter().map(|m| *m > 127.5);
+            channel.iter_mut().zip(missing).filter(|(_, m)| *m).for_each(|(v, _)| *v = f64::NAN);
+        }
+    }
+    Ok((image, clean))
+}
+
+fn restore_one(
+    prior: &PatchPrior,
+    request: &RestoreRequest,
+    file: &Path,
+    progress: &Progress,
+) -> Result<Restored, TrainError> {
+    let (image, clean) = inputs(request, file)?;
+    let (h, w) = image.size();
+    let mut epll = request.epll.clone();
+    let holes = image.channels.iter().flatten().any(|v| v.is_nan());
+    if holes && request.mask.is_none() && !request.custom_betas {
+        epll.betas = Epll::inpainting(epll.sigma).betas;
     }
     let start = Instant::now();
-    let bar = progress.bar(request.epll.betas.len() as u64, "restoring");
-    let result = restore(prior, &image, (h, w), &request.epll, &mut |_| bar.inc(1))
+    let passes = epll.betas.len() * image.channels.len();
+    let bar = progress.bar(passes as u64, "restoring");
+    let result = restore_picture(prior, &image, &epll, &mut |_| bar.inc(1))
         .map_err(|e| TrainError::file(file, e))?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     // What was seen: the noisy input, a missing pixel black.
-    let seen: Vec<f64> =
-        image.iter().map(|v| if v.is_finite() { v.clamp(0.0, 255.0) } else { 0.0 }).collect();
-    write_outputs(request, file, &seen, &result, (h, w))?;
-    let figures = clean.as_ref().map(|c| {
-        let out: Vec<f64> = result.iter().map(|v| v.clamp(0.0, 255.0)).collect();
-        ([psnr(&seen, c), psnr(&out, c)], [ssim(&seen, c, (h, w)), ssim(&out, c, (h, w))])
-    });
+    let seen = Picture {
+        channels: image
+            .channels
+            .iter()
+            .map(|c| {
+                c.iter().map(|v| if v.is_finite() { v.clamp(0.0, 255.0) } else { 0.0 }).collect()
+            })
+            .collect(),
+        ..image
+    };
+    write_outputs(request, file, &seen, &result)?;
+    let figures = clean.as_ref().map(|c| quality(&seen, &result, c));
     Ok(Restored {
         file: file.to_path_buf(),
         size: [h, w],
@@ -166,54 +197,37 @@ fn restore_one(
     })
 }
 
+/// PSNR (over every value of every channel) and SSIM (the channels' mean) of the input and of
+/// the result against the clean picture.
+fn quality(seen: &Picture, result: &Picture, clean: &Picture) -> ([f64; 2], [f64; 2]) {
+    let size = clean.size();
+    let all = |p: &Picture| -> Vec<f64> { p.channels.concat() };
+    let out = Picture {
+        channels: result
+            .channels
+            .iter()
+            .map(|c| c.iter().map(|v| v.clamp(0.0, 255.0)).collect())
+            .collect(),
+        ..result.clone()
+    };
+    let mean_ssim = |p: &Picture| {
+        let n = p.channels.len() as f64;
+        p.channels.iter().zip(&clean.channels).map(|(x, c)| ssim(x, c, size)).sum::<f64>() / n
+    };
+    let c = all(clean);
+    ([psnr(&all(seen), &c), psnr(&all(&out), &c)], [mean_ssim(seen), mean_ssim(&out)])
+}
+
 /// `<stem>.png`, `<stem>.npy` and `<stem>-compare.png` in the output folder.
 fn write_outputs(
     request: &RestoreRequest,
     file: &Path,
-    input: &[f64],
-    result: &[f64],
-    (h, w): (usize, usize),
+    input: &Picture,
+    result: &Picture,
 ) -> Result<(), TrainError> {
     let stem = file.file_stem().unwrap_or(file.as_os_str()).to_string_lossy().into_owned();
     let path = |suffix: &str| request.out.join(format!("{stem}{suffix}"));
-    let level = |v: f64| v.clamp(0.0, 255.0);
-    let bad = |p: PathBuf| move |e: image::ImageError| TrainError::file(&p, e);
-    match request.sixteen_bit {
-        true => {
-            let values = result.iter().map(|&v| (level(v) * 257.0).round() as u16).collect();
-            let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(
-                w as u32, h as u32, values,
-            )
-            .expect("h × w values");
-            img.save(path(".png")).map_err(bad(path(".png")))?;
-        }
-        false => {
-            let values = result.iter().map(|&v| level(v).round() as u8).collect();
-            let img = image::GrayImage::from_raw(w as u32, h as u32, values).expect("h × w values");
-            img.save(path(".png")).map_err(bad(path(".png")))?;
-        }
-    }
-    let npy = path(".npy");
-    let file = std::fs::File::create(&npy).map_err(|e| TrainError::file(&npy, e))?;
-    use npyz::WriterBuilder;
-    let mut writer = npyz::WriteOptions::<f32>::new()
-        .default_dtype()
-        .shape(&[h as u64, w as u64])
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()
-        .map_err(|e| TrainError::file(&npy, e))?;
-    writer.extend(result.iter().map(|&v| v as f32)).map_err(|e| TrainError::file(&npy, e))?;
-    writer.finish().map_err(|e| TrainError::file(&npy, e))?;
-    let gap = 4;
-    let mut pair =
-        image::RgbImage::from_pixel((2 * w + gap) as u32, h as u32, image::Rgb([255; 3]));
-    for (offset, values) in [(0, input), (w + gap, result)] {
-        for i in 0..h {
-            for j in 0..w {
-                let g = level(values[i * w + j]).round() as u8;
-                pair.put_pixel((offset + j) as u32, i as u32, image::Rgb([g; 3]));
-            }
-        }
-    }
-    write_png(&pair, &path("-compare.png"))
+    result.save_png(&path(".png"), request.sixteen_bit)?;
+    result.save_npy(&path(".npy"))?;
+    input.save_pair(result, &path("-compare.png"))
 }

@@ -248,7 +248,8 @@ fn data_description(data: &DataConfig, entry: &Entry) -> String {
         },
         DataConfig::Array(d) => format!("rows of {}", d.train.display()),
     };
-    format!("{what}, {} ({test_n} test)", entry.data_root)
+    let valid = entry.layers.first().and_then(|l| l.valid_n).map(|n| format!("{n} validation, "));
+    format!("{what}, {} ({}{test_n} test)", entry.data_root, valid.unwrap_or_default())
 }
 
 /// The files of a run folder worth shipping (all but checkpoints, temporaries and samples),

@@ -115,9 +115,9 @@ pub fn restore_files(
 /// The picture to restore (noise added with `--noise-seed`, NaN where `--mask` says a pixel is
 /// missing) and the clean reference, where there is one.
 fn inputs(request: &RestoreRequest, file: &Path) -> Result<(Picture, Option<Picture>), TrainError> {
-    let read = |path: &Path| {
-        let npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-        if request.gray && !npy { Picture::gray(path) } else { Picture::read(path) }
+    let read = |path: &Path| match request.gray && !Picture::is_array(path) {
+        true => Picture::gray(path),
+        false => Picture::read(path),
     };
     let mut image = read(file)?;
     let (h, w) = image.size();

@@ -33,8 +33,7 @@ impl Picture {
     /// An image file (a colour one as R, G, B, unless its three channels are equal) or a
     /// 2-D `.npy` (`[height, width]` gray levels).
     pub fn read(path: &Path) -> Result<Self, TrainError> {
-        let npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-        if npy {
+        if Self::is_array(path) {
             let rows = read_array(path)?;
             let (height, width) = (rows.len(), rows.width);
             let channels = vec![rows.pixels.iter().map(|&v| f64::from(v)).collect()];
@@ -51,6 +50,11 @@ impl Picture {
             }
         }
         Self::gray(path)
+    }
+
+    /// Whether `path` is read as a `.npy` array of gray levels rather than as an image.
+    pub fn is_array(path: &Path) -> bool {
+        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
     }
 
     /// An image file as one channel of gray levels (colour by Rec. 601, as the BSDS300

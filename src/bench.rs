@@ -194,7 +194,7 @@ fn bench_layer<M: Family>(
 ) -> Result<(Tensor<2>, usize, Vec<IterationRecord>)> {
     let t = RunClock::start();
     let enc = encode(&layer, train, em.batch_size, device)?;
-    sync(enc.batches[0].clone())?;
+    sync(enc.batch(0)?)?;
     let spent = t.spent();
     let (fft, encode_cpu) = (spent.wall, spent.utilisation());
     let t = RunClock::start();
@@ -237,7 +237,7 @@ fn bench_layer<M: Family>(
         100.0 * m / (e + m),
         spent.utilisation()
     );
-    Ok((enc.batches[0].clone(), layer.n_components(), report.iterations))
+    Ok((enc.batch(0)?, layer.n_components(), report.iterations))
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`), or "unknown".

@@ -45,8 +45,8 @@ pub fn export_start<M: Family>(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (k, d) = (mixture.weights.len(), data.width);
     let mut rows = Vec::with_capacity(data.n * d);
-    for batch in &data.batches {
-        rows.extend(to_host_f64(batch.clone())?.into_iter().map(|v| v as f32));
+    for b in 0..data.n_batches() {
+        rows.extend(to_host_f64(data.batch(b)?)?.into_iter().map(|v| v as f32));
     }
     write_npy(&dir.join("data.npy"), &[data.n as u64, d as u64], rows)?;
     let means = mixture.means.concat();

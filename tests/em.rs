@@ -175,7 +175,7 @@ fn saved_model_scores_identically_after_loading() {
 
 fn scores<M: Mixture>(layer: &M, images: &Images) -> Vec<f64> {
     let enc = encode(layer, images, 1000, &device()).unwrap();
-    gmm_zoo::models::to_host_f64(layer.score_samples(enc.batches[0].clone())).unwrap()
+    gmm_zoo::models::to_host_f64(layer.score_samples(enc.batch(0).unwrap())).unwrap()
 }
 
 fn trained_scores<M: Mixture>(

@@ -181,7 +181,8 @@ fn gathered_and_batched_statistics_equal_a_dense_oracle() {
     let mut oracle_first = vec![0.0f64; k * d];
     let mut oracle_second = vec![0.0f64; k * d * d];
     let (mut rows, mut batched) = (FullStats::zeros(k), FullStats::zeros(k));
-    for x in &data.batches {
+    for b in 0..data.n_batches() {
+        let x = &data.batch(b).unwrap();
         let resp = layer.e_step_rows(x.clone(), 1.0).unwrap().resp;
         let r = to_host_f64(resp.clone()).unwrap();
         let xs = to_host_f64(x.clone()).unwrap();

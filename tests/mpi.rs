@@ -2,8 +2,8 @@
 //! single process gives — train and test log-likelihood within 1e-5 relative (1e-5 nats per
 //! dimension for figures near 0), the same components alive, the same iterations — for a conv
 //! layer, a full GMM of each covariance type, a three-layer stack, an annealed and pruned
-//! probability-vector GMM, one on weighted rows and a deep GMM, and only rank 0 writes the run
-//! folder;
+//! probability-vector GMM, one on weighted rows, one on rows each rank reads from disk and a
+//! deep GMM, and only rank 0 writes the run folder;
 //! `classify` spread over the ranks gives the single-process classifier; a job one of whose
 //! ranks is killed ends with a non-zero exit and resumes from its checkpoint to the model of an
 //! uninterrupted job. Run by `.ci/run` where Open MPI is installed.
@@ -206,7 +206,7 @@ fn two_ranks_train_the_single_process_model() {
     // user's rows (a CSV of 2,400 probability vectors in three groups); 4 of its 8 components
     // are pruned, 3 after the first iteration and 1 during annealing.
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::new();
+    let (mut csv, mut npy) = (String::new(), Vec::new());
     for i in 0..2400usize {
         let raw: Vec<f64> = (0..5)
             .map(|j| 1.0 + ((i * 7 + j * 13) % 17) as f64 + if j == i % 3 { 30.0 } else { 0.0 })
@@ -214,6 +214,7 @@ fn two_ranks_train_the_single_process_model() {
         let total: f64 = raw.iter().sum();
         let row: Vec<String> = raw.iter().map(|v| format!("{:.7}", v / total)).collect();
         csv.push_str(&(row.join(",") + "\n"));
+        npy.extend(row.iter().flat_map(|v| v.parse::<f32>().unwrap().to_le_bytes()));
     }
     let rows = write_file(dir.path(), "simplex.csv", &csv);
     let annealed = format!(
@@ -239,6 +240,15 @@ fn two_ranks_train_the_single_process_model() {
         .replace("kind = \"prob\"", "kind = \"full\"")
         .replace("[em]\n", "[em]\ninit = \"kmeans\"\n");
     assert_same_model(&weighted_kmeans, "weighted_kmeans", f32_rounding);
+    // The same rows read from disk (`stream = true`): each rank reads its own block of the file.
+    let file = dir.path().join("simplex.npy");
+    common::write_npy(&file, "<f4", false, &[2400, 5], &npy);
+    let streamed = weighted_kmeans.replace(
+        &format!("train = \"{}\"\n", rows.display()),
+        &format!("train = \"{}\"\nstream = true\n", file.display()),
+    );
+    assert!(streamed.contains("stream = true"));
+    assert_same_model(&streamed, "streamed", f32_rounding);
     // The deep GMM: hard EM's path search row by row on each rank's shard, the per-path
     // statistics all-reduced, the same deterministic Adam M-step on every rank. Its
     // initialisation (k-means on the shards, then inverses of the node transforms) already

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::write_npy;
+
 use gmm_zoo::datasets::{ImageSet, read_array, seeded_split};
 use gmm_zoo::experiments::scoring::{ScoreInput, score_input};
 use gmm_zoo::training::config::{RunConfig, Split};
@@ -34,27 +36,6 @@ fn image_folder(dir: &Path, n: usize, h: u32, w: u32, seed: u64) {
         let sub = if i % 2 == 0 { dir.to_path_buf() } else { dir.join("more") };
         texture(&mut rng, h, w).save(sub.join(format!("img{i:02}.png"))).unwrap();
     }
-}
-
-/// A version-1.0 `.npy` file written by hand from the format's spec (so the reader is checked
-/// against the format, not against itself).
-fn write_npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) {
-    let shape = shape.iter().map(|s| format!("{s}, ")).collect::<String>();
-    let mut header = format!(
-        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': ({}), }}",
-        if fortran { "True" } else { "False" },
-        shape.trim_end_matches(", ").to_string()
-            + if shape.matches(',').count() == 1 { "," } else { "" }
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

@@ -250,7 +250,7 @@ fn one_mini_batch_per_pass_is_batch_em_in_every_family() {
             let enc = encode(&m, &images, 500, &device).unwrap();
             let (x, _) = fit(m.clone(), &enc, &batch, SEED, &Progress::quiet()).unwrap();
             let (y, _) = fit(m, &enc, &step, SEED, &Progress::quiet()).unwrap();
-            let probe = enc.batches[0].clone();
+            let probe = enc.batch(0).unwrap();
             (x.score_samples(probe.clone()), y.score_samples(probe))
         });
         let (a, b) = (to_host_f64(a).unwrap(), to_host_f64(b).unwrap());

@@ -73,6 +73,7 @@ fn array_validation_rows_are_taken_out_of_the_training_rows() {
             n_test: None,
             weights: None,
             n_valid,
+            stream: false,
         })
     };
     let first =

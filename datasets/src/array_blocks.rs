@@ -171,7 +171,7 @@ fn open_csv(path: &Path) -> Result<ArrayBlocks, DataError> {
 
 /// A `.npy` file's length and where its data start: magic, version, then the header's length,
 /// u16 (version 1) or u32 (2, 3).
-fn npy_data_offset(path: &Path) -> Result<(u64, u64), DataError> {
+pub(crate) fn npy_data_offset(path: &Path) -> Result<(u64, u64), DataError> {
     let io = |e: std::io::Error| DataError::Io { path: path.to_path_buf(), error: e };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let file_len = file.metadata().map_err(io)?.len();
@@ -188,25 +188,32 @@ fn npy_data_offset(path: &Path) -> Result<(u64, u64), DataError> {
     Ok((file_len, offset))
 }
 
+/// A `.npy` shape as `(rows, values per row)`: 2-D `[samples, features]`, or 1-D `[samples]`
+/// (one value per sample: a column of sample weights, or rows of one feature); at least one of
+/// each.
+pub(crate) fn rows_and_width(shape: &[u64]) -> Result<(usize, usize), String> {
+    let (n, d) = match *shape {
+        [n, d] => (n as usize, d as usize),
+        [n] => (n as usize, 1),
+        ref shape => {
+            return Err(format!(
+                "it has shape {shape:?}; need 2-D [samples, features] (or 1-D [samples])"
+            ));
+        }
+    };
+    if n == 0 || d == 0 {
+        return Err(format!("it holds {n} rows of {d} values; need at least one of each"));
+    }
+    Ok((n, d))
+}
+
 fn open_npy(path: &Path) -> Result<ArrayBlocks, DataError> {
     let io = |e: std::io::Error| DataError::Io { path: path.to_path_buf(), error: e };
     let bad = |reason: String| DataError::BadArray { path: path.to_path_buf(), reason };
     let (file_len, data_offset) = npy_data_offset(path)?;
     let file = std::fs::File::open(path).map_err(io)?;
     let npy = npyz::NpyFile::new(std::io::BufReader::new(file)).map_err(|e| bad(e.to_string()))?;
-    let (n, d) = match *npy.shape() {
-        [n, d] => (n as usize, d as usize),
-        // One value per sample (a column of sample weights, or rows of one feature).
-        [n] => (n as usize, 1),
-        ref shape => {
-            return Err(bad(format!(
-                "it has shape {shape:?}; need 2-D [samples, features] (or 1-D [samples])"
-            )));
-        }
-    };
-    if n == 0 || d == 0 {
-        return Err(bad(format!("it holds {n} rows of {d} values; need at least one of each")));
-    }
+    let (n, d) = rows_and_width(npy.shape()).map_err(bad)?;
     let type_str = match npy.dtype() {
         npyz::DType::Plain(t) => t,
         other => return Err(bad(format!("dtype {} is not a plain number type", other.descr()))),

@@ -25,6 +25,7 @@ mod error;
 mod gray;
 mod images;
 mod mnist;
+mod npy_rows;
 mod root;
 
 pub use array::{read_array, seeded_split, seeded_subset};
@@ -35,4 +36,5 @@ pub use error::DataError;
 pub use gray::{GrayImage, Grayscale, IMAGE_EXTENSIONS, ImageSet, TileOrigin};
 pub use images::Images;
 pub use mnist::{Mnist, MnistSplit, read_idx_images, read_idx_labels};
+pub use npy_rows::NpyRows;
 pub use root::{DATA_DIR_ENV, SAMPLE_DATA_DIR, resolve_data_root, sample_data_root};

@@ -4,13 +4,41 @@ use crate::ModelError;
 use crate::processes::{self, Part};
 use crate::readback::host_vec;
 use burn::tensor::{Device, Tensor, TensorData};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Rows read when a batch is needed rather than held (data bigger than memory): rows `range`
+/// of the data, already encoded for the layer, row-major `[range.len(), width]`.
+pub trait RowSource: Send + Sync {
+    /// Rows `range`, encoded.
+    fn rows(&self, range: Range<usize>) -> Result<Vec<f32>, ModelError>;
+}
+
+/// Where the batches are: held on the device, or read from a [`RowSource`] each time a pass
+/// needs one (and dropped after).
+#[derive(Clone)]
+enum Store {
+    Held(Vec<Tensor<2>>),
+    Streamed { source: Arc<dyn RowSource>, batch_size: usize },
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::Held(batches) => write!(f, "Held({} batches)", batches.len()),
+            Store::Streamed { batch_size, .. } => write!(f, "Streamed(batches of {batch_size})"),
+        }
+    }
+}
 
 /// Data already encoded for one layer (e.g. periodograms for the convolutional GMM), held on
-/// the device in row batches so that no step ever materialises N×K×D numbers.
+/// the device in row batches so that no step ever materialises N×K×D numbers, or read batch by
+/// batch from a [`RowSource`] when a pass needs it ([`Encoded::streamed`]): the same batches
+/// either way, so the same sums.
 #[derive(Debug, Clone)]
 pub struct Encoded {
-    /// Row batches, each `[n_b, F]`.
-    pub batches: Vec<Tensor<2>>,
+    store: Store,
+    device: Device,
     /// Total rows N.
     pub n: usize,
     /// Width F of a row.
@@ -34,7 +62,76 @@ impl Encoded {
                 Tensor::from_data(TensorData::new(c.to_vec(), [c.len() / width, width]), device)
             })
             .collect();
-        Self { batches, n, width, part: Part::Whole, weights: None }
+        Self::from_batches(batches, n, width, device)
+    }
+
+    /// Batches already on `device` (`n` rows of `width` in all).
+    pub fn from_batches(batches: Vec<Tensor<2>>, n: usize, width: usize, device: &Device) -> Self {
+        let (store, device) = (Store::Held(batches), device.clone());
+        Self { store, device, n, width, part: Part::Whole, weights: None }
+    }
+
+    /// `n` rows of `width` read from `source` in batches of `batch_size` rows whenever a pass
+    /// needs them: memory holds a few batches, not the rows.
+    pub fn streamed(
+        source: Arc<dyn RowSource>,
+        n: usize,
+        width: usize,
+        batch_size: usize,
+        device: &Device,
+    ) -> Self {
+        assert!(width > 0 && batch_size > 0);
+        let (store, device) = (Store::Streamed { source, batch_size }, device.clone());
+        Self { store, device, n, width, part: Part::Whole, weights: None }
+    }
+
+    /// Whether batches are read from a [`RowSource`] rather than held.
+    pub fn is_streamed(&self) -> bool {
+        matches!(self.store, Store::Streamed { .. })
+    }
+
+    /// The device the batches go to.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Number of row batches.
+    pub fn n_batches(&self) -> usize {
+        match &self.store {
+            Store::Held(batches) => batches.len(),
+            Store::Streamed { batch_size, .. } => self.n.div_ceil(*batch_size),
+        }
+    }
+
+    /// Rows in batch `b`.
+    pub fn batch_len(&self, b: usize) -> usize {
+        match &self.store {
+            Store::Held(batches) => batches[b].dims()[0],
+            Store::Streamed { batch_size, .. } => (self.n - b * batch_size).min(*batch_size),
+        }
+    }
+
+    /// Batch `b`, `[n_b, width]` on the device (read from the source when streamed).
+    pub fn batch(&self, b: usize) -> Result<Tensor<2>, ModelError> {
+        match &self.store {
+            Store::Held(batches) => Ok(batches[b].clone()),
+            Store::Streamed { source, batch_size } => {
+                let start = b * batch_size;
+                let rows = source.rows(start..(start + batch_size).min(self.n))?;
+                let shape = [rows.len() / self.width, self.width];
+                Ok(Tensor::from_data(TensorData::new(rows, shape), &self.device))
+            }
+        }
+    }
+
+    /// The held batches with `f` applied to each (the same rows otherwise); streamed batches
+    /// are read, mapped and held.
+    pub fn map_batches(
+        &self,
+        mut f: impl FnMut(Tensor<2>) -> Result<Tensor<2>, ModelError>,
+    ) -> Result<Self, ModelError> {
+        let batches = (0..self.n_batches()).map(|b| f(self.batch(b)?)).collect::<Result<_, _>>()?;
+        Ok(Self { store: Store::Held(batches), ..self.clone() })
     }
 
     /// The same rows, marked as `part` of the whole data set.
@@ -62,8 +159,8 @@ impl Encoded {
     /// shard's; of replicated rows ([`Part::Whole`]), this process's block of them.
     pub fn own_batches(&self) -> std::ops::Range<usize> {
         match self.part {
-            Part::Whole => processes::own_block(self.batches.len()),
-            Part::Alone | Part::Shard { .. } => 0..self.batches.len(),
+            Part::Whole => processes::own_block(self.n_batches()),
+            Part::Alone | Part::Shard { .. } => 0..self.n_batches(),
         }
     }
 
@@ -95,9 +192,14 @@ impl Encoded {
                 continue;
             }
             let local = i - first;
-            let b = offsets.partition_point(|&o| o <= local) - 1;
-            let row = self.batches[b].clone().narrow(0, local - offsets[b], 1);
-            let values = host_vec::<f32, _>(row.try_into_data())?;
+            let values = match &self.store {
+                Store::Streamed { source, .. } => source.rows(local..local + 1)?,
+                Store::Held(batches) => {
+                    let b = offsets.partition_point(|&o| o <= local) - 1;
+                    let row = batches[b].clone().narrow(0, local - offsets[b], 1);
+                    host_vec::<f32, _>(row.try_into_data())?
+                }
+            };
             out[slot * self.width..(slot + 1) * self.width].copy_from_slice(&values);
         }
         Ok(match self.part {
@@ -119,7 +221,7 @@ impl Encoded {
         f: impl Fn(usize, &Tensor<2>) -> Result<T, ModelError> + Sync,
         fold: impl FnMut(A, T) -> Result<A, ModelError>,
     ) -> Result<A, ModelError> {
-        self.fold_range(0..self.batches.len(), acc, f, fold)
+        self.fold_range(0..self.n_batches(), acc, f, fold)
     }
 
     /// [`fold_batches`](Self::fold_batches) over the batches `range` only (a process's share
@@ -132,22 +234,23 @@ impl Encoded {
         mut fold: impl FnMut(A, T) -> Result<A, ModelError>,
     ) -> Result<A, ModelError> {
         use rayon::prelude::*;
-        let group = match self.batches.first() {
-            Some(x) if crate::is_cpu(&x.device()) => rayon::current_num_threads().max(1),
-            _ => 1,
+        let group = match crate::is_cpu(&self.device) {
+            true => rayon::current_num_threads().max(1),
+            false => 1,
         };
         let mut acc = acc;
-        let offset = range.start;
-        for (g, batches) in self.batches[range].chunks(group).enumerate() {
-            let first = offset + g * group;
-            let results: Vec<Result<T, ModelError>> = if group == 1 {
-                vec![f(first, &batches[0])]
-            } else {
-                batches.par_iter().enumerate().map(|(i, x)| f(first + i, x)).collect()
+        let mut first = range.start;
+        while first < range.end {
+            let end = (first + group).min(range.end);
+            let run = |b: usize| self.batch(b).and_then(|x| f(b, &x));
+            let results: Vec<Result<T, ModelError>> = match end - first {
+                1 => vec![run(first)],
+                _ => (first..end).into_par_iter().map(run).collect(),
             };
             for r in results {
                 acc = fold(acc, r?)?;
             }
+            first = end;
         }
         Ok(acc)
     }
@@ -166,15 +269,44 @@ impl Encoded {
 
     /// The first row of every batch.
     pub fn offsets(&self) -> Vec<usize> {
-        let sizes = self.batches.iter().map(|x| x.dims()[0]);
+        let sizes = (0..self.n_batches()).map(|b| self.batch_len(b));
         sizes.scan(0, |start, rows| Some(std::mem::replace(start, *start + rows))).collect()
+    }
+
+    /// The rows k-means++ seeds from: all of them (`[n, width]` row-major, on every process
+    /// this process's) and their weights; of streamed rows above `max_values` numbers, a seeded
+    /// uniform sample of `max_values / width` (at least `at_least`) rows of the whole data set
+    /// with their weights, the same on every process, and [`Part::Whole`].
+    pub fn seeding_rows(
+        &self,
+        max_values: usize,
+        at_least: usize,
+        rng: &mut impl rand::Rng,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>, Part), ModelError> {
+        let m = (max_values / self.width).max(at_least);
+        if !self.is_streamed() || self.total() <= m {
+            return Ok((self.host_rows()?, self.host_weights(), self.part));
+        }
+        let mut picks = rand::seq::index::sample(rng, self.total(), m).into_vec();
+        picks.sort_unstable();
+        let rows = self.gather_rows(&picks)?;
+        let weights = self.host_weights().map(|w| {
+            let first = self.first_row();
+            let local = |i: usize| i.checked_sub(first).filter(|&l| l < self.n);
+            let mine: Vec<f32> = picks.iter().map(|&i| local(i).map_or(0.0, |l| w[l])).collect();
+            match self.part {
+                Part::Shard { .. } => processes::share_rows(&mine),
+                Part::Whole | Part::Alone => mine,
+            }
+        });
+        Ok((rows, weights, Part::Whole))
     }
 
     /// All rows back on the host, `[n, width]` row-major (for initialisations that need them).
     pub fn host_rows(&self) -> Result<Vec<f32>, ModelError> {
         let mut rows = Vec::with_capacity(self.n * self.width);
-        for b in &self.batches {
-            rows.extend(host_vec::<f32, _>(b.clone().try_into_data())?);
+        for b in 0..self.n_batches() {
+            rows.extend(host_vec::<f32, _>(self.batch(b)?.try_into_data())?);
         }
         Ok(rows)
     }

@@ -59,6 +59,10 @@ pub enum ModelError {
     /// Reading Burn's tensor data back failed.
     #[error("tensor read-back failed: {0}")]
     Readback(String),
+    /// Rows read from disk when a pass needed them could not be read (the message names the
+    /// file).
+    #[error("{0}")]
+    Data(String),
 }
 
 impl ModelError {

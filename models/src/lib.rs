@@ -31,7 +31,7 @@ pub use deep::{DeepGmm, DeepGmmConfig, MAX_PATHS, NodeParams, PathAssignment, pa
 #[cfg(feature = "wgpu")]
 pub use device::list_adapters;
 pub use device::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
-pub use encoded::Encoded;
+pub use encoded::{Encoded, RowSource};
 pub use error::ModelError;
 pub use full::{
     CovarianceType, Draws, EmptyPolicy, FullGmm, FullGmmConfig, FullStats, GROUP_BUDGET, HOST_ROWS,

@@ -330,7 +330,8 @@ pub fn init_random_responsibilities<M: Mixture>(
     let start = rng.get_word_pos();
     rng.set_word_pos(start + (data.first_row() * k) as u128);
     let mut stats = layer.zero_stats();
-    for (b, x) in data.batches.iter().enumerate() {
+    for b in 0..data.n_batches() {
+        let x = &data.batch(b)?;
         let rows = x.dims()[0];
         let mut r: Vec<f32> = (0..rows * k).map(|_| rng.random::<f32>() + 1e-3).collect();
         for row in r.chunks_mut(k) {

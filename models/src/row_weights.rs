@@ -53,12 +53,14 @@ impl Encoded {
     /// These rows with weights already scaled to mean 1 over the whole data set (`None`: none),
     /// cut at the batches' boundaries.
     pub fn with_unit_weights(self, weights: Option<&[f32]>) -> Self {
-        let weights = weights.map(|w| {
-            let sizes = self.batches.iter().map(|x| x.dims()[0]);
+        let cut = weights.map(|w| {
+            let sizes = (0..self.n_batches()).map(|b| self.batch_len(b));
             let starts = self.offsets();
             starts.into_iter().zip(sizes).map(|(s, m)| w[s..s + m].to_vec()).collect()
         });
-        Self { weights, ..self }
+        let mut data = self;
+        data.weights = cut;
+        data
     }
 
     /// Every row's weight on the host, in row order; `None` when rows are not weighted.
@@ -69,8 +71,7 @@ impl Encoded {
     /// Batch `b`'s row weights, `[n_b, 1]` on its device; `None` when rows are not weighted.
     pub fn batch_weights(&self, b: usize) -> Option<Tensor<2>> {
         let w = self.weights.as_ref()?;
-        let device = self.batches[b].device();
-        Some(Tensor::from_data(TensorData::new(w[b].clone(), [w[b].len(), 1]), &device))
+        Some(Tensor::from_data(TensorData::new(w[b].clone(), [w[b].len(), 1]), self.device()))
     }
 
     /// Responsibilities of batch `b` (`[n_b, K]`) times its rows' weights, as its statistics

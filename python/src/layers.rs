@@ -79,8 +79,8 @@ pub(crate) fn score_rows<M: Mixture>(
 ) -> Result<(Vec<f64>, Vec<f64>), ModelError> {
     let k = layer.n_components();
     let (mut log_p, mut resp) = (Vec::with_capacity(data.n), Vec::with_capacity(data.n * k));
-    for x in &data.batches {
-        let weighted = to_host_f64(layer.weighted_log_prob(x.clone()))?;
+    for b in 0..data.n_batches() {
+        let weighted = to_host_f64(layer.weighted_log_prob(data.batch(b)?))?;
         for row in weighted.chunks(k) {
             let norm = host::log_sum_exp(row);
             log_p.push(norm);

@@ -119,3 +119,24 @@ pub fn sample_options(out: &std::path::Path) -> gmm_zoo::training::RunOptions {
     }
 }
 pub mod runs;
+
+/// A version-1.0 `.npy` file written by hand from the format's spec (so the reader is checked
+/// against the format, not against itself).
+pub fn write_npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], data: &[u8]) {
+    let shape = shape.iter().map(|s| format!("{s}, ")).collect::<String>();
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': ({}), }}",
+        if fortran { "True" } else { "False" },
+        shape.trim_end_matches(", ").to_string()
+            + if shape.matches(',').count() == 1 { "," } else { "" }
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}

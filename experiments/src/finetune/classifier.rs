@@ -98,8 +98,8 @@ impl ConvClassifier {
         let mut out = vec![0.0; data.n * c];
         for (y, m) in self.models.iter().enumerate() {
             let mut row = 0;
-            for x in &data.batches {
-                for v in to_host_f64(m.score_samples(x.clone()))? {
+            for b in 0..data.n_batches() {
+                for v in to_host_f64(m.score_samples(data.batch(b)?))? {
                     out[row * c + y] = v;
                     row += 1;
                 }

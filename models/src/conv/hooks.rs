@@ -171,8 +171,8 @@ impl Mixture for ConvGmm {
                 let b = self.layout.n_bins();
                 let d = self.layout.pixels() as f64;
                 let mut mean = vec![0.0; b];
-                for x in &data.batches {
-                    for (m, v) in mean.iter_mut().zip(to_host_f64(x.clone().sum_dim(0))?) {
+                for b in 0..data.n_batches() {
+                    for (m, v) in mean.iter_mut().zip(to_host_f64(data.batch(b)?.sum_dim(0))?) {
                         *m += v / (n as f64 * d);
                     }
                 }

@@ -11,6 +11,11 @@ use super::moments::FullStats;
 use super::recentre::recentre_flat;
 use crate::encoded::Encoded;
 use crate::host::renormalised_log_weights;
+
+/// Numbers (16 MB of f32) of streamed rows that k-means++ seeds from at most: above it, a
+/// seeded uniform sample of the rows ([`Encoded::seeding_rows`]); Lloyd's iterations and the
+/// first M-step still pass over every row.
+const SEEDING_VALUES: usize = 1 << 22;
 use crate::mixture::{
     Init, MStepReport, Mixture, SufficientStats, complete_stats, init_random_responsibilities,
 };
@@ -193,7 +198,8 @@ impl Mixture for FullGmm {
     /// those seeds ([`kmeans::lloyd`]); [`Init::Samples`]: K distinct random rows as centres, the same way;
     /// [`Init::RandomResponsibilities`]: the shared default. Sample weights enter the k-means
     /// seeding, Lloyd's means and the M-step (the random rows of [`Init::Samples`] are drawn
-    /// without them, as scikit-learn's `random_from_data`). Data with missing values (NaN) are
+    /// without them, as scikit-learn's `random_from_data`). Rows read from disk seed k-means++
+    /// from a sample of at most [`SEEDING_VALUES`] numbers. Data with missing values (NaN) are
     /// initialised with each NaN replaced by its column's observed mean (`mean_filled`).
     fn initialize(
         self,
@@ -216,8 +222,8 @@ impl Mixture for FullGmm {
                 // Moments are taken about the current means: start them at the data's mean
                 // (f64 sums over the batches, completed over the shards).
                 let mut sums = vec![0f64; data.width];
-                for x in &data.batches {
-                    let batch = to_host_f64(x.clone().sum_dim(0))?;
+                for b in 0..data.n_batches() {
+                    let batch = to_host_f64(data.batch(b)?.sum_dim(0))?;
                     sums.iter_mut().zip(batch).for_each(|(s, v)| *s += v);
                 }
                 data.sum_shards(&mut sums);
@@ -231,15 +237,9 @@ impl Mixture for FullGmm {
                 data.gather_rows(&picks)?
             }
             Init::KmeansPlusPlus | Init::Kmeans => {
-                let (rows, weights) = (data.host_rows()?, data.host_weights());
-                let seeds = kmeans::kmeans_plus_plus(
-                    &rows,
-                    weights.as_deref(),
-                    data.width,
-                    k,
-                    data.part,
-                    rng,
-                );
+                let (rows, weights, part) = data.seeding_rows(SEEDING_VALUES, k, rng)?;
+                let seeds =
+                    kmeans::kmeans_plus_plus(&rows, weights.as_deref(), data.width, k, part, rng);
                 match init {
                     Init::Kmeans => kmeans::lloyd(data, seeds, k)?.centres,
                     _ => seeds,

@@ -125,7 +125,10 @@ fn draw(conds: &[super::missing::Conditioned], post: &[f64], rng: &mut ChaCha8Rn
 pub(crate) fn mean_filled(data: &Encoded) -> Result<Option<Encoded>, ModelError> {
     // Whether any process's rows hold a NaN, from one flag per batch: complete data (every
     // fit without missing values) are never read back here.
-    let mut flagged = [data.batches.iter().filter(|x| has_missing(x)).count() as f64];
+    let mut flagged = [0.0];
+    for b in 0..data.n_batches() {
+        flagged[0] += f64::from(u8::from(has_missing(&data.batch(b)?)));
+    }
     data.sum_shards(&mut flagged);
     if flagged[0] == 0.0 {
         return Ok(None);
@@ -133,16 +136,14 @@ pub(crate) fn mean_filled(data: &Encoded) -> Result<Option<Encoded>, ModelError>
     let d = data.width;
     // [Σ observed values (D), observed counts (D)], completed over the shards.
     let mut sums = vec![0f64; 2 * d];
-    let mut hosts = Vec::with_capacity(data.batches.len());
-    for x in &data.batches {
-        let rows = host_vec::<f32, _>(x.clone().try_into_data())?;
+    for b in 0..data.n_batches() {
+        let rows = host_vec::<f32, _>(data.batch(b)?.try_into_data())?;
         for row in rows.chunks(d) {
             for (i, &v) in row.iter().enumerate().filter(|(_, v)| !v.is_nan()) {
                 sums[i] += f64::from(v);
                 sums[d + i] += 1.0;
             }
         }
-        hosts.push(rows);
     }
     data.sum_shards(&mut sums);
     if sums[d..].iter().all(|&c| c == data.total() as f64) {
@@ -151,15 +152,13 @@ pub(crate) fn mean_filled(data: &Encoded) -> Result<Option<Encoded>, ModelError>
     let means: Vec<f32> = (0..d)
         .map(|i| if sums[d + i] > 0.0 { (sums[i] / sums[d + i]) as f32 } else { 0.0 })
         .collect();
-    let batches = hosts
-        .into_iter()
-        .zip(&data.batches)
-        .map(|(mut rows, x)| {
-            for row in rows.chunks_mut(d) {
-                row.iter_mut().zip(&means).filter(|(v, _)| v.is_nan()).for_each(|(v, m)| *v = *m);
-            }
-            Tensor::from_data(TensorData::new(rows, x.dims()), &x.device())
-        })
-        .collect();
-    Ok(Some(Encoded { batches, ..data.clone() }))
+    let filled = data.map_batches(|x| {
+        let (shape, device) = (x.dims(), x.device());
+        let mut rows = host_vec::<f32, _>(x.try_into_data())?;
+        for row in rows.chunks_mut(d) {
+            row.iter_mut().zip(&means).filter(|(v, _)| v.is_nan()).for_each(|(v, m)| *v = *m);
+        }
+        Ok(Tensor::from_data(TensorData::new(rows, shape), &device))
+    })?;
+    Ok(Some(filled))
 }

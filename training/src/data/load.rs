@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// What a validation split's draws add to the run's seed (train + 1, test + 2, held-out
 /// test + 3).
-const VALID_SEED: u64 = 4;
+pub(super) const VALID_SEED: u64 = 4;
 
 /// Loads one split of the data a config names. Patches (and BSDS300 benchmark rows) are
 /// drawn with seed `seed + 1` (train), `seed + 2` (test) or `seed + 4` (validation, from the
@@ -154,7 +154,7 @@ fn load_mnist(
 
 /// The file (or folder) `split` is read from: the test one for `test` when it is given, else
 /// the training one.
-fn source<'a>(train: &'a Path, test: Option<&'a PathBuf>, split: Split) -> &'a Path {
+pub(super) fn source<'a>(train: &'a Path, test: Option<&'a PathBuf>, split: Split) -> &'a Path {
     match (split, test) {
         (Split::Test, Some(test)) => test,
         _ => train,
@@ -164,7 +164,7 @@ fn source<'a>(train: &'a Path, test: Option<&'a PathBuf>, split: Split) -> &'a P
 /// Which of the training file's `n` items `split` keeps: without a test file a seeded 10 %
 /// (drawn with `seed + 3`) is the test split; of the others, `n_valid` drawn with `seed + 4`
 /// are the validation split and the rest the training split. `None`: all of its file's items.
-fn split_items(
+pub(super) fn split_items(
     n: usize,
     (train, test): (&Path, Option<&PathBuf>),
     split: Split,
@@ -286,7 +286,7 @@ fn load_array(
 
 /// One weight per row of `train` (`n` rows) from `path`, each finite and not negative; an
 /// error names the file and the first bad value.
-fn read_weights(path: &Path, train: &Path, n: usize) -> Result<Vec<f32>, TrainError> {
+pub(super) fn read_weights(path: &Path, train: &Path, n: usize) -> Result<Vec<f32>, TrainError> {
     let values = read_array(path)?;
     let bad = |reason: String| DataError::Request(format!("{}: {reason}", path.display()));
     if values.width != 1 {

@@ -1,8 +1,10 @@
 //! What data a run uses (`[data]`, tagged by `dataset`) and how they are loaded.
 
 mod load;
+mod stream;
 
 pub use load::{load_shard, load_split};
+pub use stream::{DiskSplit, load_disk_shard};
 
 use crate::ConfigError;
 use crate::tables::{from_table, split_tag};
@@ -133,6 +135,25 @@ pub struct ArrayData {
     /// as that many repeated rows (scikit-learn's `sample_weight`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<PathBuf>,
+    /// Rows read from disk whenever a pass over them needs them, never held whole (data
+    /// bigger than memory; C-order `.npy` files only): the same batches, so the same figures,
+    /// as rows held in memory.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+}
+
+impl ArrayData {
+    /// `stream` reads `.npy` files only.
+    fn validate_stream(&self) -> Result<(), ConfigError> {
+        let npy = |p: &&PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+        match std::iter::once(&self.train).chain(&self.test).find(|p| !npy(p)) {
+            Some(p) if self.stream => Err(ConfigError::new(
+                "stream",
+                format!("reads rows from .npy files only; {} is not one", p.display()),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Which data a run trains and tests on, tagged by `dataset`.
@@ -239,8 +260,8 @@ impl DataConfig {
                 )),
                 (None, n_train, n_test) => caps(n_train, n_test),
             },
-            DataConfig::Array(ArrayData { n_train, n_test, .. })
-            | DataConfig::Mnist(MnistData { n_train, n_test, .. }) => caps(*n_train, *n_test),
+            DataConfig::Array(d) => d.validate_stream().and_then(|()| caps(d.n_train, d.n_test)),
+            DataConfig::Mnist(MnistData { n_train, n_test, .. }) => caps(*n_train, *n_test),
             DataConfig::Bsds300(Bsds300Data { n_train, n_test, .. }) => {
                 at_least_one(*n_train, "n_train")?;
                 at_least_one(*n_test, "n_test")?;
@@ -282,6 +303,11 @@ impl DataConfig {
             DataConfig::Images(d) => d.n_valid,
             DataConfig::Array(d) => d.n_valid,
         }
+    }
+
+    /// Whether the rows stay on disk and are read when a pass needs them (`stream`).
+    pub fn streamed(&self) -> bool {
+        matches!(self, DataConfig::Array(ArrayData { stream: true, .. }))
     }
 
     /// Whether every sample has its mean removed (so a convolutional layer must drop DC).

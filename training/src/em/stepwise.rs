@@ -143,7 +143,7 @@ impl GlobalBatches {
         let own = data.own_batches();
         match data.part {
             // Replicated rows: local indices are the whole data's.
-            Part::Whole | Part::Alone => Self { total: data.batches.len(), first: own.start, own },
+            Part::Whole | Part::Alone => Self { total: data.n_batches(), first: own.start, own },
             // Shards hold consecutive blocks of batches in rank order.
             Part::Shard { .. } => {
                 let cluster = crate::cluster::world();
@@ -170,6 +170,6 @@ impl GlobalBatches {
 fn range_rows(data: &Encoded, range: std::ops::Range<usize>) -> f64 {
     match &data.weights {
         Some(w) => w[range].iter().flatten().map(|&v| f64::from(v)).sum(),
-        None => data.batches[range].iter().map(|x| x.dims()[0] as f64).sum(),
+        None => range.map(|b| data.batch_len(b) as f64).sum(),
     }
 }

@@ -114,7 +114,7 @@ pub trait FamilyConfig:
 }
 
 /// What the engine needs of a layer beyond EM's hooks and its pictures.
-pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> {
+pub trait Family: Inspect + Clone + Send + Sync + Into<Layer> + 'static {
     /// Multiply-adds of the E-step per sample (for `gmmzoo bench`'s GFLOP/s).
     fn e_step_flops_per_sample(&self) -> f64;
 

@@ -75,6 +75,10 @@ pub struct Timings {
     /// else one per core); 0 in metrics written before it was recorded.
     #[serde(default)]
     pub threads: usize,
+    /// The most resident memory the process had held when this layer was done, MB (10⁶
+    /// bytes); 0 in metrics written before it was recorded, NaN (null) where unknown.
+    #[serde(default)]
+    pub peak_memory_mb: f64,
 }
 
 /// Everything a run (or one layer of a stack) measured.

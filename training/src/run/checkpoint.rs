@@ -40,11 +40,12 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Fingerprints a canonical config text and the training pixels.
     pub fn new(config_text: &str, shape: [usize; 2], pixels: &[f32]) -> Self {
-        Self {
-            config: config_hash(config_text),
-            data: data_hash(shape, pixels),
-            config_earlier: None,
-        }
+        Self::of_hash(config_text, data_hash(shape, pixels))
+    }
+
+    /// Fingerprints a canonical config text and data whose hash is `data` ([`DataHasher`]).
+    pub fn of_hash(config_text: &str, data: String) -> Self {
+        Self { config: config_hash(config_text), data, config_earlier: None }
     }
 
     /// The data's fingerprint also naming the rows' sample weights, where there are any (a
@@ -74,11 +75,36 @@ fn config_hash(text: &str) -> String {
 /// xxh3-128 of a split's shape (`[height, width]` as little-endian u64) and f32 values, hex:
 /// what checkpoints and the zoo's manifest identify data by.
 pub fn data_hash(shape: [usize; 2], values: &[f32]) -> String {
-    let mut bytes = Vec::with_capacity(16 + values.len() * 4);
-    bytes.extend_from_slice(&(shape[0] as u64).to_le_bytes());
-    bytes.extend_from_slice(&(shape[1] as u64).to_le_bytes());
-    values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
-    format!("{:032x}", xxh3_128(&bytes))
+    let mut hasher = DataHasher::new(shape);
+    hasher.update(values);
+    hasher.finish()
+}
+
+/// [`data_hash`] of values handed over block by block (rows read from disk): the same hash as
+/// of their concatenation.
+pub struct DataHasher(xxhash_rust::xxh3::Xxh3);
+
+impl DataHasher {
+    /// A hash of data of this shape.
+    pub fn new(shape: [usize; 2]) -> Self {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(&(shape[0] as u64).to_le_bytes());
+        hasher.update(&(shape[1] as u64).to_le_bytes());
+        Self(hasher)
+    }
+
+    /// The next values.
+    pub fn update(&mut self, values: &[f32]) {
+        for chunk in values.chunks(1 << 14) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+            self.0.update(&bytes);
+        }
+    }
+
+    /// The hash, hex.
+    pub fn finish(&self) -> String {
+        format!("{:032x}", self.0.digest128())
+    }
 }
 
 /// Everything in a checkpoint besides the layer's parameters.
@@ -213,4 +239,25 @@ pub fn request_stop() -> bool {
 /// Whether a stop has been asked for.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values hashed block by block give the hash of their bytes in one piece (what the zoo's
+    /// manifest recorded before rows could be read from disk).
+    #[test]
+    fn data_hash_in_blocks_is_the_hash_of_all_bytes() {
+        let values: Vec<f32> = (0..40_000).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&3u64.to_le_bytes());
+        bytes.extend_from_slice(&7u64.to_le_bytes());
+        values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        let whole = format!("{:032x}", xxh3_128(&bytes));
+        assert_eq!(data_hash([3, 7], &values), whole);
+        let mut hasher = DataHasher::new([3, 7]);
+        values.chunks(999).for_each(|block| hasher.update(block));
+        assert_eq!(hasher.finish(), whole);
+    }
 }

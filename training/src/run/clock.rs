@@ -71,3 +71,13 @@ pub fn process_cpu_seconds() -> f64 {
     }
     f64::NAN
 }
+
+/// The most resident memory this process has held so far, in MB (10⁶ bytes): Linux's
+/// `VmHWM` (`/proc/self/status`), which starts anew at `exec` (unlike `getrusage`'s
+/// `ru_maxrss`, which keeps the parent's peak across it); NaN where unknown.
+pub fn peak_memory_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+    let kb = line.and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kb.map_or(f64::NAN, |kb| kb * 1024.0 / 1e6)
+}

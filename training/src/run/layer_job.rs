@@ -3,30 +3,29 @@
 
 use crate::config::{RunConfig, Split};
 use crate::em::{FitReport, fit_watched, log_likelihood_summary};
-use crate::encode::encode_rows;
 use crate::features::Feature;
 use crate::report::labels::{contingency, nmi_of, purity_of};
 use crate::report::layer_pictures::{PictureTarget, write_overlap, write_pictures};
 use crate::report::metrics::{Criteria, Metrics, Score, Timings};
 use crate::report::pictures::TileScale;
-use crate::report::top::{explain, top_images};
+use crate::report::top::explain;
 use crate::run::checkpoint::{self, Checkpoint, CheckpointMeta, Fingerprint};
-use crate::run::clock::{RunClock, process_cpu_seconds};
+use crate::run::clock::{RunClock, peak_memory_mb, process_cpu_seconds};
 use crate::run::folder::write_json;
+use crate::run::rows::{Rows, SplitData};
 use crate::run::start::{LayerStart, layer_seed};
 use crate::{Family, RunOptions, SavedLayer, StackLayer, TrainError};
-use gmm_datasets::Images;
 use gmm_models::{Encoded, Part};
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Instant;
 
 /// One layer's inputs: rows for train and test (the first layer borrows the loaded data's
-/// pixels rather than copying them; a layer above owns the features of the one below), and
-/// their shape.
+/// pixels rather than copying them, or reads them from disk; a layer above owns the features
+/// of the one below), and their shape.
 pub(crate) struct Inputs<'a> {
-    pub train: Cow<'a, [f32]>,
-    pub test: Cow<'a, [f32]>,
+    pub train: Rows<'a>,
+    pub test: Rows<'a>,
     pub shape: [usize; 2],
     /// Which part of the whole split each holds (a data-parallel rank's shard).
     pub parts: [Part; 2],
@@ -34,7 +33,7 @@ pub(crate) struct Inputs<'a> {
     /// of a stack sees the same rows, so the same weights).
     pub weights: Option<Cow<'a, [f32]>>,
     /// The validation rows (`[data] n_valid`) and which part of the split they are.
-    pub valid: Option<(Cow<'a, [f32]>, Part)>,
+    pub valid: Option<(Rows<'a>, Part)>,
 }
 
 /// Everything a layer's training needs to know about the run.
@@ -44,9 +43,9 @@ pub(crate) struct LayerJob<'a> {
     pub index: usize,
     pub dir: PathBuf,
     pub opts: &'a RunOptions,
-    pub train_images: &'a Images,
-    pub test_images: &'a Images,
-    pub valid_images: Option<&'a Images>,
+    pub train_split: &'a SplitData,
+    pub test_split: &'a SplitData,
+    pub valid_split: Option<&'a SplitData>,
     pub inputs: &'a Inputs<'a>,
     pub next_feature: Option<Feature>,
     pub start: LayerStart,
@@ -77,14 +76,14 @@ impl Encodings {
         let (batch, device) = (job.spec.em.batch_size, &job.opts.device);
         let inputs = job.inputs;
         Ok(Self {
-            train: encode_rows(layer, &inputs.train, batch, device)?
+            train: inputs
+                .train
+                .encode(layer, batch, device)?
                 .with_part(inputs.parts[0])
                 .with_unit_weights(inputs.weights.as_deref()),
-            test: encode_rows(layer, &inputs.test, batch, device)?.with_part(inputs.parts[1]),
+            test: inputs.test.encode(layer, batch, device)?.with_part(inputs.parts[1]),
             valid: match &inputs.valid {
-                Some((rows, part)) => {
-                    Some(encode_rows(layer, rows, batch, device)?.with_part(*part))
-                }
+                Some((rows, part)) => Some(rows.encode(layer, batch, device)?.with_part(*part)),
                 None => None,
             },
         })
@@ -106,7 +105,6 @@ pub(crate) fn train_layer<M: Family>(
     let t = Instant::now();
     let enc = Encodings::of(&layer, job)?;
     timings.encode = t.elapsed().as_secs_f64();
-
     let t = Instant::now();
     let (layer, report) = fit_layer(layer, job, (&enc.train, enc.valid.as_ref()))?;
     timings.fit = t.elapsed().as_secs_f64();
@@ -136,14 +134,14 @@ pub(crate) fn train_layer<M: Family>(
     let seen = outputs(&layer, job, &enc, &report)?;
     let next = match job.next_feature {
         Some(feature) => Some(Inputs {
-            train: Cow::Owned(feature.compute(&layer, &enc.train)?),
-            test: Cow::Owned(feature.compute(&layer, &enc.test)?),
+            train: Rows::Host(Cow::Owned(feature.compute(&layer, &enc.train)?)),
+            test: Rows::Host(Cow::Owned(feature.compute(&layer, &enc.test)?)),
             shape: [1, layer.n_components()],
             parts: job.inputs.parts,
             weights: job.inputs.weights.as_deref().map(|w| Cow::Owned(w.to_vec())),
             valid: match (&enc.valid, &job.inputs.valid) {
                 (Some(v), Some((_, part))) => {
-                    Some((Cow::Owned(feature.compute(&layer, v)?), *part))
+                    Some((Rows::Host(Cow::Owned(feature.compute(&layer, v)?)), *part))
                 }
                 _ => None,
             },
@@ -159,6 +157,7 @@ pub(crate) fn train_layer<M: Family>(
     timings.outputs = t.elapsed().as_secs_f64();
     timings.total = timings.data + timings.encode + timings.fit + timings.eval + timings.outputs;
     timings.cpu = process_cpu_seconds() - cpu;
+    timings.peak_memory_mb = peak_memory_mb();
     let metrics = layer_metrics(&layer, job, [train, test], valid, report, seen, timings)?;
     write_json(&job.dir.join("metrics.json"), &metrics)?;
     Ok(LayerResult { layer, metrics, next })
@@ -222,16 +221,16 @@ fn outputs<M: Family>(
     report: &FitReport,
 ) -> Result<Outputs, TrainError> {
     let config = job.config;
-    let (images, encoded) = match (config.top_split(), job.valid_images, &enc.valid) {
+    let (images, encoded) = match (config.top_split(), job.valid_split, &enc.valid) {
         (Split::Valid, Some(images), Some(encoded)) => (images, encoded),
-        (Split::Test, ..) => (job.test_images, &enc.test),
-        _ => (job.train_images, &enc.train),
+        (Split::Test, ..) => (job.test_split, &enc.test),
+        _ => (job.train_split, &enc.train),
     };
     let (top, assignment) = explain(layer, encoded, config.output.top_samples)?;
     let scale =
         if config.data.zero_meaned() { TileScale::PerTile } else { TileScale::Fixed(0.0, 1.0) };
     // Of a shard, the top samples' rows come from every rank (all take part in the sum).
-    let (tiles, top) = top_images(images, encoded.part, top);
+    let (tiles, top) = images.top_images(top)?;
     // Pictures and overlap only where the run folder is written (rank 0 of an MPI job).
     let root = crate::cluster::world().is_root();
     if root {
@@ -247,7 +246,7 @@ fn outputs<M: Family>(
     let overlap = if root { write_overlap(layer, &job.dir, job.index == 0, dims)? } else { None };
     // Counts over a shard's rows are completed by the other ranks'.
     let k = layer.n_components();
-    let (purity, nmi) = match &images.labels {
+    let (purity, nmi) = match images.labels() {
         Some(labels) => {
             let mut table = contingency(&assignment, labels, k);
             encoded.sum_shards(&mut table);

@@ -12,6 +12,7 @@ pub mod folder;
 mod layer_job;
 mod options;
 mod ranks;
+mod rows;
 pub mod saved_layer;
 pub mod sizes;
 pub mod stages;

@@ -2,28 +2,26 @@
 //! model, metrics and pictures; `layer_job.rs` trains one layer).
 
 use crate::config::{RunConfig, Split};
-use crate::data::load_shard;
+use crate::data::{load_disk_shard, load_shard};
 use crate::report::metrics::{Metrics, StackMetrics};
-use crate::run::checkpoint::{self, Fingerprint};
+use crate::run::checkpoint::{self, DataHasher, Fingerprint};
 use crate::run::clock::{RunClock, Spent};
 use crate::run::folder::{create_dir, layer_dir, write_json, write_toml};
 use crate::run::layer_job::{Inputs, LayerJob, train_layer};
 use crate::run::options::{RunOptions, RunOutcome};
+use crate::run::rows::SplitData;
 use crate::run::start::{layer_seed, read_checkpoint, start_layer};
 use crate::{Layer, TrainError};
-use gmm_datasets::Images;
 use gmm_models::Part;
 use std::borrow::Cow;
 use std::time::Instant;
 
 /// A run's data, loaded once for all its layers.
 struct RunData {
-    train: Images,
-    test: Images,
-    /// The validation split (`[data] n_valid`) and which part of it this process holds.
-    valid: Option<(Images, Part)>,
-    /// Which part of each split this process holds (train, test).
-    parts: [Part; 2],
+    train: SplitData,
+    test: SplitData,
+    /// The validation split (`[data] n_valid`).
+    valid: Option<SplitData>,
     seconds: f64,
     fingerprint: Fingerprint,
 }
@@ -48,12 +46,12 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
     let clock = start.continuing(before);
     let stack = config.stack();
     let mut inputs = Inputs {
-        train: Cow::Borrowed(&data.train.pixels),
-        test: Cow::Borrowed(&data.test.pixels),
-        shape: [data.train.height, data.train.width],
-        parts: data.parts,
-        weights: data.train.weights.as_deref().map(Cow::Borrowed),
-        valid: data.valid.as_ref().map(|(v, part)| (Cow::Borrowed(&v.pixels[..]), *part)),
+        train: data.train.rows(),
+        test: data.test.rows(),
+        shape: data.train.shape(),
+        parts: [data.train.part(), data.test.part()],
+        weights: data.train.weights().map(Cow::Borrowed),
+        valid: data.valid.as_ref().map(|v| (v.rows(), v.part())),
     };
     let (mut all_metrics, mut layers) = (Vec::new(), Vec::new());
     for (index, spec) in stack.iter().enumerate() {
@@ -77,9 +75,9 @@ pub fn train_run(config: &RunConfig, opts: &RunOptions) -> Result<RunOutcome, Tr
             index,
             dir,
             opts,
-            train_images: &data.train,
-            test_images: &data.test,
-            valid_images: data.valid.as_ref().map(|(v, _)| v),
+            train_split: &data.train,
+            test_split: &data.test,
+            valid_split: data.valid.as_ref(),
             inputs: &inputs,
             next_feature: stack.get(index + 1).and_then(|s| s.input),
             start,
@@ -108,7 +106,7 @@ fn check_size(config: &RunConfig, index: usize, inputs: &Inputs<'_>) -> Result<(
     let dims = inputs.shape[0] * inputs.shape[1];
     let n_train = match inputs.parts[0] {
         Part::Shard { total, .. } => total,
-        Part::Whole | Part::Alone => inputs.train.len() / dims.max(1),
+        Part::Whole | Part::Alone => inputs.train.count(dims),
     };
     crate::run::sizes::check_layer(config, index, dims, n_train)
 }
@@ -134,6 +132,7 @@ fn finish_run(
     } else if let Some(m) = all_metrics.first_mut() {
         m.timings.total = spent.wall;
         m.timings.cpu = spent.cpu;
+        m.timings.peak_memory_mb = crate::run::clock::peak_memory_mb();
         write_json(&opts.out_dir.join("metrics.json"), m)?;
     }
     let ckpt_path = checkpoint::path_in(&opts.out_dir);
@@ -142,10 +141,11 @@ fn finish_run(
             .map_err(|e| TrainError::file(&ckpt_path, format!("cannot remove: {e}")))?;
     }
     opts.progress.log(&format!(
-        "wrote {} ({:.1} s in all, {})",
+        "wrote {} ({:.1} s in all, {}, peak memory {:.0} MB)",
         opts.out_dir.display(),
         spent.wall,
-        spent.utilisation()
+        spent.utilisation(),
+        crate::run::clock::peak_memory_mb()
     ));
     Ok(())
 }
@@ -162,38 +162,57 @@ fn load_data(config: &RunConfig, opts: &RunOptions) -> Result<RunData, TrainErro
     // first layer (which then sees the batches of one process).
     let cluster = crate::cluster::world();
     let batch = config.stack().first().map_or(1, |l| l.em.batch_size);
-    let load = |split| {
-        let ranks = [cluster.rank(), cluster.size()];
-        load_shard(&config.data, &opts.data_root, split, config.seed, ranks, batch)
+    let ranks = [cluster.rank(), cluster.size()];
+    let load = |split| -> Result<SplitData, TrainError> {
+        let (seed, data) = (config.seed, &config.data);
+        Ok(match data.streamed() {
+            true => SplitData::Disk(load_disk_shard(data, split, seed, ranks, batch)?),
+            false => {
+                let (images, part) = load_shard(data, &opts.data_root, split, seed, ranks, batch)?;
+                SplitData::Held(images, part)
+            }
+        })
     };
-    let ((train, train_part), (test, test_part)) = (load(Split::Train)?, load(Split::Test)?);
+    let (train, test) = (load(Split::Train)?, load(Split::Test)?);
     let valid = config.data.n_valid().map(|_| load(Split::Valid)).transpose()?;
-    let seconds = t.elapsed().as_secs_f64();
-    let total = |images: &Images, part: Part| match part {
-        Part::Whole | Part::Alone => images.len(),
-        Part::Shard { total, .. } => total,
-    };
     let shards = match cluster.size() {
         1 => String::new(),
         p => format!(" over {p} processes"),
     };
-    let valid_count = valid
-        .as_ref()
-        .map_or(String::new(), |(v, part)| format!(", {} validation", total(v, *part)));
-    opts.progress.log(&format!(
-        "{} train{valid_count} and {} test samples of {}x{}{shards} ({seconds:.2} s)",
-        total(&train, train_part),
-        total(&test, test_part),
-        train.height,
-        train.width,
-    ));
-    let shape = [train.height, train.width];
-    let mut fingerprint = Fingerprint::new(&config.model_definition(), shape, &train.pixels)
+    let valid_count =
+        valid.as_ref().map_or(String::new(), |v| format!(", {} validation", v.total()));
+    let shape = train.shape();
+    let on_disk = if config.data.streamed() { ", read from disk when needed" } else { "" };
+    let mut fingerprint = Fingerprint::of_hash(&config.model_definition(), data_hash(&train)?)
         .or_config(&config.model_definition_with_stopping_rule())
-        .with_weights(train.weights.as_deref());
+        .with_weights(train.weights());
+    let seconds = t.elapsed().as_secs_f64();
+    opts.progress.log(&format!(
+        "{} train{valid_count} and {} test samples of {}x{}{shards}{on_disk} ({seconds:.2} s)",
+        train.total(),
+        test.total(),
+        shape[0],
+        shape[1],
+    ));
     // A job's ranks hash their shards; the run's data are named by all of them in rank order
     // (so a checkpoint resumes with as many ranks as wrote it).
     fingerprint.data = cluster.combined_hash(&fingerprint.data);
-    let parts = [train_part, test_part];
-    Ok(RunData { train, test, valid, parts, seconds, fingerprint })
+    Ok(RunData { train, test, valid, seconds, fingerprint })
+}
+
+/// The training rows' [`checkpoint::data_hash`]; rows on disk are read block by block for it
+/// (which also checks every value before EM starts).
+fn data_hash(train: &SplitData) -> Result<String, TrainError> {
+    let rows = match train {
+        SplitData::Held(images, _) => {
+            return Ok(checkpoint::data_hash(train.shape(), &images.pixels));
+        }
+        SplitData::Disk(split) => &split.rows,
+    };
+    let mut hasher = DataHasher::new(train.shape());
+    let block = (1 << 20) / rows.dim().max(1) + 1;
+    for start in (0..rows.len()).step_by(block) {
+        hasher.update(&rows.read(start..start + block)?);
+    }
+    Ok(hasher.finish())
 }

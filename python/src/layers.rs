@@ -20,6 +20,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::SeedableRng;
+use rayon::prelude::*;
 
 /// A trained layer: its family's module and the shape `[height, width]` of one input row.
 #[pyclass(module = "gmmzoo._core", frozen)]
@@ -55,18 +56,31 @@ pub(crate) fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyRe
             shape[1]
         )));
     }
-    let mut rows = Vec::with_capacity(x.len());
-    for (i, row) in x.as_array().rows().into_iter().enumerate() {
-        for &v in row {
-            let f = v as f32;
-            if f.is_infinite() {
-                return Err(value_error(format!(
-                    "X holds {v} in row {i}, which is not a finite float32 value (NaN marks a \
-                     missing value)"
-                )));
-            }
-            rows.push(f);
-        }
+    let array = x.as_array();
+    let convert = |values: &[f64], rows: &mut [f32]| {
+        rows.iter_mut().zip(values).fold(false, |inf, (r, &v)| {
+            *r = v as f32;
+            inf | r.is_infinite()
+        })
+    };
+    // Converted by every thread, a block of values each; NumPy's C order is the rows' order.
+    let mut rows = vec![0.0f32; x.len()];
+    let infinite = match array.as_slice() {
+        Some(values) => rows
+            .par_chunks_mut(1 << 16)
+            .zip(values.par_chunks(1 << 16))
+            .map(|(r, v)| convert(v, r))
+            .reduce(|| false, |a, b| a | b),
+        None => convert(&array.iter().copied().collect::<Vec<f64>>(), &mut rows),
+    };
+    if infinite {
+        let at = rows.iter().position(|r| r.is_infinite()).unwrap_or(0);
+        let v = array.iter().nth(at).copied().unwrap_or(f64::INFINITY);
+        return Err(value_error(format!(
+            "X holds {v} in row {}, which is not a finite float32 value (NaN marks a missing \
+             value)",
+            at / d
+        )));
     }
     Ok(rows)
 }
@@ -268,7 +282,11 @@ impl Model {
 /// The first layer a run config's `text` describes, checked as a config file is and against
 /// `n` rows of `shape` (the library's size checks: a count too large for memory is refused
 /// before anything is allocated).
-pub(crate) fn checked_layer(text: &str, shape: [usize; 2], n: usize) -> PyResult<(RunConfig, StackLayer)> {
+pub(crate) fn checked_layer(
+    text: &str,
+    shape: [usize; 2],
+    n: usize,
+) -> PyResult<(RunConfig, StackLayer)> {
     let config = RunConfig::parse(text).map_err(|e| PyValueError::new_err(e.to_string()))?;
     gmm_zoo::training::sizes::check_layer(&config, 0, shape[0] * shape[1], n)
         .map_err(train_error)?;

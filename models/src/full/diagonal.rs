@@ -26,18 +26,23 @@ impl FullGmm {
     }
 
     /// `Σ_i (x_i p_ci − s_ci)² = Σ_i ((x_i − μ_ci) / σ_ci)²` for every row and component. On a
-    /// CPU: rows in tasks of [`HOST_ROWS`] over rayon's threads, each row's K sums in one pass
-    /// (the same figures on any thread count); elsewhere: `[rows, K, D]` broadcasts of at most
-    /// [`GPU_GROUP_BUDGET`] numbers.
+    /// CPU: rows in tasks of [`HOST_ROWS`] over rayon's threads, [`kernels::ROWS`] rows at a
+    /// time through each component's factors (the same figures on any thread count), and
+    /// `Ok(None)` where a row holds NaN (a missing value: its distances are NaN), so that
+    /// complete rows need no scan for one first; elsewhere: `[rows, K, D]` broadcasts of at most
+    /// [`GPU_GROUP_BUDGET`] numbers, NaN left to [`super::missing::has_missing`].
     ///
     /// # Shapes
     /// - `x`: `[N, D]`; result: `[N, K]`.
-    pub(crate) fn mahalanobis_diagonal(&self, x: Tensor<2>) -> Result<Tensor<2>, ModelError> {
+    pub(crate) fn mahalanobis_diagonal(
+        &self,
+        x: Tensor<2>,
+    ) -> Result<Option<Tensor<2>>, ModelError> {
         use rayon::prelude::*;
         let [n, d] = x.dims();
         let (k, device) = (self.n_components(), x.device());
         if !is_cpu(&device) {
-            return Ok(self.mahalanobis_diagonal_on_device(x));
+            return Ok(Some(self.mahalanobis_diagonal_on_device(x)));
         }
         // Every row and factor padded with zeros to whole blocks of LANES (a zero adds 0): the
         // kernel then has no scalar tail, which at D = 63 was half its work.
@@ -49,20 +54,33 @@ impl FullGmm {
         };
         let (p, s) = self.diagonal_terms()?;
         let (p, s) = (pad(p), pad(s));
-        let row_distances = kernels::row_distances();
+        let distances = kernels::distances_for_cpu();
+        let rows = kernels::ROWS;
         let mut out = vec![0.0f32; n * k];
         with_host_values(&x, |xs| {
             out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(
                 |(out, xs)| {
-                    let mut row_padded = vec![0.0f32; padded];
-                    for (row, x) in out.chunks_mut(k).zip(xs.chunks(d)) {
-                        row_padded[..d].copy_from_slice(x);
-                        row_distances(&row_padded, &p, &s, row);
+                    // The last block's rows past the batch's end keep the rows before them:
+                    // their distances are dropped.
+                    let (mut block, mut tail) = (vec![0.0f32; rows * padded], vec![0.0; rows * k]);
+                    for (out, xs) in out.chunks_mut(rows * k).zip(xs.chunks(rows * d)) {
+                        for (b, x) in block.chunks_mut(padded).zip(xs.chunks(d)) {
+                            b[..d].copy_from_slice(x);
+                        }
+                        if out.len() == tail.len() {
+                            distances(&block, &p, &s, out);
+                        } else {
+                            distances(&block, &p, &s, &mut tail);
+                            out.copy_from_slice(&tail[..out.len()]);
+                        }
                     }
                 },
             )
         })?;
-        Ok(Tensor::from_data(TensorData::new(out, [n, k]), &device))
+        if out.iter().fold(false, |a, v| a | v.is_nan()) {
+            return Ok(None);
+        }
+        Ok(Some(Tensor::from_data(TensorData::new(out, [n, k]), &device)))
     }
 
     /// [`FullGmm::mahalanobis_diagonal`] as Burn operations.
@@ -91,9 +109,12 @@ impl FullGmm {
 
     /// [`FullStats::Diagonal`]: `N_c`, `Σ r (x − m_c)` and `Σ r (x − m_c)²` (elementwise) about
     /// each component's current mean `m_c`, over the rows with responsibility at least
-    /// [`RESP_FLOOR`]. On a CPU each component's rows are gathered from one read-back and
-    /// summed in f64, one component per task; elsewhere `[G, N, D]` products on the device, and
-    /// only the `[K, D]` sums are read back.
+    /// [`RESP_FLOOR`]. On a CPU each component's `(row, r)` pairs are gathered in one pass over
+    /// the responsibilities ([`kernels::pairs_by_component`]) and its rows summed in f64 in row
+    /// order, a group of components per thread taking the rows a block at a time
+    /// ([`kernels::group_sums`]: the same figures for any grouping); `Ok(None)`
+    /// where a row holds NaN (a missing value: its sums are NaN). Elsewhere `[G, N, D]`
+    /// products on the device, and only the `[K, D]` sums are read back.
     ///
     /// # Shapes
     /// - `x`: `[N, D]`; `resp`: `[N, K]`.
@@ -101,35 +122,41 @@ impl FullGmm {
         &self,
         x: Tensor<2>,
         resp: Tensor<2>,
-    ) -> Result<FullStats, ModelError> {
+    ) -> Result<Option<FullStats>, ModelError> {
         use rayon::prelude::*;
         if !is_cpu(&x.device()) {
-            return self.diagonal_stats_on_device(x, resp);
+            return self.diagonal_stats_on_device(x, resp).map(Some);
         }
         let [_, d] = x.dims();
         let k = self.n_components();
-        let r: Vec<f32> = host_vec(resp.try_into_data())?;
+        let pairs = with_host_values(&resp, |r| kernels::pairs_by_component(r, k))?;
         let means = match self.config.zero_mean {
             true => vec![0.0; k * d],
             false => to_host_f64(self.means.val())?,
         };
-        let component_sums = kernels::component_sums();
+        let group_sums = kernels::group_sums_for_cpu();
+        // Components in one group per thread: each group reads the rows once.
+        let group = k.div_ceil(rayon::current_num_threads()).max(1);
         let sums = |xs: &[f32]| -> Vec<(f64, Vec<f64>, Vec<f64>)> {
-            (0..k)
-                .into_par_iter()
-                .map(|c| component_sums(xs, &r, c, k, &means[c * d..(c + 1) * d]))
+            pairs
+                .par_chunks(group)
+                .zip(means.par_chunks(group * d))
+                .flat_map_iter(|(pairs, means)| group_sums(xs, pairs, means))
                 .collect()
         };
         let per_component = with_host_values(&x, sums)?;
+        if per_component.iter().any(|e| e.1.iter().any(|v| v.is_nan())) {
+            return Ok(None);
+        }
         let resp_sum = per_component.iter().map(|e| e.0).collect();
         let first = per_component.iter().flat_map(|e| e.1.iter().copied()).collect();
         let second = per_component.into_iter().flat_map(|e| e.2).collect();
-        Ok(FullStats::Diagonal { resp_sum, first, second })
+        Ok(Some(FullStats::Diagonal { resp_sum, first, second }))
     }
 
     /// [`FullGmm::diagonal_stats`] as Burn operations, G components at a time within
     /// `BATCHED_STATS_BUDGET` (`FullGmm::for_shifted_blocks`).
-    fn diagonal_stats_on_device(
+    pub(crate) fn diagonal_stats_on_device(
         &self,
         x: Tensor<2>,
         resp: Tensor<2>,
@@ -181,7 +208,8 @@ mod tests {
                     .zip(&b)
                     .for_each(|(a, b)| assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0)));
             };
-            let host = to_host_f64(layer.mahalanobis_diagonal(x.clone()).unwrap()).unwrap();
+            let host =
+                to_host_f64(layer.mahalanobis_diagonal(x.clone()).unwrap().unwrap()).unwrap();
             close(
                 to_host_f64(layer.mahalanobis_diagonal_on_device(x.clone())).unwrap(),
                 host.clone(),
@@ -197,8 +225,34 @@ mod tests {
                 }
                 _ => panic!("diagonal statistics expected"),
             };
-            let on_host = flat(layer.diagonal_stats(x.clone(), resp.clone()).unwrap());
+            let on_host = flat(layer.diagonal_stats(x.clone(), resp.clone()).unwrap().unwrap());
             close(flat(layer.diagonal_stats_on_device(x, resp).unwrap()), on_host);
         }
+    }
+
+    /// A row with NaN (a missing value) is met by the host kernels themselves: `None` from the
+    /// distances and the statistics, which then fall back to the marginal forms.
+    #[test]
+    fn host_kernels_meet_a_missing_value() {
+        let (k, d, n) = (3, 9, 40);
+        let device = device_from_name("cpu").unwrap();
+        let config = FullGmmConfig {
+            n_components: k,
+            zero_mean: false,
+            reg_covar: 1e-6,
+            empty_components: Default::default(),
+            covariance_type: CovarianceType::Diag,
+        };
+        let layer = FullGmm::from_parts(&[0.1; 27], &[1.0; 27], &[1.0 / 3.0; 3], &config, &device);
+        let mut xs = vec![0.5f32; n * d];
+        let tensor =
+            |xs: &[f32]| Tensor::<2>::from_data(TensorData::new(xs.to_vec(), [n, d]), &device);
+        let resp =
+            Tensor::<2>::from_data(TensorData::new(vec![1.0f32 / 3.0; n * k], [n, k]), &device);
+        assert!(layer.mahalanobis_diagonal(tensor(&xs)).unwrap().is_some());
+        assert!(layer.diagonal_stats(tensor(&xs), resp.clone()).unwrap().is_some());
+        xs[37 * d + 4] = f32::NAN;
+        assert!(layer.mahalanobis_diagonal(tensor(&xs)).unwrap().is_none());
+        assert!(layer.diagonal_stats(tensor(&xs), resp).unwrap().is_none());
     }
 }

@@ -56,18 +56,25 @@ impl Mixture for FullGmm {
     /// NaN: each row's marginal density of what it observes (`FullGmm::marginal_log_prob`).
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
-        if has_missing(&x) {
+        let diagonal = self.config.covariance_type.is_diagonal();
+        // The diagonal host kernel meets a NaN itself (`None`): complete rows need no scan
+        // first.
+        let complete = match diagonal && is_cpu(&x.device()) {
+            true => self.mahalanobis_diagonal(x.clone()).ok().flatten(),
+            false => None,
+        };
+        if complete.is_none() && has_missing(&x) {
             // A read-back cannot fail on a CPU device; were it to, the NaN rows stay NaN and
             // the EM driver reports them.
             if let Ok(lp) = self.marginal_log_prob(x.clone()) {
                 return lp;
             }
         }
-        let maha = if self.config.covariance_type.is_diagonal() {
-            // A read-back cannot fail on a CPU device (the only one that reads back here); were
-            // it to, Burn's operations stand in.
-            self.mahalanobis_diagonal(x.clone())
-                .unwrap_or_else(|_| self.mahalanobis_diagonal_on_device(x))
+        let maha = if let Some(maha) = complete {
+            maha
+        } else if diagonal {
+            // NaN rows whose marginal failed, or a read-back that failed: Burn's operations.
+            self.mahalanobis_diagonal_on_device(x)
         } else if !is_cpu(&x.device()) {
             self.mahalanobis_grouped(x, GPU_GROUP_BUDGET)
         } else if triangle_blocks(d).len() == 1 {
@@ -152,10 +159,17 @@ impl Mixture for FullGmm {
     /// `FullGmm::diagonal_stats` on either. A batch with NaN: the expected statistics given
     /// what each row observes (`FullGmm::missing_stats`).
     fn batch_stats(&self, x: Tensor<2>, resp: Tensor<2>) -> Result<FullStats, ModelError> {
-        if has_missing(&x) {
+        let diagonal = self.config.covariance_type.is_diagonal();
+        if diagonal && is_cpu(&x.device()) {
+            // The diagonal host sums meet a NaN themselves (`None`): no scan for one first.
+            match self.diagonal_stats(x.clone(), resp.clone())? {
+                Some(stats) => Ok(stats),
+                None => self.missing_stats(x, resp),
+            }
+        } else if has_missing(&x) {
             self.missing_stats(x, resp)
-        } else if self.config.covariance_type.is_diagonal() {
-            self.diagonal_stats(x, resp)
+        } else if diagonal {
+            self.diagonal_stats_on_device(x, resp)
         } else if is_cpu(&x.device()) {
             self.stats_by_rows(x, resp)
         } else {

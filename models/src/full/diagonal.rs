@@ -1,7 +1,7 @@
 //! The E-step and statistics of the diagonal covariance types (`diag`, `spherical`): no
 //! matrix product, O(K·D) per row against the full type's O(K·D²).
 
-use super::blocks::{GPU_GROUP_BUDGET, HOST_ROWS};
+use super::blocks::{GPU_GROUP_BUDGET, HOST_ROWS, STAT_BLOCKS};
 use super::diagonal_kernels as kernels;
 use super::model::FullGmm;
 use super::moments::FullStats;
@@ -109,12 +109,11 @@ impl FullGmm {
 
     /// [`FullStats::Diagonal`]: `N_c`, `Σ r (x − m_c)` and `Σ r (x − m_c)²` (elementwise) about
     /// each component's current mean `m_c`, over the rows with responsibility at least
-    /// [`RESP_FLOOR`]. On a CPU each component's `(row, r)` pairs are gathered in one pass over
-    /// the responsibilities ([`kernels::pairs_by_component`]) and its rows summed in f64 in row
-    /// order, a group of components per thread taking the rows a block at a time
-    /// ([`kernels::group_sums`]: the same figures for any grouping); `Ok(None)`
-    /// where a row holds NaN (a missing value: its sums are NaN). Elsewhere `[G, N, D]`
-    /// products on the device, and only the `[K, D]` sums are read back.
+    /// [`RESP_FLOOR`]. On a CPU: [`STAT_BLOCKS`] blocks of rows in parallel, each row read once
+    /// for all its components and summed in f64 ([`kernels::block_sums`]), the blocks added in
+    /// order (the same figures on any thread count); `Ok(None)` where a row holds NaN (a
+    /// missing value: its sums are NaN). Elsewhere `[G, N, D]` products on the device, and
+    /// only the `[K, D]` sums are read back.
     ///
     /// # Shapes
     /// - `x`: `[N, D]`; `resp`: `[N, K]`.
@@ -127,31 +126,32 @@ impl FullGmm {
         if !is_cpu(&x.device()) {
             return self.diagonal_stats_on_device(x, resp).map(Some);
         }
-        let [_, d] = x.dims();
+        let [n, d] = x.dims();
         let k = self.n_components();
-        let pairs = with_host_values(&resp, |r| kernels::pairs_by_component(r, k))?;
         let means = match self.config.zero_mean {
             true => vec![0.0; k * d],
             false => to_host_f64(self.means.val())?,
         };
-        let group_sums = kernels::group_sums_for_cpu();
-        // Components in one group per thread: each group reads the rows once.
-        let group = k.div_ceil(rayon::current_num_threads()).max(1);
-        let sums = |xs: &[f32]| -> Vec<(f64, Vec<f64>, Vec<f64>)> {
-            pairs
-                .par_chunks(group)
-                .zip(means.par_chunks(group * d))
-                .flat_map_iter(|(pairs, means)| group_sums(xs, pairs, means))
-                .collect()
-        };
-        let per_component = with_host_values(&x, sums)?;
-        if per_component.iter().any(|e| e.1.iter().any(|v| v.is_nan())) {
+        let block_sums = kernels::block_sums_for_cpu();
+        let rows = n.div_ceil(STAT_BLOCKS).max(1);
+        let blocks: Vec<Vec<f64>> = with_host_values(&x, |xs| {
+            with_host_values(&resp, |r| {
+                xs.par_chunks(rows * d)
+                    .zip(r.par_chunks(rows * k))
+                    .map(|(xs, r)| block_sums(xs, r, k, &means))
+                    .collect()
+            })
+        })??;
+        let mut total = vec![0.0; k * (1 + 2 * d)];
+        for block in blocks {
+            total.iter_mut().zip(block).for_each(|(t, b)| *t += b);
+        }
+        if total.iter().any(|v| v.is_nan()) {
             return Ok(None);
         }
-        let resp_sum = per_component.iter().map(|e| e.0).collect();
-        let first = per_component.iter().flat_map(|e| e.1.iter().copied()).collect();
-        let second = per_component.into_iter().flat_map(|e| e.2).collect();
-        Ok(Some(FullStats::Diagonal { resp_sum, first, second }))
+        let second = total.split_off(k * (1 + d));
+        let first = total.split_off(k);
+        Ok(Some(FullStats::Diagonal { resp_sum: total, first, second }))
     }
 
     /// [`FullGmm::diagonal_stats`] as Burn operations, G components at a time within

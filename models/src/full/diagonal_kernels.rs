@@ -39,8 +39,10 @@ fn block_distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
         let (pc, sc) = (&p[c * w..(c + 1) * w], &s[c * w..(c + 1) * w]);
         let mut acc = [[0f32; LANES]; ROWS];
         for j in (0..w).step_by(LANES) {
-            let pj: &[f32; LANES] = pc[j..j + LANES].try_into().expect("padded factors");
-            let sj: &[f32; LANES] = sc[j..j + LANES].try_into().expect("padded factors");
+            // Copied, not borrowed: the compiler then keeps them in registers for the rows
+            // (borrowed, it loaded them again for every row: 1.8× slower at MNIST's sizes).
+            let pj: [f32; LANES] = pc[j..j + LANES].try_into().expect("padded factors");
+            let sj: [f32; LANES] = sc[j..j + LANES].try_into().expect("padded factors");
             for (r, acc) in acc.iter_mut().enumerate() {
                 let xj: &[f32; LANES] =
                     x[r * w + j..r * w + j + LANES].try_into().expect("padded rows");
@@ -56,51 +58,47 @@ fn block_distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Bytes of rows that [`group_sums`] takes at a time (a core's L2 holds them while each of
-/// the group's components sums its rows among them).
-const SUM_BYTES: usize = 1 << 18;
-
-/// For each component `j` of a group: `(N_c, Σ r (x − m_c), Σ r (x − m_c)²)` in f64 over its
-/// `(row, r)` pairs `pairs[j]` (rows of `xs`, `[N·D]`, whose responsibility is at least
-/// [`RESP_FLOOR`]; `means`: the group's `[G·D]`), each component's rows in row order. The
-/// rows are taken [`SUM_BYTES`] at a time and every component of the group sums its own among
-/// them: one component's rows scattered over all of `xs` were a cache miss each.
+/// One block of rows' `(N_c, Σ r (x − m_c), Σ r (x − m_c)²)` for all K components in f64, as
+/// one buffer `[N_c: K | first: K·D | second: K·D]`: the rows `xs` (`[B·D]`) in order, each
+/// converted to f64 once and added to every component whose responsibility `r[b·K + c]` is at
+/// least [`RESP_FLOOR`] (`means`: `[K·D]`). Rows, means and sums are padded with zeros to whole
+/// f64 registers (a zero adds 0): at D = 63 the scalar tail was half the work.
 #[inline(always)]
-fn group_sums(
-    xs: &[f32],
-    pairs: &[Vec<(u32, f32)>],
-    means: &[f64],
-) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
-    let d = means.len() / pairs.len().max(1);
-    let n = xs.len() / d.max(1);
-    let step = (SUM_BYTES / (4 * d.max(1))).max(1);
-    let mut out: Vec<_> = pairs.iter().map(|_| (0.0, vec![0.0; d], vec![0.0; d])).collect();
-    let mut next = vec![0; pairs.len()];
-    for end in (step..n + step).step_by(step) {
-        for (j, (nc, first, second)) in out.iter_mut().enumerate() {
-            let (list, m) = (&pairs[j], &means[j * d..(j + 1) * d]);
-            let (first, second) = (first.as_mut_slice(), second.as_mut_slice());
-            while let Some(&(row, rc)) = list.get(next[j]).filter(|p| (p.0 as usize) < end) {
-                let (row, rc) = (row as usize, rc as f64);
-                *nc += rc;
-                let terms = xs[row * d..(row + 1) * d].iter().zip(m);
-                for ((&x, m), (f, s)) in terms.zip(first.iter_mut().zip(second.iter_mut())) {
-                    let y = x as f64 - m;
-                    *f += rc * y;
-                    *s += rc * y * y;
-                }
-                next[j] += 1;
+fn block_sums(xs: &[f32], r: &[f32], k: usize, means: &[f64]) -> Vec<f64> {
+    let d = means.len() / k;
+    let w = d.div_ceil(8) * 8;
+    let mut padded_means = vec![0.0; k * w];
+    for (p, m) in padded_means.chunks_exact_mut(w).zip(means.chunks_exact(d)) {
+        p[..d].copy_from_slice(m);
+    }
+    let (mut nc, mut first, mut second) = (vec![0.0; k], vec![0.0; k * w], vec![0.0; k * w]);
+    let mut row = vec![0.0f64; w];
+    for (x, r) in xs.chunks_exact(d).zip(r.chunks_exact(k)) {
+        row.iter_mut().zip(x).for_each(|(v, &x)| *v = x as f64);
+        for (c, &rc) in r.iter().enumerate() {
+            if rc < RESP_FLOOR {
+                continue;
+            }
+            let rc = rc as f64;
+            nc[c] += rc;
+            let (m, f) = (&padded_means[c * w..][..w], &mut first[c * w..][..w]);
+            let s = &mut second[c * w..][..w];
+            for (((&x, m), f), s) in row.iter().zip(m).zip(f.iter_mut()).zip(s.iter_mut()) {
+                let y = x - m;
+                *f += rc * y;
+                *s += rc * y * y;
             }
         }
     }
-    out
+    let unpadded =
+        |v: Vec<f64>| v.chunks_exact(w).flat_map(|c| c[..d].to_vec()).collect::<Vec<_>>();
+    [nc, unpadded(first), unpadded(second)].concat()
 }
 
 /// What [`block_distances`] computes, for this CPU.
 pub(crate) type BlockDistances = fn(&[f32], &[f32], &[f32], &mut [f32]);
-/// What [`group_sums`] computes, for this CPU.
-pub(crate) type GroupSums =
-    fn(&[f32], &[Vec<(u32, f32)>], &[f64]) -> Vec<(f64, Vec<f64>, Vec<f64>)>;
+/// What [`block_sums`] computes, for this CPU.
+pub(crate) type BlockSums = fn(&[f32], &[f32], usize, &[f64]) -> Vec<f64>;
 
 /// [`block_distances`] compiled for this CPU (AVX-512, else AVX2 with FMA, else the
 /// baseline).
@@ -123,18 +121,18 @@ fn avx2_fma() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
 }
 
-/// [`group_sums`] compiled for this CPU (AVX-512, else AVX2 with FMA, else the baseline).
-pub(crate) fn group_sums_for_cpu() -> GroupSums {
+/// [`block_sums`] compiled for this CPU (AVX-512, else AVX2 with FMA, else the baseline).
+pub(crate) fn block_sums_for_cpu() -> BlockSums {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
-            return avx512::group_sums;
+            return avx512::block_sums;
         }
         if avx2_fma() {
-            return avx2::group_sums;
+            return avx2::block_sums;
         }
     }
-    group_sums
+    block_sums
 }
 
 /// The kernels compiled with x86 features enabled (`$feature`: their registers and fused
@@ -153,22 +151,14 @@ macro_rules! compiled_for {
                 unsafe { compiled(x, p, s, out) }
             }
 
-            pub(super) fn group_sums(
-                xs: &[f32],
-                pairs: &[Vec<(u32, f32)>],
-                means: &[f64],
-            ) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
+            pub(super) fn block_sums(xs: &[f32], r: &[f32], k: usize, m: &[f64]) -> Vec<f64> {
                 #[target_feature(enable = $feature)]
-                unsafe fn compiled(
-                    xs: &[f32],
-                    pairs: &[Vec<(u32, f32)>],
-                    means: &[f64],
-                ) -> Vec<(f64, Vec<f64>, Vec<f64>)> {
-                    super::group_sums(xs, pairs, means)
+                unsafe fn compiled(xs: &[f32], r: &[f32], k: usize, m: &[f64]) -> Vec<f64> {
+                    super::block_sums(xs, r, k, m)
                 }
-                // SAFETY: `group_sums_for_cpu` hands this function out only where the CPU has
+                // SAFETY: `block_sums_for_cpu` hands this function out only where the CPU has
                 // it.
-                unsafe { compiled(xs, pairs, means) }
+                unsafe { compiled(xs, r, k, m) }
             }
         }
     };
@@ -176,37 +166,6 @@ macro_rules! compiled_for {
 
 compiled_for!(avx2, "avx2,fma");
 compiled_for!(avx512, "avx512f");
-
-/// Rows per task of [`pairs_by_component`].
-const PAIR_ROWS: usize = 4096;
-
-/// Each component's `(row, r)` pairs of the responsibilities `r` (`[N·K]` row-major) that are
-/// not below [`RESP_FLOOR`], in row order: tasks of [`PAIR_ROWS`] rows, joined in order.
-pub(crate) fn pairs_by_component(r: &[f32], k: usize) -> Vec<Vec<(u32, f32)>> {
-    use rayon::prelude::*;
-    let parts: Vec<Vec<Vec<(u32, f32)>>> = r
-        .par_chunks(PAIR_ROWS * k)
-        .enumerate()
-        .map(|(t, r)| {
-            let mut lists = vec![Vec::new(); k];
-            for (i, row) in r.chunks(k).enumerate() {
-                let row_index = (t * PAIR_ROWS + i) as u32;
-                for (list, &v) in lists.iter_mut().zip(row) {
-                    // `!(v < floor)`, not `v >= floor`: a NaN responsibility is kept (and
-                    // reported by the M-step), as the sums always did.
-                    if !(v < RESP_FLOOR) {
-                        list.push((row_index, v));
-                    }
-                }
-            }
-            lists
-        })
-        .collect();
-    (0..k)
-        .into_par_iter()
-        .map(|c| parts.iter().flat_map(|p| p[c].iter().copied()).collect())
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -240,27 +199,19 @@ mod tests {
         assert_eq!(for_cpu[..k], out[..k]);
     }
 
-    /// The statistics do not depend on how the components are grouped, bit for bit, and equal
-    /// one component's f64 sums over its rows in row order.
+    /// Each block's statistics equal one component's f64 sums over its rows in row order, on
+    /// every compiled form.
     #[test]
-    fn sums_do_not_depend_on_the_grouping() {
+    fn block_sums_match_each_components_own_sums() {
         let (n, k, d) = (3000, 6, 7);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
         let xs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         let means: Vec<f64> = (0..k * d).map(|_| rng.random_range(-0.5..0.5)).collect();
         let mut r: Vec<f32> = (0..n * k).map(|_| rng.random::<f32>().powi(8)).collect();
         r.iter_mut().step_by(5).for_each(|v| *v = 1e-9); // below the floor
-        let pairs = pairs_by_component(&r, k);
-        let whole = group_sums(&xs, &pairs, &means);
-        for group in [1, 4] {
-            let grouped: Vec<_> = pairs
-                .chunks(group)
-                .zip(means.chunks(group * d))
-                .flat_map(|(p, m)| group_sums_for_cpu()(&xs, p, m))
-                .collect();
-            assert_eq!(grouped, whole);
-        }
-        for (c, (nc, first, second)) in whole.iter().enumerate() {
+        let sums = block_sums(&xs, &r, k, &means);
+        assert_eq!(block_sums_for_cpu()(&xs, &r, k, &means), sums);
+        for c in 0..k {
             let (mut n_c, mut f, mut s) = (0.0, vec![0.0; d], vec![0.0; d]);
             for row in (0..n).filter(|&row| r[row * k + c] >= RESP_FLOOR) {
                 let rc = r[row * k + c] as f64;
@@ -271,7 +222,9 @@ mod tests {
                     s[i] += rc * y * y;
                 }
             }
-            assert_eq!((*nc, first, second), (n_c, &f, &s));
+            assert_eq!(sums[c], n_c);
+            assert_eq!(sums[k + c * d..k + (c + 1) * d], f);
+            assert_eq!(sums[k + k * d + c * d..k + k * d + (c + 1) * d], s);
         }
     }
 }

@@ -11,11 +11,6 @@ use super::moments::FullStats;
 use super::recentre::recentre_flat;
 use crate::encoded::Encoded;
 use crate::host::renormalised_log_weights;
-
-/// Numbers (16 MB of f32) of streamed rows that k-means++ seeds from at most: above it, a
-/// seeded uniform sample of the rows ([`Encoded::seeding_rows`]); Lloyd's iterations and the
-/// first M-step still pass over every row.
-const SEEDING_VALUES: usize = 1 << 22;
 use crate::mixture::{
     Init, MStepReport, Mixture, SufficientStats, complete_stats, init_random_responsibilities,
 };
@@ -24,6 +19,11 @@ use crate::{ModelError, is_cpu, kmeans};
 use burn::module::Param;
 use burn::tensor::{Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
+
+/// Numbers (16 MB of f32) of streamed rows that k-means++ seeds from at most: above it, a
+/// seeded uniform sample of the rows ([`Encoded::seeding_rows`]); Lloyd's iterations and the
+/// first M-step still pass over every row.
+const SEEDING_VALUES: usize = 1 << 22;
 
 impl Mixture for FullGmm {
     type Stats = FullStats;

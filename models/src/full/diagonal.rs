@@ -26,9 +26,7 @@ impl FullGmm {
     }
 
     /// `Σ_i (x_i p_ci − s_ci)² = Σ_i ((x_i − μ_ci) / σ_ci)²` for every row and component. On a
-    /// CPU: rows in tasks of [`HOST_ROWS`] over rayon's threads, [`kernels::ROWS`] rows at a
-    /// time through each component's factors (the same figures on any thread count), and
-    /// `Ok(None)` where a row holds NaN (a missing value: its distances are NaN), so that
+    /// CPU by [`host_distances`], `Ok(None)` where a row holds NaN (a missing value), so that
     /// complete rows need no scan for one first; elsewhere: `[rows, K, D]` broadcasts of at most
     /// [`GPU_GROUP_BUDGET`] numbers, NaN left to [`super::missing::has_missing`].
     ///
@@ -38,49 +36,11 @@ impl FullGmm {
         &self,
         x: Tensor<2>,
     ) -> Result<Option<Tensor<2>>, ModelError> {
-        use rayon::prelude::*;
-        let [n, d] = x.dims();
-        let (k, device) = (self.n_components(), x.device());
-        if !is_cpu(&device) {
+        if !is_cpu(&x.device()) {
             return Ok(Some(self.mahalanobis_diagonal_on_device(x)));
         }
-        // Every row and factor padded with zeros to whole blocks of LANES (a zero adds 0): the
-        // kernel then has no scalar tail, which at D = 63 was half its work.
-        let padded = d.div_ceil(kernels::LANES) * kernels::LANES;
-        let pad = |v: Vec<f32>| -> Vec<f32> {
-            v.chunks(d)
-                .flat_map(|c| c.iter().copied().chain(std::iter::repeat_n(0.0, padded - d)))
-                .collect()
-        };
         let (p, s) = self.diagonal_terms()?;
-        let (p, s) = (pad(p), pad(s));
-        let distances = kernels::distances_for_cpu();
-        let rows = kernels::ROWS;
-        let mut out = vec![0.0f32; n * k];
-        with_host_values(&x, |xs| {
-            out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(
-                |(out, xs)| {
-                    // The last block's rows past the batch's end keep the rows before them:
-                    // their distances are dropped.
-                    let (mut block, mut tail) = (vec![0.0f32; rows * padded], vec![0.0; rows * k]);
-                    for (out, xs) in out.chunks_mut(rows * k).zip(xs.chunks(rows * d)) {
-                        for (b, x) in block.chunks_mut(padded).zip(xs.chunks(d)) {
-                            b[..d].copy_from_slice(x);
-                        }
-                        if out.len() == tail.len() {
-                            distances(&block, &p, &s, out);
-                        } else {
-                            distances(&block, &p, &s, &mut tail);
-                            out.copy_from_slice(&tail[..out.len()]);
-                        }
-                    }
-                },
-            )
-        })?;
-        if out.iter().fold(false, |a, v| a | v.is_nan()) {
-            return Ok(None);
-        }
-        Ok(Some(Tensor::from_data(TensorData::new(out, [n, k]), &device)))
+        host_distances(&x, &p, &s, self.n_components())
     }
 
     /// [`FullGmm::mahalanobis_diagonal`] as Burn operations.
@@ -173,6 +133,54 @@ impl FullGmm {
             second: to_host_f64(Tensor::cat(seconds, 0))?,
         })
     }
+}
+
+/// `out[n, c] = Σ_i (x_ni p_ci − s_ci)²` on the host (`x`: `[N, D]` on a CPU device; `p`, `s`:
+/// `[K·D]`): rows in tasks of [`HOST_ROWS`] over rayon's threads, [`kernels::ROWS`] rows at a
+/// time through each component's factors (the same figures on any thread count); `Ok(None)`
+/// where a row holds NaN (its distances are NaN).
+pub(crate) fn host_distances(
+    x: &Tensor<2>,
+    p: &[f32],
+    s: &[f32],
+    k: usize,
+) -> Result<Option<Tensor<2>>, ModelError> {
+    use rayon::prelude::*;
+    let [n, d] = x.dims();
+    // Every row and factor padded with zeros to whole blocks of LANES (a zero adds 0): the
+    // kernel then has no scalar tail, which at D = 63 was half its work.
+    let padded = d.div_ceil(kernels::LANES) * kernels::LANES;
+    let pad = |v: &[f32]| -> Vec<f32> {
+        v.chunks(d)
+            .flat_map(|c| c.iter().copied().chain(std::iter::repeat_n(0.0, padded - d)))
+            .collect()
+    };
+    let (p, s) = (pad(p), pad(s));
+    let distances = kernels::distances_for_cpu();
+    let rows = kernels::ROWS;
+    let mut out = vec![0.0f32; n * k];
+    with_host_values(x, |xs| {
+        out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(|(out, xs)| {
+            // The last block's rows past the batch's end keep the rows before them:
+            // their distances are dropped.
+            let (mut block, mut tail) = (vec![0.0f32; rows * padded], vec![0.0; rows * k]);
+            for (out, xs) in out.chunks_mut(rows * k).zip(xs.chunks(rows * d)) {
+                for (b, x) in block.chunks_mut(padded).zip(xs.chunks(d)) {
+                    b[..d].copy_from_slice(x);
+                }
+                if out.len() == tail.len() {
+                    distances(&block, &p, &s, out);
+                } else {
+                    distances(&block, &p, &s, &mut tail);
+                    out.copy_from_slice(&tail[..out.len()]);
+                }
+            }
+        })
+    })?;
+    if out.iter().fold(false, |a, v| a | v.is_nan()) {
+        return Ok(None);
+    }
+    Ok(Some(Tensor::from_data(TensorData::new(out, [n, k]), &x.device())))
 }
 
 #[cfg(test)]

@@ -52,16 +52,21 @@ impl Mixture for FullGmm {
     /// from `FullGmm::mahalanobis_grouped` (G components per product) on a GPU; on a CPU from
     /// `FullGmm::mahalanobis_host` when `U_c` is one triangle block wide (D ≤ 128), else from
     /// `FullGmm::mahalanobis_triangular` (which skips the zero half of each `U_c`).
-    /// The diagonal types: `FullGmm::mahalanobis_diagonal`, no matrix product. A batch with
-    /// NaN: each row's marginal density of what it observes (`FullGmm::marginal_log_prob`).
+    /// The diagonal types: `FullGmm::mahalanobis_diagonal`, no matrix product; the tied type on
+    /// a CPU: `FullGmm::mahalanobis_tied`, one product for all components. A batch with NaN:
+    /// each row's marginal density of what it observes (`FullGmm::marginal_log_prob`).
     fn log_prob(&self, x: Tensor<2>) -> Tensor<2> {
         let [_, d] = x.dims();
         let diagonal = self.config.covariance_type.is_diagonal();
-        // The diagonal host kernel meets a NaN itself (`None`): complete rows need no scan
-        // first.
-        let complete = match diagonal && is_cpu(&x.device()) {
-            true => self.mahalanobis_diagonal(x.clone()).ok().flatten(),
-            false => None,
+        // The diagonal and tied host forms meet a NaN themselves (`None`): complete rows need no
+        // scan first.
+        let complete = match self.config.covariance_type {
+            _ if !is_cpu(&x.device()) => None,
+            CovarianceType::Diag | CovarianceType::Spherical => {
+                self.mahalanobis_diagonal(x.clone()).ok().flatten()
+            }
+            CovarianceType::Tied => self.mahalanobis_tied(x.clone()).ok().flatten(),
+            CovarianceType::Full => None,
         };
         if complete.is_none() && has_missing(&x) {
             // A read-back cannot fail on a CPU device; were it to, the NaN rows stay NaN and

@@ -16,6 +16,7 @@ mod model;
 mod moments;
 mod recentre;
 mod sample;
+mod tied;
 
 pub use blocks::{GROUP_BUDGET, HOST_ROWS, TRIANGLE_BLOCK};
 pub use config::{EmptyPolicy, FullGmmConfig};

@@ -11,6 +11,7 @@
 //! ```
 
 use super::PatchPrior;
+use super::score_sums::segment_sums_for_cpu;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -46,34 +47,64 @@ fn projections(prior: &PatchPrior, k: usize, w: &[f32], b: usize) -> Vec<f32> {
     d
 }
 
-/// `s_nk` for every row of a block, `[b, K]`: one product `W [U_1 … U_K]` for all components.
+/// `s_nk` for every row of a block, `[b, K]`: the product `W [U_1 … U_K]`, [`SCORE_COLUMNS`]
+/// at a time into this thread's reused buffer (a fresh one is zeroed by the kernel first),
+/// then each component's `Σ_i (d_nki − c_ki)² / (λ_ki + σ²)` over the stride's lanes (the
+/// padding's zeros add 0) while the product is still in the core's cache.
 pub(super) fn scores(prior: &PatchPrior, w: &[f32], b: usize, sigma2: f64) -> Vec<f64> {
-    let (m, kk) = (prior.dims(), prior.n_components());
-    let mut projected = vec![0f32; b * kk * m];
-    matmul(
-        MatMut::from_row_major_slice_mut(&mut projected, b, kk * m),
-        Accum::Replace,
-        MatRef::from_row_major_slice(w, b, m),
-        MatRef::from_row_major_slice(&prior.stacked, m, kk * m),
-        1.0f32,
-        Par::Seq,
-    );
-    let mut out = vec![0f64; b * kk];
-    for k in 0..kk {
-        let lambda = &prior.eigenvalues[k];
-        let inverse: Vec<f32> = lambda.iter().map(|l| (1.0 / (l + sigma2)) as f32).collect();
-        let log_det: f64 = lambda.iter().map(|l| (l + sigma2).ln()).sum();
-        let constant = prior.log_weights[k] - 0.5 * log_det;
-        let centre = &prior.centres[k];
-        for n in 0..b {
-            let row = &projected[n * kk * m + k * m..][..m];
-            let maha: f32 =
-                row.iter().zip(centre).zip(&inverse).map(|((v, c), i)| (v - c) * (v - c) * i).sum();
-            out[n * kk + k] = constant - 0.5 * f64::from(maha);
-        }
+    thread_local! {
+        static PROJECTED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    out
+    let (m, kk, stride) = (prior.dims(), prior.n_components(), prior.stride);
+    let pad = |v: &mut Vec<f32>| v.resize(v.len().div_ceil(stride) * stride, 0.0);
+    let mut inverse = Vec::with_capacity(kk * stride);
+    let mut centres = Vec::with_capacity(kk * stride);
+    for k in 0..kk {
+        inverse.extend(prior.eigenvalues[k].iter().map(|l| (1.0 / (l + sigma2)) as f32));
+        centres.extend(&prior.centres[k]);
+        pad(&mut inverse);
+        pad(&mut centres);
+    }
+    let constant: Vec<f64> = (0..kk)
+        .map(|k| {
+            let log_det: f64 = prior.eigenvalues[k].iter().map(|l| (l + sigma2).ln()).sum();
+            prior.log_weights[k] - 0.5 * log_det
+        })
+        .collect();
+    let group = (SCORE_COLUMNS / stride).clamp(1, kk);
+    let mut maha = vec![0f32; b * kk];
+    let mut part = vec![0f32; b * group];
+    PROJECTED.with_borrow_mut(|projected| {
+        for k0 in (0..kk).step_by(group) {
+            let g = group.min(kk - k0);
+            let (cols, from) = (g * stride, k0 * stride);
+            projected.resize(b * cols, 0.0);
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut projected[..b * cols], b, cols),
+                Accum::Replace,
+                MatRef::from_row_major_slice(w, b, m),
+                MatRef::from_row_major_slice_with_stride(
+                    &prior.stacked[from..],
+                    m,
+                    cols,
+                    kk * stride,
+                ),
+                1.0f32,
+                Par::Seq,
+            );
+            let (c, v) = (&centres[from..from + cols], &inverse[from..from + cols]);
+            segment_sums_for_cpu()(&projected[..b * cols], c, v, stride, &mut part[..b * g]);
+            for (row, part) in maha.chunks_exact_mut(kk).zip(part.chunks_exact(g)) {
+                row[k0..k0 + g].copy_from_slice(part);
+            }
+        }
+    });
+    maha.iter().enumerate().map(|(nk, v)| constant[nk % kk] - 0.5 * f64::from(*v)).collect()
 }
+
+/// Columns of the product that [`scores`] forms at a time (512 KB of f32 for a block's 256
+/// rows).
+const SCORE_COLUMNS: usize = 512;
 
 /// Adds `r · ŵ_n|k` to `out` for every row `n` of a block, `r = weight(n)`.
 fn add_wiener(

@@ -8,6 +8,7 @@ mod map_step;
 mod picture;
 mod prior;
 mod quality;
+mod score_sums;
 mod search;
 
 pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};

@@ -385,7 +385,6 @@ fn a_deep_priors_search_finds_the_best_path_of_every_noisy_patch() {
     let g = network.density_gaussians().unwrap().unwrap();
     let mut prior = PatchPrior::from_mixture(&g, P, 1.0, true);
     prior.search = Some(PathSearch::new(&network, &g.weights, (P, 1.0, true)).unwrap());
-    prior.stacked = Vec::new();
     let rows: Vec<f64> = (0..200 * Q).map(|_| rng.random_range(-2.0..2.0)).collect();
     let rows32: Vec<f32> = rows.iter().map(|&v| v as f32).collect();
     for sigma2 in [0.05, 0.5] {

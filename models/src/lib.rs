@@ -12,6 +12,7 @@ mod deep;
 mod device;
 mod encoded;
 mod error;
+pub mod factor_groups;
 pub mod filters;
 mod full;
 mod generative;
@@ -24,6 +25,7 @@ pub mod processes;
 mod readback;
 mod row_weights;
 pub mod spectral;
+mod square_sums;
 
 pub use conv::{CONV_HOST_ROWS, ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
 pub use deep::search as deep_search;

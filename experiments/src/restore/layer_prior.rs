@@ -49,7 +49,6 @@ impl PatchPrior {
         {
             let search = PathSearch::new(network, &mixture.weights, (side, scale, dropped));
             prior.search = Some(search?);
-            prior.stacked = Vec::new(); // the search scores layer by layer, never every path
         }
         Ok(prior)
     }

@@ -3,15 +3,19 @@
 //! `W` `[N, P²−1]` and component k ([`PatchPrior`]'s `μ'_k`, `U_k`, `λ_k`):
 //!
 //! ```text
-//! d_nk   = (w_n − μ'_k) U_k                                        (one product per block)
+//! d_nk   = (w_n − μ'_k) U_k
 //! s_nk   = log π_k − ½ Σ_i log(λ_ki + σ²) − ½ Σ_i d_nki² / (λ_ki + σ²)   log p(w_n, k) + const
 //! ŵ_n|k  = μ'_k + U_k (g_k ⊙ d_nk),   g_ki = λ_ki / (λ_ki + σ²)          the Wiener estimate
 //! most likely:  ŵ_n = ŵ_n|k*,   k* = argmax_k s_nk                     (Zoran & Weiss)
 //! posterior:    ŵ_n = Σ_k r_nk ŵ_n|k,   r_nk = exp(s_nk − logsumexp_k s_nk)
 //! ```
+//!
+//! The scores of a block of rows under every component are one product through triangular
+//! factors of the components' noisy precisions, built once per noise level
+//! ([`NoisyFactors`]); the Wiener estimates, one per row, go through the eigenvectors.
 
 use super::PatchPrior;
-use super::score_sums::segment_sums_for_cpu;
+use super::noisy_factors::NoisyFactors;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -46,65 +50,6 @@ fn projections(prior: &PatchPrior, k: usize, w: &[f32], b: usize) -> Vec<f32> {
     );
     d
 }
-
-/// `s_nk` for every row of a block, `[b, K]`: the product `W [U_1 … U_K]`, [`SCORE_COLUMNS`]
-/// at a time into this thread's reused buffer (a fresh one is zeroed by the kernel first),
-/// then each component's `Σ_i (d_nki − c_ki)² / (λ_ki + σ²)` over the stride's lanes (the
-/// padding's zeros add 0) while the product is still in the core's cache.
-pub(super) fn scores(prior: &PatchPrior, w: &[f32], b: usize, sigma2: f64) -> Vec<f64> {
-    thread_local! {
-        static PROJECTED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    let (m, kk, stride) = (prior.dims(), prior.n_components(), prior.stride);
-    let pad = |v: &mut Vec<f32>| v.resize(v.len().div_ceil(stride) * stride, 0.0);
-    let mut inverse = Vec::with_capacity(kk * stride);
-    let mut centres = Vec::with_capacity(kk * stride);
-    for k in 0..kk {
-        inverse.extend(prior.eigenvalues[k].iter().map(|l| (1.0 / (l + sigma2)) as f32));
-        centres.extend(&prior.centres[k]);
-        pad(&mut inverse);
-        pad(&mut centres);
-    }
-    let constant: Vec<f64> = (0..kk)
-        .map(|k| {
-            let log_det: f64 = prior.eigenvalues[k].iter().map(|l| (l + sigma2).ln()).sum();
-            prior.log_weights[k] - 0.5 * log_det
-        })
-        .collect();
-    let group = (SCORE_COLUMNS / stride).clamp(1, kk);
-    let mut maha = vec![0f32; b * kk];
-    let mut part = vec![0f32; b * group];
-    PROJECTED.with_borrow_mut(|projected| {
-        for k0 in (0..kk).step_by(group) {
-            let g = group.min(kk - k0);
-            let (cols, from) = (g * stride, k0 * stride);
-            projected.resize(b * cols, 0.0);
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut projected[..b * cols], b, cols),
-                Accum::Replace,
-                MatRef::from_row_major_slice(w, b, m),
-                MatRef::from_row_major_slice_with_stride(
-                    &prior.stacked[from..],
-                    m,
-                    cols,
-                    kk * stride,
-                ),
-                1.0f32,
-                Par::Seq,
-            );
-            let (c, v) = (&centres[from..from + cols], &inverse[from..from + cols]);
-            segment_sums_for_cpu()(&projected[..b * cols], c, v, stride, &mut part[..b * g]);
-            for (row, part) in maha.chunks_exact_mut(kk).zip(part.chunks_exact(g)) {
-                row[k0..k0 + g].copy_from_slice(part);
-            }
-        }
-    });
-    maha.iter().enumerate().map(|(nk, v)| constant[nk % kk] - 0.5 * f64::from(*v)).collect()
-}
-
-/// Columns of the product that [`scores`] forms at a time (512 KB of f32 for a block's 256
-/// rows).
-const SCORE_COLUMNS: usize = 512;
 
 /// Adds `r · ŵ_n|k` to `out` for every row `n` of a block, `r = weight(n)`.
 fn add_wiener(
@@ -152,25 +97,27 @@ pub(super) fn row_score(prior: &PatchPrior, k: usize, row: &[f32], sigma2: f64) 
     prior.log_weights[k] - 0.5 * (log_det + maha)
 }
 
-/// Every row's most likely component: of all (one product for the block), or the path a deep
-/// GMM's noise-aware beam search finds.
-fn most_likely(prior: &PatchPrior, w: &[f32], sigma2: f64) -> Result<Vec<usize>, String> {
-    let (m, kk) = (prior.dims(), prior.n_components());
-    let best_of = |ks: &mut dyn Iterator<Item = (usize, f64)>| {
-        ks.max_by(|a, c| a.1.total_cmp(&c.1)).map_or(0, |(k, _)| k)
-    };
+/// Every row's most likely component: of all (`factors` are the prior's, one product for the
+/// block), or the path a deep GMM's noise-aware beam search finds (`factors` are its first
+/// layer's).
+fn most_likely(prior: &PatchPrior, factors: &NoisyFactors, w: &[f32], sigma2: f64) -> Vec<usize> {
+    let s = factors.scores(w, w.len() / prior.dims());
     match &prior.search {
-        None => {
-            let s = scores(prior, w, w.len() / m, sigma2);
-            Ok(s.chunks(kk).map(|row| best_of(&mut row.iter().copied().enumerate())).collect())
-        }
-        Some(search) => Ok(search.choose(prior, w, sigma2)),
+        None => s
+            .chunks(factors.n_components())
+            .map(|row| {
+                let best = row.iter().enumerate().max_by(|a, c| a.1.total_cmp(c.1));
+                best.map_or(0, |(k, _)| k)
+            })
+            .collect(),
+        Some(search) => search.choose(prior, w, sigma2, &s),
     }
 }
 
 /// One block's estimates into `out` (zeroed).
 fn block_step(
     prior: &PatchPrior,
+    factors: &NoisyFactors,
     w: &[f32],
     sigma2: f64,
     step: PatchStep,
@@ -181,7 +128,7 @@ fn block_step(
     match step {
         PatchStep::MostLikely => {
             let mut rows_of = vec![Vec::new(); kk];
-            for (n, k) in most_likely(prior, w, sigma2)?.into_iter().enumerate() {
+            for (n, k) in most_likely(prior, factors, w, sigma2).into_iter().enumerate() {
                 rows_of[k].push(n);
             }
             for (k, rows) in rows_of.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
@@ -200,7 +147,7 @@ fn block_step(
                             prior picks each patch's path by its search: use the most likely"
                     .into());
             }
-            let mut r = scores(prior, w, b, sigma2);
+            let mut r = factors.scores(w, b);
             for row in r.chunks_mut(kk) {
                 let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
@@ -225,9 +172,10 @@ pub fn patch_step(
     step: PatchStep,
 ) -> Result<Vec<f32>, String> {
     let m = prior.dims();
+    let factors = NoisyFactors::new(prior.search.as_ref().map_or(prior, |s| &s.levels[0]), sigma2);
     let mut out = vec![0f32; w.len()];
     w.par_chunks(BLOCK * m)
         .zip(out.par_chunks_mut(BLOCK * m))
-        .try_for_each(|(w, out)| block_step(prior, w, sigma2, step, out))?;
+        .try_for_each(|(w, out)| block_step(prior, &factors, w, sigma2, step, out))?;
     Ok(out)
 }

@@ -5,10 +5,10 @@ mod epll;
 mod files;
 mod layer_prior;
 mod map_step;
+mod noisy_factors;
 mod picture;
 mod prior;
 mod quality;
-mod score_sums;
 mod search;
 
 pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};

@@ -49,14 +49,6 @@ pub struct PatchPrior {
     pub eigenvalues: Vec<Vec<f64>>,
     /// `H`, row-major `[P²−1, P²]`.
     pub basis: Vec<f32>,
-    /// `[U_1 … U_K]`, row-major `[P²−1, K·S]`, each `U_k` padded with zero columns to the
-    /// stride `S` (whole vector registers of the score's sums): every component's projection
-    /// in one product.
-    pub stacked: Vec<f32>,
-    /// `S`, the columns of each component in [`PatchPrior::stacked`] (`P²−1` rounded up).
-    pub stride: usize,
-    /// `μ'_k U_k`, each `[P²−1]`: `(w − μ'_k) U_k = w U_k − μ'_k U_k`.
-    pub centres: Vec<Vec<f32>>,
     /// A deep GMM's search for each patch's path ([`PathSearch`]; `None`: every component
     /// is scored).
     pub search: Option<PathSearch>,
@@ -107,32 +99,7 @@ impl PatchPrior {
         }
         let log_weights = g.weights.iter().map(|w| w.max(f64::MIN_POSITIVE).ln()).collect();
         let basis = h.iter().map(|&v| v as f32).collect();
-        let k = g.weights.len();
-        let stride = m.div_ceil(super::score_sums::LANES) * super::score_sums::LANES;
-        let mut stacked = vec![0f32; m * k * stride];
-        for (c, u) in eigenvectors.iter().enumerate() {
-            for i in 0..m {
-                stacked[i * k * stride + c * stride..][..m].copy_from_slice(&u[i * m..(i + 1) * m]);
-            }
-        }
-        let centres = means
-            .iter()
-            .zip(&eigenvectors)
-            .map(|(mu, u)| (0..m).map(|j| (0..m).map(|i| mu[i] * u[i * m + j]).sum()).collect())
-            .collect();
-        Self {
-            side,
-            scale,
-            log_weights,
-            means,
-            eigenvectors,
-            eigenvalues,
-            basis,
-            stacked,
-            stride,
-            centres,
-            search: None,
-        }
+        Self { side, scale, log_weights, means, eigenvectors, eigenvalues, basis, search: None }
     }
 
     /// `P² − 1`, the patches' zero-mean coordinates.

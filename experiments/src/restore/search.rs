@@ -15,7 +15,7 @@
 //! `beam` of each patch extended by every node of the next layer and scored, and so on; at the
 //! last layer the scores are the paths' own, and the best is the patch's component.
 
-use super::map_step::{row_score, scores};
+use super::map_step::row_score;
 use super::{PatchPrior, PathSearch};
 use gmm_models::{DeepGmm, path_nodes};
 use gmm_training::GaussianMixture;
@@ -58,12 +58,11 @@ impl PathSearch {
     }
 
     /// Every row's path for rows `w` `[b, P²−1]` seen with noise variance `sigma2`; `paths`
-    /// is the prior of the whole paths.
-    pub fn choose(&self, paths: &PatchPrior, w: &[f32], sigma2: f64) -> Vec<usize> {
+    /// is the prior of the whole paths, `s` `[b, N_1]` the rows' scores under layer 1's
+    /// prefixes.
+    pub fn choose(&self, paths: &PatchPrior, w: &[f32], sigma2: f64, s: &[f64]) -> Vec<usize> {
         let m = paths.dims();
-        let first = &self.levels[0];
-        let (b, n1) = (w.len() / m, first.n_components());
-        let s = scores(first, w, b, sigma2);
+        let (b, n1) = (w.len() / m, self.levels[0].n_components());
         let top = |mut c: Vec<(usize, f64)>, keep: usize| {
             c.sort_by(|x, y| y.1.total_cmp(&x.1));
             c.truncate(keep);

@@ -5,22 +5,23 @@
 use super::blocks::{HOST_ROWS, triangle_blocks};
 use super::model::FullGmm;
 use crate::ModelError;
+use crate::factor_groups::{FactorGroups, shifts};
 use crate::mixture::Mixture;
-use crate::readback::host_vec;
+use crate::readback::{host_vec, to_host_f64};
 use burn::tensor::{Int, Tensor, TensorData};
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
 
 impl FullGmm {
     /// `‖(x_n - μ_c)ᵀ U_c‖²` on the host, for a CPU batch of small D (one [`TRIANGLE_BLOCK`]):
-    /// rows in tasks of [`HOST_ROWS`] over rayon's threads; in each, component by component,
-    /// `Y = x U_c` by faer into one reused buffer, then `Σ_j (Y[n,j] - s_c[j])²` with
-    /// `s_c = μ_cᵀ U_c` (f64 on the host) in one pass. Burn's operations allocate (and, in
-    /// burn-flex, copy) a tensor per step and per component: on `bsds300_full200` (D = 63)
-    /// those steps took longer than the products (an EM iteration 0.73× of
-    /// [`FullGmm::mahalanobis_grouped`]'s). For large D the products dominate and gemm's,
-    /// through [`FullGmm::mahalanobis_triangular`], are faster than faer's (MNIST, D = 784:
-    /// 9.3 s per iteration against 13.5 s with faer's triangular product).
+    /// rows in tasks of [`HOST_ROWS`] over rayon's threads; in each, the products with all
+    /// components' upper triangular `U_c` taken 16 columns at a time, each group of columns
+    /// multiplying only the rows its triangle reaches ([`FactorGroups`]: at D = 63, 2,544
+    /// multiply-adds per row and component instead of 3,969, 32 components per product), with
+    /// `s_c = μ_cᵀ U_c` (f64 on the host). Burn's operations allocate (and, in burn-flex, copy)
+    /// a tensor per step and per component: on `bsds300_full200` (D = 63) those steps took
+    /// longer than the products (an EM iteration 0.73× of [`FullGmm::mahalanobis_grouped`]'s).
+    /// For large D the products dominate and gemm's, through
+    /// [`FullGmm::mahalanobis_triangular`], are faster than faer's (MNIST, D = 784: 9.3 s per
+    /// iteration against 13.5 s with faer's triangular product).
     ///
     /// # Shapes
     /// - `x`: `[N, D]`; result: `[N, K]` (row-major, on `x`'s device).
@@ -30,44 +31,17 @@ impl FullGmm {
         let device = x.device();
         let k = self.n_components();
         let xs: Vec<f32> = host_vec(x.try_into_data())?;
-        let u: Vec<f32> = host_vec(self.dense_factors().try_into_data())?;
-        let shift: Vec<f32> = if self.config.zero_mean {
-            vec![0.0; k * d]
-        } else {
-            let mu: Vec<f32> = host_vec(self.means.val().try_into_data())?;
-            (0..k * d)
-                .map(|cj| {
-                    let (c, j) = (cj / d, cj % d);
-                    let s: f64 =
-                        (0..d).map(|i| mu[c * d + i] as f64 * u[(c * d + i) * d + j] as f64).sum();
-                    s as f32
-                })
-                .collect()
+        let u = to_host_f64(self.dense_factors())?;
+        let mu = match self.config.zero_mean {
+            true => vec![0.0; k * d],
+            false => to_host_f64(self.means.val())?,
         };
+        let u32s: Vec<f32> = u.iter().map(|&v| v as f32).collect();
+        let groups = FactorGroups::new(&u32s, &shifts(&mu, &u, k, d, false), k, d, true);
         let mut out = vec![0.0f32; n * k];
-        out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(
-            |(out, xs)| {
-                let rows = xs.len() / d;
-                let x = MatRef::from_row_major_slice(xs, rows, d);
-                let mut y = Mat::<f32>::zeros(rows, d);
-                let mut dist = vec![0.0f32; rows];
-                for c in 0..k {
-                    let uc = MatRef::from_row_major_slice(&u[c * d * d..(c + 1) * d * d], d, d);
-                    matmul(y.as_mut(), Accum::Replace, x, uc, 1.0, Par::Seq);
-                    dist.iter_mut().for_each(|v| *v = 0.0);
-                    for j in 0..d {
-                        let sj = shift[c * d + j];
-                        for (v, &yj) in dist.iter_mut().zip(y.col(j).iter()) {
-                            let t = yj - sj;
-                            *v += t * t;
-                        }
-                    }
-                    for (row, &v) in dist.iter().enumerate() {
-                        out[row * k + c] = v;
-                    }
-                }
-            },
-        );
+        out.par_chunks_mut(HOST_ROWS * k)
+            .zip(xs.par_chunks(HOST_ROWS * d))
+            .for_each(|(out, xs)| groups.distances(xs, out));
         Ok(Tensor::from_data(TensorData::new(out, [n, k]), &device))
     }
 

@@ -3,6 +3,7 @@
 use super::diagonal::host_distances;
 use super::model::FullGmm;
 use crate::ModelError;
+use crate::factor_groups::shifts;
 use crate::mixture::Mixture;
 use crate::readback::to_host_f64;
 use burn::tensor::Tensor;
@@ -20,17 +21,9 @@ impl FullGmm {
         let k = self.n_components();
         let u = self.precision_cholesky.val().reshape([d, d]);
         let factor = to_host_f64(u.clone())?;
-        let v: Vec<f32> = match self.config.zero_mean {
+        let v = match self.config.zero_mean {
             true => vec![0.0; k * d],
-            false => {
-                let mu = to_host_f64(self.means.val())?;
-                (0..k * d)
-                    .map(|cj| {
-                        let (c, j) = (cj / d, cj % d);
-                        (0..d).map(|i| mu[c * d + i] * factor[i * d + j]).sum::<f64>() as f32
-                    })
-                    .collect()
-            }
+            false => shifts(&to_host_f64(self.means.val())?, &factor, k, d, true),
         };
         host_distances(&x.matmul(u), &vec![1.0; k * d], &v, k)
     }

@@ -53,8 +53,9 @@ impl FamilyConfig for FullGmmConfig {
 }
 
 impl Family for FullGmm {
-    /// The triangular products `(x − μ_c)ᵀ U_c`: about K·D² per sample (3·K·D for the
-    /// diagonal types).
+    /// The products `(x − μ_c)ᵀ U_c` counted dense, 2·K·D² flops per sample (3·K·D for the
+    /// diagonal types): the CPU paths skip the triangles' zeros, so the rate `gmmzoo bench`
+    /// prints is the dense product's equivalent.
     fn e_step_flops_per_sample(&self) -> f64 {
         let (k, d) = (self.n_components() as f64, self.dim() as f64);
         match self.config.covariance_type.is_diagonal() {

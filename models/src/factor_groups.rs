@@ -16,7 +16,7 @@
 //! multiply-adds instead of the dense 3,969, and the product of a block of rows has
 //! [`SCORE_COLUMNS`] columns (32 components) instead of one component's D.
 
-use crate::square_sums::{LANES, segment_sums_for_cpu};
+use crate::lane_kernels::{LANES, segment_sums_for_cpu};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use std::ops::Range;

@@ -18,6 +18,7 @@ mod full;
 mod generative;
 pub mod host;
 pub mod kmeans;
+pub mod lane_kernels;
 pub mod linalg;
 mod mixture;
 mod prob;
@@ -25,7 +26,6 @@ pub mod processes;
 mod readback;
 mod row_weights;
 pub mod spectral;
-mod square_sums;
 
 pub use conv::{CONV_HOST_ROWS, ConvGmm, ConvGmmConfig, ConvStats, stationary_affine};
 pub use deep::search as deep_search;

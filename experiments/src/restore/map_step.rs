@@ -12,10 +12,11 @@
 //!
 //! The scores of a block of rows under every component are one product through triangular
 //! factors of the components' noisy precisions, built once per noise level
-//! ([`NoisyFactors`]); the Wiener estimates, one per row, go through the eigenvectors.
+//! ([`NoisyFactors`]; a searched deep GMM's deeper candidates one row at a time through the
+//! same factors, [`RowFactors`]); the Wiener estimates go through the eigenvectors.
 
 use super::PatchPrior;
-use super::noisy_factors::NoisyFactors;
+use super::noisy_factors::{NoisyFactors, RowFactors};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
@@ -80,27 +81,18 @@ fn add_wiener(
     );
 }
 
-/// `s_nk` of one row for one component (a matrix-vector product).
-pub(super) fn row_score(prior: &PatchPrior, k: usize, row: &[f32], sigma2: f64) -> f64 {
-    let m = prior.dims();
-    let (u, mu, lambda) = (&prior.eigenvectors[k], &prior.means[k], &prior.eigenvalues[k]);
-    let mut d = vec![0f32; m];
-    for (j, (x, c)) in row.iter().zip(mu).enumerate() {
-        let v = x - c;
-        d.iter_mut().zip(&u[j * m..(j + 1) * m]).for_each(|(o, e)| *o += v * e);
-    }
-    let (mut maha, mut log_det) = (0.0, 0.0);
-    for (v, l) in d.iter().zip(lambda) {
-        maha += f64::from(*v).powi(2) / (l + sigma2);
-        log_det += (l + sigma2).ln();
-    }
-    prior.log_weights[k] - 0.5 * (log_det + maha)
+/// The factors of one noise level: the prior's components (or a searched deep GMM's first
+/// layer's prefixes) for blocks of rows, and a searched network's deeper prefixes and paths
+/// one row at a time.
+struct Factors {
+    first: NoisyFactors,
+    deeper: Vec<RowFactors>,
 }
 
-/// Every row's most likely component: of all (`factors` are the prior's, one product for the
-/// block), or the path a deep GMM's noise-aware beam search finds (`factors` are its first
-/// layer's).
-fn most_likely(prior: &PatchPrior, factors: &NoisyFactors, w: &[f32], sigma2: f64) -> Vec<usize> {
+/// Every row's most likely component: of all (one product for the block), or the path a deep
+/// GMM's noise-aware beam search finds.
+fn most_likely(prior: &PatchPrior, factors: &Factors, w: &[f32]) -> Vec<usize> {
+    let (deeper, factors) = (&factors.deeper, &factors.first);
     let s = factors.scores(w, w.len() / prior.dims());
     match &prior.search {
         None => s
@@ -110,14 +102,14 @@ fn most_likely(prior: &PatchPrior, factors: &NoisyFactors, w: &[f32], sigma2: f6
                 best.map_or(0, |(k, _)| k)
             })
             .collect(),
-        Some(search) => search.choose(prior, w, sigma2, &s),
+        Some(search) => search.choose(deeper, w, &s),
     }
 }
 
 /// One block's estimates into `out` (zeroed).
 fn block_step(
     prior: &PatchPrior,
-    factors: &NoisyFactors,
+    factors: &Factors,
     w: &[f32],
     sigma2: f64,
     step: PatchStep,
@@ -128,7 +120,7 @@ fn block_step(
     match step {
         PatchStep::MostLikely => {
             let mut rows_of = vec![Vec::new(); kk];
-            for (n, k) in most_likely(prior, factors, w, sigma2).into_iter().enumerate() {
+            for (n, k) in most_likely(prior, factors, w).into_iter().enumerate() {
                 rows_of[k].push(n);
             }
             for (k, rows) in rows_of.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
@@ -147,7 +139,7 @@ fn block_step(
                             prior picks each patch's path by its search: use the most likely"
                     .into());
             }
-            let mut r = factors.scores(w, b);
+            let mut r = factors.first.scores(w, b);
             for row in r.chunks_mut(kk) {
                 let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
@@ -172,7 +164,17 @@ pub fn patch_step(
     step: PatchStep,
 ) -> Result<Vec<f32>, String> {
     let m = prior.dims();
-    let factors = NoisyFactors::new(prior.search.as_ref().map_or(prior, |s| &s.levels[0]), sigma2);
+    let factors = match &prior.search {
+        None => Factors { first: NoisyFactors::new(prior, sigma2), deeper: Vec::new() },
+        Some(search) => Factors {
+            first: NoisyFactors::new(&search.levels[0], sigma2),
+            deeper: search.levels[1..]
+                .iter()
+                .chain([prior])
+                .map(|level| RowFactors::new(level, sigma2))
+                .collect(),
+        },
+    };
     let mut out = vec![0f32; w.len()];
     w.par_chunks(BLOCK * m)
         .zip(out.par_chunks_mut(BLOCK * m))

@@ -18,6 +18,7 @@
 use super::PatchPrior;
 use faer::Mat;
 use gmm_models::factor_groups::FactorGroups;
+use gmm_models::lane_kernels::{LANES, triangular_packed_len, triangular_product_for_cpu};
 use rayon::prelude::*;
 
 /// A [`PatchPrior`]'s components at one noise level, ready to score blocks of patches.
@@ -45,6 +46,12 @@ fn factor(prior: &PatchPrior, k: usize, sigma2: f64) -> (Vec<f32>, Vec<f32>) {
     ((0..m * m).map(|x| l(x / m, x % m) as f32).collect(), centre.collect())
 }
 
+/// `log π_k − ½ Σ_i log(λ_ki + σ²)` of every component.
+fn constants(prior: &PatchPrior, sigma2: f64) -> Vec<f64> {
+    let log_det = |k: usize| prior.eigenvalues[k].iter().map(|l| (l + sigma2).ln()).sum::<f64>();
+    (0..prior.n_components()).map(|k| prior.log_weights[k] - 0.5 * log_det(k)).collect()
+}
+
 impl NoisyFactors {
     /// The factors of every component of `prior` seen with noise variance `sigma2`.
     pub(super) fn new(prior: &PatchPrior, sigma2: f64) -> Self {
@@ -52,13 +59,8 @@ impl NoisyFactors {
         let parts: Vec<_> = (0..kk).into_par_iter().map(|k| factor(prior, k, sigma2)).collect();
         let factors: Vec<f32> = parts.iter().flat_map(|(l, _)| l.iter().copied()).collect();
         let centres: Vec<f32> = parts.iter().flat_map(|(_, c)| c.iter().copied()).collect();
-        let constant = (0..kk)
-            .map(|k| {
-                let log_det: f64 = prior.eigenvalues[k].iter().map(|l| (l + sigma2).ln()).sum();
-                prior.log_weights[k] - 0.5 * log_det
-            })
-            .collect();
-        Self { groups: FactorGroups::new(&factors, &centres, kk, m, false), constant, dims: m }
+        let groups = FactorGroups::new(&factors, &centres, kk, m, false);
+        Self { groups, constant: constants(prior, sigma2), dims: m }
     }
 
     /// K.
@@ -75,6 +77,61 @@ impl NoisyFactors {
             .enumerate()
             .map(|(nk, v)| self.constant[nk % kk] - 0.5 * f64::from(*v))
             .collect()
+    }
+}
+
+/// The same factors one component at a time, for rows scored under a few components each (a
+/// deep GMM's search below its first layer): `L_k`'s rows packed, row i holding columns `0…i`
+/// padded with zeros to whole vector registers ([`triangular_packed_len`]).
+#[derive(Debug, Clone)]
+pub(super) struct RowFactors {
+    packed: Vec<f32>,
+    /// Numbers per component in `packed`.
+    per: usize,
+    centres: Vec<f32>,
+    constant: Vec<f64>,
+    dims: usize,
+    /// [`triangular_product_for_cpu`].
+    product: fn(&[f32], &[f32], &mut [f32]),
+}
+
+impl RowFactors {
+    /// The factors of every component of `prior` seen with noise variance `sigma2`.
+    pub(super) fn new(prior: &PatchPrior, sigma2: f64) -> Self {
+        let m = prior.dims();
+        let parts: Vec<_> = (0..prior.n_components())
+            .into_par_iter()
+            .map(|k| {
+                let (l, c) = factor(prior, k, sigma2);
+                let l = &l;
+                let padded = |i: usize| (i + 1).div_ceil(LANES) * LANES;
+                let row =
+                    |i: usize| (0..padded(i)).map(move |j| if j <= i { l[i * m + j] } else { 0.0 });
+                ((0..m).flat_map(row).collect::<Vec<f32>>(), c)
+            })
+            .collect();
+        let packed = parts.iter().flat_map(|(l, _)| l.iter().copied()).collect();
+        let centres = parts.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+        let (constant, product) = (constants(prior, sigma2), triangular_product_for_cpu());
+        Self { packed, per: triangular_packed_len(m), centres, constant, dims: m, product }
+    }
+
+    /// Scratch for [`RowFactors::score`].
+    pub(super) fn scratch(&self) -> Vec<f32> {
+        vec![0.0; self.dims.div_ceil(LANES) * LANES]
+    }
+
+    /// `s_k` of one row `w` `[P²−1]`: `log π_k − ½ Σ_i log(λ_ki + σ²) − ½ ‖w L_k − c_k‖²`, the
+    /// product `w L_k − c_k` row by row of `L_k` into `d` ([`RowFactors::scratch`]).
+    pub(super) fn score(&self, k: usize, w: &[f32], d: &mut [f32]) -> f64 {
+        let (m, per) = (self.dims, self.per);
+        assert_eq!(d.len(), m.div_ceil(LANES) * LANES, "scratch from RowFactors::scratch");
+        let (l, c) = (&self.packed[k * per..(k + 1) * per], &self.centres[k * m..(k + 1) * m]);
+        d.fill(0.0);
+        d.iter_mut().zip(c).for_each(|(v, c)| *v = -c);
+        (self.product)(l, w, d);
+        let total: f64 = d[..m].iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        self.constant[k] - 0.5 * total
     }
 }
 
@@ -118,8 +175,8 @@ mod tests {
         PatchPrior::from_mixture(&g, 3, 1.0, true)
     }
 
-    /// The triangular factors' scores equal each component's score through its eigenvectors
-    /// (in float64) at two noise levels.
+    /// The triangular factors' scores, of a block and of one row at a time, equal each
+    /// component's score through its eigenvectors (in float64) at two noise levels.
     #[test]
     fn factor_scores_match_the_eigenvector_scores() {
         let prior = prior();
@@ -129,9 +186,15 @@ mod tests {
             let s = NoisyFactors::new(&prior, sigma2).scores(&w, b);
             for n in 0..b {
                 for k in 0..3 {
-                    let exact = eigen_score(&prior, k, &w[n * m..(n + 1) * m], sigma2);
-                    let got = s[n * 3 + k];
-                    assert!((got - exact).abs() <= 1e-4 * exact.abs().max(1.0), "{got} {exact}");
+                    let row = &w[n * m..(n + 1) * m];
+                    let exact = eigen_score(&prior, k, row, sigma2);
+                    let one = RowFactors::new(&prior, sigma2);
+                    for got in [s[n * 3 + k], one.score(k, row, &mut one.scratch())] {
+                        assert!(
+                            (got - exact).abs() <= 1e-4 * exact.abs().max(1.0),
+                            "{got} {exact}"
+                        );
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@
 //! `beam` of each patch extended by every node of the next layer and scored, and so on; at the
 //! last layer the scores are the paths' own, and the best is the patch's component.
 
-use super::map_step::row_score;
+use super::noisy_factors::RowFactors;
 use super::{PatchPrior, PathSearch};
 use gmm_models::{DeepGmm, path_nodes};
 use gmm_training::GaussianMixture;
@@ -57,33 +57,40 @@ impl PathSearch {
         Ok(Self { levels, nodes, beam: network.config.beam.min(RESTORE_BEAM) })
     }
 
-    /// Every row's path for rows `w` `[b, P²−1]` seen with noise variance `sigma2`; `paths`
-    /// is the prior of the whole paths, `s` `[b, N_1]` the rows' scores under layer 1's
-    /// prefixes.
-    pub fn choose(&self, paths: &PatchPrior, w: &[f32], sigma2: f64, s: &[f64]) -> Vec<usize> {
-        let m = paths.dims();
+    /// Every row's path for rows `w` `[b, P²−1]`, from `s` `[b, N_1]`, the rows' scores under
+    /// layer 1's prefixes, and `deeper`, the factors of layer 2's prefixes, …, of the whole
+    /// paths at the same noise level. Each layer's (candidate, row) pairs are scored in
+    /// candidate order, so that a candidate's factor is read from memory once for every row of
+    /// the block that extends to it (6,400 paths' factors are 52 MB: read once per row and
+    /// candidate, memory was the search's limit).
+    pub(super) fn choose(&self, deeper: &[RowFactors], w: &[f32], s: &[f64]) -> Vec<usize> {
+        let m = self.levels[0].dims();
         let (b, n1) = (w.len() / m, self.levels[0].n_components());
         let top = |mut c: Vec<(usize, f64)>, keep: usize| {
-            c.sort_by(|x, y| y.1.total_cmp(&x.1));
+            c.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.0.cmp(&y.0)));
             c.truncate(keep);
             c.into_iter().map(|(q, _)| q).collect::<Vec<_>>()
         };
         let last = self.nodes.len() - 1;
-        (0..b)
-            .map(|n| {
-                let row = &w[n * m..(n + 1) * m];
-                let mut kept =
-                    top(s[n * n1..(n + 1) * n1].iter().copied().enumerate().collect(), self.beam);
-                for l in 1..=last {
-                    let prior = if l == last { paths } else { &self.levels[l] };
-                    let children = kept
-                        .iter()
-                        .flat_map(|&q| (0..self.nodes[l]).map(move |j| q * self.nodes[l] + j));
-                    let scored = children.map(|c| (c, row_score(prior, c, row, sigma2))).collect();
-                    kept = top(scored, if l == last { 1 } else { self.beam });
-                }
-                kept[0]
-            })
-            .collect()
+        let mut kept: Vec<Vec<usize>> = (0..b)
+            .map(|n| top(s[n * n1..(n + 1) * n1].iter().copied().enumerate().collect(), self.beam))
+            .collect();
+        for l in 1..=last {
+            let (factors, nodes) = (&deeper[l - 1], self.nodes[l]);
+            let mut scratch = factors.scratch();
+            let mut pairs: Vec<(usize, usize)> = (kept.iter().enumerate())
+                .flat_map(|(n, k)| {
+                    k.iter().flat_map(move |&q| (0..nodes).map(move |j| (q * nodes + j, n)))
+                })
+                .collect();
+            pairs.sort_unstable();
+            let mut scored = vec![Vec::new(); b];
+            for (c, n) in pairs {
+                scored[n].push((c, factors.score(c, &w[n * m..(n + 1) * m], &mut scratch)));
+            }
+            let keep = if l == last { 1 } else { self.beam };
+            kept = scored.into_iter().map(|c| top(c, keep)).collect();
+        }
+        kept.into_iter().map(|k| k[0]).collect()
     }
 }

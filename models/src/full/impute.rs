@@ -21,7 +21,6 @@ use rayon::prelude::*;
 /// at least one observed value. The error names the first row that is not. Rows in parallel,
 /// each one's two flags folded over all its values (no early exit: a whole pass vectorises).
 pub fn check_missing_rows(samples: &[f32], d: usize) -> Result<(), ModelError> {
-    use rayon::prelude::*;
     if d == 0 || !samples.len().is_multiple_of(d) {
         return Err(ModelError::InputShape { expected: d, got: samples.len() });
     }

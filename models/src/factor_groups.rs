@@ -16,7 +16,7 @@
 //! multiply-adds instead of the dense 3,969, and the product of a block of rows has
 //! [`SCORE_COLUMNS`] columns (32 components) instead of one component's D.
 
-use crate::lane_kernels::{LANES, segment_sums_for_cpu};
+use crate::lane_kernels::{LANES, lane_totals_for_cpu, square_lanes_for_cpu};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use std::ops::Range;
@@ -71,26 +71,28 @@ impl FactorGroups {
         Self { groups, k, d }
     }
 
-    /// `out[n·K + c] = δ_nc` for rows `xs` `[b, D]` (row-major), `out` `[b, K]`: each group's
-    /// product, [`SCORE_COLUMNS`] at a time into this thread's reused buffer (a fresh one is
-    /// zeroed by the kernel first), then each component's sum over the group's lanes while the
-    /// product is still in the core's cache. The same operations in the same order for a row
-    /// whatever the rows beside it.
+    /// `out[n·K + c] = δ_nc` for rows `xs` `[b, D]` (row-major), `out` `[b, K]`: [`SCORE_COLUMNS`]
+    /// columns at a time, each group's product into this thread's reused buffer (a fresh one
+    /// is zeroed by the kernel first) and its squared differences added lane by lane into a
+    /// second one while the product is in the core's cache; after the last group, each
+    /// component's lanes summed once. The same operations in the same order for a row whatever
+    /// the rows beside it.
     pub fn distances(&self, xs: &[f32], out: &mut [f32]) {
         thread_local! {
-            static PROJECTED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+            static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
         }
         let (k, d) = (self.k, self.d);
         let b = xs.len() / d;
         let chunk = (SCORE_COLUMNS / LANES).clamp(1, k);
-        let sums = segment_sums_for_cpu();
+        let (square, total) = (square_lanes_for_cpu(), lane_totals_for_cpu());
         let mut part = vec![0f32; b * chunk];
-        out.fill(0.0);
-        PROJECTED.with_borrow_mut(|projected| {
+        BUFFERS.with_borrow_mut(|(projected, lanes)| {
             for k0 in (0..k).step_by(chunk) {
                 let g = chunk.min(k - k0);
                 let (cols, from) = (g * LANES, k0 * LANES);
                 projected.resize(b * cols, 0.0);
+                lanes.clear();
+                lanes.resize(b * cols, 0.0);
                 for group in &self.groups {
                     let rows = group.rows.len();
                     matmul(
@@ -111,11 +113,11 @@ impl FactorGroups {
                         1.0f32,
                         Par::Seq,
                     );
-                    let s = &group.shifts[from..from + cols];
-                    sums(&projected[..b * cols], s, LANES, &mut part[..b * g]);
-                    for (row, part) in out.chunks_exact_mut(k).zip(part.chunks_exact(g)) {
-                        row[k0..k0 + g].iter_mut().zip(part).for_each(|(o, p)| *o += p);
-                    }
+                    square(&projected[..b * cols], &group.shifts[from..from + cols], lanes);
+                }
+                total(lanes, &mut part[..b * g]);
+                for (row, part) in out.chunks_exact_mut(k).zip(part.chunks_exact(g)) {
+                    row[k0..k0 + g].copy_from_slice(part);
                 }
             }
         });

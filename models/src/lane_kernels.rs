@@ -1,45 +1,40 @@
-//! Host loops in vector lanes, compiled for this CPU: sums of squared differences `‖v − c‖²`
-//! over segments of rows of products (the Mahalanobis distances of rows under every component
-//! taken through column groups of triangular factors: the full GMM's E-step on a CPU, the
-//! patch step of EPLL, each group's product still in the core's cache) and one row's product
-//! with a packed triangular factor (EPLL's deep search).
+//! Host loops in vector lanes, compiled for this CPU: squared differences summed lane by lane
+//! over the column groups of products, then across the lanes (the Mahalanobis distances of rows
+//! under every component taken through column groups of triangular factors: the full GMM's
+//! E-step on a CPU, the patch step of EPLL), and one row's product with a packed triangular
+//! factor (EPLL's deep search).
 
 /// Lanes of the sums: one AVX-512 register of f32.
 pub const LANES: usize = 16;
 
-/// `Σ_i (v_i − c_i)²` in [`LANES`] interleaved partial sums (lane `l` takes `i ≡ l` mod
-/// `LANES`), added as a tree, then any tail: the same order on any CPU, and vector registers
-/// (one running sum, a chain of dependent adds, was half of exact EPLL's time).
+/// `lanes[n, i] += (v[n, i] − c[i])²` for every row `n` of `projected` (`[b, C]`, row-major)
+/// against `c` (`[C]`): squared differences kept apart, lane by lane, so that the column
+/// groups of a product add up in registers' lanes before any sum across them.
 #[inline(always)]
-fn square_sum(v: &[f32], c: &[f32]) -> f32 {
-    let whole = v.len() / LANES * LANES;
-    let mut acc = [0f32; LANES];
-    for (v, c) in v[..whole].chunks_exact(LANES).zip(c.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            let t = v[l] - c[l];
-            acc[l] += t * t;
+fn square_lanes(projected: &[f32], c: &[f32], lanes: &mut [f32]) {
+    let cols = c.len();
+    for (row, acc) in projected.chunks_exact(cols).zip(lanes.chunks_exact_mut(cols)) {
+        for ((a, v), c) in acc.iter_mut().zip(row).zip(c) {
+            let t = v - c;
+            *a += t * t;
         }
     }
-    let mut half = LANES / 2;
-    while half > 0 {
-        for l in 0..half {
-            acc[l] += acc[l + half];
-        }
-        half /= 2;
-    }
-    let tail: f32 = (whole..v.len()).map(|i| (v[i] - c[i]) * (v[i] - c[i])).sum();
-    acc[0] + tail
 }
 
-/// `out[n·K + k] = Σ_i (v_nki − c_ki)²` for every row `n` of `projected` (`[b, K·m]`,
-/// component k's `m` values at `k·m`) against `c` (`[K·m]`).
+/// `out[j] = Σ_l lanes[j·LANES + l]`, the [`LANES`] added as a tree (halves, then quarters, …):
+/// the same order on any CPU.
 #[inline(always)]
-fn segment_sums(projected: &[f32], c: &[f32], m: usize, out: &mut [f32]) {
-    let km = c.len();
-    for (row, out) in projected.chunks_exact(km).zip(out.chunks_exact_mut(km / m)) {
-        for ((v, c), o) in row.chunks_exact(m).zip(c.chunks_exact(m)).zip(out) {
-            *o = square_sum(v, c);
+fn lane_totals(lanes: &[f32], out: &mut [f32]) {
+    for (acc, o) in lanes.chunks_exact(LANES).zip(out) {
+        let mut acc: [f32; LANES] = acc.try_into().expect("LANES values");
+        let mut half = LANES / 2;
+        while half > 0 {
+            for l in 0..half {
+                acc[l] += acc[l + half];
+            }
+            half /= 2;
         }
+        *o = acc[0];
     }
 }
 
@@ -79,10 +74,17 @@ macro_rules! for_cpu {
 }
 
 for_cpu!(
-    /// [`segment_sums`] compiled for this CPU.
-    segment_sums_for_cpu,
-    segment_sums,
-    (p: &[f32], c: &[f32], m: usize, out: &mut [f32])
+    /// [`square_lanes`] compiled for this CPU.
+    square_lanes_for_cpu,
+    square_lanes,
+    (p: &[f32], c: &[f32], lanes: &mut [f32])
+);
+
+for_cpu!(
+    /// [`lane_totals`] compiled for this CPU.
+    lane_totals_for_cpu,
+    lane_totals,
+    (lanes: &[f32], out: &mut [f32])
 );
 
 /// `d ← d + w L` for a lower triangular `L` `[m, m]` packed by rows, row i holding columns
@@ -141,28 +143,38 @@ for_cpu!(
 mod tests {
     use super::*;
 
-    /// Every compiled form equals the baseline bit for bit and a float64 sum to f32 rounding,
-    /// with a tail (m = 21) and without (m = 32).
+    /// Squares kept in lanes over two column groups, then the lanes' totals: every compiled
+    /// form equals the baseline bit for bit and a float64 sum to f32 rounding.
     #[test]
-    fn segment_sums_match_a_float64_sum() {
-        for m in [21, 32] {
-            let (b, k) = (3, 4);
-            let value = |i: usize, s: f32| ((i * 37 % 101) as f32 / 50.0 - 1.0) * s;
-            let v: Vec<f32> = (0..b * k * m).map(|i| value(i, 2.0)).collect();
-            let c: Vec<f32> = (0..k * m).map(|i| value(i + 7, 1.0)).collect();
-            let (mut base, mut fast) = (vec![0.0; b * k], vec![0.0; b * k]);
-            segment_sums(&v, &c, m, &mut base);
-            segment_sums_for_cpu()(&v, &c, m, &mut fast);
-            assert_eq!(base, fast);
-            for (n, kk) in (0..b).flat_map(|n| (0..k).map(move |kk| (n, kk))) {
-                let exact: f64 = (0..m)
-                    .map(|i| {
-                        let (x, y) = (v[n * k * m + kk * m + i] as f64, c[kk * m + i] as f64);
-                        (x - y).powi(2)
+    fn lane_sums_match_a_float64_sum() {
+        let (b, k) = (3, 4);
+        let cols = k * LANES;
+        let value = |i: usize, s: f32| ((i * 37 % 101) as f32 / 50.0 - 1.0) * s;
+        let groups: Vec<(Vec<f32>, Vec<f32>)> = (0..2)
+            .map(|q| {
+                let v = (0..b * cols).map(|i| value(i + 100 * q, 2.0)).collect();
+                (v, (0..cols).map(|i| value(i + 7 + 100 * q, 1.0)).collect())
+            })
+            .collect();
+        let run = |square: fn(&[f32], &[f32], &mut [f32]), total: fn(&[f32], &mut [f32])| {
+            let mut lanes = vec![0.0; b * cols];
+            groups.iter().for_each(|(v, c)| square(v, c, &mut lanes));
+            let mut out = vec![0.0; b * k];
+            total(&lanes, &mut out);
+            out
+        };
+        let base = run(square_lanes, lane_totals);
+        assert_eq!(base, run(square_lanes_for_cpu(), lane_totals_for_cpu()));
+        for (n, kk) in (0..b).flat_map(|n| (0..k).map(move |kk| (n, kk))) {
+            let exact: f64 = (groups.iter())
+                .flat_map(|(v, c)| {
+                    (0..LANES).map(move |l| {
+                        let i = kk * LANES + l;
+                        (v[n * cols + i] as f64 - c[i] as f64).powi(2)
                     })
-                    .sum();
-                assert!((base[n * k + kk] as f64 - exact).abs() <= 1e-5 * exact.max(1.0));
-            }
+                })
+                .sum();
+            assert!((base[n * k + kk] as f64 - exact).abs() <= 1e-5 * exact.max(1.0));
         }
     }
 

@@ -9,7 +9,8 @@
 //! columns J_q = q·L … (q+1)·L − 1 (L = LANES):
 //!   upper F_c: (x F_c)[J_q] = x[0 … (q+1)L) F_c[0 … (q+1)L), J_q]
 //!   lower F_c: (x F_c)[J_q] = x[qL … D)     F_c[qL … D), J_q]
-//! δ_nc = Σ_q ‖(x_n F_c)[J_q] − s_c[J_q]‖²                     groups added in order
+//! δ_nc = Σ_lanes Σ_q ((x_n F_c)[J_q] − s_c[J_q])²     groups added lane by lane in order,
+//!                                                      then the L lanes as a tree
 //! ```
 //!
 //! With D = 63 and L = 16 a row and component take 2,544 (upper) or 2,496 (lower)

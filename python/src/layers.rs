@@ -4,10 +4,11 @@
 //! (`crate::full_model`) or read from a run folder (`crate::load`). It scores rows, samples,
 //! and hands over its parameters; the estimators (`gmmzoo/`) wrap it with scikit-learn's API.
 
+use crate::rows::{rows_for, rows_in_batches};
 use crate::{Interrupt, default_batch, device_of, set_report, value_error};
 use gmm_zoo::models::{Encoded, Generative, Mixture, ModelError, host, to_host_f64};
 use gmm_zoo::training::em::{Start, StepwiseState, fit_with};
-use gmm_zoo::training::encode::encode_rows;
+use gmm_zoo::training::encode::{encode_row_batches, encode_rows};
 use gmm_zoo::training::{
     Family, Feature, FitReport, Layer, LayerConfig, Progress, RunConfig, StackLayer, TrainError,
     with_layer,
@@ -20,7 +21,6 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::SeedableRng;
-use rayon::prelude::*;
 
 /// A trained layer: its family's module and the shape `[height, width]` of one input row.
 #[pyclass(module = "gmmzoo._core", frozen)]
@@ -41,48 +41,6 @@ pub(crate) fn train_error(e: TrainError) -> PyErr {
         TrainError::Config { error, .. } => PyValueError::new_err(error.to_string()),
         other => value_error(other),
     }
-}
-
-/// Rows `x` (float64 `[N, D]`) as float32, after checking D against the layer's input; NaN
-/// (a missing value, for the layer to take or refuse) stays NaN, an infinite value or one
-/// beyond float32 is a `ValueError` naming its row.
-pub(crate) fn rows_for(x: &PyReadonlyArray2<'_, f64>, shape: [usize; 2]) -> PyResult<Vec<f32>> {
-    let d = x.shape()[1];
-    if d != shape[0] * shape[1] {
-        return Err(value_error(format!(
-            "X has {d} features, the model takes rows of {} ({}x{})",
-            shape[0] * shape[1],
-            shape[0],
-            shape[1]
-        )));
-    }
-    let array = x.as_array();
-    let convert = |values: &[f64], rows: &mut [f32]| {
-        rows.iter_mut().zip(values).fold(false, |inf, (r, &v)| {
-            *r = v as f32;
-            inf | r.is_infinite()
-        })
-    };
-    // Converted by every thread, a block of values each; NumPy's C order is the rows' order.
-    let mut rows = vec![0.0f32; x.len()];
-    let infinite = match array.as_slice() {
-        Some(values) => rows
-            .par_chunks_mut(1 << 16)
-            .zip(values.par_chunks(1 << 16))
-            .map(|(r, v)| convert(v, r))
-            .reduce(|| false, |a, b| a | b),
-        None => convert(&array.iter().copied().collect::<Vec<f64>>(), &mut rows),
-    };
-    if infinite {
-        let at = rows.iter().position(|r| r.is_infinite()).unwrap_or(0);
-        let v = array.iter().nth(at).copied().unwrap_or(f64::INFINITY);
-        return Err(value_error(format!(
-            "X holds {v} in row {}, which is not a finite float32 value (NaN marks a missing \
-             value)",
-            at / d
-        )));
-    }
-    Ok(rows)
 }
 
 /// Per batch: `log π_c + log N(x_n | c)` from the library, then on the host in f64 the
@@ -323,9 +281,9 @@ pub fn fit_layer<'py>(
     stepwise: Option<(u64, PyReadonlyArray1<'py, f64>)>,
 ) -> PyResult<(Model, Bound<'py, PyDict>)> {
     let shape = [shape.0, shape.1];
-    let rows = rows_for(&x, shape)?;
     let n = x.shape()[0];
     let (config, spec) = checked_layer(text, shape, n)?;
+    let batches = rows_in_batches(&x, shape, spec.em.batch_size)?;
     let device = device_of(device)?;
     if stepwise.is_some() && (start.is_none() || spec.em.stepwise.is_none()) {
         return Err(value_error(
@@ -353,7 +311,7 @@ pub fn fit_layer<'py>(
     let interrupt = Interrupt::default();
     let result = py.detach(|| {
         with_layer!(layer, m => {
-            let mut data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
+            let mut data = encode_row_batches(&m, batches, &device)?;
             if let Some(w) = &weights {
                 data = data.with_sample_weights(w)?;
             }

@@ -27,6 +27,7 @@ use std::sync::Mutex;
 mod layers;
 mod load;
 mod restore;
+mod rows;
 mod start;
 
 pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {

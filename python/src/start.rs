@@ -2,10 +2,11 @@
 //! any EM iteration, for the estimators' starts (`GaussianMixture._start_model`, the first
 //! `partial_fit`).
 
-use crate::layers::{Model, checked_layer, rows_for, train_error};
+use crate::layers::{Model, checked_layer, train_error};
+use crate::rows::rows_in_batches;
 use crate::{device_of, value_error};
 use gmm_zoo::models::Mixture;
-use gmm_zoo::training::encode::encode_rows;
+use gmm_zoo::training::encode::encode_row_batches;
 use gmm_zoo::training::{Layer, TrainError, with_layer};
 use numpy::{PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -24,13 +25,13 @@ pub fn initialised(
     device: &str,
 ) -> PyResult<Model> {
     let shape = [shape.0, shape.1];
-    let rows = rows_for(&x, shape)?;
     let (config, spec) = checked_layer(text, shape, x.shape()[0])?;
+    let batches = rows_in_batches(&x, shape, spec.em.batch_size)?;
     let device = device_of(device)?;
     let layer = spec.layer.init(shape, &device).map_err(value_error)?;
     let init = py.detach(|| {
         with_layer!(layer, m => {
-            let data = encode_rows(&m, &rows, spec.em.batch_size, &device)?;
+            let data = encode_row_batches(&m, batches, &device)?;
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
             m.initialize(&data, spec.em.init, &mut rng).map(Layer::from).map_err(TrainError::from)
         })

@@ -88,30 +88,36 @@ impl FullGmm {
         }
         let [n, d] = x.dims();
         let k = self.n_components();
-        let means = match self.config.zero_mean {
-            true => vec![0.0; k * d],
-            false => to_host_f64(self.means.val())?,
-        };
+        let w = kernels::sum_width(d);
+        let mut means = vec![0.0; k * w];
+        if !self.config.zero_mean {
+            let m = to_host_f64(self.means.val())?;
+            means.chunks_mut(w).zip(m.chunks(d)).for_each(|(p, m)| p[..d].copy_from_slice(m));
+        }
         let block_sums = kernels::block_sums_for_cpu();
         let rows = n.div_ceil(STAT_BLOCKS).max(1);
         let blocks: Vec<Vec<f64>> = with_host_values(&x, |xs| {
             with_host_values(&resp, |r| {
                 xs.par_chunks(rows * d)
                     .zip(r.par_chunks(rows * k))
-                    .map(|(xs, r)| block_sums(xs, r, k, &means))
+                    .map(|(xs, r)| block_sums(xs, r, d, &means))
                     .collect()
             })
         })??;
-        let mut total = vec![0.0; k * (1 + 2 * d)];
+        let mut total = vec![0.0; k * (1 + 2 * w)];
         for block in blocks {
             total.iter_mut().zip(block).for_each(|(t, b)| *t += b);
         }
         if total.iter().any(|v| v.is_nan()) {
             return Ok(None);
         }
-        let second = total.split_off(k * (1 + d));
-        let first = total.split_off(k);
-        Ok(Some(FullStats::Diagonal { resp_sum: total, first, second }))
+        // The padding dropped once, after the blocks are added.
+        let unpadded =
+            |v: &[f64]| -> Vec<f64> { v.chunks(w).flat_map(|c| &c[..d]).copied().collect() };
+        let (resp_sum, moments) = total.split_at(k);
+        let (first, second) = moments.split_at(k * w);
+        let (resp_sum, first, second) = (resp_sum.to_vec(), unpadded(first), unpadded(second));
+        Ok(Some(FullStats::Diagonal { resp_sum, first, second }))
     }
 
     /// [`FullGmm::diagonal_stats`] as Burn operations, G components at a time within
@@ -137,8 +143,8 @@ impl FullGmm {
 
 /// `out[n, c] = Σ_i (x_ni p_ci − s_ci)²` on the host (`x`: `[N, D]` on a CPU device; `p`, `s`:
 /// `[K·D]`): rows in tasks of [`HOST_ROWS`] over rayon's threads, [`kernels::ROWS`] rows at a
-/// time through each component's factors (the same figures on any thread count); `Ok(None)`
-/// where a row holds NaN (its distances are NaN).
+/// time through each component's factors, read where they lie (the same figures on any thread
+/// count); `Ok(None)` where a row holds NaN (its distances are NaN).
 pub(crate) fn host_distances(
     x: &Tensor<2>,
     p: &[f32],
@@ -147,9 +153,11 @@ pub(crate) fn host_distances(
 ) -> Result<Option<Tensor<2>>, ModelError> {
     use rayon::prelude::*;
     let [n, d] = x.dims();
-    // Every row and factor padded with zeros to whole blocks of LANES (a zero adds 0): the
-    // kernel then has no scalar tail, which at D = 63 was half its work.
-    let padded = d.div_ceil(kernels::LANES) * kernels::LANES;
+    // Every factor padded with zeros to whole blocks of LANES (a zero adds 0): the kernel then
+    // has no scalar tail, which at D = 63 was half its work. A row's whole blocks are read in
+    // place, its last columns from a copy padded likewise.
+    let (lanes, rows) = (kernels::LANES, kernels::ROWS);
+    let (whole, padded) = (d / lanes * lanes, d.div_ceil(lanes) * lanes);
     let pad = |v: &[f32]| -> Vec<f32> {
         v.chunks(d)
             .flat_map(|c| c.iter().copied().chain(std::iter::repeat_n(0.0, padded - d)))
@@ -157,22 +165,26 @@ pub(crate) fn host_distances(
     };
     let (p, s) = (pad(p), pad(s));
     let distances = kernels::distances_for_cpu();
-    let rows = kernels::ROWS;
     let mut out = vec![0.0f32; n * k];
     with_host_values(x, |xs| {
         out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(|(out, xs)| {
-            // The last block's rows past the batch's end keep the rows before them:
-            // their distances are dropped.
-            let (mut block, mut tail) = (vec![0.0f32; rows * padded], vec![0.0; rows * k]);
+            let mut tail = vec![0.0f32; rows * lanes];
             for (out, xs) in out.chunks_mut(rows * k).zip(xs.chunks(rows * d)) {
-                for (b, x) in block.chunks_mut(padded).zip(xs.chunks(d)) {
-                    b[..d].copy_from_slice(x);
-                }
-                if out.len() == tail.len() {
-                    distances(&block, &p, &s, out);
+                if out.len() == rows * k {
+                    for (t, x) in tail.chunks_mut(lanes).zip(xs.chunks(d)) {
+                        t[..d - whole].copy_from_slice(&x[whole..]);
+                    }
+                    distances(xs, d, whole, &tail, &p, &s, out);
                 } else {
-                    distances(&block, &p, &s, &mut tail);
-                    out.copy_from_slice(&tail[..out.len()]);
+                    // The last rows, fewer than `rows`: copied whole into a padded block (the
+                    // rows past the end are zeros, their distances dropped).
+                    let mut block = vec![0.0f32; rows * padded];
+                    for (b, x) in block.chunks_mut(padded).zip(xs.chunks(d)) {
+                        b[..d].copy_from_slice(x);
+                    }
+                    let mut short = vec![0.0; rows * k];
+                    distances(&block, padded, padded, &[], &p, &s, &mut short);
+                    out.copy_from_slice(&short[..out.len()]);
                 }
             }
         })

@@ -26,31 +26,37 @@ fn lanes_total(acc: &[f32; LANES]) -> f32 {
     (q[0] + q[2]) + (q[1] + q[3])
 }
 
-/// `out[r·K + c] = Σ_i (x_ri p_ci − s_ci)²` for the [`ROWS`] padded rows `x` (`[ROWS·w]`, `w`
-/// a multiple of [`LANES`]) and every component `c` (`p`, `s`: `[K·w]`). Row `r`'s sum for
-/// `c` runs in [`LANES`] interleaved partial sums (lane `l` takes the `i ≡ l` mod `LANES`),
-/// `t = fma(x, p, −s)`, `acc = fma(t, t, acc)`, added by [`lanes_total`]: a row's figures do
-/// not depend on the rows beside it.
+/// `out[r·K + c] = Σ_i (x_ri p_ci − s_ci)²` for [`ROWS`] rows and every component `c` (`p`,
+/// `s`: `[K·w]`, `w` a multiple of [`LANES`], zeros past the row's end). Row `r`'s first `m`
+/// columns (`m` a multiple of [`LANES`]) are read in place at `x[r·stride..]`; its columns
+/// `m..w` from `tail[r·LANES..]`, a copy padded with zeros (`w ≤ m + LANES`): the rows are
+/// not copied whole. Row `r`'s sum for `c` runs in [`LANES`] interleaved partial sums (lane
+/// `l` takes the `i ≡ l` mod `LANES`), `t = fma(x, p, −s)`, `acc = fma(t, t, acc)`, added by
+/// [`lanes_total`]: a row's figures do not depend on the rows beside it, nor on where its
+/// columns were read.
 #[inline(always)]
-fn block_distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
-    let w = x.len() / ROWS;
+fn block_distances(
+    x: &[f32],
+    stride: usize,
+    m: usize,
+    tail: &[f32],
+    p: &[f32],
+    s: &[f32],
+    out: &mut [f32],
+) {
     let k = out.len() / ROWS;
+    let w = p.len() / k;
+    debug_assert!(m % LANES == 0 && m <= w && w <= m + LANES);
     for c in 0..k {
         let (pc, sc) = (&p[c * w..(c + 1) * w], &s[c * w..(c + 1) * w]);
         let mut acc = [[0f32; LANES]; ROWS];
-        for j in (0..w).step_by(LANES) {
-            // Copied, not borrowed: the compiler then keeps them in registers for the rows
-            // (borrowed, it loaded them again for every row: 1.8× slower at MNIST's sizes).
-            let pj: [f32; LANES] = pc[j..j + LANES].try_into().expect("padded factors");
-            let sj: [f32; LANES] = sc[j..j + LANES].try_into().expect("padded factors");
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let xj: &[f32; LANES] =
-                    x[r * w + j..r * w + j + LANES].try_into().expect("padded rows");
-                for l in 0..LANES {
-                    let t = xj[l].mul_add(pj[l], -sj[l]);
-                    acc[l] = t.mul_add(t, acc[l]);
-                }
-            }
+        for j in (0..m).step_by(LANES) {
+            let rows = std::array::from_fn(|r| &x[r * stride + j..r * stride + j + LANES]);
+            add_squares(&mut acc, rows, &pc[j..j + LANES], &sc[j..j + LANES]);
+        }
+        if w > m {
+            let rows = std::array::from_fn(|r| &tail[r * LANES..(r + 1) * LANES]);
+            add_squares(&mut acc, rows, &pc[m..], &sc[m..]);
         }
         for (r, acc) in acc.iter().enumerate() {
             out[r * k + c] = lanes_total(acc);
@@ -58,20 +64,40 @@ fn block_distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
     }
 }
 
-/// One block of rows' `(N_c, Σ r (x − m_c), Σ r (x − m_c)²)` for all K components in f64, as
-/// one buffer `[N_c: K | first: K·D | second: K·D]`: the rows `xs` (`[B·D]`) in order, each
-/// converted to f64 once and added to every component whose responsibility `r[b·K + c]` is at
-/// least [`RESP_FLOOR`] (`means`: `[K·D]`). Rows, means and sums are padded with zeros to whole
-/// f64 registers (a zero adds 0): at D = 63 the scalar tail was half the work.
+/// One [`LANES`]-wide column block of [`block_distances`]: `acc[r][l] += (x_rl p_l − s_l)²`.
 #[inline(always)]
-fn block_sums(xs: &[f32], r: &[f32], k: usize, means: &[f64]) -> Vec<f64> {
-    let d = means.len() / k;
-    let w = d.div_ceil(8) * 8;
-    let mut padded_means = vec![0.0; k * w];
-    for (p, m) in padded_means.chunks_exact_mut(w).zip(means.chunks_exact(d)) {
-        p[..d].copy_from_slice(m);
+fn add_squares(acc: &mut [[f32; LANES]; ROWS], rows: [&[f32]; ROWS], p: &[f32], s: &[f32]) {
+    // Copied, not borrowed: the compiler then keeps them in registers for the rows (borrowed,
+    // it loaded them again for every row: 1.8× slower at MNIST's sizes).
+    let pj: [f32; LANES] = p.try_into().expect("padded factors");
+    let sj: [f32; LANES] = s.try_into().expect("padded factors");
+    for (acc, x) in acc.iter_mut().zip(rows) {
+        let xj: &[f32; LANES] = x.try_into().expect("whole lanes");
+        for l in 0..LANES {
+            let t = xj[l].mul_add(pj[l], -sj[l]);
+            acc[l] = t.mul_add(t, acc[l]);
+        }
     }
-    let (mut nc, mut first, mut second) = (vec![0.0; k], vec![0.0; k * w], vec![0.0; k * w]);
+}
+
+/// The width of a row padded with zeros to whole f64 registers in [`block_sums`] (a zero adds
+/// 0: at D = 63 the scalar tail was half the work).
+pub(crate) fn sum_width(d: usize) -> usize {
+    d.div_ceil(8) * 8
+}
+
+/// One block of rows' `(N_c, Σ r (x − m_c), Σ r (x − m_c)²)` for all K components in f64, as
+/// one buffer `[N_c: K | first: K·w | second: K·w]` with `w = `[`sum_width`]`(D)` (zeros past
+/// D): the rows `xs` (`[B·D]`) in order, each converted to f64 once and added to every
+/// component whose responsibility `r[b·K + c]` is at least [`RESP_FLOOR`] (`means`: `[K·w]`,
+/// padded with zeros likewise).
+#[inline(always)]
+fn block_sums(xs: &[f32], r: &[f32], d: usize, means: &[f64]) -> Vec<f64> {
+    let w = sum_width(d);
+    let k = means.len() / w;
+    let mut sums = vec![0.0; k * (1 + 2 * w)];
+    let (nc, moments) = sums.split_at_mut(k);
+    let (first, second) = moments.split_at_mut(k * w);
     let mut row = vec![0.0f64; w];
     for (x, r) in xs.chunks_exact(d).zip(r.chunks_exact(k)) {
         row.iter_mut().zip(x).for_each(|(v, &x)| *v = x as f64);
@@ -81,7 +107,7 @@ fn block_sums(xs: &[f32], r: &[f32], k: usize, means: &[f64]) -> Vec<f64> {
             }
             let rc = rc as f64;
             nc[c] += rc;
-            let (m, f) = (&padded_means[c * w..][..w], &mut first[c * w..][..w]);
+            let (m, f) = (&means[c * w..][..w], &mut first[c * w..][..w]);
             let s = &mut second[c * w..][..w];
             for (((&x, m), f), s) in row.iter().zip(m).zip(f.iter_mut()).zip(s.iter_mut()) {
                 let y = x - m;
@@ -90,13 +116,11 @@ fn block_sums(xs: &[f32], r: &[f32], k: usize, means: &[f64]) -> Vec<f64> {
             }
         }
     }
-    let unpadded =
-        |v: Vec<f64>| v.chunks_exact(w).flat_map(|c| c[..d].to_vec()).collect::<Vec<_>>();
-    [nc, unpadded(first), unpadded(second)].concat()
+    sums
 }
 
 /// What [`block_distances`] computes, for this CPU.
-pub(crate) type BlockDistances = fn(&[f32], &[f32], &[f32], &mut [f32]);
+pub(crate) type BlockDistances = fn(&[f32], usize, usize, &[f32], &[f32], &[f32], &mut [f32]);
 /// What [`block_sums`] computes, for this CPU.
 pub(crate) type BlockSums = fn(&[f32], &[f32], usize, &[f64]) -> Vec<f64>;
 
@@ -142,23 +166,39 @@ macro_rules! compiled_for {
     ($module:ident, $feature:literal) => {
         #[cfg(target_arch = "x86_64")]
         mod $module {
-            pub(super) fn distances(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
+            pub(super) fn distances(
+                x: &[f32],
+                stride: usize,
+                m: usize,
+                tail: &[f32],
+                p: &[f32],
+                s: &[f32],
+                out: &mut [f32],
+            ) {
                 #[target_feature(enable = $feature)]
-                unsafe fn compiled(x: &[f32], p: &[f32], s: &[f32], out: &mut [f32]) {
-                    super::block_distances(x, p, s, out)
+                unsafe fn compiled(
+                    x: &[f32],
+                    stride: usize,
+                    m: usize,
+                    tail: &[f32],
+                    p: &[f32],
+                    s: &[f32],
+                    out: &mut [f32],
+                ) {
+                    super::block_distances(x, stride, m, tail, p, s, out)
                 }
                 // SAFETY: `distances_for_cpu` hands this function out only where the CPU has it.
-                unsafe { compiled(x, p, s, out) }
+                unsafe { compiled(x, stride, m, tail, p, s, out) }
             }
 
-            pub(super) fn block_sums(xs: &[f32], r: &[f32], k: usize, m: &[f64]) -> Vec<f64> {
+            pub(super) fn block_sums(xs: &[f32], r: &[f32], d: usize, m: &[f64]) -> Vec<f64> {
                 #[target_feature(enable = $feature)]
-                unsafe fn compiled(xs: &[f32], r: &[f32], k: usize, m: &[f64]) -> Vec<f64> {
-                    super::block_sums(xs, r, k, m)
+                unsafe fn compiled(xs: &[f32], r: &[f32], d: usize, m: &[f64]) -> Vec<f64> {
+                    super::block_sums(xs, r, d, m)
                 }
                 // SAFETY: `block_sums_for_cpu` hands this function out only where the CPU has
                 // it.
-                unsafe { compiled(xs, r, k, m) }
+                unsafe { compiled(xs, r, d, m) }
             }
         }
     };
@@ -173,29 +213,40 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     /// Every compiled form against a float64 sum, and equal to each other bit for bit; a row's
-    /// distances do not depend on the rows computed beside it.
+    /// distances do not depend on the rows computed beside it, nor on whether its columns are
+    /// read in place with a padded tail or from a whole padded copy.
     #[test]
     fn distances_match_a_float64_sum_on_every_form() {
-        let (k, w) = (5, 2 * LANES);
+        let (k, d) = (5, 2 * LANES + 13);
+        let (m, w) = (2 * LANES, 3 * LANES);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let mut draw =
             |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-2.0..2.0)).collect() };
-        let (x, p, s) = (draw(ROWS * w), draw(k * w), draw(k * w));
+        let x = draw(ROWS * d);
+        let pad = |v: &[f32], from: usize, to: usize| -> Vec<f32> {
+            v.chunks(from).flat_map(|c| [c, &vec![0.0; to - from]].concat()).collect()
+        };
+        let (p, s) = (pad(&draw(k * d), d, w), pad(&draw(k * d), d, w));
+        let tail: Vec<f32> = x.chunks(d).flat_map(|r| pad(&r[m..], d - m, LANES)).collect();
         let mut out = vec![0.0; ROWS * k];
-        block_distances(&x, &p, &s, &mut out);
+        block_distances(&x, d, m, &tail, &p, &s, &mut out);
         for (r, c) in (0..ROWS).flat_map(|r| (0..k).map(move |c| (r, c))) {
-            let exact: f64 = (0..w)
-                .map(|i| (x[r * w + i] as f64 * p[c * w + i] as f64 - s[c * w + i] as f64).powi(2))
+            let exact: f64 = (0..d)
+                .map(|i| (x[r * d + i] as f64 * p[c * w + i] as f64 - s[c * w + i] as f64).powi(2))
                 .sum();
             assert!((out[r * k + c] as f64 - exact).abs() <= 1e-5 * exact.max(1.0));
         }
         let mut for_cpu = vec![0.0; ROWS * k];
-        distances_for_cpu()(&x, &p, &s, &mut for_cpu);
+        distances_for_cpu()(&x, d, m, &tail, &p, &s, &mut for_cpu);
+        assert_eq!(for_cpu, out);
+        // The rows copied whole, padded with zeros: the same figures.
+        distances_for_cpu()(&pad(&x, d, w), w, w, &[], &p, &s, &mut for_cpu);
         assert_eq!(for_cpu, out);
         // Row 0 beside other rows: the same figures.
-        let mut other = draw(ROWS * w);
-        other[..w].copy_from_slice(&x[..w]);
-        block_distances(&other, &p, &s, &mut for_cpu);
+        let mut other = draw(ROWS * d);
+        other[..d].copy_from_slice(&x[..d]);
+        let tail: Vec<f32> = other.chunks(d).flat_map(|r| pad(&r[m..], d - m, LANES)).collect();
+        block_distances(&other, d, m, &tail, &p, &s, &mut for_cpu);
         assert_eq!(for_cpu[..k], out[..k]);
     }
 
@@ -209,8 +260,11 @@ mod tests {
         let means: Vec<f64> = (0..k * d).map(|_| rng.random_range(-0.5..0.5)).collect();
         let mut r: Vec<f32> = (0..n * k).map(|_| rng.random::<f32>().powi(8)).collect();
         r.iter_mut().step_by(5).for_each(|v| *v = 1e-9); // below the floor
-        let sums = block_sums(&xs, &r, k, &means);
-        assert_eq!(block_sums_for_cpu()(&xs, &r, k, &means), sums);
+        let w = sum_width(d);
+        let padded: Vec<f64> = means.chunks(d).flat_map(|m| [m, &[0.0]].concat()).collect();
+        assert_eq!(padded.len(), k * w);
+        let sums = block_sums(&xs, &r, d, &padded);
+        assert_eq!(block_sums_for_cpu()(&xs, &r, d, &padded), sums);
         for c in 0..k {
             let (mut n_c, mut f, mut s) = (0.0, vec![0.0; d], vec![0.0; d]);
             for row in (0..n).filter(|&row| r[row * k + c] >= RESP_FLOOR) {
@@ -223,8 +277,8 @@ mod tests {
                 }
             }
             assert_eq!(sums[c], n_c);
-            assert_eq!(sums[k + c * d..k + (c + 1) * d], f);
-            assert_eq!(sums[k + k * d + c * d..k + k * d + (c + 1) * d], s);
+            assert_eq!(sums[k + c * w..][..w], [f, vec![0.0]].concat());
+            assert_eq!(sums[k + k * w + c * w..][..w], [s, vec![0.0]].concat());
         }
     }
 }

@@ -38,32 +38,36 @@ fn lane_totals(lanes: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `pub fn $name() -> fn($ty, …)`: `$kernel` compiled for this CPU (AVX-512, else AVX2, else
-/// the baseline). No fused multiply-adds are formed (Rust never contracts `a * b + c`), so every
-/// form does the same operations in the same order: the same bits on any CPU.
+/// `pub fn $name() -> fn($ty, …) [-> $ret]`: `$kernel` compiled for this CPU (AVX-512, else
+/// AVX2 with FMA, else the baseline). No fused multiply-adds are formed where the kernel does not
+/// ask for them (Rust never contracts `a * b + c`; `f32::mul_add` is one correctly rounded
+/// operation on any CPU), so every form does the same operations in the same order: the same
+/// bits on any CPU.
 macro_rules! for_cpu {
-    ($(#[$doc:meta])* $name:ident, $kernel:ident, ($($arg:ident: $ty:ty),*)) => {
+    ($(#[$doc:meta])* $name:ident, $kernel:ident, ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         $(#[$doc])*
-        pub fn $name() -> fn($($ty),*) {
+        pub fn $name() -> fn($($ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 if std::arch::is_x86_feature_detected!("avx512f") {
                     return |$($arg),*| {
                         #[target_feature(enable = "avx512f")]
-                        unsafe fn compiled($($arg: $ty),*) {
+                        unsafe fn compiled($($arg: $ty),*) $(-> $ret)? {
                             $kernel($($arg),*)
                         }
                         // SAFETY: handed out only where the CPU has AVX-512.
                         unsafe { compiled($($arg),*) }
                     };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
                     return |$($arg),*| {
-                        #[target_feature(enable = "avx2")]
-                        unsafe fn compiled($($arg: $ty),*) {
+                        #[target_feature(enable = "avx2,fma")]
+                        unsafe fn compiled($($arg: $ty),*) $(-> $ret)? {
                             $kernel($($arg),*)
                         }
-                        // SAFETY: handed out only where the CPU has AVX2.
+                        // SAFETY: handed out only where the CPU has AVX2 and FMA.
                         unsafe { compiled($($arg),*) }
                     };
                 }
@@ -72,6 +76,7 @@ macro_rules! for_cpu {
         }
     };
 }
+pub(crate) use for_cpu;
 
 for_cpu!(
     /// [`square_lanes`] compiled for this CPU.

@@ -21,6 +21,7 @@ pub mod kmeans;
 pub mod lane_kernels;
 pub mod linalg;
 mod mixture;
+pub mod pages;
 mod prob;
 pub mod processes;
 mod readback;

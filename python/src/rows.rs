@@ -1,6 +1,7 @@
 //! Rows from Python: float64 NumPy arrays as the float32 rows the library takes, checked.
 
 use crate::value_error;
+use gmm_zoo::models::pages::huge_page_zeros;
 use numpy::{PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use rayon::prelude::*;
@@ -48,7 +49,7 @@ pub(crate) fn rows_in_batches(
     // Converted by every thread, a block of values each.
     let (mut batches, mut infinite) = (Vec::new(), false);
     for values in values.chunks(batch_rows.saturating_mul(d).max(1)) {
-        let mut rows = vec![0.0f32; values.len()];
+        let mut rows = huge_page_zeros(values.len());
         infinite |= rows
             .par_chunks_mut(1 << 16)
             .zip(values.par_chunks(1 << 16))
@@ -67,3 +68,4 @@ pub(crate) fn rows_in_batches(
     }
     Ok(batches)
 }
+

@@ -1,32 +1,20 @@
 //! The E-step and statistics of the diagonal covariance types (`diag`, `spherical`): no
 //! matrix product, O(K·D) per row against the full type's O(K·D²).
 
-use super::blocks::{GPU_GROUP_BUDGET, HOST_ROWS, STAT_BLOCKS};
+use super::blocks::{GPU_GROUP_BUDGET, STAT_BLOCKS};
 use super::diagonal_kernels as kernels;
+use super::host_distances::HostDistances;
 use super::model::FullGmm;
 use super::moments::FullStats;
 use crate::mixture::Mixture;
-use crate::readback::{host_vec, to_host_f64, with_host_values};
+use crate::readback::{to_host_f64, with_host_values};
 use crate::{ModelError, is_cpu};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 impl FullGmm {
-    /// The diagonal factors `p_ci = 1/σ_ci` and the means' images `s_ci = μ_ci p_ci`
-    /// (0 with `zero_mean`), each `[K·D]` row-major.
-    fn diagonal_terms(&self) -> Result<(Vec<f32>, Vec<f32>), ModelError> {
-        let p: Vec<f32> = host_vec(self.precision_cholesky.val().try_into_data())?;
-        let s = match self.config.zero_mean {
-            true => vec![0.0; p.len()],
-            false => {
-                let mu: Vec<f32> = host_vec(self.means.val().try_into_data())?;
-                mu.iter().zip(&p).map(|(m, p)| m * p).collect()
-            }
-        };
-        Ok((p, s))
-    }
-
     /// `Σ_i (x_i p_ci − s_ci)² = Σ_i ((x_i − μ_ci) / σ_ci)²` for every row and component. On a
-    /// CPU by [`host_distances`], `Ok(None)` where a row holds NaN (a missing value), so that
+    /// CPU by [`HostDistances`] (the spherical type through one product with the centred
+    /// means), `Ok(None)` where a row holds NaN (a missing value), so that
     /// complete rows need no scan for one first; elsewhere: `[rows, K, D]` broadcasts of at most
     /// [`GPU_GROUP_BUDGET`] numbers, NaN left to [`super::missing::has_missing`].
     ///
@@ -39,8 +27,8 @@ impl FullGmm {
         if !is_cpu(&x.device()) {
             return Ok(Some(self.mahalanobis_diagonal_on_device(x)));
         }
-        let (p, s) = self.diagonal_terms()?;
-        host_distances(&x, &p, &s, self.n_components())
+        let d = x.dims()[1];
+        HostDistances::new(self, d)?.all(&x, self.n_components())
     }
 
     /// [`FullGmm::mahalanobis_diagonal`] as Burn operations.
@@ -88,36 +76,34 @@ impl FullGmm {
         }
         let [n, d] = x.dims();
         let k = self.n_components();
-        let w = kernels::sum_width(d);
-        let mut means = vec![0.0; k * w];
-        if !self.config.zero_mean {
-            let m = to_host_f64(self.means.val())?;
-            means.chunks_mut(w).zip(m.chunks(d)).for_each(|(p, m)| p[..d].copy_from_slice(m));
-        }
+        let means = self.padded_means(d)?;
         let block_sums = kernels::block_sums_for_cpu();
         let rows = n.div_ceil(STAT_BLOCKS).max(1);
         let blocks: Vec<Vec<f64>> = with_host_values(&x, |xs| {
             with_host_values(&resp, |r| {
                 xs.par_chunks(rows * d)
                     .zip(r.par_chunks(rows * k))
-                    .map(|(xs, r)| block_sums(xs, r, d, &means))
+                    .map(|(xs, r)| {
+                        let mut sums = vec![0.0; k * (1 + 2 * kernels::sum_width(d))];
+                        block_sums(xs, r, d, &means, &mut sums);
+                        sums
+                    })
                     .collect()
             })
         })??;
-        let mut total = vec![0.0; k * (1 + 2 * w)];
-        for block in blocks {
-            total.iter_mut().zip(block).for_each(|(t, b)| *t += b);
+        Ok(diagonal_totals(blocks, k, d))
+    }
+
+    /// The means `m_c` padded with zeros to [`kernels::sum_width`] (`[K·w]`; zeros with
+    /// `zero_mean`), as [`kernels::block_sums_for_cpu`] takes them.
+    pub(crate) fn padded_means(&self, d: usize) -> Result<Vec<f64>, ModelError> {
+        let (k, w) = (self.n_components(), kernels::sum_width(d));
+        let mut means = vec![0.0; k * w];
+        if !self.config.zero_mean {
+            let m = to_host_f64(self.means.val())?;
+            means.chunks_mut(w).zip(m.chunks(d)).for_each(|(p, m)| p[..d].copy_from_slice(m));
         }
-        if total.iter().any(|v| v.is_nan()) {
-            return Ok(None);
-        }
-        // The padding dropped once, after the blocks are added.
-        let unpadded =
-            |v: &[f64]| -> Vec<f64> { v.chunks(w).flat_map(|c| &c[..d]).copied().collect() };
-        let (resp_sum, moments) = total.split_at(k);
-        let (first, second) = moments.split_at(k * w);
-        let (resp_sum, first, second) = (resp_sum.to_vec(), unpadded(first), unpadded(second));
-        Ok(Some(FullStats::Diagonal { resp_sum, first, second }))
+        Ok(means)
     }
 
     /// [`FullGmm::diagonal_stats`] as Burn operations, G components at a time within
@@ -141,64 +127,33 @@ impl FullGmm {
     }
 }
 
-/// `out[n, c] = Σ_i (x_ni p_ci − s_ci)²` on the host (`x`: `[N, D]` on a CPU device; `p`, `s`:
-/// `[K·D]`): rows in tasks of [`HOST_ROWS`] over rayon's threads, [`kernels::ROWS`] rows at a
-/// time through each component's factors, read where they lie (the same figures on any thread
-/// count); `Ok(None)` where a row holds NaN (its distances are NaN).
-pub(crate) fn host_distances(
-    x: &Tensor<2>,
-    p: &[f32],
-    s: &[f32],
-    k: usize,
-) -> Result<Option<Tensor<2>>, ModelError> {
-    use rayon::prelude::*;
-    let [n, d] = x.dims();
-    // Every factor padded with zeros to whole blocks of LANES (a zero adds 0): the kernel then
-    // has no scalar tail, which at D = 63 was half its work. A row's whole blocks are read in
-    // place, its last columns from a copy padded likewise.
-    let (lanes, rows) = (kernels::LANES, kernels::ROWS);
-    let (whole, padded) = (d / lanes * lanes, d.div_ceil(lanes) * lanes);
-    let pad = |v: &[f32]| -> Vec<f32> {
-        v.chunks(d)
-            .flat_map(|c| c.iter().copied().chain(std::iter::repeat_n(0.0, padded - d)))
-            .collect()
-    };
-    let (p, s) = (pad(p), pad(s));
-    let distances = kernels::distances_for_cpu();
-    let mut out = vec![0.0f32; n * k];
-    with_host_values(x, |xs| {
-        out.par_chunks_mut(HOST_ROWS * k).zip(xs.par_chunks(HOST_ROWS * d)).for_each(|(out, xs)| {
-            let mut tail = vec![0.0f32; rows * lanes];
-            for (out, xs) in out.chunks_mut(rows * k).zip(xs.chunks(rows * d)) {
-                if out.len() == rows * k {
-                    for (t, x) in tail.chunks_mut(lanes).zip(xs.chunks(d)) {
-                        t[..d - whole].copy_from_slice(&x[whole..]);
-                    }
-                    distances(xs, d, whole, &tail, &p, &s, out);
-                } else {
-                    // The last rows, fewer than `rows`: copied whole into a padded block (the
-                    // rows past the end are zeros, their distances dropped).
-                    let mut block = vec![0.0f32; rows * padded];
-                    for (b, x) in block.chunks_mut(padded).zip(xs.chunks(d)) {
-                        b[..d].copy_from_slice(x);
-                    }
-                    let mut short = vec![0.0; rows * k];
-                    distances(&block, padded, padded, &[], &p, &s, &mut short);
-                    out.copy_from_slice(&short[..out.len()]);
-                }
-            }
-        })
-    })?;
-    if out.iter().fold(false, |a, v| a | v.is_nan()) {
-        return Ok(None);
+/// [`FullStats::Diagonal`] of blocks of [`kernels::block_sums_for_cpu`] sums (`[N_c: K |
+/// first: K·w | second: K·w]` each), added in order and the padding dropped once; `None` where
+/// a sum is NaN (a row held a missing value).
+pub(crate) fn diagonal_totals(blocks: Vec<Vec<f64>>, k: usize, d: usize) -> Option<FullStats> {
+    let w = kernels::sum_width(d);
+    let mut total = vec![0.0; k * (1 + 2 * w)];
+    for block in blocks {
+        total.iter_mut().zip(block).for_each(|(t, b)| *t += b);
     }
-    Ok(Some(Tensor::from_data(TensorData::new(out, [n, k]), &x.device())))
+    if total.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    let unpadded = |v: &[f64]| -> Vec<f64> { v.chunks(w).flat_map(|c| &c[..d]).copied().collect() };
+    let (resp_sum, moments) = total.split_at(k);
+    let (first, second) = moments.split_at(k * w);
+    Some(FullStats::Diagonal {
+        resp_sum: resp_sum.to_vec(),
+        first: unpadded(first),
+        second: unpadded(second),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{CovarianceType, FullGmmConfig, device_from_name};
+    use burn::tensor::TensorData;
     use rand::{Rng, SeedableRng};
 
     /// The device forms (a GPU's) and the dense factors' products against the host forms, run
@@ -256,23 +211,26 @@ mod tests {
     fn host_kernels_meet_a_missing_value() {
         let (k, d, n) = (3, 9, 40);
         let device = device_from_name("cpu").unwrap();
-        let config = FullGmmConfig {
-            n_components: k,
-            zero_mean: false,
-            reg_covar: 1e-6,
-            empty_components: Default::default(),
-            covariance_type: CovarianceType::Diag,
-        };
-        let layer = FullGmm::from_parts(&[0.1; 27], &[1.0; 27], &[1.0 / 3.0; 3], &config, &device);
-        let mut xs = vec![0.5f32; n * d];
-        let tensor =
-            |xs: &[f32]| Tensor::<2>::from_data(TensorData::new(xs.to_vec(), [n, d]), &device);
-        let resp =
-            Tensor::<2>::from_data(TensorData::new(vec![1.0f32 / 3.0; n * k], [n, k]), &device);
-        assert!(layer.mahalanobis_diagonal(tensor(&xs)).unwrap().is_some());
-        assert!(layer.diagonal_stats(tensor(&xs), resp.clone()).unwrap().is_some());
-        xs[37 * d + 4] = f32::NAN;
-        assert!(layer.mahalanobis_diagonal(tensor(&xs)).unwrap().is_none());
-        assert!(layer.diagonal_stats(tensor(&xs), resp).unwrap().is_none());
+        for covariance_type in [CovarianceType::Diag, CovarianceType::Spherical] {
+            let config = FullGmmConfig {
+                n_components: k,
+                zero_mean: false,
+                reg_covar: 1e-6,
+                empty_components: Default::default(),
+                covariance_type,
+            };
+            let layer =
+                FullGmm::from_parts(&[0.1; 27], &[1.0; 27], &[1.0 / 3.0; 3], &config, &device);
+            let mut xs = vec![0.5f32; n * d];
+            let tensor =
+                |xs: &[f32]| Tensor::<2>::from_data(TensorData::new(xs.to_vec(), [n, d]), &device);
+            let resp =
+                Tensor::<2>::from_data(TensorData::new(vec![1.0f32 / 3.0; n * k], [n, k]), &device);
+            assert!(layer.mahalanobis_diagonal(tensor(&xs)).unwrap().is_some());
+            assert!(layer.diagonal_stats(tensor(&xs), resp.clone()).unwrap().is_some());
+            xs[37 * d + 4] = f32::NAN;
+            assert!(layer.mahalanobis_diagonal(tensor(&xs)).unwrap().is_none());
+            assert!(layer.diagonal_stats(tensor(&xs), resp).unwrap().is_none());
+        }
     }
 }

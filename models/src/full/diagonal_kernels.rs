@@ -1,9 +1,11 @@
-//! The diagonal covariance types' host loops ([`super::diagonal`]), compiled for AVX-512 or
-//! AVX2 with FMA where the CPU has them and for the baseline elsewhere: the same operations in
-//! the same order either way (every multiply-add fused: `f32::mul_add` is one correctly rounded
-//! operation on any CPU), so the same figures on any CPU and any thread count.
+//! The diagonal covariance types' host loops ([`super::host_distances`], [`super::diagonal`]),
+//! compiled for AVX-512 or AVX2 with FMA where the CPU has them and for the baseline elsewhere
+//! ([`for_cpu`]): the same operations in the same order either way (every multiply-add fused:
+//! `f32::mul_add` is one correctly rounded operation on any CPU), so the same figures on any
+//! CPU and any thread count.
 
 use super::model::RESP_FLOOR;
+use crate::lane_kernels::for_cpu;
 
 /// Partial sums of [`block_distances`]: four AVX-512 registers' worth of f32. Rows and factors
 /// are padded with zeros to whole blocks of `LANES`.
@@ -80,22 +82,89 @@ fn add_squares(acc: &mut [[f32; LANES]; ROWS], rows: [&[f32]; ROWS], p: &[f32], 
     }
 }
 
+/// Partial sums of [`block_dots`] per row and component: one AVX-512 register of f32, so that
+/// the 8 registers of two components' sums for [`ROWS`] rows stay in registers.
+const DOT_LANES: usize = 16;
+
+/// The spherical type's products ([`super::spherical`]) for up to [`ROWS`] rows `x` (`[R·D]`,
+/// `R ≤ ROWS`): the centred rows `y = x − a` into `y` (`[ROWS·w]`, `w` a multiple of
+/// [`LANES`], zeros past D as given; rows past R set to zeros), their `‖y‖²` (f64, 8
+/// interleaved partial sums) returned, and `out[r·K + c] = Σ_i y_ri m_ci` for every component
+/// `c` (`a`: `[D]`; `m`: `[K·w]`). One fused multiply-add per number; components go two at a
+/// time (each load of `y` serves two components); row `r`'s sum for `c` runs in
+/// [`DOT_LANES`] interleaved partial sums, `acc = fma(y, m, acc)`, added as a tree: the
+/// figures do not depend on the rows or components beside them.
+#[inline(always)]
+fn block_dots(x: &[f32], a: &[f32], y: &mut [f32], m: &[f32], out: &mut [f32]) -> [f64; ROWS] {
+    let (d, w) = (a.len(), y.len() / ROWS);
+    let mut norms = [0.0f64; ROWS];
+    for (r, norm) in norms.iter_mut().enumerate() {
+        let yr = &mut y[r * w..(r + 1) * w];
+        match x.get(r * d..(r + 1) * d) {
+            Some(x) => yr.iter_mut().zip(x.iter().zip(a)).for_each(|(y, (x, a))| *y = x - a),
+            None => yr.fill(0.0),
+        }
+        let mut acc = [0.0f64; 8];
+        for chunk in yr.chunks_exact(8) {
+            let chunk: &[f32; 8] = chunk.try_into().expect("whole registers");
+            for l in 0..8 {
+                acc[l] = (chunk[l] as f64).mul_add(chunk[l] as f64, acc[l]);
+            }
+        }
+        *norm = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    }
+    let k = out.len() / ROWS;
+    let pairs = k / 2 * 2;
+    for c in (0..pairs).step_by(2) {
+        component_dots::<2>(y, &m[c * w..(c + 2) * w], c, out);
+    }
+    if pairs < k {
+        component_dots::<1>(y, &m[pairs * w..], pairs, out);
+    }
+    norms
+}
+
+/// [`block_dots`] for the `C` components from `first` on (`m`: their `[C·w]`).
+#[inline(always)]
+fn component_dots<const C: usize>(y: &[f32], m: &[f32], first: usize, out: &mut [f32]) {
+    let (w, k) = (m.len() / C, out.len() / ROWS);
+    let mut acc = [[[0f32; DOT_LANES]; ROWS]; C];
+    for j in (0..w).step_by(DOT_LANES) {
+        let mj: [[f32; DOT_LANES]; C] =
+            std::array::from_fn(|c| m[c * w + j..][..DOT_LANES].try_into().expect("padded"));
+        for r in 0..ROWS {
+            let yj: [f32; DOT_LANES] = y[r * w + j..][..DOT_LANES].try_into().expect("padded");
+            for c in 0..C {
+                for l in 0..DOT_LANES {
+                    acc[c][r][l] = yj[l].mul_add(mj[c][l], acc[c][r][l]);
+                }
+            }
+        }
+    }
+    for (c, acc) in acc.iter().enumerate() {
+        for (r, v) in acc.iter().enumerate() {
+            let q: [f32; 8] = std::array::from_fn(|l| v[l] + v[l + 8]);
+            let q = [q[0] + q[4], q[1] + q[5], q[2] + q[6], q[3] + q[7]];
+            out[r * k + first + c] = (q[0] + q[2]) + (q[1] + q[3]);
+        }
+    }
+}
+
 /// The width of a row padded with zeros to whole f64 registers in [`block_sums`] (a zero adds
 /// 0: at D = 63 the scalar tail was half the work).
 pub(crate) fn sum_width(d: usize) -> usize {
     d.div_ceil(8) * 8
 }
 
-/// One block of rows' `(N_c, Σ r (x − m_c), Σ r (x − m_c)²)` for all K components in f64, as
-/// one buffer `[N_c: K | first: K·w | second: K·w]` with `w = `[`sum_width`]`(D)` (zeros past
-/// D): the rows `xs` (`[B·D]`) in order, each converted to f64 once and added to every
-/// component whose responsibility `r[b·K + c]` is at least [`RESP_FLOOR`] (`means`: `[K·w]`,
-/// padded with zeros likewise).
+/// One block of rows' `(N_c, Σ r (x − m_c), Σ r (x − m_c)²)` for all K components in f64,
+/// added to `sums`, one buffer `[N_c: K | first: K·w | second: K·w]` with `w = `[`sum_width`]`(D)`
+/// (zeros past D): the rows `xs` (`[B·D]`) in order, each converted to f64 once and added to
+/// every component whose responsibility `r[b·K + c]` is at least [`RESP_FLOOR`] (`means`:
+/// `[K·w]`, padded with zeros likewise).
 #[inline(always)]
-fn block_sums(xs: &[f32], r: &[f32], d: usize, means: &[f64]) -> Vec<f64> {
+fn block_sums(xs: &[f32], r: &[f32], d: usize, means: &[f64], sums: &mut [f64]) {
     let w = sum_width(d);
     let k = means.len() / w;
-    let mut sums = vec![0.0; k * (1 + 2 * w)];
     let (nc, moments) = sums.split_at_mut(k);
     let (first, second) = moments.split_at_mut(k * w);
     let mut row = vec![0.0f64; w];
@@ -116,96 +185,33 @@ fn block_sums(xs: &[f32], r: &[f32], d: usize, means: &[f64]) -> Vec<f64> {
             }
         }
     }
-    sums
 }
 
 /// What [`block_distances`] computes, for this CPU.
 pub(crate) type BlockDistances = fn(&[f32], usize, usize, &[f32], &[f32], &[f32], &mut [f32]);
-/// What [`block_sums`] computes, for this CPU.
-pub(crate) type BlockSums = fn(&[f32], &[f32], usize, &[f64]) -> Vec<f64>;
+/// What [`block_dots`] computes, for this CPU.
+pub(crate) type BlockDots = fn(&[f32], &[f32], &mut [f32], &[f32], &mut [f32]) -> [f64; ROWS];
 
-/// [`block_distances`] compiled for this CPU (AVX-512, else AVX2 with FMA, else the
-/// baseline).
-pub(crate) fn distances_for_cpu() -> BlockDistances {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return avx512::distances;
-        }
-        if avx2_fma() {
-            return avx2::distances;
-        }
-    }
-    block_distances
-}
+for_cpu!(
+    /// [`block_distances`] compiled for this CPU.
+    distances_for_cpu,
+    block_distances,
+    (x: &[f32], stride: usize, m: usize, tail: &[f32], p: &[f32], s: &[f32], out: &mut [f32])
+);
 
-/// Whether this x86 CPU has AVX2 and FMA (every AVX2 CPU made has both; they are two flags).
-#[cfg(target_arch = "x86_64")]
-fn avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-}
+for_cpu!(
+    /// [`block_dots`] compiled for this CPU.
+    dots_for_cpu,
+    block_dots,
+    (x: &[f32], a: &[f32], y: &mut [f32], m: &[f32], out: &mut [f32]) -> [f64; ROWS]
+);
 
-/// [`block_sums`] compiled for this CPU (AVX-512, else AVX2 with FMA, else the baseline).
-pub(crate) fn block_sums_for_cpu() -> BlockSums {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return avx512::block_sums;
-        }
-        if avx2_fma() {
-            return avx2::block_sums;
-        }
-    }
-    block_sums
-}
-
-/// The kernels compiled with x86 features enabled (`$feature`: their registers and fused
-/// multiply-adds), the same operations in the same order; handed out only where the CPU has
-/// the features.
-macro_rules! compiled_for {
-    ($module:ident, $feature:literal) => {
-        #[cfg(target_arch = "x86_64")]
-        mod $module {
-            pub(super) fn distances(
-                x: &[f32],
-                stride: usize,
-                m: usize,
-                tail: &[f32],
-                p: &[f32],
-                s: &[f32],
-                out: &mut [f32],
-            ) {
-                #[target_feature(enable = $feature)]
-                unsafe fn compiled(
-                    x: &[f32],
-                    stride: usize,
-                    m: usize,
-                    tail: &[f32],
-                    p: &[f32],
-                    s: &[f32],
-                    out: &mut [f32],
-                ) {
-                    super::block_distances(x, stride, m, tail, p, s, out)
-                }
-                // SAFETY: `distances_for_cpu` hands this function out only where the CPU has it.
-                unsafe { compiled(x, stride, m, tail, p, s, out) }
-            }
-
-            pub(super) fn block_sums(xs: &[f32], r: &[f32], d: usize, m: &[f64]) -> Vec<f64> {
-                #[target_feature(enable = $feature)]
-                unsafe fn compiled(xs: &[f32], r: &[f32], d: usize, m: &[f64]) -> Vec<f64> {
-                    super::block_sums(xs, r, d, m)
-                }
-                // SAFETY: `block_sums_for_cpu` hands this function out only where the CPU has
-                // it.
-                unsafe { compiled(xs, r, d, m) }
-            }
-        }
-    };
-}
-
-compiled_for!(avx2, "avx2,fma");
-compiled_for!(avx512, "avx512f");
+for_cpu!(
+    /// [`block_sums`] compiled for this CPU.
+    block_sums_for_cpu,
+    block_sums,
+    (xs: &[f32], r: &[f32], d: usize, m: &[f64], sums: &mut [f64])
+);
 
 #[cfg(test)]
 mod tests {
@@ -250,6 +256,35 @@ mod tests {
         assert_eq!(for_cpu[..k], out[..k]);
     }
 
+    /// The products of every compiled form against a float64 sum and equal to each other bit
+    /// for bit, with an odd number of components (the last one alone).
+    #[test]
+    fn dots_match_a_float64_sum_on_every_form() {
+        let (k, d) = (5, 2 * LANES + 7);
+        let w = 3 * LANES;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        let mut draw =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-2.0..2.0)).collect() };
+        let (x, a) = (draw((ROWS - 1) * d), draw(d));
+        let m: Vec<f32> = draw(k * d).chunks(d).flat_map(|c| [c, &[0.0; 25]].concat()).collect();
+        let (mut y, mut out) = (vec![0.0; ROWS * w], vec![0.0; ROWS * k]);
+        let norms = block_dots(&x, &a, &mut y, &m, &mut out);
+        for (r, c) in (0..ROWS).flat_map(|r| (0..k).map(move |c| (r, c))) {
+            let yr = |i: usize| match r < ROWS - 1 {
+                true => x[r * d + i] as f64 - a[i] as f64,
+                false => 0.0, // past the rows given
+            };
+            let exact: f64 = (0..d).map(|i| yr(i) * m[c * w + i] as f64).sum();
+            let scale: f64 = (0..d).map(|i| (yr(i) * m[c * w + i] as f64).abs()).sum();
+            assert!((out[r * k + c] as f64 - exact).abs() <= 1e-6 * scale.max(1e-30));
+            let norm: f64 = (0..d).map(|i| yr(i).powi(2)).sum();
+            assert!((norms[r] - norm).abs() <= 1e-6 * norm.max(1e-30));
+        }
+        let (mut y2, mut for_cpu) = (vec![0.0; ROWS * w], vec![0.0; ROWS * k]);
+        assert_eq!(dots_for_cpu()(&x, &a, &mut y2, &m, &mut for_cpu), norms);
+        assert_eq!(for_cpu, out);
+    }
+
     /// Each block's statistics equal one component's f64 sums over its rows in row order, on
     /// every compiled form.
     #[test]
@@ -263,8 +298,11 @@ mod tests {
         let w = sum_width(d);
         let padded: Vec<f64> = means.chunks(d).flat_map(|m| [m, &[0.0]].concat()).collect();
         assert_eq!(padded.len(), k * w);
-        let sums = block_sums(&xs, &r, d, &padded);
-        assert_eq!(block_sums_for_cpu()(&xs, &r, d, &padded), sums);
+        let mut sums = vec![0.0; k * (1 + 2 * w)];
+        block_sums(&xs, &r, d, &padded, &mut sums);
+        let mut for_cpu = vec![0.0; sums.len()];
+        block_sums_for_cpu()(&xs, &r, d, &padded, &mut for_cpu);
+        assert_eq!(for_cpu, sums);
         for c in 0..k {
             let (mut n_c, mut f, mut s) = (0.0, vec![0.0; d], vec![0.0; d]);
             for row in (0..n).filter(|&row| r[row * k + c] >= RESP_FLOOR) {

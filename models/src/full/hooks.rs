@@ -12,7 +12,8 @@ use super::recentre::recentre_flat;
 use crate::encoded::Encoded;
 use crate::host::renormalised_log_weights;
 use crate::mixture::{
-    Init, MStepReport, Mixture, SufficientStats, complete_stats, init_random_responsibilities,
+    BatchTerms, Init, MStepReport, Mixture, SufficientStats, complete_stats, default_e_step_batch,
+    init_random_responsibilities,
 };
 use crate::readback::{select_rows, to_host_f64};
 use crate::{ModelError, is_cpu, kmeans};
@@ -180,6 +181,18 @@ impl Mixture for FullGmm {
         } else {
             Ok(self.stats_batched(x, resp))
         }
+    }
+
+    /// The diagonal types on a CPU at β = 1: one pass over the rows for their densities,
+    /// responsibilities and statistics (`FullGmm::fused_diagonal_batch`, the same figures as
+    /// two); otherwise, or where a row holds NaN, [`default_e_step_batch`].
+    fn e_step_batch(&self, x: &Tensor<2>, beta: f64) -> Result<BatchTerms<FullStats>, ModelError> {
+        if beta == 1.0 && self.config.covariance_type.is_diagonal() && is_cpu(&x.device()) {
+            if let Some(terms) = self.fused_diagonal_batch(x)? {
+                return Ok(terms);
+            }
+        }
+        default_e_step_batch(self, x, beta)
     }
 
     /// The closed-form M-step of the covariance type ([`FullGmm::closed_form_m_step`]).

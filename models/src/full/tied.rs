@@ -1,6 +1,6 @@
 //! The tied covariance type's E-step on a CPU: one product shared by every component.
 
-use super::diagonal::host_distances;
+use super::host_distances::HostDistances;
 use super::model::FullGmm;
 use crate::ModelError;
 use crate::factor_groups::shifts;
@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 impl FullGmm {
     /// `‖(x_n − μ_c)ᵀ U‖² = ‖Y_n − v_c‖²` with the tied type's one factor `U`: `Y = X U` once
     /// for all components (the full type's path forms `X U_c` for each of the K), `v_c = μ_cᵀ U`
-    /// in f64 on the host, then the diagonal kernel ([`host_distances`], unit factors).
+    /// in f64 on the host, then the diagonal kernel ([`HostDistances::diagonal`], unit factors).
     /// `Ok(None)` where a row holds NaN (a missing value).
     ///
     /// # Shapes
@@ -25,7 +25,7 @@ impl FullGmm {
             true => vec![0.0; k * d],
             false => shifts(&to_host_f64(self.means.val())?, &factor, k, d, true),
         };
-        host_distances(&x.matmul(u), &vec![1.0; k * d], &v, k)
+        HostDistances::diagonal(&vec![1.0; k * d], &v, d).all(&x.matmul(u), k)
     }
 }
 

@@ -53,14 +53,16 @@ impl FamilyConfig for FullGmmConfig {
 }
 
 impl Family for FullGmm {
-    /// The products `(x − μ_c)ᵀ U_c` counted dense, 2·K·D² flops per sample (3·K·D for the
-    /// diagonal types): the CPU paths skip the triangles' zeros, so the rate `gmmzoo bench`
-    /// prints is the dense product's equivalent.
+    /// The products `(x − μ_c)ᵀ U_c` counted dense, 2·K·D² flops per sample: the CPU paths
+    /// skip the triangles' zeros, so the rate `gmmzoo bench` prints is the dense product's
+    /// equivalent. `diag`: two multiply-adds per value and component, 4·K·D; `spherical`: one
+    /// (a product with the centred means), 2·K·D.
     fn e_step_flops_per_sample(&self) -> f64 {
         let (k, d) = (self.n_components() as f64, self.dim() as f64);
-        match self.config.covariance_type.is_diagonal() {
-            true => 3.0 * k * d,
-            false => 2.0 * k * d * d,
+        match self.config.covariance_type {
+            CovarianceType::Diag => 4.0 * k * d,
+            CovarianceType::Spherical => 2.0 * k * d,
+            _ => 2.0 * k * d * d,
         }
     }
 

@@ -17,6 +17,7 @@
 //!
 //! (`log |det A|` is the same for every component: it moves no choice between them.)
 
+use super::map_step::FactorCache;
 use faer::{Mat, Side};
 use gmm_training::GaussianMixture;
 use rayon::prelude::*;
@@ -52,6 +53,8 @@ pub struct PatchPrior {
     /// A deep GMM's search for each patch's path ([`PathSearch`]; `None`: every component
     /// is scored).
     pub search: Option<PathSearch>,
+    /// The noisy factors of the last noise levels (a flat prior's).
+    pub(super) noisy: FactorCache,
 }
 
 /// `H` ((n−1) × n, row-major): row i is the i-th Helmert vector, `(1, …, 1, −(i+1), 0, …)/
@@ -99,7 +102,8 @@ impl PatchPrior {
         }
         let log_weights = g.weights.iter().map(|w| w.max(f64::MIN_POSITIVE).ln()).collect();
         let basis = h.iter().map(|&v| v as f32).collect();
-        Self { side, scale, log_weights, means, eigenvectors, eigenvalues, basis, search: None }
+        let (search, noisy) = (None, FactorCache::default());
+        Self { side, scale, log_weights, means, eigenvectors, eigenvalues, basis, search, noisy }
     }
 
     /// `P² − 1`, the patches' zero-mean coordinates.

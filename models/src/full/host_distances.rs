@@ -63,8 +63,10 @@ impl HostDistances {
             .map(|i| (0..k).map(|c| weights[c] * means[c * d + i]).sum::<f64>() / total)
             .collect();
         let a: Vec<f32> = centre.iter().map(|&a| a as f32).collect();
-        let centred: Vec<f64> =
-            means.chunks(d).flat_map(|mu| mu.iter().zip(&centre).map(|(mu, a)| mu - a)).collect();
+        // m_c about the centre the rows are moved by (its f32 value): y − m_c = x − μ_c.
+        let centred: Vec<f64> = (means.chunks(d))
+            .flat_map(|mu| mu.iter().zip(&a).map(|(mu, &a)| mu - a as f64))
+            .collect();
         let m = pad(&centred);
         let norms = m.chunks(w).map(|c| c.iter().map(|&v| v as f64 * v as f64).sum()).collect();
         let p2 = factors.iter().step_by(d).map(|p| p * p).collect();

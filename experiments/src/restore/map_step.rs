@@ -20,7 +20,7 @@ use super::noisy_factors::{NoisyFactors, RowFactors};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Rows per block: each block's products run on one core.
 const BLOCK: usize = 256;
@@ -85,53 +85,9 @@ fn add_wiener(
 /// The factors of one noise level: the prior's components (or a searched deep GMM's first
 /// layer's prefixes) for blocks of rows, and a searched network's deeper prefixes and paths
 /// one row at a time.
-pub(super) struct Factors {
+struct Factors {
     first: NoisyFactors,
     deeper: Vec<RowFactors>,
-}
-
-/// Noise levels a [`FactorCache`] keeps: EPLL's schedule has five.
-const CACHED_LEVELS: usize = 8;
-
-/// A flat prior's [`Factors`] at the noise levels it was last used at (up to
-/// [`CACHED_LEVELS`], about 3 MB each for 200 components of 63 coordinates), so that images
-/// restored one after another under one schedule factor each component once per level, not
-/// once per image (200 QR decompositions per level: 0.09 s of a 0.4 s fast-mode image).
-/// A deep GMM's factors (thousands of paths) are built per image and not kept.
-#[derive(Default)]
-pub struct FactorCache(Mutex<Vec<(u64, Arc<Factors>)>>);
-
-impl FactorCache {
-    /// The factors at noise variance `sigma2`, built by `build` where not kept.
-    fn get(&self, sigma2: f64, build: impl FnOnce() -> Factors) -> Arc<Factors> {
-        let key = sigma2.to_bits();
-        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, factors)) = kept.iter().find(|(k, _)| *k == key) {
-            return factors.clone();
-        }
-        drop(kept); // built unlocked: other images may take their levels meanwhile
-        let factors = Arc::new(build());
-        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() == CACHED_LEVELS {
-            kept.remove(0);
-        }
-        kept.push((key, factors.clone()));
-        factors
-    }
-}
-
-/// A copy of a prior starts with no factors kept.
-impl Clone for FactorCache {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
-
-impl std::fmt::Debug for FactorCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let levels = self.0.lock().map(|kept| kept.len()).unwrap_or(0);
-        write!(f, "FactorCache({levels} noise levels)")
-    }
 }
 
 /// Every row's most likely component: of all (one product for the block), or the path a deep

@@ -2,6 +2,7 @@
 //! 2011) with any layer whose density is a mixture of Gaussians over image patches.
 
 mod epll;
+mod factor_cache;
 mod files;
 mod layer_prior;
 mod map_step;

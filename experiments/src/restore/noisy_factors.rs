@@ -199,22 +199,4 @@ mod tests {
             }
         }
     }
-
-    /// A flat prior keeps its factors per noise level: the patch step gives the same estimates
-    /// from kept factors as from new ones, and at most eight levels are kept.
-    #[test]
-    fn kept_factors_give_the_same_estimates() {
-        use crate::restore::{PatchStep, patch_step};
-        let prior = prior();
-        let w: Vec<f32> =
-            (0..40 * prior.dims()).map(|i| ((i * 53 % 97) as f32 / 48.0 - 1.0) * 0.2).collect();
-        let first = patch_step(&prior, &w, 0.01, PatchStep::MostLikely).unwrap();
-        assert_eq!(format!("{:?}", prior.noisy), "FactorCache(1 noise levels)");
-        assert_eq!(patch_step(&prior, &w, 0.01, PatchStep::MostLikely).unwrap(), first);
-        assert_eq!(patch_step(&prior.clone(), &w, 0.01, PatchStep::MostLikely).unwrap(), first);
-        for level in 0..9 {
-            patch_step(&prior, &w, 0.02 + level as f64 * 0.01, PatchStep::Posterior).unwrap();
-        }
-        assert_eq!(format!("{:?}", prior.noisy), "FactorCache(8 noise levels)");
-    }
 }

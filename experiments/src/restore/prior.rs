@@ -17,7 +17,7 @@
 //!
 //! (`log |det A|` is the same for every component: it moves no choice between them.)
 
-use super::map_step::FactorCache;
+use super::factor_cache::FactorCache;
 use faer::{Mat, Side};
 use gmm_training::GaussianMixture;
 use rayon::prelude::*;

@@ -97,19 +97,13 @@ fn cached_prior(run: &Path) -> PyResult<Arc<PatchPrior>> {
     Ok(prior)
 }
 
-/// [`Stamps`] of every file under `dir`, in a fixed order.
+/// [`Stamps`] of every file under `dir`, in name order.
 fn stamps(dir: &Path) -> Stamps {
-    let mut out = Vec::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
-            match entry.metadata() {
-                Ok(m) if m.is_dir() => folders.push(entry.path()),
-                Ok(m) => out.push((entry.path(), m.len(), m.modified().ok())),
-                Err(_) => out.push((entry.path(), 0, None)),
-            }
-        }
-    }
-    out.sort();
-    out
+    let files = walkdir::WalkDir::new(dir).sort_by_file_name().into_iter().flatten();
+    (files.filter(|e| !e.file_type().is_dir()))
+        .map(|e| match e.metadata() {
+            Ok(m) => (e.into_path(), m.len(), m.modified().ok()),
+            Err(_) => (e.into_path(), 0, None),
+        })
+        .collect()
 }

@@ -157,7 +157,8 @@ impl HostDistances {
 #[cfg(test)]
 mod tests {
     use super::HostDistances;
-    use crate::{CovarianceType, FullGmm, FullGmmConfig, device_from_name, to_host_f64};
+    use crate::full::diagonal::test_layers::drawn;
+    use crate::{CovarianceType, device_from_name, to_host_f64};
     use burn::tensor::{Tensor, TensorData};
     use rand::{Rng, SeedableRng};
 
@@ -170,22 +171,8 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
         let device = device_from_name("cpu").unwrap();
         for covariance_type in [CovarianceType::Diag, CovarianceType::Spherical] {
-            let config = FullGmmConfig {
-                n_components: k,
-                zero_mean: false,
-                reg_covar: 1e-6,
-                empty_components: Default::default(),
-                covariance_type,
-            };
-            let means: Vec<f64> = (0..k * d).map(|_| 100.0 + rng.random_range(-1.0..1.0)).collect();
-            let p: Vec<f64> = match covariance_type {
-                CovarianceType::Spherical => {
-                    (0..k).flat_map(|_| vec![rng.random_range(0.5..2.0); d]).collect()
-                }
-                _ => (0..k * d).map(|_| rng.random_range(0.5..2.0)).collect(),
-            };
-            let layer =
-                FullGmm::from_parts(&means, &p, &[0.1, 0.3, 0.2, 0.25, 0.15], &config, &device);
+            let weights = [0.1, 0.3, 0.2, 0.25, 0.15];
+            let (layer, means, p) = drawn(covariance_type, &weights, d, 100.0, 0.5..2.0, &mut rng);
             let xs: Vec<f32> = (0..n * d).map(|_| 100.0 + rng.random_range(-1.5f32..1.5)).collect();
             let x = Tensor::<2>::from_data(TensorData::new(xs.clone(), [n, d]), &device);
             let terms = HostDistances::new(&layer, d).unwrap();

@@ -87,7 +87,7 @@ impl FullGmm {
 
 #[cfg(test)]
 mod tests {
-    use crate::full::diagonal::test_layers::drawn;
+    use crate::full::test_layers::drawn;
     use crate::mixture::{Mixture, default_e_step_batch};
     use crate::{CovarianceType, device_from_name, to_host_f64};
     use burn::tensor::{Tensor, TensorData};

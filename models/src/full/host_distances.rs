@@ -157,7 +157,7 @@ impl HostDistances {
 #[cfg(test)]
 mod tests {
     use super::HostDistances;
-    use crate::full::diagonal::test_layers::drawn;
+    use crate::full::test_layers::drawn;
     use crate::{CovarianceType, device_from_name, to_host_f64};
     use burn::tensor::{Tensor, TensorData};
     use rand::{Rng, SeedableRng};

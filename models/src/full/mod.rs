@@ -18,6 +18,8 @@ mod model;
 mod moments;
 mod recentre;
 mod sample;
+#[cfg(test)]
+mod test_layers;
 mod tied;
 
 pub use blocks::{GROUP_BUDGET, HOST_ROWS, TRIANGLE_BLOCK};

@@ -159,17 +159,25 @@ fn marginal_densities_match_the_dense_oracle() {
 }
 
 /// One EM step (E-step on what each row observes, M-step with the conditional means and the
-/// covariance correction, projected onto the type) equals the oracle's.
+/// covariance correction, projected onto the type) equals the oracle's, in two passes
+/// (`log_prob`, then `batch_stats`) and in the one-pass `e_step_batch` (K = 9: two lane blocks
+/// of components, the second part padding), whose objective is the oracle's log-likelihood.
 #[test]
 fn one_em_step_matches_the_dense_oracle() {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED + 1);
-    for t in TYPES {
-        let (k, n) = (3, 60);
+    for (t, two_pass) in TYPES.into_iter().flat_map(|t| [(t, true), (t, false)]) {
+        let (k, n) = (9, 60);
         let truth = random_truth(t, k, &mut rng);
         let rows = rows_with_nan(n, 0.3, &mut rng);
         let layer = layer_of(t, &truth);
-        let (resp, _) = responsibilities(layer.weighted_log_prob(tensor(&rows))).unwrap();
-        let stats = layer.batch_stats(tensor(&rows), resp).unwrap();
+        let (stats, objective) = if two_pass {
+            let (resp, _) = responsibilities(layer.weighted_log_prob(tensor(&rows))).unwrap();
+            (layer.batch_stats(tensor(&rows), resp).unwrap(), None)
+        } else {
+            let terms = layer.e_step_batch(&tensor(&rows), 1.0).unwrap();
+            let objective: Vec<f32> = terms.objective.into_data().try_to_vec().unwrap();
+            (terms.stats, Some(f64::from(objective[0])))
+        };
         let (next, _) = layer.m_step(stats, n).unwrap();
         // The oracle.
         let mut nk = vec![0.0; k];
@@ -187,6 +195,18 @@ fn one_em_step_matches_the_dense_oracle() {
                 e.iter().map(|v| v / s).collect()
             })
             .collect();
+        if let Some(objective) = objective {
+            let want: f64 = conds
+                .iter()
+                .map(|cs| {
+                    let a: Vec<f64> =
+                        cs.iter().zip(&truth.weights).map(|(c, w)| c.0 + w.ln()).collect();
+                    let max = a.iter().cloned().fold(f64::MIN, f64::max);
+                    max + a.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+                })
+                .sum();
+            assert!((objective - want).abs() < 1e-5 * want.abs(), "{t:?}: {objective} vs {want}");
+        }
         for (cs, r) in conds.iter().zip(&resp) {
             for c in 0..k {
                 nk[c] += r[c];

@@ -183,13 +183,19 @@ impl Mixture for FullGmm {
         }
     }
 
-    /// The diagonal types on a CPU at β = 1: one pass over the rows for their densities,
-    /// responsibilities and statistics (`FullGmm::fused_diagonal_batch`, the same figures as
-    /// two); otherwise, or where a row holds NaN, [`default_e_step_batch`].
+    /// On a CPU at β = 1, one pass over the rows for their densities, responsibilities and
+    /// statistics: the diagonal types' `FullGmm::fused_diagonal_batch` (the same figures as
+    /// two), and a batch with NaN's `FullGmm::fused_missing_batch` (each row conditioned once);
+    /// otherwise [`default_e_step_batch`].
     fn e_step_batch(&self, x: &Tensor<2>, beta: f64) -> Result<BatchTerms<FullStats>, ModelError> {
-        if beta == 1.0 && self.config.covariance_type.is_diagonal() && is_cpu(&x.device()) {
-            if let Some(terms) = self.fused_diagonal_batch(x)? {
-                return Ok(terms);
+        if beta == 1.0 && is_cpu(&x.device()) {
+            if self.config.covariance_type.is_diagonal() {
+                if let Some(terms) = self.fused_diagonal_batch(x)? {
+                    return Ok(terms);
+                }
+            }
+            if has_missing(x) {
+                return self.fused_missing_batch(x);
             }
         }
         default_e_step_batch(self, x, beta)

@@ -11,22 +11,32 @@
 //! ```
 //!
 //! (`Σ_oo⁻¹ = Λ_oo − Λ_om A⁻¹ Λ_mo` and `|Σ| = |Σ_oo| |A⁻¹|`.) Conditioning through the precision
-//! costs O(|m|³ + D²) per row and component (`b` and `Λ_oo δ_o` both from one product `Λ δ`,
-//! the rows of a batch at once), against O(|o|³) through `Σ_oo`: few missing values cost
-//! little more than none. The M-step is the complete-data one fed with
+//! costs O(|m|³ + D²) per row and component (`b` and `Λ_oo δ_o` both from one product `Λ δ`),
+//! against O(|o|³) through `Σ_oo`: few missing values cost little more than none. A row's
+//! missing coordinates are the same under every component, so the E-step conditions its
+//! components side by side in vector lanes ([`lockstep`]), and on a CPU at β = 1 the
+//! statistics are summed in the same pass ([`fused`]). The M-step is the complete-data one fed with
 //! `x̂ = (x_o, x̂_m)` and, in the second moment, the conditional covariance `A⁻¹` on the
 //! missing block: `Σ_n r_nc [(x̂ − m_c)(x̂ − m_c)ᵀ + A⁻¹ ⊕ 0]`. EM then climbs the observed-data
 //! log-likelihood `Σ_n log Σ_c π_c N(x_o,n | μ_c,o, Σ_c,oo)`. A row without NaN takes the
 //! layer's usual path, unchanged.
 
-use super::model::{FullGmm, RESP_FLOOR};
+use super::model::FullGmm;
 use super::moments::FullStats;
+use super::small_cholesky;
 use crate::ModelError;
 use crate::mixture::Mixture;
 use crate::readback::{host_vec, to_host_f64, with_host_values};
 use burn::tensor::{Tensor, TensorData};
-use faer::{Mat, Side};
+use faer::Mat;
 use rayon::prelude::*;
+
+mod fused;
+mod lockstep;
+mod stats;
+
+/// Rows per task of [`FullGmm::marginal_log_prob_host`].
+const MARGINAL_ROWS: usize = 256;
 
 /// Every component as conditioning needs it: `μ_c` `[K·D]`, the dense precision
 /// `Λ_c = U_c U_cᵀ` `[K·D·D]` and `½ log|Λ_c| = Σ_i log U_c[i,i]`.
@@ -91,15 +101,15 @@ impl Precisions {
         lam.chunks(d).map(|row| row.iter().zip(&delta).map(|(a, b)| a * b).sum()).collect()
     }
 
-    /// [`Self::lambda_delta`] of every row of `rows` (`[N, D]`) at once, as the columns of a
-    /// `[D, N]` column-major matrix: `Λ_c Δᵀ`, one matrix product.
-    fn lambda_deltas(&self, c: usize, rows: &[f32]) -> Mat<f64> {
+    /// [`Self::lambda_delta`] of every row of `rows` (`N` rows of `D`) at once, as the columns
+    /// of a `[D, N]` column-major matrix: `Λ_c Δᵀ`, one matrix product.
+    fn lambda_deltas(&self, c: usize, rows: &[&[f32]]) -> Mat<f64> {
         let d = self.d;
-        let n = rows.len() / d;
+        let n = rows.len();
         let mu = &self.means[c * d..(c + 1) * d];
         let lam = &self.lambda[c * d * d..(c + 1) * d * d];
         let delta_t = Mat::<f64>::from_fn(d, n, |i, r| {
-            let v = rows[r * d + i];
+            let v = rows[r][i];
             if v.is_nan() { 0.0 } else { f64::from(v) - mu[i] }
         });
         let lam = faer::MatRef::from_row_major_slice(lam, d, d);
@@ -115,6 +125,43 @@ impl Precisions {
         out
     }
 
+    /// Row `x` (pattern `p`, `v = Λ_c δ` its [`Self::lambda_delta`]) under component `c`
+    /// (module doc): returns `log N(x_o | μ_o, Σ_oo)`, and leaves in `s` the factor `G` of
+    /// `A = Λ_mm` (`s.g`, `m × m` row-major, lower triangle) and `z = G⁻¹ b` (`s.y`, `m`);
+    /// `bᵀ A⁻¹ b = zᵀ z`. Nothing is allocated.
+    fn condition_into(
+        &self,
+        c: usize,
+        x: &[f32],
+        p: &Pattern,
+        v: &[f64],
+        s: &mut Scratch,
+    ) -> Result<f64, ModelError> {
+        let d = self.d;
+        let mu = &self.means[c * d..(c + 1) * d];
+        let lam = &self.lambda[c * d * d..(c + 1) * d * d];
+        let quad: f64 = p.observed.iter().map(|&i| (f64::from(x[i]) - mu[i]) * v[i]).sum();
+        let log_2pi = (2.0 * std::f64::consts::PI).ln();
+        let log_density = -0.5 * p.observed.len() as f64 * log_2pi + self.half_log_det[c];
+        let m = p.missing.len();
+        if m == 0 {
+            return Ok(log_density - 0.5 * quad);
+        }
+        let (g, z) = (&mut s.g[..m * m], &mut s.y[..m]);
+        for (r, &i) in p.missing.iter().enumerate() {
+            let lam_i = &lam[i * d..(i + 1) * d];
+            for (t, &j) in p.missing[..=r].iter().enumerate() {
+                g[r * m + t] = lam_i[j];
+            }
+            z[r] = v[i];
+        }
+        let half_log_det_a =
+            small_cholesky::cholesky(g, m).ok_or_else(|| not_positive_definite(c))?;
+        small_cholesky::solve_lower(g, m, z);
+        let bz: f64 = z.iter().map(|v| v * v).sum();
+        Ok(log_density - half_log_det_a - 0.5 * (quad - bz))
+    }
+
     /// Row `x` (pattern `p`, `v` its [`Self::lambda_delta`]) under component `c` (module
     /// doc); `want_factor` keeps `G`.
     pub fn condition(
@@ -125,30 +172,14 @@ impl Precisions {
         v: &[f64],
         want_factor: bool,
     ) -> Result<Conditioned, ModelError> {
-        let d = self.d;
-        let mu = &self.means[c * d..(c + 1) * d];
-        let lam = &self.lambda[c * d * d..(c + 1) * d * d];
-        let quad: f64 = p.observed.iter().map(|&i| (f64::from(x[i]) - mu[i]) * v[i]).sum();
-        let log_2pi = (2.0 * std::f64::consts::PI).ln();
-        let mut log_density = -0.5 * p.observed.len() as f64 * log_2pi + self.half_log_det[c];
-        if p.missing.is_empty() {
-            let log_density = log_density - 0.5 * quad;
-            return Ok(Conditioned { log_density, missing_mean: Vec::new(), factor: None });
-        }
+        let mut s = Scratch::new(self.d);
+        let log_density = self.condition_into(c, x, p, v, &mut s)?;
         let m = p.missing.len();
-        let a = Mat::<f64>::from_fn(m, m, |r, s| lam[p.missing[r] * d + p.missing[s]]);
-        let b = Mat::<f64>::from_fn(m, 1, |r, _| v[p.missing[r]]);
-        let llt = a.llt(Side::Lower).map_err(|_| ModelError::NonFinite {
-            what: format!("component {c}: its precision is not positive definite"),
-            hint: "raise reg_covar".into(),
-        })?;
-        let g = llt.L();
-        let half_log_det_a: f64 = (0..m).map(|i| g[(i, i)].ln()).sum();
-        let y = faer::linalg::solvers::Solve::solve(&llt, &b);
-        let by: f64 = (0..m).map(|r| b[(r, 0)] * y[(r, 0)]).sum();
-        log_density += -half_log_det_a - 0.5 * (quad - by);
-        let missing_mean = p.missing.iter().enumerate().map(|(r, &i)| mu[i] - y[(r, 0)]).collect();
-        let factor = want_factor.then(|| g.to_owned());
+        small_cholesky::solve_upper_transposed(&s.g, m, &mut s.y[..m]);
+        let mu = &self.means[c * self.d..(c + 1) * self.d];
+        let missing_mean = p.missing.iter().zip(&s.y).map(|(&i, y)| mu[i] - y).collect();
+        let factor = (want_factor && m > 0)
+            .then(|| Mat::<f64>::from_fn(m, m, |r, t| if t <= r { s.g[r * m + t] } else { 0.0 }));
         Ok(Conditioned { log_density, missing_mean, factor })
     }
 
@@ -161,6 +192,26 @@ impl Precisions {
         want_factor: bool,
     ) -> Result<Conditioned, ModelError> {
         self.condition(c, x, p, &self.lambda_delta(c, x), want_factor)
+    }
+}
+
+/// One thread's buffers for conditioning rows of width `D` (any number missing): `G` and
+/// `G⁻¹`/`A⁻¹` (`D·D` each), `z`/`A⁻¹ b` (`D`).
+struct Scratch {
+    g: Vec<f64>,
+    y: Vec<f64>,
+    inv_g: Vec<f64>,
+    inv_a: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(d: usize) -> Self {
+        Self {
+            g: vec![0.0; d * d],
+            y: vec![0.0; d],
+            inv_g: vec![0.0; d * d],
+            inv_a: vec![0.0; d * d],
+        }
     }
 }
 
@@ -183,32 +234,24 @@ pub(crate) fn has_missing(x: &Tensor<2>) -> bool {
 }
 
 impl FullGmm {
-    /// `log N(x_o,n | μ_c,o, Σ_c,oo)` for every row and component (module doc), components in
-    /// parallel (each one's `Λ_c δ_n` of every row as one product); `[N, K]` row-major.
+    /// `log N(x_o,n | μ_c,o, Σ_c,oo)` for every row and component (module doc): each row's
+    /// components side by side in vector lanes ([`lockstep`]), the rows in parallel;
+    /// `[N, K]` row-major.
     pub fn marginal_log_prob_host(&self, rows: &[f32]) -> Result<Vec<f64>, ModelError> {
         let (k, d) = (self.n_components(), self.dim());
-        let n = rows.len() / d;
-        let prec = Precisions::of(self)?;
-        let patterns: Vec<Pattern> = rows.chunks(d).map(Pattern::of).collect();
-        let columns: Vec<Result<Vec<f64>, ModelError>> = (0..k)
-            .into_par_iter()
-            .map(|c| {
-                let v = prec.lambda_deltas(c, rows);
-                (0..n)
-                    .map(|r| {
-                        let vr = v.col(r).try_as_col_major().expect("a column of a Mat").as_slice();
-                        let x = &rows[r * d..(r + 1) * d];
-                        Ok(prec.condition(c, x, &patterns[r], vr, false)?.log_density)
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut out = vec![0.0; n * k];
-        for (c, column) in columns.into_iter().enumerate() {
-            for (r, v) in column?.into_iter().enumerate() {
-                out[r * k + c] = v;
-            }
-        }
+        let lanes = lockstep::Interleaved::of(&Precisions::of(self)?);
+        let kernel = lockstep::log_densities_for_cpu();
+        let mut out = vec![0.0; rows.len() / d * k];
+        out.par_chunks_mut(MARGINAL_ROWS * k)
+            .zip(rows.par_chunks(MARGINAL_ROWS * d))
+            .try_for_each(|(out, rows)| {
+                let mut s = lockstep::LockstepScratch::new(&lanes);
+                for (out, x) in out.chunks_mut(k).zip(rows.chunks(d)) {
+                    (lanes.log_densities(kernel, x, &Pattern::of(x), &mut s, out))
+                        .map_err(not_positive_definite)?;
+                }
+                Ok(())
+            })?;
         Ok(out)
     }
 
@@ -225,7 +268,8 @@ impl FullGmm {
     /// EM's expected statistics of a batch with NaN given its responsibilities (module doc),
     /// about the current means as the complete-data statistics are, over the rows with
     /// `r ≥ RESP_FLOOR`; each component on its own thread (the same sums on any number of
-    /// threads).
+    /// threads). The two-pass form, for weighted rows and β ≠ 1 (`FullGmm::fused_missing_batch`
+    /// otherwise).
     ///
     /// # Shapes
     /// - `x`: `[N, D]` with NaN; `resp`: `[N, K]`.
@@ -243,33 +287,7 @@ impl FullGmm {
         let patterns: Vec<Pattern> = rows.chunks(d).map(Pattern::of).collect();
         let per_component: Vec<Result<(f64, Vec<f64>, Vec<f64>), ModelError>> = (0..k)
             .into_par_iter()
-            .map(|c| {
-                let shift: Vec<f64> = if self.config.zero_mean {
-                    vec![0.0; d]
-                } else {
-                    prec.means[c * d..(c + 1) * d].to_vec()
-                };
-                let second_len = if diagonal { d } else { d * d };
-                let (mut nc, mut first, mut second) = (0.0, vec![0.0; d], vec![0.0; second_len]);
-                for (n, (x, p)) in rows.chunks(d).zip(&patterns).enumerate() {
-                    let w = r[n * k + c];
-                    if w < RESP_FLOOR {
-                        continue;
-                    }
-                    let w = f64::from(w);
-                    let cond = prec.condition_row(c, x, p, true)?;
-                    let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-                    p.missing.iter().zip(&cond.missing_mean).for_each(|(&i, &v)| y[i] = v);
-                    y.iter_mut().zip(&shift).for_each(|(v, s)| *v -= s);
-                    nc += w;
-                    first.iter_mut().zip(&y).for_each(|(f, v)| *f += w * v);
-                    accumulate_second(&mut second, &y, w, diagonal);
-                    if let Some(g) = cond.factor {
-                        add_conditional_covariance(&mut second, &g, &p.missing, w, d, diagonal);
-                    }
-                }
-                Ok((nc, first, second))
-            })
+            .map(|c| prec.component_stats(c, &rows, &patterns, &r, self.config.zero_mean, diagonal))
             .collect();
         let mut resp_sum = Vec::with_capacity(k);
         let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
@@ -300,43 +318,15 @@ impl FullGmm {
     }
 }
 
-/// `second += w y yᵀ` (`[D·D]`), or its diagonal `w y²` (`[D]`).
-fn accumulate_second(second: &mut [f64], y: &[f64], w: f64, diagonal: bool) {
-    let d = y.len();
-    if diagonal {
-        second.iter_mut().zip(y).for_each(|(s, v)| *s += w * v * v);
-        return;
-    }
-    for i in 0..d {
-        let wi = w * y[i];
-        second[i * d..(i + 1) * d].iter_mut().zip(y).for_each(|(s, v)| *s += wi * v);
+/// The error of a component whose precision's missing block has no Cholesky factor.
+fn not_positive_definite(c: usize) -> ModelError {
+    ModelError::NonFinite {
+        what: format!("component {c}: its precision is not positive definite"),
+        hint: "raise reg_covar".into(),
     }
 }
 
-/// `second[m, m] += w A⁻¹` with `A = G Gᵀ` (`A⁻¹ = G⁻ᵀ G⁻¹`), on the missing block of a
-/// `[D·D]` second moment (or its diagonal).
-fn add_conditional_covariance(
-    second: &mut [f64],
-    g: &Mat<f64>,
-    missing: &[usize],
-    w: f64,
-    d: usize,
-    diagonal: bool,
-) {
-    let m = missing.len();
-    let mut inv_g = Mat::<f64>::zeros(m, m);
-    faer::linalg::triangular_inverse::invert_lower_triangular(
-        inv_g.as_mut(),
-        g.as_ref(),
-        faer::Par::Seq,
-    );
-    // (A⁻¹)[r][s] = Σ_t G⁻¹[t][r] G⁻¹[t][s], t ≥ max(r, s).
-    for r in 0..m {
-        let cols = if diagonal { r..r + 1 } else { 0..m };
-        for s in cols {
-            let v: f64 = (r.max(s)..m).map(|t| inv_g[(t, r)] * inv_g[(t, s)]).sum();
-            let at = if diagonal { missing[r] } else { missing[r] * d + missing[s] };
-            second[at] += w * v;
-        }
-    }
+/// Column `r` of a column-major matrix, as a slice.
+fn column(v: &Mat<f64>, r: usize) -> &[f64] {
+    v.col(r).try_as_col_major().expect("a column of a Mat").as_slice()
 }

@@ -18,6 +18,7 @@ mod model;
 mod moments;
 mod recentre;
 mod sample;
+mod small_cholesky;
 #[cfg(test)]
 mod test_layers;
 mod tied;

@@ -40,7 +40,7 @@ pub(super) struct Interleaved {
 
 /// One thread's buffers for a row's conditioning: `δ` (per observed coordinate) and
 /// `v = Λ δ` (`D` each), and for each block `b` of [`LANES`] components its factor `G`
-/// (`g[b·D·D..]`, `m × m`) and `z = G⁻¹ v_m` (`z[b·D..]`, `m`); `x` and `inv` (`D·D`) hold
+/// (`g[b·m²..]`, `m × m`) and `z = G⁻¹ v_m` (`z[b·D..]`, `m`); `x` and `inv` (`m × m`) hold
 /// `G⁻¹` and `A⁻¹` of one block ([`conditionals_for_cpu`]).
 pub(super) struct LockstepScratch {
     delta: Vec<Lanes>,
@@ -59,9 +59,9 @@ impl LockstepScratch {
             delta: lanes(d),
             v: lanes(d),
             z: lanes(blocks * d),
-            g: lanes(blocks * d * d),
-            x: lanes(d * d),
-            inv: lanes(d * d),
+            g: Vec::new(),
+            x: Vec::new(),
+            inv: Vec::new(),
         }
     }
 
@@ -117,6 +117,13 @@ impl Interleaved {
         s: &mut LockstepScratch,
         out: &mut [f64],
     ) -> Result<(), usize> {
+        // The factors' buffers grow to the most missing values met, not to `D²` per block.
+        let m = p.missing.len();
+        if s.g.len() < self.blocks() * m * m {
+            s.g.resize(self.blocks() * m * m, [0.0; LANES]);
+            s.x.resize(m * m, [0.0; LANES]);
+            s.inv.resize(m * m, [0.0; LANES]);
+        }
         match kernel(self, x, p, s, out) {
             usize::MAX => Ok(()),
             c => Err(c),
@@ -173,7 +180,7 @@ fn row_log_densities(
         }
         let mut quad = [0.0; LANES];
         p.observed.iter().zip(delta.iter()).for_each(|(&i, di)| add_product(&mut quad, di, &v[i]));
-        let g = &mut g_all[b * d * d..b * d * d + m * m];
+        let g = &mut g_all[b * m * m..(b + 1) * m * m];
         let z = &mut z_all[b * d..b * d + m];
         for (r, &i) in p.missing.iter().enumerate() {
             for (c, &j) in p.missing[..=r].iter().enumerate() {
@@ -258,7 +265,7 @@ for_cpu!(
 fn block_conditionals(p: &Pattern, s: &mut LockstepScratch, d: usize, b: usize, diagonal: bool) {
     let m = p.missing.len();
     let LockstepScratch { z, g, x, inv, .. } = s;
-    let g = &g[b * d * d..b * d * d + m * m];
+    let g = &g[b * m * m..(b + 1) * m * m];
     let z = &mut z[b * d..b * d + m];
     for i in (0..m).rev() {
         let gi = g[i * m + i];

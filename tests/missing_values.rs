@@ -259,7 +259,8 @@ fn one_em_step_matches_the_dense_oracle() {
 }
 
 /// EM from a mean-filled k-means start climbs the observed-data log-likelihood at every
-/// iteration, and a seeded fit repeats exactly.
+/// iteration, and a seeded fit repeats exactly, on 1 worker thread as on 2 (the one-pass
+/// E-step sums its blocks of rows in order).
 #[test]
 fn em_with_missing_values_is_monotone_and_repeatable() {
     let mut rng = ChaCha8Rng::seed_from_u64(SEED + 2);
@@ -289,7 +290,11 @@ fn em_with_missing_values_is_monotone_and_repeatable() {
             assert!(w[1] >= w[0] - 1e-6 * w[0].abs(), "{t:?} fell: {lls:?}");
         }
         assert!(lls.last() > lls.first(), "{t:?}: no progress {lls:?}");
-        assert_eq!(lls, run(), "{t:?}: a seeded run must repeat exactly");
+        let on_threads = |threads| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(run)
+        };
+        assert_eq!(lls, on_threads(1), "{t:?}: a seeded run must repeat exactly on 1 thread");
+        assert_eq!(lls, on_threads(2), "{t:?}: a seeded run must repeat exactly on 2 threads");
     }
 }
 

@@ -1,5 +1,5 @@
 //! The deep GMM's M-step: the node transforms that raise the expected complete-data
-//! log-likelihood, by Adam steps with gradients from burn-autodiff.
+//! log-likelihood, by Adam steps with gradients taken by hand (`quadratic.rs`).
 //!
 //! Run the network from the data towards `z`: node m maps `y ↦ W_m y + c_m` with
 //! `W_m = A_m⁻¹`, `c_m = −A_m⁻¹ b_m`, so path p sends x to `z_p = P_p x + k_p` with
@@ -15,21 +15,18 @@
 //! a smooth function of the W's and c's that never touches the data. Each M-step starts Adam
 //! from the current network in relative coordinates, `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`
 //! (Δ, δ = 0 at the start; dimensionless, so one learning rate suits every layer whatever the
-//! data's scale). The log-determinant's gradient `n_m (I + Δ_m)⁻ᵀ` comes from the host (faer's
-//! LU; Burn has no determinant) through the surrogate `n_m ⟨Δ_m, G_m⟩` with `G_m` held fixed.
+//! data's scale). The log-determinant's gradient `n_m (I + Δ_m)⁻ᵀ` comes from faer's LU.
 //! The iterate with the highest Q is kept (the start included), so the M-step never lowers Q
 //! and EM never lowers its objective; a step that lowers Q is undone and the rate halved.
-//! The steps run on the CPU backend (when the build has one) whatever the data's device.
+//! The steps run on the host whatever the data's device: the problem is small (K·D³ per step,
+//! independent of N), and the host's sums are the same on every run and thread count, so a
+//! resumed fit repeats the uninterrupted one exactly.
 
 use super::network::DeepGmm;
 use super::nodes::NodeParams;
-use super::objective::{LogDetTerm, NodeSteps, PathStats, constants, f32s};
+use super::objective::{LogDetTerm, PathStats, constants};
 use crate::mixture::Ascent;
-use crate::readback::to_host_f64;
 use crate::{ModelError, linalg};
-use burn::module::Param;
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::{Tensor, TensorData};
 
 /// The nodes after `layer.config.m_step_iters` Adam steps on Q (module docs) from `nodes`, the
 /// best iterate kept, and how far the steps climbed Q per sample (its gain, and the gain of the
@@ -44,37 +41,30 @@ pub(crate) fn optimise(
     let d = nodes.dim;
     let m = nodes.b.len() / d;
     let config = &layer.config;
-    // On the CPU backend whatever the data's device: the problem is small (K·D³ per step,
-    // independent of N) and a CPU's reductions are the same on every run, so a resumed fit
-    // repeats the uninterrupted one exactly (a GPU's summation order may vary run to run).
-    let ad = crate::device::cpu_device().unwrap_or_else(|| layer.device()).autodiff();
     let (w0, c0, log_det_w0) = nodes.inverses()?;
-    let objective = constants(layer, &w0, &c0, paths, &ad);
+    let objective = constants(layer, &w0, &c0, paths);
     let log_det = LogDetTerm { counts: node_counts(layer, paths, m), log_det_w0, d };
     let scale = 1.0 / n as f64;
-    let mut steps = NodeSteps {
-        delta: Param::from_tensor(Tensor::zeros([m, d, d], &ad)),
-        shift: Param::from_tensor(Tensor::zeros([m, d], &ad)),
-    };
-    let counts = Tensor::<1>::from_data(TensorData::new(f32s(&log_det.counts), [m]), &ad);
-    let mut optimizer = AdamConfig::new().init();
+    // (Δ, δ) as one vector; Adam is element-wise.
+    let mut steps = vec![0.0f64; m * d * d + m * d];
+    let mut adam = Adam::new(steps.len());
     let mut lr = config.learning_rate;
-    let mut best: Option<(f64, NodeSteps)> = None;
+    let mut best: Option<(f64, Vec<f64>)> = None;
     let (mut start, mut halfway, mut halvings) = (f64::NAN, f64::NAN, 0);
     for step in 0..=config.m_step_iters {
         if step == config.m_step_iters.div_ceil(2) {
             // Q of the best iterate before the last half of the steps (the start's, for one step).
             halfway = best.as_ref().map_or(f64::NAN, |b| b.0);
         }
-        let (quadratic, value) = objective.q_per_sample(&steps, &log_det, scale)?;
-        if improves(value.as_ref().map(|v| v.0), best.as_ref().map(|b| b.0)) {
-            best = Some((value.as_ref().map_or(f64::NAN, |v| v.0), steps.clone()));
+        let value = objective.at(&steps, &log_det, scale);
+        if improves(value.as_ref().map(|v| v.q), best.as_ref().map(|b| b.0)) {
+            best = Some((value.as_ref().map_or(f64::NAN, |v| v.q), steps.clone()));
             if step == 0 {
                 start = best.as_ref().map_or(f64::NAN, |b| b.0);
             }
         } else if let Some((_, kept)) = &best {
             // The step lowered Q (or made a node singular): back to the best, half the rate.
-            steps = kept.clone();
+            steps.clone_from(kept);
             lr *= 0.5;
             halvings += 1;
             continue;
@@ -82,16 +72,13 @@ pub(crate) fn optimise(
         if step == config.m_step_iters {
             break;
         }
-        let (_, g) = value.ok_or_else(|| ModelError::NonFinite {
+        let value = value.ok_or_else(|| ModelError::NonFinite {
             what: "deep GMM M-step objective at the start".into(),
             hint: "raise reg_covar".into(),
         })?;
-        let g = Tensor::<3>::from_data(TensorData::new(f32s(&g), [m, d, d]), &ad);
-        // −Q per sample with the log-determinant's gradient through the surrogate n_m ⟨Δ_m, G_m⟩.
-        let surrogate = (steps.delta.val() * g).sum_dim(2).sum_dim(1).reshape([m]) * counts.clone();
-        let loss = (quadratic * 0.5 - surrogate.sum()) * scale;
-        let grads = GradientsParams::from_grads(loss.backward(), &steps);
-        steps = optimizer.step(lr, steps, grads);
+        // Adam descends −Q.
+        let loss_gradient: Vec<f64> = value.gradient.iter().map(|g| -g).collect();
+        adam.step(&mut steps, &loss_gradient, lr);
     }
     let (q_best, steps) = best.expect("the start is always evaluated");
     let nodes = nodes_after(&steps, &w0, &c0, d)?;
@@ -103,6 +90,40 @@ pub(crate) fn optimise(
         seconds: t0.elapsed().as_secs_f64(),
     };
     Ok((nodes, ascent))
+}
+
+/// Adam (Kingma & Ba 2015) with burn's defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-5), element-wise:
+/// `m ← β₁ m + (1 − β₁) g`, `v ← β₂ v + (1 − β₂) g²`, then
+/// `x ← x − lr · m √(1 − β₂ᵗ) / (1 − β₁ᵗ) / (√v + ε √(1 − β₂ᵗ))`. Its moments survive an
+/// undone step (only the iterate goes back).
+struct Adam {
+    moment_1: Vec<f64>,
+    moment_2: Vec<f64>,
+    time: i32,
+}
+
+impl Adam {
+    const BETA_1: f64 = 0.9;
+    const BETA_2: f64 = 0.999;
+    const EPSILON: f64 = 1e-5;
+
+    fn new(len: usize) -> Self {
+        Adam { moment_1: vec![0.0; len], moment_2: vec![0.0; len], time: 0 }
+    }
+
+    fn step(&mut self, x: &mut [f64], gradient: &[f64], lr: f64) {
+        self.time += 1;
+        let bias_2 = (1.0 - Self::BETA_2.powi(self.time)).sqrt();
+        let factor = bias_2 / (1.0 - Self::BETA_1.powi(self.time));
+        let epsilon = Self::EPSILON * bias_2;
+        for (((x, g), m1), m2) in
+            x.iter_mut().zip(gradient).zip(&mut self.moment_1).zip(&mut self.moment_2)
+        {
+            *m1 = Self::BETA_1 * *m1 + (1.0 - Self::BETA_1) * g;
+            *m2 = Self::BETA_2 * *m2 + (1.0 - Self::BETA_2) * g * g;
+            *x -= lr * *m1 * factor / (m2.sqrt() + epsilon);
+        }
+    }
 }
 
 /// Whether an iterate of Q per sample `value` (`None`: a node is singular) is kept over the
@@ -122,21 +143,15 @@ fn node_counts(layer: &DeepGmm, paths: &[PathStats], m: usize) -> Vec<f64> {
     counts
 }
 
-/// The nodes at `steps`: `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`, back to `A_m`, `b_m`.
-fn nodes_after(
-    steps: &NodeSteps,
-    w0: &[f64],
-    c0: &[f64],
-    d: usize,
-) -> Result<NodeParams, ModelError> {
-    let delta = to_host_f64(steps.delta.val())?;
-    let shift = to_host_f64(steps.shift.val())?;
+/// The nodes at `steps = (Δ, δ)`: `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`, back to `A_m`, `b_m`.
+fn nodes_after(steps: &[f64], w0: &[f64], c0: &[f64], d: usize) -> Result<NodeParams, ModelError> {
+    let (delta, shift) = steps.split_at(w0.len());
     let mut w = Vec::with_capacity(delta.len());
     for (node, w0) in w0.chunks(d * d).enumerate() {
         let mut a = delta[node * d * d..(node + 1) * d * d].to_vec();
         (0..d).for_each(|i| a[i * d + i] += 1.0);
         w.extend(linalg::matmul(&a, w0, d));
     }
-    let c: Vec<f64> = c0.iter().zip(&shift).map(|(a, b)| a + b).collect();
+    let c: Vec<f64> = c0.iter().zip(shift).map(|(a, b)| a + b).collect();
     NodeParams::from_inverses(&w, &c, d)
 }

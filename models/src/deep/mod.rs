@@ -15,6 +15,7 @@ mod m_step;
 mod network;
 mod nodes;
 mod objective;
+mod quadratic;
 mod sample;
 pub mod search;
 mod widen;

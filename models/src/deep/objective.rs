@@ -1,12 +1,12 @@
 //! The M-step's objective Q as a function of the relative updates of the node transforms
-//! (`m_step.rs` states it): its constants on the autodiff device, its quadratic term by
-//! broadcasting over the paths, and the log-determinant term on the host.
+//! (`m_step.rs` states it): its quadratic term and gradient on the host (`quadratic.rs`), its
+//! log-determinant term, and the change of coordinates between them.
 
 use super::network::DeepGmm;
-use crate::readback::to_host_f64;
-use crate::{ModelError, linalg};
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use super::quadratic::Moments;
+use crate::linalg;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 
 /// One path's E-step statistics on the host (the full GMM's, about the path mean `shift`).
 #[derive(Debug, Clone)]
@@ -23,103 +23,72 @@ pub(crate) struct PathStats {
     pub second: Vec<f64>,
 }
 
-/// The relative updates Adam optimises: `Δ_m` `[M, D, D]` and `δ_m` `[M, D]`.
-#[derive(Module, Debug)]
-pub(crate) struct NodeSteps {
-    pub(crate) delta: Param<Tensor<3>>,
-    pub(crate) shift: Param<Tensor<2>>,
-}
-
-/// The constants of one M-step's objective, on the autodiff device. Every path is a row of
-/// the statistics (a path without samples has zeros there and adds nothing to Q), in the
+/// The constants of one M-step's objective: the start `W⁰`, `c⁰` and every path's
+/// statistics (a path without samples has zeros there and adds nothing to Q), in the
 /// network's path order: layer 1's node slowest, layer L's fastest.
 pub(crate) struct Objective {
-    w0: Tensor<3>,
-    c0: Tensor<2>,
-    /// `[N_1, …, N_L]`.
-    nodes: Vec<usize>,
-    /// `S_p` (with `reg_covar · N_p I`), `[K, D, D]`.
-    second: Tensor<3>,
-    /// `s_p`, `[K, D]`.
-    first: Tensor<2>,
-    /// `m_p`, `[K, D]`.
-    shift: Tensor<2>,
-    /// `N_p`, `[K]`.
-    counts: Tensor<1>,
-    eye: Tensor<3>,
+    w0: Vec<f64>,
+    c0: Vec<f64>,
+    moments: Moments,
+}
+
+/// Q per sample at a point and its gradient in the relative updates `Δ` `[M, D, D]`, `δ`
+/// `[M, D]`, as one vector `(Δ, δ)`.
+pub(crate) struct QValue {
+    pub q: f64,
+    pub gradient: Vec<f64>,
 }
 
 impl Objective {
-    /// The quadratic term `[1]` at `steps`, and `Q` per sample with `G_m` (`None` where a node
-    /// is singular): `Q = (Σ_m n_m log|det W_m| − ½ quadratic) / N`.
-    pub(crate) fn q_per_sample(
-        &self,
-        steps: &NodeSteps,
-        log_det: &LogDetTerm,
-        scale: f64,
-    ) -> Result<(Tensor<1>, Option<(f64, Vec<f64>)>), ModelError> {
-        let delta = to_host_f64(steps.delta.val())?;
-        let quadratic = self.quadratic(steps);
-        let q_value = to_host_f64(quadratic.clone())?[0];
-        let value =
-            log_det.value_and_gradient(&delta).map(|(ld, g)| ((ld - 0.5 * q_value) * scale, g));
-        Ok((quadratic, value))
-    }
-
-    /// `Σ_p [tr(P_p S_p P_pᵀ) + 2 e_pᵀ P_p s_p + N_p ‖e_p‖²]`, `[1]`.
-    ///
-    /// Path `p = (j_1, u)` sends x to `z_p = U_u (W_{j_1} x + c_{j_1}) + κ_u`, where the layers
-    /// above the first compose, from the top down, into `U_u = W_{j_L} ⋯ W_{j_2}` and
-    /// `κ_u = W_{j_L} ⋯ W_{j_3} c_{j_2} + … + c_{j_L}` for each of the `N_2 ⋯ N_L` suffixes
-    /// `u = (j_2, …, j_L)`: `(U, κ) ← (U W_l, U c_l + κ)` for l = L … 2 from `(I, 0)`. So
-    /// `P_p = U_u W_{j_1}` and `k_p = U_u c_{j_1} + κ_u`, one product per path, the nodes
-    /// broadcast to the paths through them (no gathers: their gradients are sums).
-    fn quadratic(&self, steps: &NodeSteps) -> Tensor<1> {
-        let w = (self.eye.clone() + steps.delta.val()).matmul(self.w0.clone());
-        let c = self.c0.clone() + steps.shift.val();
-        let d = self.eye.dims()[1];
-        let device = self.eye.device();
-        let offsets: Vec<usize> = self
-            .nodes
-            .iter()
-            .scan(0, |o, &n| {
-                *o += n;
-                Some(*o - n)
-            })
-            .collect();
-        // Row (j, s) of n nodes over `inner` suffixes, j slowest (path order): a node's
-        // transform spread over the suffixes below it, or a suffix's repeated for each node.
-        let spread = |t: Tensor<3>, n: usize, inner: usize| {
-            t.unsqueeze_dim::<4>(1).expand([n, inner, d, d]).reshape([n * inner, d, d])
-        };
-        let repeat = |t: Tensor<3>, n: usize, inner: usize| {
-            t.unsqueeze_dim::<4>(0).expand([n, inner, d, d]).reshape([n * inner, d, d])
-        };
-        let spread_vec = |t: Tensor<2>, n: usize, inner: usize| {
-            t.unsqueeze_dim::<3>(1).expand([n, inner, d]).reshape([n * inner, d])
-        };
-        let repeat_vec = |t: Tensor<2>, n: usize, inner: usize| {
-            t.unsqueeze_dim::<3>(0).expand([n, inner, d]).reshape([n * inner, d])
-        };
-        let apply =
-            |a: Tensor<3>, v: Tensor<2>| a.matmul(v.unsqueeze_dim::<3>(2)).squeeze_dim::<2>(2);
-        // (U, κ) from the top down; the last step, layer 1, leaves (P_p, k_p) of every path.
-        let (mut p, mut k) = (self.eye.clone(), Tensor::<2>::zeros([1, d], &device));
-        for l in (0..self.nodes.len()).rev() {
-            let (n, inner) = (self.nodes[l], p.dims()[0]);
-            let wl = spread(w.clone().narrow(0, offsets[l], n), n, inner);
-            let cl = spread_vec(c.clone().narrow(0, offsets[l], n), n, inner);
-            let ul = repeat(p, n, inner);
-            k = apply(ul.clone(), cl) + repeat_vec(k, n, inner);
-            p = ul.matmul(wl);
+    /// Q per sample at the relative updates `steps = (Δ, δ)` and its gradient (`None` where a
+    /// node is singular): `Q = (Σ_m n_m log|det W_m| − ½ quadratic) / N` (`scale` = 1/N),
+    /// at `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`, so `∂Q/∂Δ_m = ∂Q/∂W_m · W⁰_mᵀ`.
+    pub(crate) fn at(&self, steps: &[f64], log_det: &LogDetTerm, scale: f64) -> Option<QValue> {
+        let d = self.moments.d;
+        let (dd, m) = (d * d, self.c0.len() / d);
+        let (delta, shift) = steps.split_at(m * dd);
+        let (log_det_value, g) = log_det.value_and_gradient(delta)?;
+        let mut w = vec![0.0f64; m * dd];
+        for node in 0..m {
+            let mut a = delta[node * dd..(node + 1) * dd].to_vec();
+            (0..d).for_each(|i| a[i * d + i] += 1.0);
+            let block = &mut w[node * dd..(node + 1) * dd];
+            product(block, &a, &self.w0[node * dd..(node + 1) * dd], false, d);
         }
-        let e = apply(p.clone(), self.shift.clone()) + k;
-        let trace = (p.clone().matmul(self.second.clone()) * p.clone()).sum();
-        let ps = apply(p, self.first.clone());
-        let cross = (e.clone() * ps).sum() * 2.0;
-        let quad = (e.clone() * e).sum_dim(1).squeeze_dim::<1>(1) * self.counts.clone();
-        trace + cross + quad.sum()
+        let c: Vec<f32> = self.c0.iter().zip(shift).map(|(a, b)| (a + b) as f32).collect();
+        let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+        let quad = self.moments.evaluate(&w32, &c);
+        let mut gradient = vec![0.0f64; steps.len()];
+        for node in 0..m {
+            let gw: Vec<f64> =
+                quad.w[node * dd..(node + 1) * dd].iter().map(|&v| f64::from(v)).collect();
+            let out = &mut gradient[node * dd..(node + 1) * dd];
+            product(out, &gw, &self.w0[node * dd..(node + 1) * dd], true, d);
+            let count = log_det.counts[node];
+            for (o, g) in out.iter_mut().zip(&g[node * dd..(node + 1) * dd]) {
+                // −Q's gradient: ½ ∂quadratic − n_m G_m, per sample; Q's is its negative.
+                *o = -(0.5 * *o - count * g) * scale;
+            }
+        }
+        for (o, g) in gradient[m * dd..].iter_mut().zip(&quad.c) {
+            *o = -0.5 * f64::from(*g) * scale;
+        }
+        Some(QValue { q: (log_det_value - 0.5 * quad.value) * scale, gradient })
     }
+}
+
+/// `out = A B` or `A Bᵀ` of row-major `d×d` matrices (f64).
+fn product(out: &mut [f64], a: &[f64], b: &[f64], bt: bool, d: usize) {
+    let b = MatRef::from_row_major_slice(b, d, d);
+    let b = if bt { b.transpose() } else { b };
+    matmul(
+        MatMut::from_row_major_slice_mut(out, d, d),
+        Accum::Replace,
+        MatRef::from_row_major_slice(a, d, d),
+        b,
+        1.0,
+        Par::Seq,
+    );
 }
 
 /// `Σ_m n_m log|det W_m|` in the relative coordinates `W_m = (I + Δ_m) W⁰_m`, with
@@ -148,48 +117,28 @@ impl LogDetTerm {
     }
 }
 
-/// Uploads the start `W⁰`, `c⁰` and every path's statistics (`S_p` with `reg_covar · N_p` on
-/// its diagonal; zeros for a path not in `paths`) to the autodiff device `ad`.
-pub(crate) fn constants(
-    layer: &DeepGmm,
-    w0: &[f64],
-    c0: &[f64],
-    paths: &[PathStats],
-    ad: &Device,
-) -> Objective {
+/// The objective's constants: the start `W⁰`, `c⁰` and every path's statistics (`S_p` with
+/// `reg_covar · N_p` on its diagonal; zeros for a path not in `paths`), in f32 for the
+/// quadratic's products.
+pub(crate) fn constants(layer: &DeepGmm, w0: &[f64], c0: &[f64], paths: &[PathStats]) -> Objective {
     let d = layer.dim();
-    let m = c0.len() / d;
     let k: usize = layer.config.nodes.iter().product();
     let reg = layer.config.reg_covar;
     let (mut second, mut first, mut shift, mut counts) =
-        (vec![0.0; k * d * d], vec![0.0; k * d], vec![0.0; k * d], vec![0.0; k]);
+        (vec![0.0f32; k * d * d], vec![0.0f32; k * d], vec![0.0f32; k * d], vec![0.0; k]);
+    let f32s = |out: &mut [f32], v: &[f64]| out.iter_mut().zip(v).for_each(|(o, &x)| *o = x as f32);
     for s in paths {
         let p = s.path;
         let sp = &mut second[p * d * d..(p + 1) * d * d];
-        sp.copy_from_slice(&s.second);
-        (0..d).for_each(|i| sp[i * d + i] += reg * s.n);
-        first[p * d..(p + 1) * d].copy_from_slice(&s.first);
-        shift[p * d..(p + 1) * d].copy_from_slice(&s.shift);
+        let mut with_floor = s.second.clone();
+        (0..d).for_each(|i| with_floor[i * d + i] += reg * s.n);
+        f32s(sp, &with_floor);
+        f32s(&mut first[p * d..(p + 1) * d], &s.first);
+        f32s(&mut shift[p * d..(p + 1) * d], &s.shift);
         counts[p] = s.n;
     }
-    let t3 =
-        |v: &[f64], shape: [usize; 3]| Tensor::<3>::from_data(TensorData::new(f32s(v), shape), ad);
-    let t2 =
-        |v: &[f64], shape: [usize; 2]| Tensor::<2>::from_data(TensorData::new(f32s(v), shape), ad);
-    Objective {
-        w0: t3(w0, [m, d, d]),
-        c0: t2(c0, [m, d]),
-        nodes: layer.config.nodes.clone(),
-        second: t3(&second, [k, d, d]),
-        first: t2(&first, [k, d]),
-        shift: t2(&shift, [k, d]),
-        counts: Tensor::<1>::from_data(TensorData::new(f32s(&counts), [k]), ad),
-        eye: Tensor::<2>::eye(d, ad).unsqueeze_dim::<3>(0),
-    }
-}
-
-pub(crate) fn f32s(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
+    let moments = Moments { d, nodes: layer.config.nodes.clone(), second, first, shift, counts };
+    Objective { w0: w0.to_vec(), c0: c0.to_vec(), moments }
 }
 
 #[cfg(test)]
@@ -198,14 +147,76 @@ mod tests {
     use super::*;
     use crate::{DeepGmmConfig, PathAssignment, device_from_name};
     use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
-    /// The broadcast composition of `Objective::quadratic` against the definition in f64, path
-    /// by path: `z_p = W_L(… (W_1 x + c_1) …) + c_L` node by node from the bottom, on a
-    /// network of three layers of unequal widths, one path without samples.
+    /// Q per sample and its gradient (`quadratic.rs` by hand, f32 products) against Q's
+    /// definition in f64, path by path (`z_p = W_L(… (W_1 x + c_1) …) + c_L` node by node from
+    /// the bottom), and against central differences of that definition, at a point away from
+    /// the start; on a network of three layers of unequal widths with one path without
+    /// samples.
     #[test]
-    fn the_objective_equals_its_definition_path_by_path() {
-        let (nodes, d) = (vec![3, 2, 4], 5);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    fn q_and_its_gradient_equal_the_definition() {
+        let (nodes, d, reg) = (vec![3, 2, 4], 5, 1e-3);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let m: usize = nodes.iter().sum();
+        let k: usize = nodes.iter().product();
+        let (layer, params) = random_network(&nodes, d, reg, &mut rng);
+        let paths = random_paths(k, d, &mut rng);
+        let (w0, c0, log_det_w0) = params.inverses().unwrap();
+        let objective = constants(&layer, &w0, &c0, &paths);
+        let mut counts = vec![0.0; m];
+        for s in &paths {
+            layer.path_nodes(s.path).iter().for_each(|&node| counts[node] += s.n);
+        }
+        let log_det = LogDetTerm { counts, log_det_w0, d };
+        let scale = 1.0 / 300.0;
+        let steps: Vec<f64> =
+            (0..m * d * d + m * d).map(|_| 0.05 * rng.random_range(-1.0..1.0)).collect();
+        let got = objective.at(&steps, &log_det, scale).unwrap();
+
+        // Q by its definition in f64 at (Δ, δ): the nodes' maps, then every path's term.
+        let q = |x: &[f64]| -> f64 {
+            let (delta, shift) = x.split_at(m * d * d);
+            let mut w = vec![0.0; m * d * d];
+            let mut ld = 0.0;
+            for node in 0..m {
+                let mut a = delta[node * d * d..(node + 1) * d * d].to_vec();
+                (0..d).for_each(|i| a[i * d + i] += 1.0);
+                let wn = linalg::matmul(&a, &w0[node * d * d..(node + 1) * d * d], d);
+                ld += log_det.counts[node] * linalg::inverse_and_log_abs_det(&wn, d).unwrap().1;
+                w[node * d * d..(node + 1) * d * d].copy_from_slice(&wn);
+            }
+            let c: Vec<f64> = c0.iter().zip(shift).map(|(a, b)| a + b).collect();
+            let quad: f64 = paths
+                .iter()
+                .map(|s| dense_path_term(s, &layer.path_nodes(s.path), &w, &c, reg))
+                .sum();
+            (ld - 0.5 * quad) * scale
+        };
+        let want = q(&steps);
+        assert!((got.q - want).abs() <= 1e-5 * want.abs(), "{} vs {want}", got.q);
+        let h = 1e-5;
+        let largest = got.gradient.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+        for i in 0..steps.len() {
+            let (mut up, mut down) = (steps.clone(), steps.clone());
+            up[i] += h;
+            down[i] -= h;
+            let fd = (q(&up) - q(&down)) / (2.0 * h);
+            assert!(
+                (got.gradient[i] - fd).abs() <= 2e-4 * largest,
+                "∂Q/∂x[{i}]: {} vs {fd} (largest {largest})",
+                got.gradient[i]
+            );
+        }
+    }
+
+    /// A network of `nodes` over `d` dimensions with node transforms near the identity.
+    fn random_network(
+        nodes: &[usize],
+        d: usize,
+        reg: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> (DeepGmm, NodeParams) {
         let m: usize = nodes.iter().sum();
         let a: Vec<f64> = (0..m * d * d)
             .map(|t| {
@@ -215,10 +226,10 @@ mod tests {
         let b: Vec<f64> = (0..m * d).map(|_| rng.random_range(-1.0..1.0)).collect();
         let params = NodeParams { a, b, dim: d };
         let config = DeepGmmConfig {
-            nodes: nodes.clone(),
+            nodes: nodes.to_vec(),
             e_step: PathAssignment::Soft,
             beam: 1,
-            reg_covar: 1e-3,
+            reg_covar: reg,
             m_step_iters: 1,
             learning_rate: 1e-2,
             init_noise: 0.1,
@@ -227,7 +238,13 @@ mod tests {
         let k: usize = nodes.iter().product();
         let layer =
             DeepGmm::from_parts(&params, &vec![1.0 / k as f64; k], &config, &device).unwrap();
-        let paths: Vec<PathStats> = (0..k)
+        (layer, params)
+    }
+
+    /// Statistics of every path but one (path 9 has no samples): `S_p = G Gᵀ`, random `s_p`,
+    /// `m_p`, `N_p`.
+    fn random_paths(k: usize, d: usize, rng: &mut ChaCha8Rng) -> Vec<PathStats> {
+        (0..k)
             .filter(|&p| p != 9)
             .map(|p| {
                 let g: Vec<f64> = (0..d * d).map(|_| rng.random_range(-1.0..1.0)).collect();
@@ -242,19 +259,7 @@ mod tests {
                     second,
                 }
             })
-            .collect();
-        let (w, c, _) = params.inverses().unwrap();
-        let ad = device.autodiff();
-        let objective = constants(&layer, &w, &c, &paths, &ad);
-        let steps = NodeSteps {
-            delta: Param::from_tensor(Tensor::zeros([m, d, d], &ad)),
-            shift: Param::from_tensor(Tensor::zeros([m, d], &ad)),
-        };
-        let got = to_host_f64(objective.quadratic(&steps)).unwrap()[0];
-
-        let want: f64 =
-            paths.iter().map(|s| dense_path_term(s, &layer.path_nodes(s.path), &w, &c, 1e-3)).sum();
-        assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
+            .collect()
     }
 
     /// Path `s`'s term of the quadratic by its definition, in f64: `P_p`, `k_p` composed node

@@ -109,14 +109,6 @@ fn local_rank() -> usize {
         .unwrap_or(0)
 }
 
-/// This build's default CPU device, if it has a CPU backend (`flex` or `ndarray`).
-pub fn cpu_device() -> Option<Device> {
-    match DEFAULT_DEVICE {
-        "wgpu" => None,
-        name => device_from_name(name).ok(),
-    }
-}
-
 /// Whether `device` computes on this machine's CPU cores (`flex`, `ndarray`). There the EM
 /// driver scores several row batches at once, one per thread ([`crate::Encoded::fold_batches`]); a
 /// GPU takes them one after another, each already spread over the whole chip.

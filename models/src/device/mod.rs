@@ -6,8 +6,6 @@ mod devices;
 #[cfg(feature = "wgpu")]
 mod gpu;
 
-pub use devices::{
-    DEFAULT_DEVICE, compiled_devices, cpu_device, device_description, device_from_name, is_cpu,
-};
+pub use devices::{DEFAULT_DEVICE, compiled_devices, device_description, device_from_name, is_cpu};
 #[cfg(feature = "wgpu")]
 pub use gpu::list_adapters;

@@ -11,6 +11,7 @@
 
 mod config;
 mod hooks;
+mod host_search;
 mod m_step;
 mod network;
 mod nodes;

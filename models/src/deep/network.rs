@@ -2,6 +2,7 @@
 //! the E-step.
 
 use super::config::DeepGmmConfig;
+use super::host_search::SearchTables;
 use super::nodes::NodeParams;
 use crate::full::{CovarianceType, FullGmm, FullGmmConfig};
 use crate::mixture::Mixture;
@@ -86,6 +87,8 @@ pub(crate) struct Materialised {
     /// Per layer l, `log Σ_{paths starting with the prefix} π_p` of every prefix
     /// `(j_1, …, j_l)`, `[N_1 ⋯ N_l]` ([`DeepGmm::prefix_log_weights`]).
     pub prefix_log_weights: Vec<Tensor<1>>,
+    /// The same tables on the host, for the search over rows on a CPU device.
+    pub search: SearchTables,
 }
 
 impl DeepGmm {
@@ -167,35 +170,41 @@ impl DeepGmm {
         let paths = self.path_components(&nodes)?;
         let (w, c, log_det) = nodes.inverses()?;
         let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        let (mut maps, mut offsets, mut log_dets) = (Vec::new(), Vec::new(), Vec::new());
+        let mut search = SearchTables {
+            d,
+            nodes: self.config.nodes.clone(),
+            maps: Vec::new(),
+            log_det: Vec::new(),
+            prefix_log_weights: self.prefix_log_weights()?.iter().map(|w| f(w)).collect(),
+        };
+        let (mut maps, mut offsets) = (Vec::new(), Vec::new());
         let mut first = 0;
         for &nl in &self.config.nodes {
+            let (w_l, c_l) =
+                (&w[first * d * d..(first + nl) * d * d], &c[first * d..(first + nl) * d]);
             let mut map = vec![0f32; d * nl * d];
             for j in 0..nl {
-                let wj = &w[(first + j) * d * d..(first + j + 1) * d * d];
                 for o in 0..d {
                     for i in 0..d {
-                        map[i * nl * d + j * d + o] = wj[o * d + i] as f32;
+                        map[i * nl * d + j * d + o] = w_l[j * d * d + o * d + i] as f32;
                     }
                 }
             }
             maps.push(Tensor::from_data(TensorData::new(map, [d, nl * d]), &device));
-            let c_l = f(&c[first * d..(first + nl) * d]);
-            offsets.push(Tensor::from_data(TensorData::new(c_l, [nl, d]), &device));
-            let ld = f(&log_det[first..first + nl]);
-            log_dets.push(Tensor::from_data(TensorData::new(ld, [nl]), &device));
+            offsets.push(Tensor::from_data(TensorData::new(f(c_l), [nl, d]), &device));
+            search.maps.push(SearchTables::layer_map(w_l, c_l, d));
+            search.log_det.push(f(&log_det[first..first + nl]));
             first += nl;
         }
+        let t1 =
+            |v: &Vec<f32>| Tensor::<1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
         Ok(Materialised {
             paths,
             maps,
             offsets,
-            log_det_inverse: log_dets,
-            prefix_log_weights: self
-                .prefix_log_weights()?
-                .iter()
-                .map(|w| Tensor::from_data(TensorData::new(f(w), [w.len()]), &device))
-                .collect(),
+            log_det_inverse: search.log_det.iter().map(t1).collect(),
+            prefix_log_weights: search.prefix_log_weights.iter().map(t1).collect(),
+            search,
         })
     }
 

@@ -18,10 +18,11 @@
 //! ([`reached_paths`]): the hard E-step takes the best of them, the `soft_beam` E-step the
 //! posterior over all of them.
 
-use crate::ModelError;
 use crate::deep::DeepGmm;
 use crate::mixture::Mixture;
-use burn::tensor::{Int, Tensor};
+use crate::readback::host_vec;
+use crate::{ModelError, is_cpu};
+use burn::tensor::{Int, Tensor, TensorData};
 
 /// Every row's best path found and its score `log π_p + log N(x | p)`.
 #[derive(Debug, Clone)]
@@ -58,9 +59,30 @@ pub fn best_paths(layer: &DeepGmm, x: Tensor<2>, beam: usize) -> Result<BestPath
 const SEARCH_CHUNK_FLOATS: usize = 4 << 20;
 
 /// The beam search of the module docs over a batch `x` `[N, D]`, stopped before its last
-/// choice: the last layer's candidates, whole paths, with their exact scores. Rows are
-/// searched in chunks of at most 16 MB of intermediates; each row's result is its own.
+/// choice: the last layer's candidates, whole paths, with their exact scores. Rows on a CPU
+/// device are searched on the host (`host_search.rs`), others by tensor operations in chunks
+/// of at most 16 MB of intermediates; each row's result is its own.
 pub fn reached_paths(
+    layer: &DeepGmm,
+    x: Tensor<2>,
+    beam: usize,
+) -> Result<ReachedPaths, ModelError> {
+    if !is_cpu(&x.device()) {
+        return reached_paths_by_tensors(layer, x, beam);
+    }
+    let [n, _] = x.dims();
+    let tables = &layer.materialised()?.search;
+    let device = x.device();
+    let (path, score) = tables.reached(&host_vec::<f32, _>(x.try_into_data())?, beam);
+    let c = tables.reached_per_row(beam);
+    Ok(ReachedPaths {
+        path: Tensor::from_data(TensorData::new(path, [n, c]), &device),
+        score: Tensor::from_data(TensorData::new(score, [n, c]), &device),
+    })
+}
+
+/// [`reached_paths`] by tensor operations, on any device.
+fn reached_paths_by_tensors(
     layer: &DeepGmm,
     x: Tensor<2>,
     beam: usize,
@@ -134,4 +156,54 @@ pub fn brute_force_best_paths(layer: &DeepGmm, x: Tensor<2>) -> BestPaths {
     let (score, path) = layer.weighted_log_prob(x).max_dim_with_indices(1);
     let n = score.dims()[0];
     BestPaths { path: path.reshape([n]), score: score.reshape([n]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deep::NodeParams;
+    use crate::{DeepGmmConfig, PathAssignment, device_from_name};
+    use rand::{Rng, SeedableRng};
+
+    /// The host search against the tensor search on a CPU, with a beam narrower than the
+    /// prefixes (so that the choices matter): the same paths, the same scores to f32 rounding.
+    #[test]
+    fn the_host_search_equals_the_tensor_search() {
+        let (nodes, d, n) = (vec![7, 3, 4], 6, 300);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let m: usize = nodes.iter().sum();
+        let a: Vec<f64> = (0..m * d * d)
+            .map(|t| {
+                f64::from(u8::from(t % (d * d) / d == t % d)) + 0.4 * rng.random_range(-1.0..1.0)
+            })
+            .collect();
+        let b: Vec<f64> = (0..m * d).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let k: usize = nodes.iter().product();
+        let weights: Vec<f64> = (0..k).map(|_| rng.random_range(0.1..1.0)).collect();
+        let total: f64 = weights.iter().sum();
+        let weights: Vec<f64> = weights.iter().map(|w| w / total).collect();
+        let config = DeepGmmConfig {
+            nodes,
+            e_step: PathAssignment::SoftBeam,
+            beam: 3,
+            reg_covar: 1e-6,
+            m_step_iters: 1,
+            learning_rate: 1e-2,
+            init_noise: 0.1,
+        };
+        let device = device_from_name("cpu").unwrap();
+        let layer =
+            DeepGmm::from_parts(&NodeParams { a, b, dim: d }, &weights, &config, &device).unwrap();
+        let x: Vec<f32> = (0..n * d).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(x, [n, d]), &device);
+        let host = reached_paths(&layer, x.clone(), 3).unwrap();
+        let tensors = reached_paths_by_tensors(&layer, x, 3).unwrap();
+        assert_eq!(host.path.dims(), [n, 3 * 4]);
+        let paths = |t: Tensor<2, Int>| host_vec::<i64, _>(t.try_into_data()).unwrap();
+        let scores = |t: Tensor<2>| host_vec::<f32, _>(t.try_into_data()).unwrap();
+        assert_eq!(paths(host.path), paths(tensors.path));
+        for (h, t) in scores(host.score).iter().zip(scores(tensors.score)) {
+            assert!((h - t).abs() <= 1e-4 * t.abs().max(1.0), "{h} vs {t}");
+        }
+    }
 }

@@ -33,7 +33,6 @@ use rayon::prelude::*;
 
 mod fused;
 mod lockstep;
-mod stats;
 
 /// Rows per task of [`FullGmm::marginal_log_prob_host`].
 const MARGINAL_ROWS: usize = 256;
@@ -99,30 +98,6 @@ impl Precisions {
         let lam = &self.lambda[c * d * d..(c + 1) * d * d];
         let delta: Vec<f64> = deviations(x, mu).collect();
         lam.chunks(d).map(|row| row.iter().zip(&delta).map(|(a, b)| a * b).sum()).collect()
-    }
-
-    /// [`Self::lambda_delta`] of every row of `rows` (`N` rows of `D`) at once, as the columns
-    /// of a `[D, N]` column-major matrix: `Λ_c Δᵀ`, one matrix product.
-    fn lambda_deltas(&self, c: usize, rows: &[&[f32]]) -> Mat<f64> {
-        let d = self.d;
-        let n = rows.len();
-        let mu = &self.means[c * d..(c + 1) * d];
-        let lam = &self.lambda[c * d * d..(c + 1) * d * d];
-        let delta_t = Mat::<f64>::from_fn(d, n, |i, r| {
-            let v = rows[r][i];
-            if v.is_nan() { 0.0 } else { f64::from(v) - mu[i] }
-        });
-        let lam = faer::MatRef::from_row_major_slice(lam, d, d);
-        let mut out = Mat::<f64>::zeros(d, n);
-        faer::linalg::matmul::matmul(
-            out.as_mut(),
-            faer::Accum::Replace,
-            lam,
-            delta_t.as_ref(),
-            1.0,
-            faer::Par::Seq,
-        );
-        out
     }
 
     /// Row `x` (pattern `p`, `v = Λ_c δ` its [`Self::lambda_delta`]) under component `c`
@@ -195,23 +170,16 @@ impl Precisions {
     }
 }
 
-/// One thread's buffers for conditioning rows of width `D` (any number missing): `G` and
-/// `G⁻¹`/`A⁻¹` (`D·D` each), `z`/`A⁻¹ b` (`D`).
+/// Buffers for conditioning a row of width `D` (any number missing): `G` (`D·D`) and
+/// `z`/`A⁻¹ b` (`D`).
 struct Scratch {
     g: Vec<f64>,
     y: Vec<f64>,
-    inv_g: Vec<f64>,
-    inv_a: Vec<f64>,
 }
 
 impl Scratch {
     fn new(d: usize) -> Self {
-        Self {
-            g: vec![0.0; d * d],
-            y: vec![0.0; d],
-            inv_g: vec![0.0; d * d],
-            inv_a: vec![0.0; d * d],
-        }
+        Self { g: vec![0.0; d * d], y: vec![0.0; d] }
     }
 }
 
@@ -265,56 +233,15 @@ impl FullGmm {
         Ok(Tensor::from_data(TensorData::new(lp, [n, self.n_components()]), &device))
     }
 
-    /// EM's expected statistics of a batch with NaN given its responsibilities (module doc),
-    /// about the current means as the complete-data statistics are, over the rows with
-    /// `r ≥ RESP_FLOOR`; each component on its own thread (the same sums on any number of
-    /// threads). The two-pass form, for weighted rows and β ≠ 1 (`FullGmm::fused_missing_batch`
-    /// otherwise).
-    ///
-    /// # Shapes
-    /// - `x`: `[N, D]` with NaN; `resp`: `[N, K]`.
+    /// EM's expected statistics of a batch with NaN given its responsibilities `resp`
+    /// (`[N, K]`; weighted rows, β ≠ 1): [`FullGmm::missing_pass`].
     pub(crate) fn missing_stats(
         &self,
         x: Tensor<2>,
         resp: Tensor<2>,
     ) -> Result<FullStats, ModelError> {
-        let (k, d) = (self.n_components(), self.dim());
-        let diagonal = self.config.covariance_type.is_diagonal();
-        let device = x.device();
-        let rows = host_vec::<f32, _>(x.try_into_data())?;
         let r = host_vec::<f32, _>(resp.try_into_data())?;
-        let prec = Precisions::of(self)?;
-        let patterns: Vec<Pattern> = rows.chunks(d).map(Pattern::of).collect();
-        let per_component: Vec<Result<(f64, Vec<f64>, Vec<f64>), ModelError>> = (0..k)
-            .into_par_iter()
-            .map(|c| prec.component_stats(c, &rows, &patterns, &r, self.config.zero_mean, diagonal))
-            .collect();
-        let mut resp_sum = Vec::with_capacity(k);
-        let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
-        for s in per_component {
-            let (nc, f, s) = s?;
-            resp_sum.push(nc);
-            firsts.push(f);
-            seconds.push(s);
-        }
-        if diagonal {
-            return Ok(FullStats::Diagonal {
-                resp_sum,
-                first: firsts.concat(),
-                second: seconds.concat(),
-            });
-        }
-        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
-        let moments = (0..k)
-            .map(|c| {
-                (resp_sum[c] > 0.0).then(|| {
-                    let f = TensorData::new(f32s(&firsts[c]), [d]);
-                    let s = TensorData::new(f32s(&seconds[c]), [d, d]);
-                    (Tensor::from_data(f, &device), Tensor::from_data(s, &device))
-                })
-            })
-            .collect();
-        Ok(FullStats::Rows { resp_sum, moments })
+        Ok(self.missing_pass(&x, Some(&r))?.1)
     }
 }
 
@@ -324,9 +251,4 @@ fn not_positive_definite(c: usize) -> ModelError {
         what: format!("component {c}: its precision is not positive definite"),
         hint: "raise reg_covar".into(),
     }
-}
-
-/// Column `r` of a column-major matrix, as a slice.
-fn column(v: &Mat<f64>, r: usize) -> &[f64] {
-    v.col(r).try_as_col_major().expect("a column of a Mat").as_slice()
 }

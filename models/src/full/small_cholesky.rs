@@ -1,5 +1,5 @@
 //! The small dense algebra of conditioning one row on one component: the Cholesky factor of a
-//! row's `m × m` missing block `A = Λ_mm = G Gᵀ`, its two triangular solves, and `A⁻¹`.
+//! row's `m × m` missing block `A = Λ_mm = G Gᵀ` and its two triangular solves.
 //!
 //! `m` is at most the row width (63 for a BSDS300 patch) and changes from row to row, so each
 //! call factors a fresh matrix of a few hundred entries, millions of times per EM iteration.
@@ -65,37 +65,10 @@ pub(crate) fn solve_upper_transposed(g: &[f64], m: usize, z: &mut [f64]) {
     }
 }
 
-/// `A⁻¹ = G⁻ᵀ G⁻¹` into the row-major `m × m` `out` (both triangles), with `x` (`m·m`, scratch)
-/// holding `X = G⁻¹` by rows: `X_i = (e_i − Σ_{k<i} G_ik X_k) / G_ii`, then
-/// `A⁻¹ = Σ_t X_tᵀ X_t` (row `t` of `X` is zero past `t`).
-pub(crate) fn inverse_from_factor(g: &[f64], m: usize, x: &mut [f64], out: &mut [f64]) {
-    x[..m * m].fill(0.0);
-    for i in 0..m {
-        let (done, row_i) = x.split_at_mut(i * m);
-        let row_i = &mut row_i[..=i];
-        row_i[i] = 1.0;
-        for k in 0..i {
-            let gik = g[i * m + k];
-            row_i[..=k].iter_mut().zip(&done[k * m..k * m + k + 1]).for_each(|(v, xk)| {
-                *v -= gik * xk;
-            });
-        }
-        let inv = 1.0 / g[i * m + i];
-        row_i.iter_mut().for_each(|v| *v *= inv);
-    }
-    out[..m * m].fill(0.0);
-    for t in 0..m {
-        let row_t = &x[t * m..t * m + t + 1];
-        for (r, &xr) in row_t.iter().enumerate() {
-            out[r * m..r * m + t + 1].iter_mut().zip(row_t).for_each(|(o, xs)| *o += xr * xs);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faer::linalg::solvers::{DenseSolveCore, Solve};
+    use faer::linalg::solvers::Solve;
     use faer::{Mat, Side};
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -108,12 +81,12 @@ mod tests {
     }
 
     #[test]
-    fn factor_solves_and_inverse_match_faer() {
+    fn factor_and_solves_match_faer() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         for m in [1, 2, 3, 5, 8, 19, 33, 63] {
             let a = spd(m, &mut rng);
             let llt = a.llt(Side::Lower).unwrap();
-            let (want_g, want_inv) = (llt.L().to_owned(), llt.inverse());
+            let want_g = llt.L().to_owned();
             let mut g: Vec<f64> = (0..m * m).map(|i| a[(i / m, i % m)]).collect();
             let half_log_det = cholesky(&mut g, m).unwrap();
             let want_hld: f64 = (0..m).map(|i| want_g[(i, i)].ln()).sum();
@@ -133,14 +106,6 @@ mod tests {
             assert!((z_norm - by).abs() < 1e-8 * by.abs().max(1.0), "bᵀA⁻¹b, m = {m}");
             for r in 0..m {
                 assert!((y[r] - want_y[(r, 0)]).abs() < 1e-8, "A⁻¹b[{r}], m = {m}");
-            }
-            let (mut x, mut inv) = (vec![0.0; m * m], vec![0.0; m * m]);
-            inverse_from_factor(&g, m, &mut x, &mut inv);
-            for r in 0..m {
-                for s in 0..m {
-                    let want = want_inv[(r, s)];
-                    assert!((inv[r * m + s] - want).abs() < 1e-8 * want.abs().max(1.0));
-                }
             }
         }
     }

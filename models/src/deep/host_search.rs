@@ -33,8 +33,8 @@ pub(crate) struct SearchTables {
     pub prefix_log_weights: Vec<Vec<f32>>,
 }
 
-/// One block's kept prefixes (outputs `y` `[R·b, D]`, `Σ log|det W|` `[R·b]`, indices
-/// `[R·b]`), the next ones, and a layer's outputs `[R·b·N_l, D]` and scores `[R·b·N_l]`: one
+/// One block's kept prefixes (outputs `y` `[R·b, S]`, `Σ log|det W|` `[R·b]`, indices
+/// `[R·b]`), the next ones, and a layer's outputs `[R·b·N_l, S]` and scores `[R·b·N_l]`: one
 /// per worker, reused from block to block.
 #[derive(Default)]
 struct Scratch {
@@ -52,8 +52,8 @@ impl SearchTables {
         (d + 1).next_multiple_of(16)
     }
 
-    /// Layer `l`'s `maps` entry (module docs) from its nodes' `W_j` `[N_l, D, D]` and `c_j`
-    /// `[N_l, D]` (f64, row-major).
+    /// One layer's `maps` entry (the field's doc) from its nodes' `W_j` `[N_l, D, D]` and
+    /// `c_j` `[N_l, D]` (f64, row-major).
     pub(crate) fn layer_map(w: &[f64], c: &[f64], d: usize) -> Vec<f32> {
         let (stride, nl) = (Self::stride(d), c.len() / d);
         let mut map = vec![0f32; stride * nl * stride];

@@ -9,8 +9,8 @@
 //! `s(q) = log Σ_{p ⊃ q} π_p + Σ_{l' ≤ l} log|det W_{l',j_l'}| − ½ ‖y_l‖²`, in f32 as there;
 //! the squares are summed in another order, so the scores agree to f32 rounding.
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use super::quadratic::{dot, gemm};
+use faer::{Accum, MatRef};
 use rayon::prelude::*;
 
 /// Rows searched together: layer 1's outputs of a block are `16 × N_1 · S` floats (0.8 MB for
@@ -121,13 +121,11 @@ impl SearchTables {
         for (l, &nl) in self.nodes.iter().enumerate() {
             // out[(r·b + i)·N_l + j] = W_j y_(r,i) + c_j: the candidate (i, j) of row r.
             out.resize(rows * b * nl * stride, 0.0);
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut out, rows * b, nl * stride),
+            gemm(
+                &mut out,
                 Accum::Replace,
                 MatRef::from_row_major_slice(&s.y, rows * b, stride),
                 MatRef::from_row_major_slice(&self.maps[l], stride, nl * stride),
-                1.0f32,
-                Par::Seq,
             );
             score.resize(rows * b * nl, 0.0);
             let (ld, weights) = (&self.log_det[l], &self.prefix_log_weights[l]);
@@ -137,7 +135,7 @@ impl SearchTables {
                     let candidate = s.index[prefix] * nl as i64 + j as i64;
                     // ‖y‖² without the carried 1.
                     *sc = weights[candidate as usize] + (s.log_det[prefix] + ld[j])
-                        - (sum_of_squares(y) - 1.0) * 0.5;
+                        - (dot(y, y) - 1.0) * 0.5;
                 }
             }
             if l + 1 == self.nodes.len() {
@@ -199,15 +197,4 @@ impl SearchTables {
         s.next = (old_y, old_log_det, old_index);
         keep
     }
-}
-
-/// `Σ v_i²` in 16 interleaved partial sums (`v`: whole chunks of 16).
-fn sum_of_squares(v: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 16];
-    for c in v.chunks_exact(16) {
-        for l in 0..16 {
-            acc[l] += c[l] * c[l];
-        }
-    }
-    acc.iter().sum::<f32>()
 }

@@ -25,8 +25,8 @@
 use super::network::DeepGmm;
 use super::nodes::NodeParams;
 use super::objective::{LogDetTerm, PathStats, constants};
+use crate::ModelError;
 use crate::mixture::Ascent;
-use crate::{ModelError, linalg};
 
 /// The nodes after `layer.config.m_step_iters` Adam steps on Q (module docs) from `nodes`, the
 /// best iterate kept, and how far the steps climbed Q per sample (its gain, and the gain of the
@@ -76,12 +76,11 @@ pub(crate) fn optimise(
             what: "deep GMM M-step objective at the start".into(),
             hint: "raise reg_covar".into(),
         })?;
-        // Adam descends −Q.
-        let loss_gradient: Vec<f64> = value.gradient.iter().map(|g| -g).collect();
-        adam.step(&mut steps, &loss_gradient, lr);
+        adam.ascend(&mut steps, &value.gradient, lr);
     }
     let (q_best, steps) = best.expect("the start is always evaluated");
-    let nodes = nodes_after(&steps, &w0, &c0, d)?;
+    let (w, c) = objective.maps_at(&steps);
+    let nodes = NodeParams::from_inverses(&w, &c, d)?;
     let ascent = Ascent {
         steps: config.m_step_iters,
         gain: q_best - start,
@@ -92,9 +91,10 @@ pub(crate) fn optimise(
     Ok((nodes, ascent))
 }
 
-/// Adam (Kingma & Ba 2015) with burn's defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-5), element-wise:
+/// Adam (Kingma & Ba 2015) with burn's defaults (β₁ = 0.9, β₂ = 0.999, ε = 1e-5), element-wise,
+/// climbing the objective whose gradient is `g` (descending its negative, as burn would):
 /// `m ← β₁ m + (1 − β₁) g`, `v ← β₂ v + (1 − β₂) g²`, then
-/// `x ← x − lr · m √(1 − β₂ᵗ) / (1 − β₁ᵗ) / (√v + ε √(1 − β₂ᵗ))`. Its moments survive an
+/// `x ← x + lr · m √(1 − β₂ᵗ) / (1 − β₁ᵗ) / (√v + ε √(1 − β₂ᵗ))`. Its moments survive an
 /// undone step (only the iterate goes back).
 struct Adam {
     moment_1: Vec<f64>,
@@ -111,7 +111,7 @@ impl Adam {
         Adam { moment_1: vec![0.0; len], moment_2: vec![0.0; len], time: 0 }
     }
 
-    fn step(&mut self, x: &mut [f64], gradient: &[f64], lr: f64) {
+    fn ascend(&mut self, x: &mut [f64], gradient: &[f64], lr: f64) {
         self.time += 1;
         let bias_2 = (1.0 - Self::BETA_2.powi(self.time)).sqrt();
         let factor = bias_2 / (1.0 - Self::BETA_1.powi(self.time));
@@ -121,7 +121,7 @@ impl Adam {
         {
             *m1 = Self::BETA_1 * *m1 + (1.0 - Self::BETA_1) * g;
             *m2 = Self::BETA_2 * *m2 + (1.0 - Self::BETA_2) * g * g;
-            *x -= lr * *m1 * factor / (m2.sqrt() + epsilon);
+            *x += lr * *m1 * factor / (m2.sqrt() + epsilon);
         }
     }
 }
@@ -141,17 +141,4 @@ fn node_counts(layer: &DeepGmm, paths: &[PathStats], m: usize) -> Vec<f64> {
         }
     }
     counts
-}
-
-/// The nodes at `steps = (Δ, δ)`: `W_m = (I + Δ_m) W⁰_m`, `c_m = c⁰_m + δ_m`, back to `A_m`, `b_m`.
-fn nodes_after(steps: &[f64], w0: &[f64], c0: &[f64], d: usize) -> Result<NodeParams, ModelError> {
-    let (delta, shift) = steps.split_at(w0.len());
-    let mut w = Vec::with_capacity(delta.len());
-    for (node, w0) in w0.chunks(d * d).enumerate() {
-        let mut a = delta[node * d * d..(node + 1) * d * d].to_vec();
-        (0..d).for_each(|i| a[i * d + i] += 1.0);
-        w.extend(linalg::matmul(&a, w0, d));
-    }
-    let c: Vec<f64> = c0.iter().zip(shift).map(|(a, b)| a + b).collect();
-    NodeParams::from_inverses(&w, &c, d)
 }

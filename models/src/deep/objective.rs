@@ -46,18 +46,10 @@ impl Objective {
     pub(crate) fn at(&self, steps: &[f64], log_det: &LogDetTerm, scale: f64) -> Option<QValue> {
         let d = self.moments.d;
         let (dd, m) = (d * d, self.c0.len() / d);
-        let (delta, shift) = steps.split_at(m * dd);
-        let (log_det_value, g) = log_det.value_and_gradient(delta)?;
-        let mut w = vec![0.0f64; m * dd];
-        for node in 0..m {
-            let mut a = delta[node * dd..(node + 1) * dd].to_vec();
-            (0..d).for_each(|i| a[i * d + i] += 1.0);
-            let block = &mut w[node * dd..(node + 1) * dd];
-            product(block, &a, &self.w0[node * dd..(node + 1) * dd], false, d);
-        }
-        let c: Vec<f32> = self.c0.iter().zip(shift).map(|(a, b)| (a + b) as f32).collect();
-        let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-        let quad = self.moments.evaluate(&w32, &c);
+        let (log_det_value, g) = log_det.value_and_gradient(&steps[..m * dd])?;
+        let (w, c) = self.maps_at(steps);
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let quad = self.moments.evaluate(&f32s(&w), &f32s(&c));
         let mut gradient = vec![0.0f64; steps.len()];
         for node in 0..m {
             let gw: Vec<f64> =
@@ -66,14 +58,32 @@ impl Objective {
             product(out, &gw, &self.w0[node * dd..(node + 1) * dd], true, d);
             let count = log_det.counts[node];
             for (o, g) in out.iter_mut().zip(&g[node * dd..(node + 1) * dd]) {
-                // −Q's gradient: ½ ∂quadratic − n_m G_m, per sample; Q's is its negative.
-                *o = -(0.5 * *o - count * g) * scale;
+                // n_m G_m − ½ ∂quadratic, per sample.
+                *o = (count * g - 0.5 * *o) * scale;
             }
         }
         for (o, g) in gradient[m * dd..].iter_mut().zip(&quad.c) {
             *o = -0.5 * f64::from(*g) * scale;
         }
         Some(QValue { q: (log_det_value - 0.5 * quad.value) * scale, gradient })
+    }
+
+    /// The node maps at `steps = (Δ, δ)`: `W_m = (I + Δ_m) W⁰_m` `[M, D, D]` and
+    /// `c_m = c⁰_m + δ_m` `[M, D]`.
+    pub(crate) fn maps_at(&self, steps: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let d = self.moments.d;
+        let (delta, shift) = steps.split_at(self.w0.len());
+        let mut w = vec![0.0f64; self.w0.len()];
+        for ((out, delta), w0) in w
+            .chunks_exact_mut(d * d)
+            .zip(delta.chunks_exact(d * d))
+            .zip(self.w0.chunks_exact(d * d))
+        {
+            let mut a = delta.to_vec();
+            (0..d).for_each(|i| a[i * d + i] += 1.0);
+            product(out, &a, w0, false, d);
+        }
+        (w, self.c0.iter().zip(shift).map(|(a, b)| a + b).collect())
     }
 }
 
@@ -130,9 +140,9 @@ pub(crate) fn constants(layer: &DeepGmm, w0: &[f64], c0: &[f64], paths: &[PathSt
     for s in paths {
         let p = s.path;
         let sp = &mut second[p * d * d..(p + 1) * d * d];
-        let mut with_floor = s.second.clone();
-        (0..d).for_each(|i| with_floor[i * d + i] += reg * s.n);
-        f32s(sp, &with_floor);
+        for (e, (o, &v)) in sp.iter_mut().zip(&s.second).enumerate() {
+            *o = if e / d == e % d { v + reg * s.n } else { v } as f32;
+        }
         f32s(&mut first[p * d..(p + 1) * d], &s.first);
         f32s(&mut shift[p * d..(p + 1) * d], &s.shift);
         counts[p] = s.n;

@@ -250,8 +250,9 @@ struct Suffix<'a> {
     kappa: &'a [f32],
 }
 
-/// `out (=|+=) a b`, row-major, single-threaded (the callers run in parallel).
-fn gemm(out: &mut [f32], accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
+/// `out (=|+=) a b`, row-major, single-threaded (the callers run in parallel; also the host
+/// search's).
+pub(super) fn gemm(out: &mut [f32], accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, f32>) {
     let (rows, cols) = (a.nrows(), b.ncols());
     matmul(MatMut::from_row_major_slice_mut(out, rows, cols), accum, a, b, 1.0, Par::Seq);
 }
@@ -342,7 +343,7 @@ fn decompose(
 
 /// `Σ a_i b_i` in 16 interleaved partial sums (vectorised; a single running sum would wait
 /// on every addition).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 16];
     let (x, y) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: f32 = x.remainder().iter().zip(y.remainder()).map(|(p, q)| p * q).sum();

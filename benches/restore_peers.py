@@ -12,7 +12,8 @@ The first N BSDS300 test images (name order, 481×321), gray by Rec. 601 (0.299 
   σ given).
 
 Inpainting: the first M of those images with 50 % and 80 % of the pixels missing at random
-(seed 7 + image index); gmm-zoo EPLL (``gmmzoo.restore.inpaint``) against scikit-image's
+(seed 7 + image index); gmm-zoo EPLL (``gmmzoo.restore.inpaint``: from the conditional start,
+exact and with ``stride=2``, and from the fill start, ``start="fill"``) against scikit-image's
 biharmonic inpainting (``inpaint_biharmonic``).
 
 Every output is clipped to [0, 255]; PSNR = 10 log10(255² / MSE) and SSIM (Gaussian window
@@ -21,7 +22,7 @@ image, the same code for every method. Each row: mean ± standard error over the
 median seconds per image and the CPU utilisation (process CPU / wall) of that method's calls.
 
     python benches/restore_peers.py <data-root> [N=10] [M=4] [prior=bsds300_full200_kmeans]
-    (N = 0: inpainting only)
+    (N = 0: inpainting only; M = 0: denoising only)
 """
 
 import json
@@ -40,6 +41,7 @@ import gmmzoo.restore
 
 SIGMAS = (15, 25, 50)
 MISSING = (0.5, 0.8)
+INPAINTERS = ("gmm-zoo EPLL", "gmm-zoo EPLL, stride 2", "gmm-zoo EPLL, fill start", "scikit-image biharmonic")
 
 
 def gray(path):
@@ -105,13 +107,19 @@ def main():
                 out, wall, cpu = timed(f)
                 runs[name].append((*quality(np.asarray(out, dtype=np.float64), clean), wall, cpu))
         rows += [summary(f"sigma {sigma}", name, r) for name, r in runs.items()]
-    for fraction in MISSING:
-        runs = {"gmm-zoo EPLL": [], "scikit-image biharmonic": []}
+    for fraction in MISSING if m > 0 else ():
+        runs = {name: [] for name in INPAINTERS}
         for i, clean in enumerate(images[:m]):
             mask = np.random.default_rng(7 + i).random(clean.shape) < fraction
             known = np.where(mask, 0.0, clean)
             methods = {
                 "gmm-zoo EPLL": lambda: gmmzoo.restore.inpaint(known, mask, prior),
+                "gmm-zoo EPLL, stride 2": lambda: gmmzoo.restore.inpaint(
+                    known, mask, prior, stride=2
+                ),
+                "gmm-zoo EPLL, fill start": lambda: gmmzoo.restore.inpaint(
+                    known, mask, prior, start="fill"
+                ),
                 "scikit-image biharmonic": lambda: inpaint_biharmonic(known, mask),
             }
             for name, f in methods.items():

@@ -323,6 +323,15 @@ pub(crate) enum PatchStepArg {
     Posterior,
 }
 
+/// Where an inpainting's missing pixels start (`--inpaint-start`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum InpaintStartArg {
+    /// Each patch's conditional mean given its known pixels under the prior, averaged
+    Conditional,
+    /// The Gaussian-weighted mean of the known pixels around each
+    Fill,
+}
+
 /// Arguments of `gmmzoo restore`.
 #[derive(clap::Args)]
 pub(crate) struct RestoreArgs {
@@ -345,12 +354,16 @@ pub(crate) struct RestoreArgs {
     #[arg(long)]
     pub(crate) noise_seed: Option<u64>,
     /// The splitting's schedule, β_j = c_j/σ², one pass each [default: 1,4,8,16,32; with
-    /// --mask, c_j from (σ/50)² doubling to 32]
+    /// --mask and --inpaint-start fill, c_j from (σ/50)² doubling to 32]
     #[arg(long, value_delimiter = ',')]
     pub(crate) betas: Option<Vec<f64>>,
     /// The patch step's estimate
     #[arg(long, value_enum, default_value = "most-likely")]
     pub(crate) patch_step: PatchStepArg,
+    /// Where missing pixels start: each patch's conditional mean given its known pixels under
+    /// the prior, or the Gaussian-weighted mean of the known pixels around each
+    #[arg(long, value_enum, default_value = "conditional")]
+    pub(crate) inpaint_start: InpaintStartArg,
     /// Take only the patches on a grid of this step each pass, shifted every pass (a fast
     /// mode, about stride² times fewer patches); 1: every overlapping patch
     #[arg(long, default_value_t = 1)]

@@ -1,9 +1,9 @@
 //! `gmmzoo restore`: images restored under a trained patch prior (EPLL), from the command line.
 
-use crate::cli::{PatchStepArg, RestoreArgs};
+use crate::cli::{InpaintStartArg, PatchStepArg, RestoreArgs};
 use crate::{claim_output, options};
 use anyhow::Result;
-use gmm_zoo::experiments::restore::{Epll, PatchStep, RestoreRequest, restore_files};
+use gmm_zoo::experiments::restore::{Epll, InpaintStart, PatchStep, RestoreRequest, restore_files};
 use std::path::PathBuf;
 
 /// `gmmzoo restore …`: every image restored, one line each, then the mean PSNR where known.
@@ -14,12 +14,16 @@ pub(crate) fn run(args: &RestoreArgs) -> Result<()> {
         PatchStepArg::MostLikely => PatchStep::MostLikely,
         PatchStepArg::Posterior => PatchStep::Posterior,
     };
+    let start = match args.inpaint_start {
+        InpaintStartArg::Conditional => InpaintStart::Conditional,
+        InpaintStartArg::Fill => InpaintStart::Fill,
+    };
     let schedule = match args.mask {
-        Some(_) => Epll::inpainting(args.sigma),
+        Some(_) => Epll::inpainting(args.sigma, start),
         None => Epll::new(args.sigma),
     };
     let betas = args.betas.clone().unwrap_or(schedule.betas);
-    let epll = Epll { sigma: args.sigma, betas, step, stride: args.stride };
+    let epll = Epll { sigma: args.sigma, betas, step, stride: args.stride, start };
     let request = RestoreRequest {
         model: args.model.clone(),
         input: args.input.clone(),

@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{cholesky, repo};
-use gmm_zoo::experiments::restore::{Epll, PatchPrior, PatchStep, denoise_patches, restore};
+use common::{cholesky, patch_mixture as mixture, repo, step_weights};
+use gmm_zoo::experiments::restore::{
+    Epll, InpaintStart, PatchPrior, PatchStep, denoise_patches, restore,
+};
 use gmm_zoo::training::GaussianMixture;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -14,26 +16,6 @@ use std::process::{Command, Output};
 
 const P: usize = 3;
 const Q: usize = P * P;
-
-/// A 3-component mixture over the 8 values of a 3×3 patch with its last pixel dropped.
-fn mixture(rng: &mut ChaCha8Rng) -> GaussianMixture {
-    let d = Q - 1;
-    let means = (0..3).map(|_| (0..d).map(|_| rng.random_range(-1.5..1.5)).collect()).collect();
-    let covariances = (0..3)
-        .map(|_| {
-            let a: Vec<f64> = (0..d * d).map(|_| rng.random_range(-0.5..0.5)).collect();
-            let mut c = vec![0.0; d * d];
-            for i in 0..d {
-                for j in 0..d {
-                    c[i * d + j] = (0..d).map(|t| a[i * d + t] * a[j * d + t]).sum::<f64>()
-                        + if i == j { 0.02 } else { 0.0 };
-                }
-            }
-            c
-        })
-        .collect();
-    GaussianMixture { means, covariances, weights: vec![0.5, 0.3, 0.2], reg_covar: 0.0 }
-}
 
 /// An orthonormal basis of the zero-mean vectors of R^Q (Gram–Schmidt on `e_i − 1/Q`), rows.
 fn zero_mean_basis() -> Vec<Vec<f64>> {
@@ -100,14 +82,7 @@ fn oracle_patch(g: &GaussianMixture, patch: &[f64], sigma2: f64, step: PatchStep
                 .collect::<Vec<_>>(),
         );
     }
-    let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let r: Vec<f64> = match step {
-        PatchStep::MostLikely => scores.iter().map(|&s| f64::from(u8::from(s == top))).collect(),
-        PatchStep::Posterior => {
-            let total: f64 = scores.iter().map(|s| (s - top).exp()).sum();
-            scores.iter().map(|s| (s - top).exp() / total).collect()
-        }
-    };
+    let r = step_weights(&scores, step);
     let west: Vec<f64> =
         (0..m).map(|i| (0..r.len()).map(|k| r[k] * estimates[k][i]).sum()).collect();
     (0..Q).map(|p| mean + (0..m).map(|i| basis[i][p] * west[i]).sum::<f64>()).collect()
@@ -152,7 +127,8 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
     image[2 * w + 3] = f64::NAN; // one missing pixel
     for stride in [1, 2] {
         let betas = vec![1.0, 4.0, 16.0];
-        let epll = Epll { sigma: 0.4, betas, step: PatchStep::Posterior, stride };
+        let (step, start) = (PatchStep::Posterior, InpaintStart::Fill);
+        let epll = Epll { sigma: 0.4, betas, step, stride, start };
         let ours = restore(&prior, &image, (h, w), &epll, &mut |_| {}).unwrap();
 
         let known: Vec<bool> = image.iter().map(|v| v.is_finite()).collect();
@@ -275,27 +251,34 @@ fn the_shipped_flat_prior_denoises_and_inpaints_a_sample_image() {
     });
     let mask_path = dir.path().join("mask.png");
     mask.save(&mask_path).unwrap();
-    let out = dir.path().join("inpainted");
-    let r = gmmzoo(&[
-        "restore",
-        "bsds300_full200_kmeans",
-        &clean,
-        "--sigma",
-        "2",
-        "--mask",
-        mask_path.to_str().unwrap(),
-        "--clean",
-        &clean,
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let psnr = &restored(&out)[0]["psnr"];
-    let (before, after) = (psnr[0].as_f64().unwrap(), psnr[1].as_f64().unwrap());
-    // The missing pixels black before; on this detailed crop about 21.7 dB after (the whole
-    // image: 29.3 dB).
-    assert!(before < 12.0 && after > 20.0, "inpainting: PSNR {before} → {after}");
+    let mut gains = Vec::new();
+    for start in ["fill", "conditional"] {
+        let out = dir.path().join(start);
+        let r = gmmzoo(&[
+            "restore",
+            "bsds300_full200_kmeans",
+            &clean,
+            "--sigma",
+            "2",
+            "--mask",
+            mask_path.to_str().unwrap(),
+            "--clean",
+            &clean,
+            "--inpaint-start",
+            start,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let psnr = &restored(&out)[0]["psnr"];
+        gains.push([psnr[0].as_f64().unwrap(), psnr[1].as_f64().unwrap()]);
+    }
+    // The missing pixels black before; on this detailed crop about 21.7 dB after from the fill,
+    // and over a decibel more from each patch's conditional mean.
+    let [[before, fill], [_, conditional]] = gains[..] else { unreachable!() };
+    assert!(before < 12.0 && fill > 20.0, "inpainting: PSNR {before} → {fill}");
+    assert!(conditional > fill + 0.5, "conditional start {conditional} dB, fill {fill} dB");
 }
 
 #[test]

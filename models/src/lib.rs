@@ -38,7 +38,8 @@ pub use encoded::{Encoded, RowSource};
 pub use error::ModelError;
 pub use full::{
     CovarianceType, Draws, EmptyPolicy, FullGmm, FullGmmConfig, FullStats, GROUP_BUDGET, HOST_ROWS,
-    RESP_FLOOR, TRIANGLE_BLOCK, check_missing_rows,
+    ObservedLanes, ObservedScores, ObservedScratch, RESP_FLOOR, TRIANGLE_BLOCK, check_missing_rows,
+    observed_scores_for_cpu,
 };
 pub use generative::Generative;
 pub use host::{NEGLIGIBLE_LOG_RATIO, renormalised_log_weights};

@@ -61,17 +61,34 @@ def _stride(stride):
 
 
 def inpaint(
-    image, mask, prior=DEFAULT_PRIOR, *, sigma=1.0, betas=None, patch_step="most_likely", stride=1
+    image,
+    mask,
+    prior=DEFAULT_PRIOR,
+    *,
+    sigma=1.0,
+    betas=None,
+    patch_step="most_likely",
+    stride=1,
+    start="conditional",
 ):
     """``image`` (``[H, W]`` or ``[H, W, 3]``) with the pixels where ``mask`` (``[H, W]``) is
     true missing (in every channel) filled in under ``prior``; the known pixels are taken to
-    carry noise of ``sigma`` gray levels. The schedule starts at 50 gray levels of noise and
-    halves it each pass to ``sigma/√32``."""
+    carry noise of ``sigma`` gray levels. ``start="conditional"``: each missing pixel starts at
+    the mean of its patches' conditional means given their known pixels under the prior, then
+    Zoran & Weiss's schedule; ``start="fill"``: at the Gaussian-weighted mean of the known
+    pixels around it, then a schedule from 50 gray levels of noise halving each pass to
+    ``sigma/√32``."""
     array = _image(image).copy()
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != array.shape[:2]:
         raise ValueError(f"mask has shape {mask.shape}, the image {array.shape}")
     array[mask] = np.nan
     return _core.restore_image(
-        array, _sigma(sigma), str(prior), betas=betas, patch_step=patch_step, stride=_stride(stride)
+        array,
+        _sigma(sigma),
+        str(prior),
+        betas=betas,
+        patch_step=patch_step,
+        stride=_stride(stride),
+        start=start,
     )

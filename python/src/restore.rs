@@ -4,6 +4,7 @@
 
 use crate::{device_of, value_error};
 use gmm_zoo::experiments::restore::{
+    InpaintStart,
     Epll, PatchPrior, PatchStep, Picture, load_prior, restore_picture,
 };
 use gmm_zoo::training::Progress;
@@ -18,9 +19,10 @@ use std::time::SystemTime;
 /// `image` `[H, W]` (or `[H, W, 3]`) restored under `prior` (a checkpoint name or run folder) at noise `sigma`
 /// (gray levels); `betas` the schedule's `c_j` (default: Zoran & Weiss's, or with missing
 /// pixels the inpainting schedule); `patch_step` `"most_likely"` or `"posterior"`; `stride`
-/// the step of the grid of patches (1: every patch).
+/// the step of the grid of patches (1: every patch); `start` where missing pixels start,
+/// `"conditional"` or `"fill"`.
 #[pyfunction]
-#[pyo3(signature = (image, sigma, prior, betas=None, patch_step="most_likely", stride=1))]
+#[pyo3(signature = (image, sigma, prior, betas=None, patch_step="most_likely", stride=1, start="conditional"))]
 pub fn restore_image<'py>(
     py: Python<'py>,
     image: PyReadonlyArrayDyn<'py, f64>,
@@ -29,7 +31,17 @@ pub fn restore_image<'py>(
     betas: Option<Vec<f64>>,
     patch_step: &str,
     stride: usize,
+    start: &str,
 ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+    let start = match start {
+        "conditional" => InpaintStart::Conditional,
+        "fill" => InpaintStart::Fill,
+        other => {
+            return Err(value_error(format!(
+                "start: '{other}' is not one of 'conditional', 'fill'"
+            )));
+        }
+    };
     let step = match patch_step {
         "most_likely" => PatchStep::MostLikely,
         "posterior" => PatchStep::Posterior,
@@ -58,9 +70,11 @@ pub fn restore_image<'py>(
     let run = gmm_zoo::experiments::zoo::resolve_run(Path::new(prior))
         .map_err(|e| PyFileNotFoundError::new_err(e.to_string()))?;
     let prior = cached_prior(&run)?;
-    let schedule =
-        if pixels.iter().any(|v| v.is_nan()) { Epll::inpainting(sigma) } else { Epll::new(sigma) };
-    let epll = Epll { sigma, betas: betas.unwrap_or(schedule.betas), step, stride };
+    let schedule = match pixels.iter().any(|v| v.is_nan()) {
+        true => Epll::inpainting(sigma, start),
+        false => Epll::new(sigma),
+    };
+    let epll = Epll { sigma, betas: betas.unwrap_or(schedule.betas), step, stride, start };
     let progress = Progress::stderr();
     let result = py.detach(|| {
         let bar = progress.bar((epll.betas.len() * c) as u64, "restoring");

@@ -140,3 +140,43 @@ pub fn write_npy(path: &Path, descr: &str, fortran: bool, shape: &[usize], data:
     bytes.extend(data);
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A 3-component mixture over the 8 values of a 3×3 patch with its last pixel dropped.
+pub fn patch_mixture(rng: &mut rand_chacha::ChaCha8Rng) -> gmm_zoo::training::GaussianMixture {
+    use rand::Rng;
+    let d = 8;
+    let means = (0..3).map(|_| (0..d).map(|_| rng.random_range(-1.5..1.5)).collect()).collect();
+    let covariances = (0..3)
+        .map(|_| {
+            let a: Vec<f64> = (0..d * d).map(|_| rng.random_range(-0.5..0.5)).collect();
+            let mut c = vec![0.0; d * d];
+            for i in 0..d {
+                for j in 0..d {
+                    c[i * d + j] = (0..d).map(|t| a[i * d + t] * a[j * d + t]).sum::<f64>()
+                        + if i == j { 0.02 } else { 0.0 };
+                }
+            }
+            c
+        })
+        .collect();
+    gmm_zoo::training::GaussianMixture {
+        means,
+        covariances,
+        weights: vec![0.5, 0.3, 0.2],
+        reg_covar: 0.0,
+    }
+}
+
+/// The weights a patch step gives each component's estimate, from the components' scores: 1 for
+/// the most likely and 0 for the rest, or the posterior.
+pub fn step_weights(scores: &[f64], step: gmm_zoo::experiments::restore::PatchStep) -> Vec<f64> {
+    use gmm_zoo::experiments::restore::PatchStep;
+    let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match step {
+        PatchStep::MostLikely => scores.iter().map(|&s| f64::from(u8::from(s == top))).collect(),
+        PatchStep::Posterior => {
+            let total: f64 = scores.iter().map(|s| (s - top).exp()).sum();
+            scores.iter().map(|s| (s - top).exp() / total).collect()
+        }
+    }
+}

@@ -15,9 +15,10 @@
 //! x = (λ M y + β Σ_i P_iᵀ z_i) / (λ M + β c),    c = the patches covering each pixel
 //! ```
 //!
-//! A missing pixel (`M = 0`) starts at the Gaussian-weighted mean of the known pixels around it
-//! (normalised convolution, [`filled`]) and is the average of its patches' estimates after
-//! every pass.
+//! A missing pixel (`M = 0`) starts at the mean of its patches' conditional means given their
+//! known pixels under the prior ([`conditional_start`], on the first pass's patches), or at the
+//! Gaussian-weighted mean of the known pixels around it (normalised convolution, [`filled`]),
+//! and is the average of its patches' estimates after every pass.
 //!
 //! With a `stride` s > 1 each pass takes only the patches whose corners lie on a grid of step s
 //! (shifted by one each pass, the last row and column of corners always kept so that every
@@ -25,6 +26,7 @@
 //! al. 2019) without its other approximations; `c` then counts the grid's patches, and `λ`
 //! is divided by s² (the sum over patches has about s² times fewer terms).
 
+use super::conditional::conditional_start;
 use super::{PatchPrior, PatchStep, patch_step};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -43,29 +45,48 @@ pub struct Epll {
     pub step: PatchStep,
     /// Step of the grid of patch corners (1: every overlapping patch, exact EPLL).
     pub stride: usize,
+    /// Where missing pixels start.
+    pub start: InpaintStart,
 }
 
-/// Where an inpainting's schedule starts: missing pixels begin as the known pixels' mean,
-/// about a natural image's spread (50 gray levels) from their values.
+/// Where an inpainting's missing pixels start, before the first pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InpaintStart {
+    /// Each patch's conditional mean given its known pixels under the prior, averaged
+    /// ([`conditional_start`]; a searched deep GMM's prior starts from [`InpaintStart::Fill`]).
+    #[default]
+    Conditional,
+    /// The Gaussian-weighted mean of the known pixels around each ([`filled`]).
+    Fill,
+}
+
+/// Where the schedule of an inpainting started by [`InpaintStart::Fill`] begins: missing
+/// pixels begin as the known pixels' mean, about a natural image's spread (50 gray levels) from
+/// their values.
 pub const INPAINTING_START: f64 = 50.0;
 
 impl Epll {
     /// Zoran & Weiss's schedule at noise `sigma`, the most likely component's estimate.
     pub fn new(sigma: f64) -> Self {
-        Self { sigma, betas: DEFAULT_BETAS.to_vec(), step: PatchStep::MostLikely, stride: 1 }
+        let (step, start) = (PatchStep::MostLikely, InpaintStart::Conditional);
+        Self { sigma, betas: DEFAULT_BETAS.to_vec(), step, stride: 1, start }
     }
 
-    /// The schedule for missing pixels: `1/β` from [`INPAINTING_START`]² (when `sigma` is
-    /// below it) halving each pass down to Zoran & Weiss's last, `σ²/32`, as `c_j` of
-    /// `β_j = c_j/σ²`; the known pixels' own noise `sigma` as ever.
-    pub fn inpainting(sigma: f64) -> Self {
+    /// The schedule for missing pixels that start at `start`: from the conditional start,
+    /// Zoran & Weiss's ([`Epll::new`]); from the fill, `1/β` from [`INPAINTING_START`]² (when
+    /// `sigma` is below it) halving each pass down to Zoran & Weiss's last, `σ²/32`, as `c_j` of
+    /// `β_j = c_j/σ²`. The known pixels carry their own noise `sigma` as ever.
+    pub fn inpainting(sigma: f64, start: InpaintStart) -> Self {
+        if start == InpaintStart::Conditional {
+            return Self::new(sigma);
+        }
         let mut c = (sigma / INPAINTING_START).powi(2).min(1.0);
         let mut betas = vec![c];
         while c < 32.0 {
             c = (2.0 * c).min(32.0);
             betas.push(c);
         }
-        Self { sigma, betas, step: PatchStep::MostLikely, stride: 1 }
+        Self { sigma, betas, step: PatchStep::MostLikely, stride: 1, start }
     }
 
     /// Checks the settings against an image of `height × width` and the prior.
@@ -247,6 +268,10 @@ pub fn restore(
     let mut x = filled(&y, &known, (h, w), y.iter().sum::<f64>() / n_known as f64);
     let sigma2 = (epll.sigma * prior.scale).powi(2);
     let (p, s) = (prior.side, epll.stride);
+    if n_known < h * w && epll.start == InpaintStart::Conditional && prior.search.is_none() {
+        let grid = (corners(h, p, s, 0), corners(w, p, s, 0));
+        x = conditional_start(prior, &x, &known, (h, w), (&grid.0, &grid.1), sigma2, epll.step);
+    }
     // The grid has about s² times fewer patch terms: the data term is weighed down alike.
     let lambda = (p * p) as f64 / (s * s) as f64 / sigma2;
     for (j, c) in epll.betas.iter().enumerate() {

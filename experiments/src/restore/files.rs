@@ -166,7 +166,7 @@ fn restore_one(
     let mut epll = request.epll.clone();
     let holes = image.channels.iter().flatten().any(|v| v.is_nan());
     if holes && request.mask.is_none() && !request.custom_betas {
-        epll.betas = Epll::inpainting(epll.sigma).betas;
+        epll.betas = Epll::inpainting(epll.sigma, epll.start).betas;
     }
     let start = Instant::now();
     let passes = epll.betas.len() * image.channels.len();

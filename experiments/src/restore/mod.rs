@@ -1,6 +1,7 @@
 //! Images restored under a trained patch prior: EPLL denoising and inpainting (Zoran & Weiss
 //! 2011) with any layer whose density is a mixture of Gaussians over image patches.
 
+mod conditional;
 mod epll;
 mod factor_cache;
 mod files;
@@ -12,7 +13,8 @@ mod prior;
 mod quality;
 mod search;
 
-pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, denoise_patches, restore};
+pub use conditional::{MEAN_VARIANCE, conditional_start};
+pub use epll::{DEFAULT_BETAS, Epll, INPAINTING_START, InpaintStart, denoise_patches, restore};
 pub use files::{RestoreRequest, Restored, load_prior, restore_files};
 pub use layer_prior::SCORED_PATHS;
 pub use map_step::{PatchStep, patch_step};

@@ -9,7 +9,7 @@ use crate::lane_kernels::for_cpu;
 /// Components conditioned side by side: one AVX-512 register of f64.
 pub(super) const LANES: usize = 8;
 /// One value of [`LANES`] components.
-type Lanes = [f64; LANES];
+pub(super) type Lanes = [f64; LANES];
 
 /// `a[l] += b[l] · c[l]` (no fused multiply-add: the same bits on any CPU).
 #[inline(always)]
@@ -21,7 +21,7 @@ fn add_product(a: &mut Lanes, b: &Lanes, c: &Lanes) {
 
 /// `a[l] −= b[l] · c[l]`.
 #[inline(always)]
-fn sub_product(a: &mut Lanes, b: &Lanes, c: &Lanes) {
+pub(super) fn sub_product(a: &mut Lanes, b: &Lanes, c: &Lanes) {
     for l in 0..LANES {
         a[l] -= b[l] * c[l];
     }
@@ -218,7 +218,7 @@ fn row_log_densities(
 /// `Σ_j log G_jj` (through products of 8 diagonal entries, one log each) and whether every
 /// lane was positive definite.
 #[inline(always)]
-fn factor_lanes(g: &mut [Lanes], m: usize) -> (Lanes, bool) {
+pub(super) fn factor_lanes(g: &mut [Lanes], m: usize) -> (Lanes, bool) {
     let (mut log_det_a, mut product) = ([0.0; LANES], [1.0; LANES]);
     let mut positive = true;
     for j in 0..m {

@@ -38,8 +38,7 @@ pub use encoded::{Encoded, RowSource};
 pub use error::ModelError;
 pub use full::{
     CovarianceType, Draws, EmptyPolicy, FullGmm, FullGmmConfig, FullStats, GROUP_BUDGET, HOST_ROWS,
-    ObservedLanes, ObservedScores, ObservedScratch, RESP_FLOOR, TRIANGLE_BLOCK, check_missing_rows,
-    observed_scores_for_cpu,
+    NoisyGaussians, NoisyScratch, RESP_FLOOR, TRIANGLE_BLOCK, check_missing_rows,
 };
 pub use generative::Generative;
 pub use host::{NEGLIGIBLE_LOG_RATIO, renormalised_log_weights};

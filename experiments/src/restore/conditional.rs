@@ -13,21 +13,24 @@
 //!
 //! A patch's known pixels `o` carry the image's noise `σ²`. Its component is the most likely
 //! given them, `k* = argmax_k log π_k + log N(p_o | μ_k,o, C_k,oo + σ² I)` (every component
-//! scored, [`ObservedLanes`]; or, with the posterior step, the components weighted by their
-//! posterior), and its estimate is the conditional mean `E[p | p_o, k*]`. Each missing pixel
+//! scored, [`NoisyGaussians`]: through the Cholesky factor of `C_k,oo + σ² I` when the patch
+//! knows few pixels, of the noisy precision's missing block when it misses few; or, with the
+//! posterior step, the components weighted by their posterior), and its estimate is the
+//! conditional mean `E[p | p_o, k*]`. Each missing pixel
 //! becomes the mean of the estimates of the patches that cover it and know at least one pixel;
 //! a known pixel keeps its value, and a missing pixel no such patch covers keeps `start`.
 
 use super::{PatchPrior, PatchStep};
 use faer::Mat;
-use gmm_models::{NEGLIGIBLE_LOG_RATIO, ObservedLanes, ObservedScratch, observed_scores_for_cpu};
+use gmm_models::{NEGLIGIBLE_LOG_RATIO, NoisyGaussians, NoisyScratch};
 use rayon::prelude::*;
 
 /// `s²`, the variance of a patch's mean in model units (pixels in [0, 1]): flat in effect.
 pub const MEAN_VARIANCE: f64 = 100.0;
 
-/// The prior's components over a patch's P² pixels (module doc).
-fn pixel_components(prior: &PatchPrior) -> ObservedLanes {
+/// The prior's components over a patch's P² pixels (module doc), seen through noise of
+/// variance `sigma2`; `None` when one has no Cholesky factor.
+fn pixel_components(prior: &PatchPrior, sigma2: f64) -> Option<NoisyGaussians> {
     let (q, m) = (prior.side * prior.side, prior.dims());
     let h = Mat::<f64>::from_fn(m, q, |i, j| f64::from(prior.basis[i * q + j]));
     let parts: Vec<(Vec<f64>, Vec<f64>)> = (0..prior.n_components())
@@ -36,7 +39,7 @@ fn pixel_components(prior: &PatchPrior) -> ObservedLanes {
             let u = Mat::<f64>::from_fn(m, m, |i, j| f64::from(prior.eigenvectors[k][i * m + j]));
             let scaled = Mat::<f64>::from_fn(m, m, |i, j| u[(i, j)] * prior.eigenvalues[k][j]);
             let mixed = h.transpose() * (scaled * u.transpose()) * &h;
-            let cov = (0..q * q).map(|x| mixed[(x / q, x % q)] + MEAN_VARIANCE).collect();
+            let cov = (0..q * q).map(|x| mixed[(x / q, x % q)]).collect();
             let mean = (0..q)
                 .map(|j| (0..m).map(|i| h[(i, j)] * f64::from(prior.means[k][i])).sum())
                 .collect();
@@ -44,22 +47,20 @@ fn pixel_components(prior: &PatchPrior) -> ObservedLanes {
         })
         .collect();
     let (means, covs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    ObservedLanes::new(&prior.log_weights, &means, &covs)
+    NoisyGaussians::new(&prior.log_weights, &means, &covs, MEAN_VARIANCE, sigma2)
 }
 
 /// Patch `values` (`[P²]`, NaN where missing)'s estimate (module doc) into `out`; `false` when
 /// no component could condition it.
 fn patch_estimate(
-    lanes: &ObservedLanes,
+    lanes: &NoisyGaussians,
     values: &[f32],
-    sigma2: f64,
     step: PatchStep,
-    s: &mut ObservedScratch,
+    s: &mut NoisyScratch,
     out: &mut [f64],
 ) -> bool {
-    let observed: Vec<usize> = (0..values.len()).filter(|&i| !values[i].is_nan()).collect();
     let mut scores = vec![0.0; lanes.n_components()];
-    lanes.scores(observed_scores_for_cpu(), values, &observed, sigma2, s, &mut scores);
+    lanes.scores(values, s, &mut scores);
     let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !top.is_finite() {
         return false;
@@ -68,14 +69,14 @@ fn patch_estimate(
     match step {
         PatchStep::MostLikely => {
             let best = scores.iter().position(|&v| v == top).unwrap_or(0);
-            lanes.conditional_mean(best, values, &observed, sigma2, s, out).is_some()
+            lanes.conditional_mean(best, values, s, out).is_some()
         }
         PatchStep::Posterior => {
             let total: f64 = scores.iter().map(|v| (v - top).exp()).sum();
             out.fill(0.0);
             for (k, v) in scores.iter().enumerate() {
                 if v - top > NEGLIGIBLE_LOG_RATIO
-                    && lanes.conditional_mean(k, values, &observed, sigma2, s, &mut mean).is_some()
+                    && lanes.conditional_mean(k, values, s, &mut mean).is_some()
                 {
                     let r = (v - top).exp() / total;
                     out.iter_mut().zip(&mean).for_each(|(o, m)| *o += r * m);
@@ -88,7 +89,8 @@ fn patch_estimate(
 
 /// `start` (`h × w`, model units) with every missing pixel (`!known`) replaced by the mean of
 /// its patches' conditional estimates (module doc) over the patches at corners `rows × cols`,
-/// known pixels carrying noise of variance `sigma2`.
+/// known pixels carrying noise of variance `sigma2` (`start` itself where some component's
+/// `C_k + σ² I` has no Cholesky factor).
 pub fn conditional_start(
     prior: &PatchPrior,
     start: &[f64],
@@ -98,14 +100,17 @@ pub fn conditional_start(
     sigma2: f64,
     step: PatchStep,
 ) -> Vec<f64> {
-    let (p, lanes) = (prior.side, pixel_components(prior));
+    let p = prior.side;
+    let Some(lanes) = pixel_components(prior, sigma2) else {
+        return start.to_vec();
+    };
     let corners: Vec<(usize, usize)> =
         rows.iter().flat_map(|&i| cols.iter().map(move |&j| (i, j))).collect();
     let pixel = |(i, j): (usize, usize), t: usize| (i + t / p) * w + j + t % p;
     // Patches that know some pixels and miss some: only they move a missing pixel.
     let estimates: Vec<Option<Vec<f64>>> = corners
         .par_iter()
-        .map_init(ObservedScratch::default, |s, &corner| {
+        .map_init(NoisyScratch::default, |s, &corner| {
             let values: Vec<f32> = (0..p * p)
                 .map(|t| match known[pixel(corner, t)] {
                     true => start[pixel(corner, t)] as f32,
@@ -117,7 +122,7 @@ pub fn conditional_start(
                 return None;
             }
             let mut out = vec![0.0; p * p];
-            patch_estimate(&lanes, &values, sigma2, step, s, &mut out).then_some(out)
+            patch_estimate(&lanes, &values, step, s, &mut out).then_some(out)
         })
         .collect();
     let (mut sum, mut count) = (vec![0.0; h * w], vec![0.0; h * w]);

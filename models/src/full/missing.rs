@@ -33,6 +33,7 @@ use rayon::prelude::*;
 
 mod fused;
 mod lockstep;
+pub(crate) mod noisy;
 pub(crate) mod observed;
 
 /// Rows per task of [`FullGmm::marginal_log_prob_host`].

@@ -27,8 +27,6 @@ pub use blocks::{GROUP_BUDGET, HOST_ROWS, TRIANGLE_BLOCK};
 pub use config::{EmptyPolicy, FullGmmConfig};
 pub use covariance::CovarianceType;
 pub use impute::{Draws, check_missing_rows};
-pub use missing::observed::{
-    ObservedLanes, ObservedScores, ObservedScratch, observed_scores_for_cpu,
-};
+pub use missing::noisy::{NoisyGaussians, NoisyScratch};
 pub use model::{FullGmm, RESP_FLOOR};
 pub use moments::FullStats;

@@ -75,11 +75,6 @@ impl ObservedLanes {
         Self { d, k, cov, mu, log_w }
     }
 
-    /// K.
-    pub fn n_components(&self) -> usize {
-        self.k
-    }
-
     /// `out[c] = log π_c N(x_o | μ_c,o, Σ_c,oo + ν I)` for every component (module doc), through
     /// `kernel` ([`observed_scores_for_cpu`]); `o` the observed coordinates of `x`. A component
     /// whose `B` has no factor scores `−∞`.
@@ -180,13 +175,13 @@ fn block_scores(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use faer::prelude::Solve;
     use faer::{Mat, Side};
 
     /// A random SPD `[d, d]` matrix and mean, from a fixed seed.
-    fn gaussian(d: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    pub(in crate::full::missing) fn gaussian(d: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
         let mut state = seed;
         let mut next = || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

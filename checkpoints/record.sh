@@ -24,7 +24,7 @@ for n in 3 2 1 2_soft; do zoo add "runs/bsds300_deep$n" --ship --overwrite --dat
 # Staged (configs/bsds300_deep_best.toml): about 15 hours on 2 cores; `--resume` goes on after
 # a stop.
 zoo add runs/bsds300_deep_best --ship --overwrite --data-dir "$root"
-# Staged on the protocol's rows only (configs/bsds300_deep_protocol.toml): about 3.5 hours.
+# Staged on the protocol's rows only (configs/bsds300_deep_protocol.toml): about 5.3 hours.
 zoo add runs/bsds300_deep_protocol --ship --overwrite --data-dir "$root"
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

@@ -16,9 +16,9 @@
 //! scored, [`NoisyGaussians`]: through the Cholesky factor of `C_k,oo + σ² I` when the patch
 //! knows few pixels, of the noisy precision's missing block when it misses few; or, with the
 //! posterior step, the components weighted by their posterior), and its estimate is the
-//! conditional mean `E[p | p_o, k*]`. Each missing pixel
-//! becomes the mean of the estimates of the patches that cover it and know at least one pixel;
-//! a known pixel keeps its value, and a missing pixel no such patch covers keeps `start`.
+//! conditional mean `E[p | p_o, k*]`. Each missing pixel becomes the mean of the estimates of
+//! the patches that cover it and know at least one pixel; a known pixel keeps its value, and a
+//! missing pixel no such patch covers keeps `start`.
 
 use super::{PatchPrior, PatchStep};
 use faer::Mat;

@@ -27,6 +27,7 @@
 //!
 //! [`Route::of`] compares the two costs' leading terms.
 
+use super::Pattern;
 use super::lockstep::{LANES, Lanes};
 use super::observed::{ObservedLanes, ObservedScores, ObservedScratch, observed_scores_for_cpu};
 use crate::full::small_cholesky;
@@ -87,11 +88,6 @@ impl Route {
             false => Route::Observed,
         }
     }
-}
-
-/// The observed and missing coordinates of a row (NaN where missing).
-fn pattern(y: &[f32]) -> (Vec<usize>, Vec<usize>) {
-    (0..y.len()).partition(|&i| !y[i].is_nan())
 }
 
 impl NoisyGaussians {
@@ -166,7 +162,7 @@ impl NoisyGaussians {
     /// `out[c] = log π_c N(y_o | μ_c,o, Σ_c,oo + s² 1 1ᵀ + ν I)` of row `y` (`[D]`, NaN where
     /// missing) for every component (module doc); `−∞` for a component that cannot condition it.
     pub fn scores(&self, y: &[f32], s: &mut NoisyScratch, out: &mut [f64]) {
-        let (o, m) = pattern(y);
+        let Pattern { observed: o, missing: m } = Pattern::of(y);
         match Route::of(o.len(), m.len(), self.d) {
             Route::Precision => (self.precision_kernel)(self, y, &o, &m, s, out),
             Route::Observed => {
@@ -186,7 +182,7 @@ impl NoisyGaussians {
         s: &mut NoisyScratch,
         out: &mut [f64],
     ) -> Option<()> {
-        let (o, m) = pattern(y);
+        let Pattern { observed: o, missing: m } = Pattern::of(y);
         let d = self.d;
         if Route::of(o.len(), m.len(), d) == Route::Observed {
             let noise = self.noise;
@@ -251,7 +247,7 @@ mod tests {
         for missing in [vec![4], vec![8], vec![0, 1, 2, 3, 5, 6, 7]] {
             let y: Vec<f32> =
                 (0..d).map(|i| if missing.contains(&i) { f32::NAN } else { x[i] }).collect();
-            let (o, m) = pattern(&y);
+            let Pattern { observed: o, missing: m } = Pattern::of(&y);
             routes.push(Route::of(o.len(), m.len(), d));
             let (mut got, mut want) = (vec![0.0; k], vec![0.0; k]);
             noisy.scores(&y, &mut s, &mut got);

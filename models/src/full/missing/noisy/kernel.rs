@@ -88,7 +88,9 @@ fn precision_scores(
             products::<ROWS>(p, d, i, o, m, delta, p_one, v, v_one);
             i += ROWS;
         }
-        (i..d).for_each(|i| products::<1>(p, d, i, o, m, delta, p_one, v, v_one));
+        for i in i..d {
+            products::<1>(p, d, i, o, m, delta, p_one, v, v_one);
+        }
         let (mut q, mut gd, mut a1) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
         for &j in o {
             for l in 0..LANES {

@@ -26,5 +26,9 @@ for n in 3 2 1 2_soft; do zoo add "runs/bsds300_deep$n" --ship --overwrite --dat
 zoo add runs/bsds300_deep_best --ship --overwrite --data-dir "$root"
 # Staged on the protocol's rows only (configs/bsds300_deep_protocol.toml): about 5.3 hours.
 zoo add runs/bsds300_deep_protocol --ship --overwrite --data-dir "$root"
+# The two BSDS300 models averaged over the square's eight symmetries (re-recording drops them).
+for n in bsds300_full200_kmeans bsds300_deep_protocol; do
+  zoo symmetric "$n" --symmetry dihedral --data-dir "$root"
+done
 zoo table --write README.md
 zoo verify --strict --data-dir "$root"

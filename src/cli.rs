@@ -2,6 +2,7 @@
 // The doc comments below are clap's help texts, where `<name>` is a placeholder, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
 
+pub(crate) use crate::cli_values::{InpaintStartArg, PatchStepArg, SplitArg, SymmetryArg};
 use clap::{Parser, Subcommand};
 use gmm_zoo::models::DEFAULT_DEVICE;
 use std::path::PathBuf;
@@ -182,6 +183,11 @@ pub(crate) enum Command {
         /// the layer on the data; upper layers score the features of the layers below)
         #[arg(long, default_value_t = 0)]
         layer: usize,
+        /// Average the model over symmetries of its square patches: `mirror` (the patch and
+        /// its left–right mirror image) or `dihedral` (the square's eight: four turns, each
+        /// mirrored or not); q(x) = mean over g of p(g·x), again a density
+        #[arg(long, value_enum, default_value_t = SymmetryArg::None)]
+        symmetry: SymmetryArg,
         #[command(flatten)]
         common: Common,
     },
@@ -201,6 +207,11 @@ pub(crate) enum Command {
         /// Which layer of each run scores, counted from 0
         #[arg(long, default_value_t = 0)]
         layer: usize,
+        /// Average the model over symmetries of its square patches: `mirror` (the patch and
+        /// its left–right mirror image) or `dihedral` (the square's eight: four turns, each
+        /// mirrored or not); q(x) = mean over g of p(g·x), again a density
+        #[arg(long, value_enum, default_value_t = SymmetryArg::None)]
+        symmetry: SymmetryArg,
         #[command(flatten)]
         common: Common,
     },
@@ -298,38 +309,24 @@ pub(crate) enum ZooCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Score a shipped model averaged over symmetries of its square patches (q(x) = mean over
+    /// g of p(g·x)) on its validation and test rows, and record both figures in the manifest
+    /// beside its own (zoo verify reproduces them; the table shows them)
+    Symmetric {
+        /// The shipped checkpoint's name
+        name: String,
+        /// The group: `mirror` or `dihedral`
+        #[arg(long, value_enum)]
+        symmetry: SymmetryArg,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print the README's results table (markdown) from the manifest
     Table {
         /// Replace the table inside this file (between its zoo-table markers) instead
         #[arg(long)]
         write: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum SplitArg {
-    Train,
-    Test,
-    /// The validation rows of `[data] n_valid`
-    Valid,
-}
-
-/// The patch step's estimate.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum PatchStepArg {
-    /// The Wiener estimate under the patch's most likely component (EPLL's)
-    MostLikely,
-    /// The posterior-weighted Wiener estimates of every component
-    Posterior,
-}
-
-/// Where an inpainting's missing pixels start (`--inpaint-start`).
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub(crate) enum InpaintStartArg {
-    /// Each patch's conditional mean given its known pixels under the prior, averaged
-    Conditional,
-    /// The Gaussian-weighted mean of the known pixels around each
-    Fill,
 }
 
 /// Arguments of `gmmzoo restore`.

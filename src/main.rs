@@ -1,6 +1,7 @@
 //! `gmmzoo`: the command line over the gmm-zoo library.
 
 mod cli;
+mod cli_values;
 mod limits;
 mod restore_command;
 mod score_commands;
@@ -138,11 +139,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("{report}; wrote {}", opts.out_dir.display());
         }
         Command::Inspect { run, out, overwrite, common } => inspect(&run, out, overwrite, &common)?,
-        Command::Score { run, input, out, responsibilities, layer, common } => {
-            score_commands::score(&run, &input, out, (layer, responsibilities), &common)?
+        Command::Score { run, input, out, responsibilities, layer, symmetry, common } => {
+            score_commands::score(&run, &input, out, (layer, symmetry, responsibilities), &common)?
         }
-        Command::Ensemble { input, runs, weights_from, layer, common } => {
-            score_commands::ensemble(&input, &runs, weights_from.as_deref(), layer, &common)?
+        Command::Ensemble { input, runs, weights_from, layer, symmetry, common } => {
+            score_commands::ensemble(&input, &runs, &weights_from, (layer, symmetry), &common)?
         }
         Command::Select { config, components, out, overwrite, common } => {
             let cfg = RunConfig::load(&config)?;

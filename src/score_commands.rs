@@ -1,7 +1,7 @@
 //! The scoring commands: `gmmzoo eval` (a run's splits, as JSON), `gmmzoo score` (per-row
 //! scores of any input) and `gmmzoo ensemble` (the mixture of several runs' densities).
 
-use crate::cli::{Common, SplitArg};
+use crate::cli::{Common, SplitArg, SymmetryArg};
 use crate::options;
 use anyhow::{Context, Result};
 use gmm_zoo::experiments::scoring::{ScoreInput, score_ensemble, score_stream, score_to_csv};
@@ -17,10 +17,11 @@ pub(crate) fn score(
     run: &Path,
     input: &str,
     out: Option<PathBuf>,
-    (layer, responsibilities): (usize, bool),
+    (layer, symmetry, responsibilities): (usize, SymmetryArg, bool),
     common: &Common,
 ) -> Result<()> {
     let opts = options(common, PathBuf::new())?;
+    let layer = (layer, symmetry.group());
     let input = ScoreInput::parse(input);
     let summary = match &out {
         Some(out) => score_to_csv(run, &input, layer, responsibilities, &opts, out),
@@ -38,11 +39,13 @@ pub(crate) fn score(
 pub(crate) fn ensemble(
     input: &str,
     runs: &[PathBuf],
-    weights_from: Option<&str>,
-    layer: usize,
+    weights_from: &Option<String>,
+    (layer, symmetry): (usize, SymmetryArg),
     common: &Common,
 ) -> Result<()> {
     let opts = options(common, PathBuf::new())?;
+    let layer = (layer, symmetry.group());
+    let weights_from = weights_from.as_deref();
     let from = weights_from.map(ScoreInput::parse);
     let scored = score_ensemble(runs, &ScoreInput::parse(input), from.as_ref(), layer, &opts)
         .context("scoring the ensemble")?;
@@ -61,6 +64,7 @@ pub(crate) fn ensemble(
     out["input"] = input.into();
     out["n"] = scored.score.n.into();
     out["weights_from"] = weights_from.map_or(serde_json::Value::Null, Into::into);
+    out["symmetry"] = layer.1.name().into();
     out["members"] = members.into();
     println!("{out}");
     Ok(())

@@ -1,8 +1,9 @@
-//! `gmmzoo zoo list | add | verify`: the checkpoint zoo from the command line.
+//! `gmmzoo zoo list | add | symmetric | verify | table`: the checkpoint zoo from the command line.
 
 use crate::cli::{Common, ZooCommand};
 use crate::options;
 use anyhow::{Context, Result};
+use gmm_zoo::datasets::bsds300::Augment;
 use gmm_zoo::datasets::resolve_data_root;
 use gmm_zoo::experiments::zoo::{self, Manifest, Verdict};
 use gmm_zoo::training::RunConfig;
@@ -46,6 +47,9 @@ pub(crate) fn run(command: ZooCommand) -> Result<()> {
         }
         ZooCommand::Verify { names, strict, record_errors, common } => {
             verify(&dir, &names, strict, record_errors, &common)?
+        }
+        ZooCommand::Symmetric { name, symmetry, common } => {
+            symmetric(&name, symmetry.group(), &common)?
         }
         ZooCommand::Table { write: None } => {
             print!("{}", zoo::render_table(&Manifest::load(&dir)?))
@@ -100,5 +104,28 @@ fn verify(
         !strict || unreproduced == 0,
         "{unreproduced} checkpoint(s) could not be scored (--strict)"
     );
+    Ok(())
+}
+
+/// `gmmzoo zoo symmetric`: a shipped model's figures averaged over its patches' symmetries,
+/// recorded in the manifest.
+fn symmetric(name: &str, group: Augment, common: &Common) -> Result<()> {
+    let dir = zoo::writable_checkpoints_dir()?;
+    let opts = options(common, dir.clone())?;
+    let entry = zoo::record_symmetric(&dir, name, group, &opts)
+        .with_context(|| format!("scoring {name} averaged over its symmetries"))?;
+    if let Some(s) = &entry.symmetric {
+        let valid = match (s.valid_nats, s.valid_standard_error) {
+            (Some(v), Some(se)) => format!("validation {v:.4} ± {se:.4}, "),
+            _ => String::new(),
+        };
+        println!(
+            "{name} averaged over {}: {valid}test {:.4} ± {:.4} nats; recorded in {}",
+            s.label(),
+            s.test_nats,
+            s.test_standard_error,
+            dir.join(zoo::MANIFEST).display()
+        );
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::runs::{run, write_config};
 use common::sample_root;
+use gmm_zoo::datasets::bsds300::Augment;
 use gmm_zoo::experiments::scoring::{ScoreInput, score_ensemble, score_stream};
 use gmm_zoo::training::RunOptions;
 use gmm_zoo::training::config::Split;
@@ -27,10 +28,17 @@ fn trained(dir: &Path, name: &str, k: usize, seed: u64) -> PathBuf {
 
 fn rows(run: &Path, split: Split, opts: &RunOptions) -> Vec<f64> {
     let mut all = Vec::new();
-    score_stream(run, &ScoreInput::Split(split), 0, false, opts, &mut |_, scores| {
-        all.extend(scores.iter().map(|s| s.log_likelihood));
-        Ok(())
-    })
+    score_stream(
+        run,
+        &ScoreInput::Split(split),
+        (0, Augment::None),
+        false,
+        opts,
+        &mut |_, scores| {
+            all.extend(scores.iter().map(|s| s.log_likelihood));
+            Ok(())
+        },
+    )
     .unwrap();
     all
 }
@@ -45,12 +53,14 @@ fn an_ensemble_is_the_mixture_of_its_members_densities() {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
 
     // A run mixed with itself is that run.
-    let same = score_ensemble(&[a.clone(), a.clone()], &test, None, 0, &opts).unwrap();
+    let same =
+        score_ensemble(&[a.clone(), a.clone()], &test, None, (0, Augment::None), &opts).unwrap();
     assert!((same.score.mean - mean(&la)).abs() < 1e-9);
     assert_eq!(same.score.n, 800);
 
     // Equal weights: log(½ p_a + ½ p_b), row by row.
-    let both = score_ensemble(&[a.clone(), b.clone()], &test, None, 0, &opts).unwrap();
+    let both =
+        score_ensemble(&[a.clone(), b.clone()], &test, None, (0, Augment::None), &opts).unwrap();
     let want: Vec<f64> = la
         .iter()
         .zip(&lb)
@@ -65,8 +75,11 @@ fn an_ensemble_is_the_mixture_of_its_members_densities() {
 
     // Weights fitted on the validation rows sum to one and score them at least as well.
     let valid = ScoreInput::Split(Split::Valid);
-    let fitted = score_ensemble(&[a.clone(), b.clone()], &valid, Some(&valid), 0, &opts).unwrap();
-    let equal = score_ensemble(&[a.clone(), b.clone()], &valid, None, 0, &opts).unwrap();
+    let fitted =
+        score_ensemble(&[a.clone(), b.clone()], &valid, Some(&valid), (0, Augment::None), &opts)
+            .unwrap();
+    let equal =
+        score_ensemble(&[a.clone(), b.clone()], &valid, None, (0, Augment::None), &opts).unwrap();
     let w: Vec<f64> = fitted.members.iter().map(|m| m.weight).collect();
     assert!((w[0] + w[1] - 1.0).abs() < 1e-12 && w[0] > 0.0 && w[1] > 0.0, "{w:?}");
     assert!(fitted.score.mean >= equal.score.mean, "{w:?}");
@@ -74,7 +87,9 @@ fn an_ensemble_is_the_mixture_of_its_members_densities() {
 
     // Runs that draw other test rows (another seed) cannot be mixed row by row.
     let other = trained(dir.path(), "c", 2, 6);
-    let err = score_ensemble(&[a, other], &test, None, 0, &opts).unwrap_err().to_string();
+    let err = score_ensemble(&[a, other], &test, None, (0, Augment::None), &opts)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("draws other test rows"), "{err}");
 }
 

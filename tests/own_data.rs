@@ -5,6 +5,7 @@ mod common;
 
 use common::write_npy;
 
+use gmm_zoo::datasets::bsds300::Augment;
 use gmm_zoo::datasets::{ImageSet, read_array, seeded_split};
 use gmm_zoo::experiments::scoring::{ScoreInput, score_input};
 use gmm_zoo::training::config::{RunConfig, Split};
@@ -283,8 +284,15 @@ fn score_streams_an_array_in_blocks_and_refuses_a_truncated_npy() {
     let opts = common::sample_options(&out);
 
     let csv = dir.path().join("scores.csv");
-    let summary =
-        score_to_csv(&out, &ScoreInput::Array(file.clone()), 0, false, &opts, &csv).unwrap();
+    let summary = score_to_csv(
+        &out,
+        &ScoreInput::Array(file.clone()),
+        (0, Augment::None),
+        false,
+        &opts,
+        &csv,
+    )
+    .unwrap();
     assert_eq!(summary.rows(), n);
     let text = std::fs::read_to_string(&csv).unwrap();
     let indices: Vec<usize> =
@@ -313,9 +321,16 @@ fn score_streams_an_array_in_blocks_and_refuses_a_truncated_npy() {
     // Cut short: refused before scoring, naming what the header promises; no CSV is left.
     std::fs::write(&file, &std::fs::read(&file).unwrap()[..100_000]).unwrap();
     let csv2 = dir.path().join("cut.csv");
-    let err = score_to_csv(&out, &ScoreInput::Array(file.clone()), 0, false, &opts, &csv2)
-        .unwrap_err()
-        .to_string();
+    let err = score_to_csv(
+        &out,
+        &ScoreInput::Array(file.clone()),
+        (0, Augment::None),
+        false,
+        &opts,
+        &csv2,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("many.npy") && err.contains("promises 150000 rows of 3 values"), "{err}");
     assert!(err.contains("holds 99872 bytes of data"), "{err}");
     assert!(!csv2.exists());

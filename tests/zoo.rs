@@ -109,13 +109,19 @@ fn with_the_full_data_every_shipped_checkpoint_reproduces_its_figure() {
     }
 }
 
-#[test]
-fn a_damaged_or_missing_checkpoint_file_fails_the_check_and_the_command() {
+/// A checkpoints folder holding the shipped `quickstart` alone, and its entry.
+fn quickstart_alone() -> (tempfile::TempDir, zoo::Entry) {
     let manifest = Manifest::load(&checkpoints()).unwrap();
     let entry = manifest.models.iter().find(|e| e.name == "quickstart").unwrap().clone();
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&checkpoints().join("quickstart"), &dir.path().join("quickstart"));
     Manifest { models: vec![entry.clone()] }.save(dir.path()).unwrap();
+    (dir, entry)
+}
+
+#[test]
+fn a_damaged_or_missing_checkpoint_file_fails_the_check_and_the_command() {
+    let (dir, entry) = quickstart_alone();
     let opts = options(sample_root(), device(), device_name());
     assert!(matches!(verify_entry(dir.path(), &entry, &opts), Verdict::Reproduced(..)));
 
@@ -196,4 +202,33 @@ fn eval_and_sample_take_a_checkpoint_by_name() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no_such_model") && err.contains("quickstart"), "{err}");
+}
+
+/// `zoo symmetric` records a shipped model's figures averaged over its patches' symmetries;
+/// `zoo verify` reproduces them, fails a figure recorded off, and the table shows them.
+#[test]
+fn a_recorded_symmetric_figure_is_reproduced_and_tabled() {
+    let (dir, entry) = quickstart_alone();
+    let opts = options(sample_root(), device(), device_name());
+    let group = gmm_zoo::datasets::bsds300::Augment::Dihedral;
+    let recorded = zoo::record_symmetric(dir.path(), "quickstart", group, &opts).unwrap();
+    let s = recorded.symmetric.clone().unwrap();
+    assert!(s.test_nats.is_finite() && s.test_standard_error > 0.0);
+    assert!((s.test_nats - entry.layers[0].test_nats).abs() > 1e-3, "the average is another model");
+    let saved = Manifest::load(dir.path()).unwrap().models.remove(0);
+    assert_eq!(saved, recorded);
+    assert!(matches!(verify_entry(dir.path(), &saved, &opts), Verdict::Reproduced(..)));
+    assert!(
+        render_table(&Manifest { models: vec![saved.clone()] })
+            .contains(&format!("averaged over 8 symmetries (dihedral): **{:.2}", s.test_nats))
+    );
+
+    let mut off = saved.clone();
+    off.symmetric.as_mut().unwrap().test_nats += 0.01;
+    match verify_entry(dir.path(), &off, &opts) {
+        Verdict::Failed(why) => assert!(why.contains("averaged over 8 symmetries"), "{why}"),
+        other => panic!("a symmetric figure 0.01 off passed: {other:?}"),
+    }
+    let err = zoo::record_symmetric(dir.path(), "nothing", group, &opts).unwrap_err();
+    assert!(err.to_string().contains("nothing: no shipped checkpoint"), "{err}");
 }

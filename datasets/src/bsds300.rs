@@ -5,7 +5,6 @@
 use crate::{DataError, ImageSet, Images};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 /// Patch side of the benchmark.
 pub const SIDE: usize = 8;
@@ -24,71 +23,15 @@ pub fn transform(gray: &[f64; SIDE * SIDE], noise: &[f64; SIDE * SIDE]) -> [f32;
     out
 }
 
-/// Symmetries of the square applied to the training patches (data augmentation): each drawn
-/// patch is mapped by one of the group's elements, chosen uniformly, before its noise and
-/// [`transform`] — the same as drawing from the images and their mirrored or rotated copies.
-/// The benchmark's own protocol is [`Augment::None`]; a test split is never augmented.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Augment {
-    /// The patches as drawn.
-    #[default]
-    None,
-    /// The patch or its left–right mirror image (2 elements).
-    Mirror,
-    /// The eight symmetries of the square: four rotations, each with and without the mirror.
-    Dihedral,
-}
-
-impl Augment {
-    /// Whether the patches are taken as drawn.
-    pub fn is_none(&self) -> bool {
-        *self == Augment::None
-    }
-
-    /// The name a config gives it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Augment::None => "none",
-            Augment::Mirror => "mirror",
-            Augment::Dihedral => "dihedral",
-        }
-    }
-
-    /// The group's order: how many patches one drawn patch stands for.
-    pub fn order(self) -> usize {
-        match self {
-            Augment::None => 1,
-            Augment::Mirror => 2,
-            Augment::Dihedral => 8,
-        }
-    }
-}
+pub use crate::symmetry::Augment;
 
 /// The patch `p` mapped by element `t` (< 8) of the square's symmetry group: `q[r][c] =
-/// p[source(r, c)]` with `m = SIDE − 1` and `source` = identity, `(r, m−c)` (mirror),
-/// `(m−r, c)`, `(m−r, m−c)` (half turn), `(c, r)` (transpose), `(m−c, r)`, `(c, m−r)`
-/// (quarter turns), `(m−c, m−r)`. Elements 0 and 1 are [`Augment::Mirror`]'s.
+/// p[source(r, c)]` ([`crate::symmetry::source`]). Elements 0 and 1 are [`Augment::Mirror`]'s.
 pub fn symmetry(p: &[f64; SIDE * SIDE], t: usize) -> [f64; SIDE * SIDE] {
-    let m = SIDE - 1;
-    let mut q = [0f64; SIDE * SIDE];
-    for r in 0..SIDE {
-        for c in 0..SIDE {
-            let (sr, sc) = match t {
-                0 => (r, c),
-                1 => (r, m - c),
-                2 => (m - r, c),
-                3 => (m - r, m - c),
-                4 => (c, r),
-                5 => (m - c, r),
-                6 => (c, m - r),
-                7 => (m - c, m - r),
-                _ => panic!("symmetry {t} of a group of order 8"),
-            };
-            q[r * SIDE + c] = p[sr * SIDE + sc];
-        }
-    }
-    q
+    std::array::from_fn(|i| {
+        let (r, c) = crate::symmetry::source(i / SIDE, i % SIDE, SIDE - 1, t);
+        p[r * SIDE + c]
+    })
 }
 
 /// Draws `count` benchmark samples (seeded): a uniformly chosen image and position, the gray

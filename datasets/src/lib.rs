@@ -27,6 +27,7 @@ mod images;
 mod mnist;
 mod npy_rows;
 mod root;
+pub mod symmetry;
 
 pub use array::{read_array, seeded_split, seeded_subset};
 pub use array_blocks::ArrayBlocks;

@@ -16,6 +16,7 @@ from ._core import devices
 from .layers import ConvGMM, DeepGMM, Stack, load
 from .mixture import GaussianMixture
 from . import restore
+from .symmetry import score_samples_symmetric
 
 
 def sample_data_dir():
@@ -49,5 +50,6 @@ __all__ = [
     "load_data",
     "restore",
     "sample_data_dir",
+    "score_samples_symmetric",
 ]
 __version__ = "0.1.0"

@@ -192,6 +192,39 @@ fn sample_data_dir() -> String {
     gmm_zoo::datasets::sample_data_root().display().to_string()
 }
 
+/// The rows `x` (`[N, D]`, square patches: `D = s²`, or `s² − 1` for a zero-mean patch without
+/// its last pixel) mapped by every element of the symmetry group `group` (`"mirror"`: 2
+/// elements, `"dihedral"`: the square's 8), the identity first ([`gmm_zoo::datasets::symmetry`]).
+#[pyfunction]
+fn square_symmetries<'py>(
+    py: Python<'py>,
+    x: numpy::PyReadonlyArray2<'py, f32>,
+    group: &str,
+) -> PyResult<Vec<Bound<'py, numpy::PyArray2<f32>>>> {
+    use gmm_zoo::datasets::bsds300::Augment;
+    use numpy::IntoPyArray;
+    let group = match group {
+        "mirror" => Augment::Mirror,
+        "dihedral" => Augment::Dihedral,
+        other => {
+            return Err(value_error(format!(
+                "symmetry must be \"mirror\" or \"dihedral\", got {other:?}"
+            )));
+        }
+    };
+    let (n, d) = (x.shape()[0], x.shape()[1]);
+    let square = gmm_zoo::datasets::symmetry::square_rows(d, group).map_err(value_error)?;
+    let rows = x.as_slice().map_or_else(|_| x.as_array().iter().copied().collect(), <[f32]>::to_vec);
+    (0..group.order())
+        .map(|g| {
+            let mapped = square.map(&rows, g);
+            numpy::ndarray::Array2::from_shape_vec((n, d), mapped)
+                .map(|a| a.into_pyarray(py))
+                .map_err(value_error)
+        })
+        .collect()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(full_model, m)?)?;
@@ -205,5 +238,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kinds, m)?)?;
     m.add_function(wrap_pyfunction!(restore::restore_image, m)?)?;
     m.add_function(wrap_pyfunction!(sample_data_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(square_symmetries, m)?)?;
     Ok(())
 }

@@ -30,7 +30,7 @@ pub use family::{
 pub use features::Feature;
 pub use progress::Progress;
 pub use report::{labels, layer_pictures, metrics, pictures, top, views};
-pub use run::evaluate::{evaluate_run, score_run};
+pub use run::evaluate::{evaluate_run, score_run, score_run_symmetric};
 pub use run::saved_layer::SavedLayer;
 pub use run::train_run;
 pub use run::{

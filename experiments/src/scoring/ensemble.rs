@@ -10,6 +10,7 @@
 
 use super::{ScoreInput, score_stream};
 use crate::zoo::{data_fingerprint, resolve_run};
+use gmm_datasets::bsds300::Augment;
 use gmm_models::host::log_sum_exp;
 use gmm_training::config::RunConfig;
 use gmm_training::data::load_split;
@@ -42,12 +43,13 @@ pub struct EnsembleScore {
     pub score: MeanLogLikelihood,
 }
 
-/// Every row's `log p_m(x)` under each run's layer `layer`: `[run][row]`. For a split, every
+/// Every row's `log p_m(x)` under each run's layer `layer.0` (averaged over the symmetry group
+/// `layer.1`): `[run][row]`. For a split, every
 /// run must draw the same rows from its config.
 fn member_rows(
     runs: &[PathBuf],
     input: &ScoreInput,
-    layer: usize,
+    layer: (usize, Augment),
     opts: &RunOptions,
 ) -> Result<Vec<Vec<f64>>, TrainError> {
     if let ScoreInput::Split(split) = input {
@@ -119,13 +121,14 @@ pub fn fit_weights(rows: &[Vec<f64>]) -> Vec<f64> {
     weights
 }
 
-/// Scores `input` with the mixture of the runs' densities (layer `layer` of each), its weights
-/// equal or, with `weights_from`, fitted on those rows first.
+/// Scores `input` with the mixture of the runs' densities (layer `layer.0` of each, averaged
+/// over the symmetry group `layer.1` as [`score_stream`] does), its weights equal or, with
+/// `weights_from`, fitted on those rows first.
 pub fn score_ensemble(
     runs: &[PathBuf],
     input: &ScoreInput,
     weights_from: Option<&ScoreInput>,
-    layer: usize,
+    layer: (usize, Augment),
     opts: &RunOptions,
 ) -> Result<EnsembleScore, TrainError> {
     if runs.len() < 2 {

@@ -14,6 +14,7 @@
 mod ensemble;
 mod input;
 mod report;
+mod symmetric;
 
 pub use ensemble::{EnsembleScore, Member, fit_weights, score_ensemble};
 pub use report::{
@@ -21,6 +22,8 @@ pub use report::{
 };
 
 use crate::zoo::resolve_run;
+use gmm_datasets::bsds300::Augment;
+use gmm_datasets::symmetry::square_rows;
 use gmm_datasets::{ArrayBlocks, DataError};
 use gmm_models::{Encoded, Mixture, ModelError, log_sum_exp, row_argmax, to_host_f64};
 use gmm_training::config::{RunConfig, Split};
@@ -62,11 +65,13 @@ impl ScoreInput {
 
 /// Scores `input` with layer `layer` (counted from 0, as the run's `layer0/` … folders) of
 /// the run (a folder or a checkpoint name), block by block: `each` gets every block's sources
-/// and scores in input order.
+/// and scores in input order. With a `symmetry` group, the model is averaged over the group's
+/// maps of the rows (square patches: [`gmm_datasets::symmetry`]; the scores as
+/// [`symmetric`](self::symmetric) combines them).
 pub fn score_stream(
     run: &Path,
     input: &ScoreInput,
-    layer: usize,
+    (layer, symmetry): (usize, Augment),
     responsibilities: bool,
     opts: &RunOptions,
     each: &mut dyn FnMut(&[RowSource], &[RowScore]) -> Result<(), TrainError>,
@@ -74,28 +79,25 @@ pub fn score_stream(
     let run = resolve_run(run)?;
     let config = RunConfig::load(&run.join("config.toml"))?;
     let stack = config.stack();
-    if layer >= stack.len() {
-        let top = stack.len() - 1;
-        return Err(TrainError::Failed(format!(
-            "--layer {layer}: the run at {} has layers 0 to {top} (layers count from 0, as its \
-             layer0/ … folders and Python's load(layer=) do; the top layer is --layer {top})",
-            run.display()
-        )));
-    }
-    let (mut shape, mut layers) = ([0, 0], Vec::new());
-    for i in 0..=layer {
-        let (saved, model) = SavedLayer::load(&layer_dir(&run, i, stack.len()), &opts.device)?;
-        shape = if i == 0 { saved.input_shape } else { shape };
-        layers.push(model);
-    }
-    let k = layers[layer].n_components();
-    let mut summary = ScoreSummary::new(run.clone(), layer, k);
+    let (shape, layers) = layers_up_to(&run, &stack, layer, opts)?;
+    let mut summary = ScoreSummary::new(run.clone(), layer, layers[layer].n_components());
+    summary.symmetries = symmetry.order();
+    let dims = shape[0] * shape[1];
+    let square = (symmetry.order() > 1).then(|| square_rows(dims, symmetry)).transpose()?;
     let mut block = |rows: &[f32], sources: &[RowSource]| -> Result<(), TrainError> {
-        let scores = score_block(&layers, &stack, rows, responsibilities, opts)?;
+        let scores = match square {
+            None => score_block(&layers, &stack, rows, responsibilities, opts)?,
+            Some(square) => symmetric::combine(
+                &(0..symmetry.order())
+                    .map(|g| {
+                        score_block(&layers, &stack, &square.map(rows, g), responsibilities, opts)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         summary.add(sources, &scores);
         each(sources, &scores)
     };
-    let dims = shape[0] * shape[1];
     match input {
         ScoreInput::Array(path) => {
             let mut blocks = ArrayBlocks::open(path)?;
@@ -130,6 +132,31 @@ pub fn score_stream(
         }
     }
     Ok(summary)
+}
+
+/// The run's layers 0 to `layer` (counted from 0, as its `layer0/` … folders), and the shape
+/// of layer 0's input rows.
+fn layers_up_to(
+    run: &Path,
+    stack: &[StackLayer],
+    layer: usize,
+    opts: &RunOptions,
+) -> Result<([usize; 2], Vec<Layer>), TrainError> {
+    if layer >= stack.len() {
+        let top = stack.len() - 1;
+        return Err(TrainError::Failed(format!(
+            "--layer {layer}: the run at {} has layers 0 to {top} (layers count from 0, as its \
+             layer0/ … folders and Python's load(layer=) do; the top layer is --layer {top})",
+            run.display()
+        )));
+    }
+    let (mut shape, mut layers) = ([0, 0], Vec::new());
+    for i in 0..=layer {
+        let (saved, model) = SavedLayer::load(&layer_dir(run, i, stack.len()), &opts.device)?;
+        shape = if i == 0 { saved.input_shape } else { shape };
+        layers.push(model);
+    }
+    Ok((shape, layers))
 }
 
 /// Rows held in memory, handed to `block` [`BLOCK_ROWS`] at a time.
@@ -183,11 +210,12 @@ pub fn score_input(
     opts: &RunOptions,
 ) -> Result<ScoreReport, TrainError> {
     let (mut all_sources, mut all_rows) = (Vec::new(), Vec::new());
-    let summary = score_stream(run, input, layer, responsibilities, opts, &mut |s, r| {
-        all_sources.extend_from_slice(s);
-        all_rows.extend_from_slice(r);
-        Ok(())
-    })?;
+    let summary =
+        score_stream(run, input, (layer, Augment::None), responsibilities, opts, &mut |s, r| {
+            all_sources.extend_from_slice(s);
+            all_rows.extend_from_slice(r);
+            Ok(())
+        })?;
     Ok(ScoreReport {
         run: summary.run,
         layer,
@@ -197,13 +225,13 @@ pub fn score_input(
     })
 }
 
-/// Scores `input` as [`score_stream`] does, writing every row's CSV line to `out` as its block
+/// Scores `input` as [`score_stream`] does (`layer`: its layer and symmetry), writing every row's CSV line to `out` as its block
 /// is scored (into a temporary file beside it, renamed when complete: a failure or a kill
 /// leaves no half-written file).
 pub fn score_to_csv(
     run: &Path,
     input: &ScoreInput,
-    layer: usize,
+    layer: (usize, Augment),
     responsibilities: bool,
     opts: &RunOptions,
     out: &Path,

@@ -55,6 +55,8 @@ pub struct ScoreSummary {
     pub sources: Vec<SourceSummary>,
     /// Whether the rows are image tiles.
     pub tiles: bool,
+    /// The symmetries the model is averaged over (their number; 1: the model as trained).
+    pub symmetries: usize,
     sum: f64,
     sum_sq: f64,
     rows: usize,
@@ -69,6 +71,7 @@ impl ScoreSummary {
             n_components,
             sources: Vec::new(),
             tiles: false,
+            symmetries: 1,
             sum: 0.0,
             sum_sq: 0.0,
             rows: 0,
@@ -116,10 +119,14 @@ impl std::fmt::Display for ScoreSummary {
             true => format!(" ± {:.4}", summary.standard_error),
             false => String::new(),
         };
+        let averaged = match self.symmetries {
+            1 => String::new(),
+            n => format!(", averaged over {n} symmetries of its patches"),
+        };
         writeln!(
             f,
-            "{} rows scored by layer {} of {} (K = {}): mean log p(x) {:.4}{error} nats \
-             (± its standard error over the rows)",
+            "{} rows scored by layer {} of {} (K = {}{averaged}): mean log p(x) {:.4}{error} \
+             nats (± its standard error over the rows)",
             self.rows,
             self.layer,
             self.run.display(),

@@ -63,6 +63,7 @@ pub fn add(checkpoints: &Path, request: &AddRequest) -> Result<Added, TrainError
         accuracy: None,
         tolerance: None,
         layers: Vec::new(),
+        symmetric: None,
         files: BTreeMap::new(),
     };
     let classify = run.join("classify.json");

@@ -7,10 +7,12 @@
 //! model is too large for the repository (its figures are still recorded and tabled).
 
 mod add;
+mod symmetric;
 mod table;
 mod verify;
 
 pub use add::{AddRequest, Added, RunFiles, add, this_machine};
+pub use symmetric::{SymmetricEntry, record_symmetric};
 pub use table::{TABLE_BEGIN, TABLE_END, render_table, splice_table};
 pub use verify::{
     ACCURACY_TOLERANCE, SCORE_TOLERANCE, Verdict, checksum, data_fingerprint, verify_entry,
@@ -68,6 +70,10 @@ pub struct Entry {
     /// run records its accuracy and its model's description here as one layer).
     #[serde(default)]
     pub layers: Vec<LayerEntry>,
+    /// The model's figures averaged over symmetries of its patches (`zoo symmetric`; a
+    /// re-recorded model drops them until they are measured again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symmetric: Option<SymmetricEntry>,
     /// Every shipped file, relative to the checkpoint folder: its xxh3-128, hex.
     #[serde(default)]
     pub files: BTreeMap<String, String>,

@@ -1,6 +1,6 @@
 //! `gmmzoo zoo table`: the README's results table, rendered from the manifest.
 
-use super::{LayerEntry, Manifest, accuracy_with_error};
+use super::{Entry, LayerEntry, Manifest, accuracy_with_error};
 
 /// The README's table sits between these two lines.
 pub const TABLE_BEGIN: &str = "<!-- zoo-table:begin (gmmzoo zoo table --write README.md) -->";
@@ -28,9 +28,7 @@ pub fn render_table(manifest: &Manifest) -> String {
                 true => format!("{nats:.2} ({:.3})", LayerEntry::bits(nats, l.dims)),
                 false => "—".into(),
             };
-            let own_class = if e.accuracy.is_some() { " own class" } else { "" };
-            let bits = LayerEntry::bits(l.test_nats, l.dims);
-            let test = format!("{} ({bits:.3}){own_class}", l.test_with_error());
+            let (valid, test) = split_cells(e, l, i + 1 == e.layers.len());
             let accuracy = e.accuracy.map_or("—".into(), |a| accuracy_with_error(a, Some(l)));
             let clusters = match (l.purity, l.nmi) {
                 (Some(p), Some(n)) => format!("{p:.3} / {n:.3}"),
@@ -55,7 +53,7 @@ pub fn render_table(manifest: &Manifest) -> String {
                  {} | {wall} | {shipped} |\n",
                 e.data,
                 score(l.train_nats),
-                l.valid_with_error(),
+                valid,
                 l.iterations,
             ));
         }
@@ -72,10 +70,30 @@ pub fn render_table(manifest: &Manifest) -> String {
          digit under its own class's model and the EM iteration cap. ± is the standard error over \
          the test rows: s/√N of the rows' log-likelihoods, √(p(1 − p)/N) of an accuracy. The \
          validation rows (`[data] n_valid`) are the ones settings are chosen on; — where a config \
-         has none.\n",
+         has none. \"Averaged over 8 symmetries (dihedral)\": the model's density averaged over \
+         the square patch turned and mirrored, q(x) = mean over g of p(g·x), itself a density \
+         (`gmmzoo zoo symmetric`).\n",
         machines.join("; ")
     ));
     out
+}
+
+/// A layer's validation and test cells: its figures ± their standard errors (the test one in
+/// bits/dim too), and for the last layer the entry's figures averaged over symmetries.
+fn split_cells(e: &Entry, l: &LayerEntry, last: bool) -> (String, String) {
+    let own_class = if e.accuracy.is_some() { " own class" } else { "" };
+    let bits = LayerEntry::bits(l.test_nats, l.dims);
+    let mut test = format!("{} ({bits:.3}){own_class}", l.test_with_error());
+    let mut valid = l.valid_with_error();
+    if let Some(sym) = e.symmetric.as_ref().filter(|_| last) {
+        let bits = LayerEntry::bits(sym.test_nats, l.dims);
+        let (t, se) = (sym.test_nats, sym.test_standard_error);
+        test += &format!("; averaged over {}: **{t:.2} ± {se:.2}** ({bits:.3})", sym.label());
+        if let (Some(v), Some(se)) = (sym.valid_nats, sym.valid_standard_error) {
+            valid += &format!("; averaged: {v:.2} ± {se:.2}");
+        }
+    }
+    (valid, test)
 }
 
 /// `text` with the part between [`TABLE_BEGIN`] and [`TABLE_END`] replaced by `table`.

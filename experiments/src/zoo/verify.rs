@@ -1,6 +1,7 @@
 //! `gmmzoo zoo verify`: a shipped checkpoint is intact, loads, and reproduces its figure.
 
 use super::Entry;
+use super::symmetric::symmetric_reproduced;
 use crate::classify::{Labelled, score_classifier};
 use gmm_datasets::{Images, sample_data_root};
 use gmm_training::SavedLayer;
@@ -43,7 +44,7 @@ pub enum Verdict {
 /// Checks one entry: every file's checksum, then (when the test data it was scored on is at
 /// `opts.data_root`, or it was trained on the shipped sample) that every layer loads and the
 /// last layer's test figure (or the classifier's accuracy) is reproduced, and its validation
-/// figure where one is recorded.
+/// figure and its figures averaged over symmetries where they are recorded.
 pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Verdict {
     let sample_opts;
     let opts = match entry.data_root.as_str() {
@@ -107,7 +108,7 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
             "test figure {got:.6} differs from the recorded {recorded:.6} by more than {tolerance}"
         )),
     };
-    match test_reproduced.and_then(|()| valid_reproduced(&dir, &config, entry, opts, tolerance)) {
+    match test_reproduced.and_then(|()| others_reproduced(&dir, &config, entry, opts, tolerance)) {
         Ok(()) => Verdict::Reproduced(recorded, got, se),
         Err(why) => Verdict::Failed(why),
     }
@@ -124,6 +125,18 @@ fn checksums_match(dir: &Path, entry: &Entry) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The entry's figures beside the test one: validation, and averaged over symmetries.
+fn others_reproduced(
+    dir: &Path,
+    config: &RunConfig,
+    entry: &Entry,
+    opts: &RunOptions,
+    tolerance: f64,
+) -> Result<(), String> {
+    valid_reproduced(dir, config, entry, opts, tolerance)?;
+    symmetric_reproduced(dir, entry, opts, tolerance)
 }
 
 /// Where the entry records a validation figure (`[data] n_valid`), that it is reproduced too.

@@ -1,5 +1,6 @@
 //! Scores of a trained run folder: every layer's mean log-likelihood on a split (with its
-//! standard error over the rows), each layer on the features of the one below.
+//! standard error over the rows), each layer on the features of the one below; a one-layer
+//! model's averaged over the symmetries of its patches.
 
 use crate::config::{RunConfig, Split};
 use crate::data::load_split;
@@ -10,7 +11,9 @@ use crate::report::metrics::Score;
 use crate::run::folder::layer_dir;
 use crate::{RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
-use gmm_models::Mixture;
+use gmm_datasets::symmetry::{Augment, square_rows};
+use gmm_models::host::log_sum_exp;
+use gmm_models::{Mixture, to_host_f64};
 use std::path::Path;
 
 /// Scores a trained run folder on one split, layer by layer (each layer on the features of
@@ -62,4 +65,42 @@ fn score_layer<M: Mixture>(
     let mean = log_likelihood_summary(layer, &enc)?;
     let next_rows = next.map(|f| f.compute(layer, &enc)).transpose()?;
     Ok((mean, next_rows))
+}
+
+/// The mean over `images` of `log q(x) = logsumexp_g log p(g·x) − log |G|`, the run's model
+/// (one layer) averaged over the symmetry group `group` of its square patches
+/// ([`gmm_datasets::symmetry`]), with its standard error over the rows.
+pub fn score_run_symmetric(
+    run_dir: &Path,
+    config: &RunConfig,
+    images: &Images,
+    group: Augment,
+    opts: &RunOptions,
+) -> Result<MeanLogLikelihood, TrainError> {
+    let stack = config.stack();
+    if stack.len() != 1 {
+        return Err(TrainError::Failed(format!(
+            "{}: a model averaged over symmetries is one layer's, not a stack of {}",
+            run_dir.display(),
+            stack.len()
+        )));
+    }
+    let (saved, layer) = SavedLayer::load(&layer_dir(run_dir, 0, 1), &opts.device)?;
+    let square = square_rows(saved.input_shape[0] * saved.input_shape[1], group)?;
+    let per_element = (0..group.order())
+        .map(|g| {
+            with_layer!(&layer, m => {
+                let enc = encode_rows(m, &square.map(&images.pixels, g), stack[0].em.batch_size, &opts.device)?;
+                Ok(enc.concat_batches(|_, x| to_host_f64(m.score_samples(x.clone())))?)
+            })
+        })
+        .collect::<Result<Vec<Vec<f64>>, TrainError>>()?;
+    let log_order = (group.order() as f64).ln();
+    let (mut sum, mut sum_sq) = (0.0, 0.0);
+    for n in 0..per_element[0].len() {
+        let logs: Vec<f64> = per_element.iter().map(|s| s[n]).collect();
+        let v = log_sum_exp(&logs) - log_order;
+        (sum, sum_sq) = (sum + v, sum_sq + v * v);
+    }
+    Ok(MeanLogLikelihood::from_sums(sum, sum_sq, per_element[0].len()))
 }

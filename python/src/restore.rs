@@ -106,7 +106,8 @@ fn cached_prior(run: &Path) -> PyResult<Arc<PatchPrior>> {
     {
         return Ok(prior.clone());
     }
-    let prior = Arc::new(load_prior(run, &device_of("cpu")?).map_err(value_error)?);
+    let none = gmm_zoo::datasets::symmetry::Augment::None;
+    let prior = Arc::new(load_prior(run, none, &device_of("cpu")?).map_err(value_error)?);
     *last = Some((run.to_path_buf(), stamps, prior.clone()));
     Ok(prior)
 }

@@ -365,10 +365,6 @@ pub(crate) struct RestoreArgs {
     /// mode, about stride² times fewer patches); 1: every overlapping patch
     #[arg(long, default_value_t = 1)]
     pub(crate) stride: usize,
-    /// Average the prior over symmetries of its patches (`mirror`, `dihedral`: each component
-    /// once per turned or mirrored patch, as `gmmzoo score --symmetry` scores)
-    #[arg(long, value_enum, default_value_t = SymmetryArg::None)]
-    pub(crate) symmetry: SymmetryArg,
     /// Write <stem>.png with 16 bits per pixel
     #[arg(long)]
     pub(crate) sixteen_bit: bool,

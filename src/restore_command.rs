@@ -31,7 +31,6 @@ pub(crate) fn run(args: &RestoreArgs) -> Result<()> {
         clean: args.clean.clone(),
         noise_seed: args.noise_seed,
         epll,
-        symmetry: args.symmetry.group(),
         custom_betas: args.betas.is_some(),
         gray: args.gray,
         sixteen_bit: args.sixteen_bit,

@@ -106,8 +106,7 @@ fn cached_prior(run: &Path) -> PyResult<Arc<PatchPrior>> {
     {
         return Ok(prior.clone());
     }
-    let none = gmm_zoo::datasets::symmetry::Augment::None;
-    let prior = Arc::new(load_prior(run, none, &device_of("cpu")?).map_err(value_error)?);
+    let prior = Arc::new(load_prior(run, &device_of("cpu")?).map_err(value_error)?);
     *last = Some((run.to_path_buf(), stamps, prior.clone()));
     Ok(prior)
 }

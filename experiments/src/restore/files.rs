@@ -8,7 +8,6 @@ use super::picture::{Picture, restore_picture};
 use super::{Epll, PatchPrior, psnr, ssim};
 use crate::zoo::resolve_run;
 use gmm_datasets::ImageSet;
-use gmm_datasets::symmetry::Augment;
 use gmm_models::Device;
 use gmm_training::folder::{layer_dir, write_json};
 use gmm_training::{Progress, RunConfig, SavedLayer, TrainError};
@@ -34,8 +33,6 @@ pub struct RestoreRequest {
     pub noise_seed: Option<u64>,
     /// The restoration's settings.
     pub epll: Epll,
-    /// The symmetry group the prior is averaged over ([`Augment::None`]: the prior itself).
-    pub symmetry: Augment,
     /// Whether `epll.betas` were given (`--betas`); when not, an input whose own values mark
     /// missing pixels (NaN in a `.npy`) takes the inpainting schedule, as a `--mask` does.
     pub custom_betas: bool,
@@ -79,18 +76,13 @@ impl std::fmt::Display for Restored {
     }
 }
 
-/// The prior of a run's first layer (averaged over the `symmetry` group of its patches).
-pub fn load_prior(
-    model: &Path,
-    symmetry: Augment,
-    device: &Device,
-) -> Result<PatchPrior, TrainError> {
+/// The prior of a run's first layer.
+pub fn load_prior(model: &Path, device: &Device) -> Result<PatchPrior, TrainError> {
     let run = resolve_run(model)?;
     let config = RunConfig::load(&run.join("config.toml"))?;
     let (saved, layer) = SavedLayer::load(&layer_dir(&run, 0, config.stack().len()), device)?;
     let dims = saved.input_shape[0] * saved.input_shape[1];
-    PatchPrior::of_layer(&layer, &config.data, dims, symmetry)
-        .map_err(|e| TrainError::file(&run, e))
+    PatchPrior::of_layer(&layer, &config.data, dims).map_err(|e| TrainError::file(&run, e))
 }
 
 /// Restores every image of the request into its output folder.
@@ -99,7 +91,7 @@ pub fn restore_files(
     device: &Device,
     progress: &Progress,
 ) -> Result<Vec<Restored>, TrainError> {
-    let prior = load_prior(&request.model, request.symmetry, device)?;
+    let prior = load_prior(&request.model, device)?;
     let files = match request.input.is_dir() {
         true => ImageSet::files_in(&request.input)?,
         false => vec![request.input.clone()],

@@ -90,7 +90,8 @@ pub fn score_run_symmetric(
     let per_element = (0..group.order())
         .map(|g| {
             with_layer!(&layer, m => {
-                let enc = encode_rows(m, &square.map(&images.pixels, g), stack[0].em.batch_size, &opts.device)?;
+                let rows = square.map(&images.pixels, g);
+                let enc = encode_rows(m, &rows, stack[0].em.batch_size, &opts.device)?;
                 Ok(enc.concat_batches(|_, x| to_host_f64(m.score_samples(x.clone())))?)
             })
         })

@@ -21,7 +21,15 @@ Every output is clipped to [0, 255]; PSNR = 10 log10(255² / MSE) and SSIM (Gaus
 image, the same code for every method. Each row: mean ± standard error over the images, the
 median seconds per image and the CPU utilisation (process CPU / wall) of that method's calls.
 
+BSD68 (``--bsd68``): instead of the first N images, the 68 test images of Roth & Black that
+the denoising literature reports on (``benches/bsd68.txt``, in the order of the DnCNN
+repository's ``testsets/BSD68/test001.png`` … ``test068.png``), made gray as that set's PNGs
+are: ``round(0.298936 R + 0.587043 G + 0.114021 B)`` (MATLAB's ``rgb2gray``), 8-bit, which
+gives those 68 PNGs from BSDS300's JPEG files to the last pixel; N is then how many of them
+(68 for all), the noise as above, and the fast mode's stride 2 is left out (stride 4 kept).
+
     python benches/restore_peers.py <data-root> [N=10] [M=4] [prior=bsds300_full200_kmeans]
+        [--bsd68]
     (N = 0: inpainting only; M = 0: denoising only)
 """
 
@@ -47,6 +55,22 @@ INPAINTERS = ("gmm-zoo EPLL", "gmm-zoo EPLL, stride 2", "gmm-zoo EPLL, fill star
 def gray(path):
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
     return rgb @ np.array([0.299, 0.587, 0.114])
+
+
+def bsd68_gray(path):
+    """The BSD68 benchmark's gray image: MATLAB's ``rgb2gray``, rounded to 8 bits."""
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+    return np.round(rgb @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103]))
+
+
+def test_images(root, count, bsd68):
+    """The first `count` test images: of BSD68's list, or of BSDS300's test folder by name."""
+    folder = root / "bsds300" / "test"
+    if bsd68:
+        names = (pathlib.Path(__file__).parent / "bsd68.txt").read_text().split()[:count]
+        return [folder / n for n in names], [bsd68_gray(folder / n) for n in names]
+    files = sorted(folder.glob("*.jpg"))[:count]
+    return files, [gray(f) for f in files]
 
 
 def quality(x, clean):
@@ -79,13 +103,15 @@ def summary(task, method, runs):
 
 
 def main():
-    root = pathlib.Path(sys.argv[1])
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-    m = int(sys.argv[3]) if len(sys.argv) > 3 else 4
-    prior = sys.argv[4] if len(sys.argv) > 4 else "bsds300_full200_kmeans"
-    files = sorted((root / "bsds300" / "test").glob("*.jpg"))[: max(n, m)]
-    images = [gray(f) for f in files]
-    print(f"{n} and {m} BSDS300 test images ({files[0].name} …), prior {prior}")
+    bsd68 = "--bsd68" in sys.argv
+    args = [a for a in sys.argv if a != "--bsd68"]
+    root = pathlib.Path(args[1])
+    n = int(args[2]) if len(args) > 2 else 10
+    m = int(args[3]) if len(args) > 3 else 4
+    prior = args[4] if len(args) > 4 else "bsds300_full200_kmeans"
+    files, images = test_images(root, max(n, m), bsd68)
+    set_name = "BSD68" if bsd68 else "BSDS300 test"
+    print(f"{n} and {m} {set_name} images ({files[0].name} …), prior {prior}")
     rows = []
     for sigma in SIGMAS if n > 0 else ():
         runs = {"noisy": [], "gmm-zoo EPLL": [], "gmm-zoo EPLL, stride 2": [],
@@ -103,10 +129,14 @@ def main():
                     fast_mode=True,
                 ),
             }
+            if bsd68:
+                del methods["gmm-zoo EPLL, stride 2"]
             for name, f in methods.items():
                 out, wall, cpu = timed(f)
                 runs[name].append((*quality(np.asarray(out, dtype=np.float64), clean), wall, cpu))
-        rows += [summary(f"sigma {sigma}", name, r) for name, r in runs.items()]
+            psnrs = ", ".join(f"{name} {r[-1][0]:.2f}" for name, r in runs.items() if r)
+            print(f"  sigma {sigma} {files[i].name}: {psnrs}", flush=True)
+        rows += [summary(f"sigma {sigma}", name, r) for name, r in runs.items() if r]
     for fraction in MISSING if m > 0 else ():
         runs = {name: [] for name in INPAINTERS}
         for i, clean in enumerate(images[:m]):
@@ -126,7 +156,7 @@ def main():
                 out, wall, cpu = timed(f)
                 runs[name].append((*quality(np.asarray(out, dtype=np.float64), clean), wall, cpu))
         rows += [summary(f"{fraction:.0%} missing", name, r) for name, r in runs.items()]
-    with open("restore_peers.json", "w") as f:
+    with open("restore_peers_bsd68.json" if bsd68 else "restore_peers.json", "w") as f:
         json.dump(rows, f, indent=1)
 
 

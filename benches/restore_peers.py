@@ -52,15 +52,14 @@ MISSING = (0.1, 0.5, 0.8)
 INPAINTERS = ("gmm-zoo EPLL", "gmm-zoo EPLL, stride 2", "gmm-zoo EPLL, fill start", "scikit-image biharmonic")
 
 
-def gray(path):
-    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-    return rgb @ np.array([0.299, 0.587, 0.114])
+# Gray by Rec. 601, and by MATLAB's ``rgb2gray`` (BSD68's PNGs, rounded to 8 bits).
+REC601 = (0.299, 0.587, 0.114)
+MATLAB = (0.298936021293775, 0.587043074451121, 0.114020904255103)
 
 
-def bsd68_gray(path):
-    """The BSD68 benchmark's gray image: MATLAB's ``rgb2gray``, rounded to 8 bits."""
+def gray(path, weights=REC601):
     rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-    return np.round(rgb @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103]))
+    return rgb @ np.array(weights)
 
 
 def test_images(root, count, bsd68):
@@ -68,7 +67,7 @@ def test_images(root, count, bsd68):
     folder = root / "bsds300" / "test"
     if bsd68:
         names = (pathlib.Path(__file__).parent / "bsd68.txt").read_text().split()[:count]
-        return [folder / n for n in names], [bsd68_gray(folder / n) for n in names]
+        return [folder / n for n in names], [np.round(gray(folder / n, MATLAB)) for n in names]
     files = sorted(folder.glob("*.jpg"))[:count]
     return files, [gray(f) for f in files]
 

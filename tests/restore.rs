@@ -142,7 +142,7 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
         let fill = known_pixels().map(|p| weight(p) * image[p]).sum::<f64>()
             / known_pixels().map(weight).sum::<f64>();
         let mut x: Vec<f64> = image.iter().map(|&v| if v.is_finite() { v } else { fill }).collect();
-        let (sigma2, lambda) = (0.16, Q as f64 / (stride * stride) as f64 / 0.16);
+        let (sigma2, lambda) = (0.16, Q as f64 / 0.16);
         for (pass, c) in epll.betas.iter().enumerate() {
             let beta = c / sigma2;
             let (mut sum, mut count) = (vec![0.0; h * w], vec![0.0; h * w]);
@@ -159,7 +159,8 @@ fn a_restoration_is_the_splitting_done_densely_in_float64() {
             for p in 0..h * w {
                 let l = if known[p] { lambda } else { 0.0 };
                 let y = if known[p] { image[p] } else { 0.0 };
-                x[p] = (l * y + beta * sum[p]) / (l + beta * count[p]);
+                // Zoran & Weiss's image step: the patches' mean weighs as P² patches would.
+                x[p] = (l * y + beta * Q as f64 * sum[p] / count[p]) / (l + beta * Q as f64);
             }
         }
         for (p, (a, b)) in ours.iter().zip(&x).enumerate() {

@@ -29,8 +29,9 @@ gives those 68 PNGs from BSDS300's JPEG files to the last pixel; N is then how m
 (68 for all), the noise as above, and the fast mode's stride 2 is left out (stride 4 kept).
 
     python benches/restore_peers.py <data-root> [N=10] [M=4] [prior=bsds300_full200_kmeans]
-        [--bsd68]
-    (N = 0: inpainting only; M = 0: denoising only)
+        [--bsd68] [--sigma=S ...] [--zoo-only]
+    (N = 0: inpainting only; M = 0: denoising only; --sigma=S, once or more: only these noise
+    levels; --zoo-only: gmm-zoo EPLL alone, without BM3D and NL-means)
 """
 
 import json
@@ -102,8 +103,10 @@ def summary(task, method, runs):
 
 
 def main():
-    bsd68 = "--bsd68" in sys.argv
-    args = [a for a in sys.argv if a != "--bsd68"]
+    flags = [a for a in sys.argv if a.startswith("--")]
+    args = [a for a in sys.argv if not a.startswith("--")]
+    bsd68, zoo_only = "--bsd68" in flags, "--zoo-only" in flags
+    sigmas = [int(f.split("=")[1]) for f in flags if f.startswith("--sigma=")] or SIGMAS
     root = pathlib.Path(args[1])
     n = int(args[2]) if len(args) > 2 else 10
     m = int(args[3]) if len(args) > 3 else 4
@@ -112,7 +115,7 @@ def main():
     set_name = "BSD68" if bsd68 else "BSDS300 test"
     print(f"{n} and {m} {set_name} images ({files[0].name} …), prior {prior}")
     rows = []
-    for sigma in SIGMAS if n > 0 else ():
+    for sigma in sigmas if n > 0 else ():
         runs = {"noisy": [], "gmm-zoo EPLL": [], "gmm-zoo EPLL, stride 2": [],
                 "gmm-zoo EPLL, stride 4": [], "BM3D": [], "scikit-image NL-means": []}
         for i, clean in enumerate(images[:n]):
@@ -130,6 +133,8 @@ def main():
             }
             if bsd68:
                 del methods["gmm-zoo EPLL, stride 2"]
+            if zoo_only:
+                del methods["BM3D"], methods["scikit-image NL-means"]
             for name, f in methods.items():
                 out, wall, cpu = timed(f)
                 runs[name].append((*quality(np.asarray(out, dtype=np.float64), clean), wall, cpu))

@@ -277,8 +277,8 @@ pub fn restore(
         let grid = (corners(h, p, s, 0), corners(w, p, s, 0));
         x = conditional_start(prior, &x, &known, (h, w), (&grid.0, &grid.1), sigma2, epll.step);
     }
-    let lambda = (p * p) as f64 / sigma2;
     let full = (p * p) as f64;
+    let lambda = full / sigma2;
     for (j, c) in epll.betas.iter().enumerate() {
         let beta = c / sigma2;
         let grid = (corners(h, p, s, j), corners(w, p, s, j));

@@ -1,7 +1,7 @@
 //! Host versions of the mixture's normalisations, for code that has read per-component values
-//! back: one log-sum-exp and one softmax (f64) for the whole workspace, the E-step's
-//! responsibilities of a CPU batch (f32, one pass per row), and the register clean-up that host
-//! code needs after a gemm product.
+//! back: one log-sum-exp (with its log-mean-exp) and one softmax (f64) for the whole workspace,
+//! the E-step's responsibilities of a CPU batch (f32, one pass per row), and the register
+//! clean-up that host code needs after a gemm product.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -13,6 +13,12 @@ pub fn log_sum_exp(a: &[f64]) -> f64 {
         return max;
     }
     max + a.iter().map(|v| (v - max).exp()).sum::<f64>().ln()
+}
+
+/// `log((1/n) Σ_i exp(a_i)) = log_sum_exp(a) − log n`: the log of a mean of densities given
+/// their logs (a model averaged over `n` transforms of its input, or `n` equal-weight members).
+pub fn log_mean_exp(a: &[f64]) -> f64 {
+    log_sum_exp(a) - (a.len() as f64).ln()
 }
 
 /// `exp(a_c − max) / Σ_c' exp(a_c' − max)`: weights `π_c` from log-weights or logits,
@@ -315,5 +321,6 @@ mod tests {
         assert!((log_sum_exp(&[-1e6, -1e6]) - (-1e6 + 2f64.ln())).abs() < 1e-9);
         assert_eq!(softmax(&[-1e6, -2e3]), vec![0.0, 1.0]);
         assert_eq!(log_sum_exp(&[]), f64::NEG_INFINITY);
+        assert!((log_mean_exp(&a) - (direct / a.len() as f64).ln()).abs() < 1e-15);
     }
 }

@@ -11,7 +11,7 @@
 //! and the MAP component is that of the element with the highest `ℓ_gn`.
 
 use super::report::RowScore;
-use gmm_models::host::log_sum_exp;
+use gmm_models::host::log_mean_exp;
 
 /// Every row's scores under the averaged model, from its scores under each element
 /// (`per_element[g][n]`, the rows of `g·x`).
@@ -20,7 +20,7 @@ pub(super) fn combine(per_element: &[Vec<RowScore>]) -> Vec<RowScore> {
     (0..per_element[0].len())
         .map(|n| {
             let logs: Vec<f64> = per_element.iter().map(|s| s[n].log_likelihood).collect();
-            let log_likelihood = log_sum_exp(&logs) - log_order;
+            let log_likelihood = log_mean_exp(&logs);
             let best = (0..logs.len()).max_by(|&a, &b| logs[a].total_cmp(&logs[b])).unwrap_or(0);
             let k = per_element[0][n].responsibilities.len();
             let mut responsibilities = vec![0.0; k];

@@ -4,6 +4,7 @@
 //! `zoo verify`, shown by `zoo table`. The validation figure is the one to choose the group on.
 
 use super::{Entry, Manifest};
+use gmm_datasets::Images;
 use gmm_datasets::bsds300::Augment;
 use gmm_training::config::{RunConfig, Split};
 use gmm_training::data::load_split;
@@ -87,20 +88,25 @@ pub fn record_symmetric(
 }
 
 /// Where the entry records a symmetric figure, that its test (and validation) figure is
-/// reproduced within `tolerance`.
+/// reproduced within `tolerance`, on the rows `verify` has already drawn.
 pub(super) fn symmetric_reproduced(
     dir: &Path,
+    config: &RunConfig,
     entry: &Entry,
+    test: &Images,
+    valid: Option<&Images>,
     opts: &RunOptions,
     tolerance: f64,
 ) -> Result<(), String> {
     let Some(s) = &entry.symmetric else {
         return Ok(());
     };
-    let figures = [(Split::Test, Some(s.test_nats)), (Split::Valid, s.valid_nats)];
-    for (split, recorded) in figures {
-        let Some(recorded) = recorded else { continue };
-        let got = averaged(dir, split, s.group, opts).map_err(|e| e.to_string())?.mean;
+    let figures =
+        [(Split::Test, Some(test), Some(s.test_nats)), (Split::Valid, valid, s.valid_nats)];
+    for (split, rows, recorded) in figures {
+        let (Some(rows), Some(recorded)) = (rows, recorded) else { continue };
+        let got =
+            score_run_symmetric(dir, config, rows, s.group, opts).map_err(|e| e.to_string())?.mean;
         if (got - recorded).abs() > tolerance {
             return Err(format!(
                 "{split} figure averaged over {} {got:.6} differs from the recorded {recorded:.6} \

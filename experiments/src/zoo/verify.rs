@@ -85,7 +85,7 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
         }
     };
     let (recorded, got, tolerance, se) = match entry.accuracy {
-        Some(recorded) => match Labelled::from_images(test, &opts.data_root)
+        Some(recorded) => match Labelled::from_images(test.clone(), &opts.data_root)
             .and_then(|test| score_classifier(&dir, &config, &test, opts))
         {
             Ok((accuracy, _)) => (recorded, accuracy, ACCURACY_TOLERANCE, Vec::new()),
@@ -108,7 +108,8 @@ pub fn verify_entry(checkpoints: &Path, entry: &Entry, opts: &RunOptions) -> Ver
             "test figure {got:.6} differs from the recorded {recorded:.6} by more than {tolerance}"
         )),
     };
-    match test_reproduced.and_then(|()| others_reproduced(&dir, &config, entry, opts, tolerance)) {
+    let others = |()| others_reproduced(&dir, &config, entry, &test, opts, tolerance);
+    match test_reproduced.and_then(others) {
         Ok(()) => Verdict::Reproduced(recorded, got, se),
         Err(why) => Verdict::Failed(why),
     }
@@ -127,40 +128,36 @@ fn checksums_match(dir: &Path, entry: &Entry) -> Result<(), String> {
     Ok(())
 }
 
-/// The entry's figures beside the test one: validation, and averaged over symmetries.
+/// The entry's figures beside the test one: validation, and averaged over symmetries, each
+/// split drawn once (`test` is already drawn).
 fn others_reproduced(
     dir: &Path,
     config: &RunConfig,
     entry: &Entry,
+    test: &Images,
     opts: &RunOptions,
     tolerance: f64,
 ) -> Result<(), String> {
-    valid_reproduced(dir, config, entry, opts, tolerance)?;
-    symmetric_reproduced(dir, entry, opts, tolerance)
-}
-
-/// Where the entry records a validation figure (`[data] n_valid`), that it is reproduced too.
-fn valid_reproduced(
-    dir: &Path,
-    config: &RunConfig,
-    entry: &Entry,
-    opts: &RunOptions,
-    tolerance: f64,
-) -> Result<(), String> {
-    let Some(recorded) = entry.layers.last().and_then(|l| l.valid_nats) else {
-        return Ok(());
+    let recorded = entry.layers.last().and_then(|l| l.valid_nats);
+    let symmetric_valid = entry.symmetric.as_ref().and_then(|s| s.valid_nats);
+    let valid = match recorded.is_some() || symmetric_valid.is_some() {
+        true => Some(
+            load_split(&config.data, &opts.data_root, Split::Valid, config.seed)
+                .map_err(|e| format!("validation split: {e}"))?,
+        ),
+        false => None,
     };
-    let valid = load_split(&config.data, &opts.data_root, Split::Valid, config.seed)
-        .map_err(|e| format!("validation split: {e}"))?;
-    let scores = score_run(dir, config, &valid, opts).map_err(|e| e.to_string())?;
-    let got = scores.last().map_or(f64::NAN, |s| s.nats_per_sample);
-    match (got - recorded).abs() <= tolerance {
-        true => Ok(()),
-        false => Err(format!(
-            "validation figure {got:.6} differs from the recorded {recorded:.6} by more than \
-             {tolerance}"
-        )),
+    if let (Some(recorded), Some(valid)) = (recorded, &valid) {
+        let scores = score_run(dir, config, valid, opts).map_err(|e| e.to_string())?;
+        let got = scores.last().map_or(f64::NAN, |s| s.nats_per_sample);
+        if (got - recorded).abs() > tolerance {
+            return Err(format!(
+                "validation figure {got:.6} differs from the recorded {recorded:.6} by more \
+                 than {tolerance}"
+            ));
+        }
     }
+    symmetric_reproduced(dir, config, entry, test, valid.as_ref(), opts, tolerance)
 }
 
 /// The verdict when the test data is not at hand: every layer must still load.

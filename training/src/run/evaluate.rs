@@ -12,7 +12,7 @@ use crate::run::folder::layer_dir;
 use crate::{RunOptions, SavedLayer, StackLayer, TrainError};
 use gmm_datasets::Images;
 use gmm_datasets::symmetry::{Augment, square_rows};
-use gmm_models::host::log_sum_exp;
+use gmm_models::host::log_mean_exp;
 use gmm_models::{Mixture, to_host_f64};
 use std::path::Path;
 
@@ -96,11 +96,10 @@ pub fn score_run_symmetric(
             })
         })
         .collect::<Result<Vec<Vec<f64>>, TrainError>>()?;
-    let log_order = (group.order() as f64).ln();
     let (mut sum, mut sum_sq) = (0.0, 0.0);
     for n in 0..per_element[0].len() {
         let logs: Vec<f64> = per_element.iter().map(|s| s[n]).collect();
-        let v = log_sum_exp(&logs) - log_order;
+        let v = log_mean_exp(&logs);
         (sum, sum_sq) = (sum + v, sum_sq + v * v);
     }
     Ok(MeanLogLikelihood::from_sums(sum, sum_sq, per_element[0].len()))
